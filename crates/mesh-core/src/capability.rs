@@ -28,7 +28,9 @@ pub struct Capability(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CapabilityError {
     /// The name is empty.
-    #[error("capability name is empty: use lowercase letters, digits, '.', '_' or '-', e.g. \"text-generation\"")]
+    #[error(
+        "capability name is empty: use lowercase letters, digits, '.', '_' or '-', e.g. \"text-generation\""
+    )]
     Empty,
     /// The name is longer than [`MAX_CAPABILITY_LEN`].
     #[error("capability name {name:?} is {len} bytes long: at most 64 are allowed")]
@@ -39,7 +41,9 @@ pub enum CapabilityError {
         len: usize,
     },
     /// The name holds a character outside the allowed set.
-    #[error("invalid capability name {name:?}: it must match [a-z0-9][a-z0-9._-]{{0,63}} (lowercase letters, digits, '.', '_' or '-', starting with a letter or digit), e.g. \"text-generation\"")]
+    #[error(
+        "invalid capability name {name:?}: it must match [a-z0-9][a-z0-9._-]{{0,63}} (lowercase letters, digits, '.', '_' or '-', starting with a letter or digit), e.g. \"text-generation\""
+    )]
     InvalidCharacter {
         /// The name as given (cut to 80 characters).
         name: String,

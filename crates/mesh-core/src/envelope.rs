@@ -105,7 +105,13 @@ mod tests {
     #[test]
     fn every_flipped_byte_is_rejected_or_changes_nothing_trusted() {
         let key = Keypair::generate_ed25519();
-        let bytes = seal(&key, INTENT_DOMAIN, INTENT_PAYLOAD_TYPE, b"pay 2 USD".to_vec()).unwrap();
+        let bytes = seal(
+            &key,
+            INTENT_DOMAIN,
+            INTENT_PAYLOAD_TYPE,
+            b"pay 2 USD".to_vec(),
+        )
+        .unwrap();
         for i in 0..bytes.len() {
             let mut tampered = bytes.clone();
             tampered[i] ^= 0x01;
@@ -141,7 +147,12 @@ mod tests {
             Err(EnvelopeError::TooLarge { max: 50, .. })
         ));
         assert!(matches!(
-            open(&[0xff, 0x01, 0x02], 1024, INTENT_DOMAIN, INTENT_PAYLOAD_TYPE),
+            open(
+                &[0xff, 0x01, 0x02],
+                1024,
+                INTENT_DOMAIN,
+                INTENT_PAYLOAD_TYPE
+            ),
             Err(EnvelopeError::Malformed(_))
         ));
     }

@@ -125,7 +125,9 @@ impl Budget {
         }
         let c = self.currency.as_bytes();
         if !(3..=8).contains(&c.len())
-            || !c.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            || !c
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         {
             return Err(IntentError::invalid(
                 "budget.currency",
@@ -333,7 +335,9 @@ pub enum IntentError {
         now_ms: u64,
     },
     /// The intent claims to be created too far in the future.
-    #[error("intent created at {created_at_ms}, more than 5 minutes after now ({now_ms}): check the publisher's clock")]
+    #[error(
+        "intent created at {created_at_ms}, more than 5 minutes after now ({now_ms}): check the publisher's clock"
+    )]
     FromTheFuture {
         /// Creation, Unix ms.
         created_at_ms: u64,
@@ -458,10 +462,7 @@ fn check_content(c: &v1::Intent, now_ms: u64) -> Result<Vec<Capability>, IntentE
         Budget::new(b.amount.clone(), b.currency.clone()).validate()?;
     }
     if !(0.0..=1.0).contains(&c.min_reputation) {
-        return Err(IntentError::invalid(
-            "min_reputation",
-            "must lie in [0, 1]",
-        ));
+        return Err(IntentError::invalid("min_reputation", "must lie in [0, 1]"));
     }
     if c.nonce.len() != 16 {
         return Err(IntentError::invalid("nonce", "must be 16 bytes"));
@@ -505,7 +506,13 @@ mod tests {
 
     /// Signs arbitrary wire content, bypassing the checks of `Intent::sign`.
     fn seal_raw(key: &Keypair, content: &v1::Intent) -> Vec<u8> {
-        envelope::seal(key, INTENT_DOMAIN, INTENT_PAYLOAD_TYPE, content.encode_to_vec()).unwrap()
+        envelope::seal(
+            key,
+            INTENT_DOMAIN,
+            INTENT_PAYLOAD_TYPE,
+            content.encode_to_vec(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -564,7 +571,10 @@ mod tests {
     #[test]
     fn expiry_and_future_are_enforced() {
         let key = Keypair::generate_ed25519();
-        let signed = sample().ttl(Duration::from_secs(10)).sign(&key, NOW).unwrap();
+        let signed = sample()
+            .ttl(Duration::from_secs(10))
+            .sign(&key, NOW)
+            .unwrap();
         assert!(SignedIntent::verify(&signed.envelope, NOW + 9_999).is_ok());
         assert!(matches!(
             SignedIntent::verify(&signed.envelope, NOW + 10_000),
@@ -574,7 +584,12 @@ mod tests {
             SignedIntent::verify(&signed.envelope, NOW - 600_000),
             Err(IntentError::FromTheFuture { .. })
         ));
-        assert!(sample().ttl(MAX_TTL + Duration::from_secs(1)).sign(&key, NOW).is_err());
+        assert!(
+            sample()
+                .ttl(MAX_TTL + Duration::from_secs(1))
+                .sign(&key, NOW)
+                .is_err()
+        );
         assert!(sample().ttl(Duration::ZERO).sign(&key, NOW).is_err());
     }
 
@@ -602,7 +617,12 @@ mod tests {
             Intent::new("x").capabilities(["Bad"]).sign(&key, NOW),
             Err(IntentError::Capability(_))
         ));
-        assert!(Intent::new("x").capabilities(["a", "a"]).sign(&key, NOW).is_err());
+        assert!(
+            Intent::new("x")
+                .capabilities(["a", "a"])
+                .sign(&key, NOW)
+                .is_err()
+        );
         assert!(Intent::new("").capabilities(["a"]).sign(&key, NOW).is_err());
         assert!(
             Intent::new("x".repeat(257))
@@ -632,7 +652,17 @@ mod tests {
             Budget::new("2.50", "USD")
         );
         assert_eq!(Budget::parse("7", "EUR").unwrap(), Budget::new("7", "EUR"));
-        for bad in ["", "2,50", "-1", "1.", ".5", "1e3", "2 usd", "2 USD extra", "1234567890123"] {
+        for bad in [
+            "",
+            "2,50",
+            "-1",
+            "1.",
+            ".5",
+            "1e3",
+            "2 usd",
+            "2 USD extra",
+            "1234567890123",
+        ] {
             assert!(Budget::parse(bad, "USD").is_err(), "{bad}");
         }
     }

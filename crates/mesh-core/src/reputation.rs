@@ -85,11 +85,7 @@ impl LocalReputation {
         let victim = self
             .scores
             .iter()
-            .min_by(|a, b| {
-                (a.1 - NEUTRAL)
-                    .abs()
-                    .total_cmp(&(b.1 - NEUTRAL).abs())
-            })
+            .min_by(|a, b| (a.1 - NEUTRAL).abs().total_cmp(&(b.1 - NEUTRAL).abs()))
             .map(|(peer, _)| *peer);
         if let Some(peer) = victim {
             self.scores.remove(&peer);

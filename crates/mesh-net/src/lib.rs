@@ -1,1 +1,34 @@
-// placeholder
+//! MESH networking on rust-libp2p.
+//!
+//! One task, the [`EventLoop`](event_loop), owns the libp2p `Swarm`; everything else talks to it
+//! through a cloneable [`MeshHandle`] that sends bounded commands, each with its own reply
+//! channel. The protocols live one per module:
+//!
+//! - [`idp`]: the real-time part of the Intent Discovery Protocol (gossipsub on capability
+//!   topics, application validation, de-duplication);
+//! - [`adp`]: the Agent Discovery Protocol (signed agent records and capability provider
+//!   records in the Kademlia DHT, discovery queries);
+//! - [`bootstrap`]: dialling bootstrap peers with retry and exponential backoff;
+//! - [`peers`]: what the node knows of each connected peer (addresses, RTT, local reputation).
+#![deny(missing_docs)]
+
+pub mod adp;
+// The derive macro generates an undocumented event enum.
+#[allow(missing_docs)]
+pub mod behaviour;
+pub mod bootstrap;
+pub mod config;
+mod error;
+mod event_loop;
+mod handle;
+pub mod idp;
+pub mod metrics;
+pub mod peers;
+
+pub use adp::{AgentInfo, AgentQuery};
+pub use config::NetConfig;
+pub use error::NetError;
+pub use event_loop::spawn;
+pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent};
+pub use metrics::MeshMetrics;
+pub use peers::PeerInfo;

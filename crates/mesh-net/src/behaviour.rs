@@ -1,0 +1,143 @@
+//! The composed libp2p behaviour of a MESH node and the swarm that drives it.
+
+use std::time::Duration;
+
+use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
+use libp2p::identity::Keypair;
+use libp2p::kad::{self, store::MemoryStore, store::MemoryStoreConfig};
+use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
+use libp2p::{
+    StreamProtocol, Swarm, SwarmBuilder, connection_limits, identify, mdns, noise, ping, tcp, yamux,
+};
+use prometheus_client::registry::Registry;
+use sha2::{Digest, Sha256};
+
+use crate::config::{IDENTIFY_PROTOCOL, KAD_PROTOCOL, NetConfig};
+use crate::error::NetError;
+use crate::idp;
+
+/// Largest gossipsub frame: one intent envelope plus gossipsub's own framing.
+pub const MAX_GOSSIP_TRANSMIT_BYTES: usize = mesh_core::intent::MAX_INTENT_ENVELOPE_BYTES + 4096;
+/// Largest Kademlia packet.
+pub const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
+
+/// All protocols of a MESH node.
+#[derive(NetworkBehaviour)]
+pub struct MeshBehaviour {
+    /// Connection limits, checked before any other behaviour sees a connection.
+    pub limits: connection_limits::Behaviour,
+    /// Identify: exchange listen addresses and protocols.
+    pub identify: identify::Behaviour,
+    /// Ping: liveness and RTT.
+    pub ping: ping::Behaviour,
+    /// Kademlia DHT on `/mesh/kad/1.0.0`.
+    pub kad: kad::Behaviour<MemoryStore>,
+    /// Gossipsub with application validation.
+    pub gossipsub: gossipsub::Behaviour,
+    /// mDNS, when enabled.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// Builds the swarm: TCP + Noise + Yamux, QUIC, DNS, with bandwidth metrics in `registry`.
+pub fn build_swarm(
+    keypair: Keypair,
+    config: &NetConfig,
+    registry: &mut Registry,
+) -> Result<Swarm<MeshBehaviour>, NetError> {
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| setup(&e))?
+        .with_bandwidth_metrics(registry)
+        .with_behaviour(|key| build_behaviour(key, config))
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    Ok(swarm)
+}
+
+fn build_behaviour(
+    key: &Keypair,
+    config: &NetConfig,
+) -> Result<MeshBehaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let peer_id = key.public().to_peer_id();
+
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established(Some(config.max_connections))
+        .with_max_established_per_peer(Some(config.max_connections_per_peer))
+        .with_max_pending_incoming(Some(config.max_pending_connections))
+        .with_max_pending_outgoing(Some(config.max_pending_connections));
+
+    let identify = identify::Behaviour::new(
+        identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+            .with_agent_version(format!("mesh/{}", env!("CARGO_PKG_VERSION"))),
+    );
+
+    let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+    kad_config
+        .set_query_timeout(Duration::from_secs(10))
+        .set_record_filtering(kad::StoreInserts::FilterBoth)
+        .set_record_ttl(Some(mesh_core::agent_record::RECORD_TTL))
+        .set_publication_interval(None)
+        .set_provider_record_ttl(Some(Duration::from_secs(3 * 3600)))
+        .set_provider_publication_interval(Some(Duration::from_secs(3600)))
+        .set_max_packet_size(MAX_KAD_PACKET_BYTES)
+        .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)));
+    let store = MemoryStore::with_config(
+        peer_id,
+        MemoryStoreConfig {
+            max_records: 4096,
+            max_value_bytes: mesh_core::agent_record::MAX_AGENT_RECORD_BYTES,
+            max_providers_per_key: 64,
+            max_provided_keys: 1024,
+        },
+    );
+    let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+    // Serve the DHT from the start: nodes on private networks and loopback cannot confirm an
+    // external address, and a MESH network of such nodes must still work.
+    kad.set_mode(Some(kad::Mode::Server));
+
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(700))
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(MAX_GOSSIP_TRANSMIT_BYTES)
+        .duplicate_cache_time(Duration::from_secs(120))
+        .message_id_fn(|m: &gossipsub::Message| {
+            let mut h = Sha256::new();
+            h.update(m.topic.as_str().as_bytes());
+            h.update([0u8]);
+            h.update(&m.data);
+            gossipsub::MessageId::from(h.finalize().to_vec())
+        })
+        .build()?;
+    let mut gossipsub =
+        gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+    gossipsub.with_peer_score(idp::peer_score_params(), idp::peer_score_thresholds())?;
+
+    let mdns = if config.mdns {
+        Some(mdns::tokio::Behaviour::new(
+            mdns::Config::default(),
+            peer_id,
+        )?)
+    } else {
+        None
+    };
+
+    Ok(MeshBehaviour {
+        limits: connection_limits::Behaviour::new(limits),
+        identify,
+        ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
+        kad,
+        gossipsub,
+        mdns: Toggle::from(mdns),
+    })
+}

@@ -1,0 +1,187 @@
+//! Dialling bootstrap peers, with retry and exponential backoff.
+//!
+//! Pure bookkeeping: the event loop asks [`Bootstrap::due`] which addresses to dial now, and
+//! reports what happened with [`Bootstrap::dialing`], [`Bootstrap::connected`] and
+//! [`Bootstrap::failed`] / [`Bootstrap::disconnected`].
+
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+
+/// First retry delay after a failed dial.
+pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest delay between retries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+struct Entry {
+    addr: Multiaddr,
+    peer: Option<PeerId>,
+    failures: u32,
+    next_at: Instant,
+    dialing: Option<ConnectionId>,
+    connected: bool,
+}
+
+/// The state of every configured bootstrap peer.
+#[derive(Debug, Default)]
+pub struct Bootstrap {
+    entries: Vec<Entry>,
+}
+
+/// The peer id at the end of a multiaddr (`.../p2p/<id>`), if any.
+pub fn peer_id_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// The delay before retry number `failures` (1-based): 1 s, 2 s, 4 s ... up to [`MAX_BACKOFF`].
+pub fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    INITIAL_BACKOFF.saturating_mul(1u32 << exp).min(MAX_BACKOFF)
+}
+
+impl Bootstrap {
+    /// Bookkeeping for `addrs`, all due at `now`.
+    pub fn new(addrs: Vec<Multiaddr>, now: Instant) -> Self {
+        Self {
+            entries: addrs
+                .into_iter()
+                .map(|addr| Entry {
+                    peer: peer_id_of(&addr),
+                    addr,
+                    failures: 0,
+                    next_at: now,
+                    dialing: None,
+                    connected: false,
+                })
+                .collect(),
+        }
+    }
+
+    /// Addresses to dial now: neither connected nor being dialled, and past their backoff.
+    pub fn due(&self, now: Instant) -> Vec<Multiaddr> {
+        self.entries
+            .iter()
+            .filter(|e| !e.connected && e.dialing.is_none() && e.next_at <= now)
+            .map(|e| e.addr.clone())
+            .collect()
+    }
+
+    /// A dial of `addr` started with connection id `id`.
+    pub fn dialing(&mut self, addr: &Multiaddr, id: ConnectionId) {
+        if let Some(e) = self.entries.iter_mut().find(|e| &e.addr == addr) {
+            e.dialing = Some(id);
+        }
+    }
+
+    /// Connection `id` to `peer` is established. Returns whether it was a bootstrap dial.
+    pub fn connected(&mut self, id: ConnectionId, peer: PeerId) -> bool {
+        let mut hit = false;
+        for e in &mut self.entries {
+            if e.dialing == Some(id) || e.peer == Some(peer) {
+                hit |= e.dialing == Some(id);
+                e.dialing = None;
+                e.connected = true;
+                e.failures = 0;
+                e.peer.get_or_insert(peer);
+            }
+        }
+        hit
+    }
+
+    /// Dial `id` failed; schedule a retry. Returns whether it was a bootstrap dial.
+    pub fn failed(&mut self, id: ConnectionId, now: Instant) -> bool {
+        let mut hit = false;
+        for e in &mut self.entries {
+            if e.dialing == Some(id) {
+                hit = true;
+                e.dialing = None;
+                e.failures = e.failures.saturating_add(1);
+                e.next_at = now + backoff(e.failures);
+            }
+        }
+        hit
+    }
+
+    /// The last connection to `peer` closed; dial it again after the first backoff step.
+    pub fn disconnected(&mut self, peer: PeerId, now: Instant) {
+        for e in &mut self.entries {
+            if e.peer == Some(peer) && e.connected {
+                e.connected = false;
+                e.next_at = now + INITIAL_BACKOFF;
+            }
+        }
+    }
+
+    /// Number of bootstrap peers currently connected.
+    pub fn connected_count(&self) -> usize {
+        self.entries.iter().filter(|e| e.connected).count()
+    }
+
+    /// Whether any bootstrap peer is configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> Multiaddr {
+        format!("/ip4/127.0.0.1/tcp/7700/p2p/{}", PeerId::random())
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn failed_dial_waits_then_retries() {
+        let now = Instant::now();
+        let a = addr();
+        let mut b = Bootstrap::new(vec![a.clone()], now);
+        assert_eq!(b.due(now), vec![a.clone()]);
+        let id = ConnectionId::new_unchecked(1);
+        b.dialing(&a, id);
+        assert!(
+            b.due(now).is_empty(),
+            "no second dial while one is in flight"
+        );
+        assert!(b.failed(id, now));
+        assert!(b.due(now).is_empty());
+        assert_eq!(b.due(now + Duration::from_secs(1)), vec![a.clone()]);
+        let id2 = ConnectionId::new_unchecked(2);
+        b.dialing(&a, id2);
+        b.failed(id2, now);
+        assert!(b.due(now + Duration::from_secs(1)).is_empty());
+        assert_eq!(b.due(now + Duration::from_secs(2)).len(), 1);
+    }
+
+    #[test]
+    fn connected_peer_is_not_dialled_until_it_drops() {
+        let now = Instant::now();
+        let a = addr();
+        let peer = peer_id_of(&a).unwrap();
+        let mut b = Bootstrap::new(vec![a.clone()], now);
+        let id = ConnectionId::new_unchecked(3);
+        b.dialing(&a, id);
+        assert!(b.connected(id, peer));
+        assert_eq!(b.connected_count(), 1);
+        assert!(b.due(now + MAX_BACKOFF).is_empty());
+        b.disconnected(peer, now);
+        assert_eq!(b.due(now + INITIAL_BACKOFF), vec![a]);
+    }
+}

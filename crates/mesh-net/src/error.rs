@@ -1,0 +1,45 @@
+use mesh_core::{CapabilityError, IntentError};
+
+/// Errors returned by [`MeshHandle`](crate::MeshHandle) calls.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The network task has stopped (the node was shut down or failed).
+    #[error("the MESH node has stopped; start it again")]
+    Stopped,
+    /// The intent was refused before leaving this node.
+    #[error(transparent)]
+    Intent(#[from] IntentError),
+    /// A capability name is invalid.
+    #[error(transparent)]
+    Capability(#[from] CapabilityError),
+    /// Gossipsub refused to publish.
+    #[error("could not publish on {topic}: {reason}")]
+    Publish {
+        /// The topic.
+        topic: String,
+        /// Gossipsub's reason.
+        reason: String,
+    },
+    /// A multiaddr could not be dialled.
+    #[error("cannot dial {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The transport could not be set up or a listen address could not be bound.
+    #[error("network setup failed: {0}")]
+    Setup(String),
+    /// A query needs at least one capability.
+    #[error("name at least one capability to discover agents, e.g. --capability text-generation")]
+    NoCapability,
+    /// Too many requests are in flight.
+    #[error("too many {what} in flight (limit {limit}); retry shortly")]
+    Busy {
+        /// What is saturated.
+        what: &'static str,
+        /// Its limit.
+        limit: usize,
+    },
+}

@@ -1,0 +1,945 @@
+//! The task that owns the Swarm.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::kad::store::RecordStore;
+use libp2p::kad::{self, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record};
+use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping};
+use mesh_core::agent_record::{RECORD_TTL, agent_record_key, peer_of_record_key};
+use mesh_core::{AgentRecord, Capability, Keypair, Observation, SignedAgentRecord, unix_ms};
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::adp::{self, Discovery, RecordCache};
+use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent, build_swarm};
+use crate::bootstrap::{Bootstrap, peer_id_of};
+use crate::config::{KAD_PROTOCOL, NetConfig};
+use crate::error::NetError;
+use crate::handle::{
+    COMMAND_QUEUE, Command, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicOutcome,
+    id_hex,
+};
+use crate::idp::{self, SeenIntents, Verdict};
+use crate::metrics::MeshMetrics;
+use crate::peers::PeerBook;
+
+/// Peers subscribed to a topic below which the node looks for more in the DHT.
+const TOPIC_PEERS_LOW: usize = 4;
+/// Providers dialled per topic lookup at most.
+const TOPIC_DIALS_PER_LOOKUP: usize = 8;
+/// Discovery queries in flight at most.
+const MAX_DISCOVERIES: usize = 64;
+/// Publishes waiting for subscribers at most.
+const MAX_PENDING_PUBLISHES: usize = 256;
+/// Topics one node subscribes to at most.
+const MAX_SUBSCRIPTIONS: usize = 256;
+/// Interval of the housekeeping tick.
+const TICK: Duration = Duration::from_millis(250);
+/// Interval between topic connectivity checks.
+const TOPIC_CHECK: Duration = Duration::from_secs(10);
+/// Routing table size under which every new peer triggers a re-announcement.
+const SMALL_NETWORK: usize = 20;
+
+/// What a Kademlia query was started for.
+#[derive(Debug, Clone)]
+enum QueryPurpose {
+    DiscoveryProviders(u64),
+    DiscoveryRecord(u64, PeerId),
+    TopicPeers(Capability),
+}
+
+struct PendingPublish {
+    intent: Box<mesh_core::SignedIntent>,
+    waiting: Vec<Capability>,
+    done: Vec<TopicOutcome>,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+}
+
+/// Starts the network task. Returns its handle and the task's join handle.
+pub fn spawn(
+    keypair: Keypair,
+    config: NetConfig,
+    registry: &mut Registry,
+) -> Result<(MeshHandle, JoinHandle<()>), NetError> {
+    let libp2p_metrics = Libp2pMetrics::new(registry);
+    let metrics = MeshMetrics::register(registry);
+    let mut swarm = build_swarm(keypair.clone(), &config, registry)?;
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Setup(format!("cannot listen on {addr}: {e}")))?;
+    }
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (intents, _) = broadcast::channel(config.intent_queue.max(1));
+    let handle = MeshHandle {
+        commands: tx,
+        intents: intents.clone(),
+        keypair: keypair.clone(),
+        metrics: metrics.clone(),
+    };
+    let now = Instant::now();
+    let mut event_loop = EventLoop {
+        local: keypair.public().to_peer_id(),
+        keypair,
+        bootstrap: Bootstrap::new(config.bootstrap.clone(), now),
+        config,
+        swarm,
+        commands: rx,
+        intents,
+        metrics,
+        libp2p_metrics,
+        peers: PeerBook::default(),
+        seen: SeenIntents::default(),
+        records: RecordCache::default(),
+        subscriptions: Vec::new(),
+        listen_addrs: Vec::new(),
+        queries: HashMap::new(),
+        topic_lookups: HashSet::new(),
+        discoveries: HashMap::new(),
+        next_discovery: 0,
+        pending_publishes: Vec::new(),
+        load: 0.0,
+        record_seq: 0,
+        next_announce: now + Duration::from_millis(300),
+        next_topic_check: now + TOPIC_CHECK,
+    };
+    let own = event_loop.config.capabilities.clone();
+    event_loop.subscribe(own);
+    let task = tokio::spawn(event_loop.run());
+    Ok((handle, task))
+}
+
+struct EventLoop {
+    local: PeerId,
+    keypair: Keypair,
+    config: NetConfig,
+    swarm: Swarm<MeshBehaviour>,
+    commands: mpsc::Receiver<Command>,
+    intents: broadcast::Sender<Arc<ReceivedIntent>>,
+    metrics: MeshMetrics,
+    libp2p_metrics: Libp2pMetrics,
+    peers: PeerBook,
+    seen: SeenIntents,
+    records: RecordCache,
+    bootstrap: Bootstrap,
+    subscriptions: Vec<Capability>,
+    listen_addrs: Vec<Multiaddr>,
+    queries: HashMap<QueryId, QueryPurpose>,
+    topic_lookups: HashSet<Capability>,
+    discoveries: HashMap<u64, Discovery>,
+    next_discovery: u64,
+    pending_publishes: Vec<PendingPublish>,
+    load: f64,
+    record_seq: u64,
+    next_announce: Instant,
+    next_topic_check: Instant,
+}
+
+fn now_ms() -> u64 {
+    unix_ms(SystemTime::now())
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        self.shutdown();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => {
+                        self.shutdown();
+                        return;
+                    }
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let listeners: Vec<_> = self.swarm.listeners().cloned().collect();
+        tracing::info!(listeners = listeners.len(), "network shutting down");
+        for d in self.discoveries.drain() {
+            let _ = d.1.reply.send(Err(NetError::Stopped));
+        }
+        for p in self.pending_publishes.drain(..) {
+            let _ = p.reply.send(Err(NetError::Stopped));
+        }
+    }
+
+    // ----- commands -----
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { intent, reply } => self.publish(intent, reply),
+            Command::Subscribe {
+                capabilities,
+                reply,
+            } => {
+                self.subscribe(capabilities);
+                let _ = reply.send(());
+            }
+            Command::Discover { query, reply } => self.start_discovery(query, reply),
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peers.list());
+            }
+            Command::Info { reply } => {
+                let _ = reply.send(self.info());
+            }
+            Command::Dial { addr, reply } => {
+                let result = self.swarm.dial(addr.clone()).map_err(|e| NetError::Dial {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                });
+                let _ = reply.send(result);
+            }
+            Command::SetLoad { load } => {
+                self.load = load;
+                self.announce_soon();
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            peer_id: self.local.to_string(),
+            listen_addrs: self
+                .listen_addrs
+                .iter()
+                .map(|a| a.clone().with(Protocol::P2p(self.local)).to_string())
+                .collect(),
+            capabilities: self
+                .config
+                .capabilities
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            subscriptions: self.subscriptions.iter().map(|c| c.to_string()).collect(),
+            connected_peers: self.peers.connected_count(),
+            agent_version: format!("mesh/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    fn subscribe(&mut self, capabilities: Vec<Capability>) {
+        for cap in capabilities {
+            if self.subscriptions.contains(&cap) {
+                continue;
+            }
+            if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+                tracing::warn!(%cap, "subscription limit reached; not joining topic");
+                continue;
+            }
+            let topic = IdentTopic::new(cap.topic());
+            let gs = &mut self.swarm.behaviour_mut().gossipsub;
+            if let Err(e) = gs.subscribe(&topic) {
+                tracing::warn!(%cap, error = %e, "cannot subscribe");
+                continue;
+            }
+            if let Err(e) = gs.set_topic_params(topic, idp::topic_score_params()) {
+                tracing::warn!(%cap, error = %e, "cannot set topic score parameters");
+            }
+            self.subscriptions.push(cap.clone());
+            self.provide(cap.topic_provider_key());
+            self.lookup_topic_peers(cap);
+        }
+    }
+
+    fn provide(&mut self, key: Vec<u8>) {
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .start_providing(kad::RecordKey::new(&key))
+        {
+            tracing::warn!(error = %e, "cannot store provider record");
+        }
+    }
+
+    // ----- IDP -----
+
+    fn subscribers_of(&self, cap: &Capability) -> usize {
+        let hash = IdentTopic::new(cap.topic()).hash();
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&hash))
+            .count()
+    }
+
+    fn publish(
+        &mut self,
+        intent: Box<mesh_core::SignedIntent>,
+        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+    ) {
+        self.seen.insert(intent.id);
+        self.metrics.intents_published.inc();
+        let mut pending = PendingPublish {
+            waiting: intent.capabilities.clone(),
+            intent,
+            done: Vec::new(),
+            deadline: Instant::now() + self.config.publish_wait,
+            reply,
+        };
+        self.try_publish(&mut pending, false);
+        if pending.waiting.is_empty() {
+            self.finish_publish(pending);
+        } else if self.pending_publishes.len() >= MAX_PENDING_PUBLISHES {
+            self.try_publish(&mut pending, true);
+            self.finish_publish(pending);
+        } else {
+            for cap in pending.waiting.clone() {
+                self.lookup_topic_peers(cap);
+            }
+            self.pending_publishes.push(pending);
+        }
+    }
+
+    /// Publishes on every waiting topic that has subscribers (or on all of them if `force`).
+    fn try_publish(&mut self, pending: &mut PendingPublish, force: bool) {
+        let mut still_waiting = Vec::new();
+        for cap in std::mem::take(&mut pending.waiting) {
+            let peers = self.subscribers_of(&cap);
+            if peers == 0 && !force {
+                still_waiting.push(cap);
+                continue;
+            }
+            let topic = IdentTopic::new(cap.topic());
+            let result = self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(topic, pending.intent.envelope.clone());
+            let peers = match result {
+                Ok(_) => peers,
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => 0,
+                Err(gossipsub::PublishError::Duplicate) => peers,
+                Err(e) => {
+                    tracing::warn!(%cap, error = %e, "publish failed");
+                    0
+                }
+            };
+            pending.done.push(TopicOutcome {
+                capability: cap.to_string(),
+                peers,
+            });
+        }
+        pending.waiting = still_waiting;
+    }
+
+    fn finish_publish(&mut self, pending: PendingPublish) {
+        let outcome = PublishOutcome {
+            id: id_hex(&pending.intent.id),
+            topics: pending.done,
+        };
+        let _ = pending.reply.send(Ok(outcome));
+    }
+
+    fn retry_pending_publishes(&mut self, force_expired: bool) {
+        let now = Instant::now();
+        let pending = std::mem::take(&mut self.pending_publishes);
+        for mut p in pending {
+            let force = force_expired && p.deadline <= now;
+            self.try_publish(&mut p, force);
+            if p.waiting.is_empty() {
+                self.finish_publish(p);
+            } else {
+                self.pending_publishes.push(p);
+            }
+        }
+    }
+
+    fn on_gossip_message(
+        &mut self,
+        propagation_source: PeerId,
+        message_id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) {
+        let verdict = idp::validate(message.topic.as_str(), &message.data, now_ms());
+        let acceptance = verdict.acceptance();
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&message_id, &propagation_source, acceptance);
+        match verdict {
+            Verdict::Accept(intent) => {
+                self.peers.observe(propagation_source, Observation::Valid);
+                if !self.seen.insert(intent.id) {
+                    self.metrics.intents_duplicate.inc();
+                    return;
+                }
+                let Some(topic) = Capability::from_topic(message.topic.as_str()) else {
+                    return;
+                };
+                self.metrics.intents_received.inc();
+                tracing::debug!(id = %intent.id, %topic, from = %propagation_source, "intent received");
+                let _ = self.intents.send(Arc::new(ReceivedIntent {
+                    intent: *intent,
+                    from: propagation_source,
+                    topic,
+                    received_at_ms: now_ms(),
+                }));
+            }
+            Verdict::Ignore(reason) => self.metrics.reject_message(reason),
+            Verdict::Reject(reason) => {
+                self.metrics.reject_message(reason);
+                let score = self.peers.observe(propagation_source, Observation::Invalid);
+                tracing::warn!(peer = %propagation_source, reason, score, "invalid intent dropped");
+            }
+        }
+    }
+
+    // ----- ADP -----
+
+    fn announce_soon(&mut self) {
+        let soon = Instant::now() + Duration::from_secs(1);
+        if self.next_announce > soon {
+            self.next_announce = soon;
+        }
+    }
+
+    fn record_addresses(&self) -> Vec<Multiaddr> {
+        self.listen_addrs
+            .iter()
+            .chain(self.swarm.external_addresses())
+            .take(mesh_core::agent_record::MAX_ADDRESSES)
+            .cloned()
+            .collect()
+    }
+
+    fn announce(&mut self) {
+        self.next_announce = Instant::now() + self.config.announce_interval;
+        for cap in self.subscriptions.clone() {
+            self.provide(cap.topic_provider_key());
+        }
+        if self.config.capabilities.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        self.record_seq = now.max(self.record_seq + 1);
+        let record = AgentRecord {
+            name: self.config.agent_name.clone(),
+            capabilities: self.config.capabilities.clone(),
+            skills: self.config.skills.clone(),
+            addresses: self.record_addresses(),
+            load: self.load,
+        };
+        let signed = match record.sign(&self.keypair, self.record_seq, now, RECORD_TTL) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign own agent record");
+                return;
+            }
+        };
+        let kad_record = Record {
+            key: kad::RecordKey::new(&agent_record_key(&self.local)),
+            value: signed.envelope.clone(),
+            publisher: Some(self.local),
+            expires: Some(Instant::now() + RECORD_TTL),
+        };
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .put_record(kad_record, Quorum::One)
+        {
+            tracing::warn!(error = %e, "cannot store own agent record");
+        }
+        for cap in self.config.capabilities.clone() {
+            self.provide(cap.provider_key());
+        }
+        self.records.insert(signed);
+        self.metrics.announcements.inc();
+        tracing::debug!(seq = self.record_seq, "agent record announced");
+    }
+
+    fn start_discovery(
+        &mut self,
+        query: adp::AgentQuery,
+        reply: oneshot::Sender<Result<Vec<adp::AgentInfo>, NetError>>,
+    ) {
+        let (caps, min, limit) = match query.validate() {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        if self.discoveries.len() >= MAX_DISCOVERIES {
+            self.metrics.discovery(false);
+            let _ = reply.send(Err(NetError::Busy {
+                what: "discovery queries",
+                limit: MAX_DISCOVERIES,
+            }));
+            return;
+        }
+        let id = self.next_discovery;
+        self.next_discovery += 1;
+        let mut discovery = Discovery::new(
+            caps.clone(),
+            min,
+            limit,
+            self.config.discovery_timeout,
+            reply,
+        );
+        for cap in &caps {
+            let qid = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_providers(kad::RecordKey::new(&cap.provider_key()));
+            self.queries
+                .insert(qid, QueryPurpose::DiscoveryProviders(id));
+            discovery.provider_queries.insert(qid);
+        }
+        self.discoveries.insert(id, discovery);
+    }
+
+    fn on_providers_found(&mut self, id: u64, providers: HashSet<PeerId>) {
+        let now = now_ms();
+        let Some(d) = self.discoveries.get_mut(&id) else {
+            return;
+        };
+        for peer in providers {
+            if peer == self.local
+                || d.requested.len() >= adp::MAX_RECORD_FETCHES
+                || !d.requested.insert(peer)
+            {
+                continue;
+            }
+            if let Some(cached) = self.records.get(&peer, now) {
+                d.found.insert(peer, cached.clone());
+                continue;
+            }
+            let qid = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
+            d.record_queries.insert(qid, peer);
+            self.queries
+                .insert(qid, QueryPurpose::DiscoveryRecord(id, peer));
+        }
+    }
+
+    fn on_record_found(&mut self, qid: QueryId, id: u64, peer: PeerId, found: kad::PeerRecord) {
+        match SignedAgentRecord::verify(&found.record.value, Some(peer), now_ms()) {
+            Ok(record) => {
+                if let Some(served_by) = found.peer {
+                    self.peers.observe(served_by, Observation::Valid);
+                }
+                self.records.insert(record.clone());
+                if let Some(d) = self.discoveries.get_mut(&id) {
+                    d.found.insert(peer, record);
+                    d.record_queries.remove(&qid);
+                }
+                self.queries.remove(&qid);
+                if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&qid) {
+                    q.finish();
+                }
+                self.maybe_finish_discovery(id);
+            }
+            Err(e) => {
+                self.metrics.reject_record(record_reason(&e));
+                if let Some(served_by) = found.peer {
+                    let score = self.peers.observe(served_by, Observation::Invalid);
+                    tracing::warn!(peer = %served_by, error = %e, score, "invalid agent record served");
+                }
+            }
+        }
+    }
+
+    fn maybe_finish_discovery(&mut self, id: u64) {
+        let done = self.discoveries.get(&id).is_some_and(|d| d.is_done());
+        if done {
+            self.finish_discovery(id);
+        }
+    }
+
+    fn finish_discovery(&mut self, id: u64) {
+        let Some(d) = self.discoveries.remove(&id) else {
+            return;
+        };
+        let peers = &self.peers;
+        let agents = adp::rank(
+            d.found.values(),
+            &d.caps,
+            d.min_reputation,
+            d.limit,
+            |p| peers.reputation(p),
+            |p| peers.rtt_of(p),
+        );
+        self.metrics.discovery(true);
+        self.metrics.agents_discovered.inc_by(agents.len() as u64);
+        let _ = d.reply.send(Ok(agents));
+    }
+
+    fn lookup_topic_peers(&mut self, cap: Capability) {
+        if self.topic_lookups.contains(&cap) {
+            return;
+        }
+        let qid = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_providers(kad::RecordKey::new(&cap.topic_provider_key()));
+        self.queries
+            .insert(qid, QueryPurpose::TopicPeers(cap.clone()));
+        self.topic_lookups.insert(cap);
+    }
+
+    fn dial_topic_peers(&mut self, providers: HashSet<PeerId>) {
+        let mut dialled = 0;
+        for peer in providers {
+            if dialled >= TOPIC_DIALS_PER_LOOKUP {
+                break;
+            }
+            if peer == self.local || self.peers.is_connected(&peer) {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if self.swarm.dial(opts).is_ok() {
+                dialled += 1;
+            }
+        }
+    }
+
+    fn on_kad_inbound(&mut self, request: kad::InboundRequest) {
+        match request {
+            kad::InboundRequest::PutRecord {
+                source,
+                record: Some(record),
+                ..
+            } => {
+                let Some(owner) = peer_of_record_key(record.key.as_ref()) else {
+                    self.metrics.reject_record("unknown_key");
+                    self.peers.observe(source, Observation::Invalid);
+                    return;
+                };
+                match SignedAgentRecord::verify(&record.value, Some(owner), now_ms()) {
+                    Ok(verified) => {
+                        let newer = self
+                            .records
+                            .get(&owner, now_ms())
+                            .is_none_or(|r| r.seq <= verified.seq);
+                        if newer {
+                            let expires = Instant::now()
+                                + Duration::from_millis(
+                                    verified.expires_at_ms.saturating_sub(now_ms()),
+                                )
+                                .min(RECORD_TTL);
+                            let mut record = record;
+                            record.expires = Some(expires);
+                            if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
+                                tracing::debug!(error = %e, "record store full");
+                            }
+                            self.records.insert(verified);
+                        }
+                        self.peers.observe(source, Observation::Valid);
+                    }
+                    Err(e) => {
+                        self.metrics.reject_record(record_reason(&e));
+                        let score = self.peers.observe(source, Observation::Invalid);
+                        tracing::warn!(peer = %source, error = %e, score, "invalid agent record refused");
+                    }
+                }
+            }
+            kad::InboundRequest::AddProvider {
+                record: Some(record),
+            } => {
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .add_provider(record)
+                {
+                    tracing::debug!(error = %e, "provider store full");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_kad_query(&mut self, id: QueryId, result: QueryResult, last: bool) {
+        let purpose = if last {
+            self.queries.remove(&id)
+        } else {
+            self.queries.get(&id).cloned()
+        };
+        let Some(purpose) = purpose else {
+            return;
+        };
+        match (purpose, result) {
+            (
+                QueryPurpose::DiscoveryProviders(d),
+                QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
+            ) => self.on_providers_found(d, providers),
+            (
+                QueryPurpose::DiscoveryRecord(d, peer),
+                QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))),
+            ) => self.on_record_found(id, d, peer, found),
+            (
+                QueryPurpose::TopicPeers(_),
+                QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
+            ) => self.dial_topic_peers(providers),
+            _ => {}
+        }
+        if !last {
+            return;
+        }
+        // The query is over: settle whatever waited on it.
+        for d in self.discoveries.values_mut() {
+            d.provider_queries.remove(&id);
+            d.record_queries.remove(&id);
+        }
+        let done: Vec<u64> = self
+            .discoveries
+            .iter()
+            .filter(|(_, d)| d.is_done())
+            .map(|(k, _)| *k)
+            .collect();
+        for d in done {
+            self.finish_discovery(d);
+        }
+        let still_looking: HashSet<Capability> = self
+            .queries
+            .values()
+            .filter_map(|p| match p {
+                QueryPurpose::TopicPeers(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+        self.topic_lookups.retain(|c| still_looking.contains(c));
+    }
+
+    // ----- swarm events -----
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
+        self.libp2p_metrics.record(&event);
+        match event {
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Gossipsub(e)) => {
+                self.libp2p_metrics.record(&e);
+                match e {
+                    gossipsub::Event::Message {
+                        propagation_source,
+                        message_id,
+                        message,
+                    } => self.on_gossip_message(propagation_source, message_id, message),
+                    gossipsub::Event::Subscribed { .. } => {
+                        if !self.pending_publishes.is_empty() {
+                            self.retry_pending_publishes(false);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Kad(e)) => {
+                self.libp2p_metrics.record(&e);
+                match e {
+                    kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
+                    kad::Event::OutboundQueryProgressed {
+                        id, result, step, ..
+                    } => self.on_kad_query(id, result, step.last),
+                    kad::Event::RoutingUpdated { is_new_peer, .. } => {
+                        let size: usize = self
+                            .swarm
+                            .behaviour_mut()
+                            .kad
+                            .kbuckets()
+                            .map(|b| b.num_entries())
+                            .sum();
+                        if is_new_peer && size <= SMALL_NETWORK {
+                            self.announce_soon();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Identify(e)) => {
+                self.libp2p_metrics.record(&e);
+                if let identify::Event::Received { peer_id, info, .. } = e {
+                    self.peers
+                        .identified(peer_id, &info.listen_addrs, info.agent_version.clone());
+                    let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
+                    if speaks_kad {
+                        for addr in info
+                            .listen_addrs
+                            .iter()
+                            .take(crate::peers::MAX_ADDRS_PER_PEER)
+                        {
+                            self.swarm
+                                .behaviour_mut()
+                                .kad
+                                .add_address(&peer_id, addr.clone());
+                        }
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Ping(e)) => {
+                self.libp2p_metrics.record(&e);
+                let ping::Event { peer, result, .. } = e;
+                if let Ok(rtt) = result {
+                    self.peers.rtt(peer, rtt);
+                }
+            }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    if peer == self.local {
+                        continue;
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    if !self.peers.is_connected(&peer) {
+                        let opts = DialOpts::peer_id(peer)
+                            .addresses(vec![addr])
+                            .condition(PeerCondition::DisconnectedAndNotDialing)
+                            .build();
+                        let _ = self.swarm.dial(opts);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(_) => {}
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                if !self.listen_addrs.contains(&address) {
+                    self.listen_addrs.push(address);
+                }
+                self.announce_soon();
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                self.peers
+                    .connection_opened(peer_id, endpoint.get_remote_address().clone());
+                self.metrics
+                    .connected_peers
+                    .set(self.peers.connected_count() as i64);
+                if self.bootstrap.connected(connection_id, peer_id) {
+                    self.metrics.bootstrap_dial(true);
+                    tracing::info!(peer = %peer_id, "connected to bootstrap peer");
+                    if endpoint.is_dialer() {
+                        let addr = strip_p2p(endpoint.get_remote_address());
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                self.peers.connection_closed(peer_id, num_established);
+                self.metrics
+                    .connected_peers
+                    .set(self.peers.connected_count() as i64);
+                if num_established == 0 {
+                    self.bootstrap.disconnected(peer_id, Instant::now());
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if self.bootstrap.failed(connection_id, Instant::now()) {
+                    self.metrics.bootstrap_dial(false);
+                    tracing::warn!(error = %error, "bootstrap dial failed; will retry with backoff");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ----- housekeeping -----
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        for addr in self.bootstrap.due(now) {
+            let opts = match peer_id_of(&addr) {
+                Some(peer) => DialOpts::peer_id(peer)
+                    .addresses(vec![strip_p2p(&addr)])
+                    .condition(PeerCondition::Always)
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+            };
+            let id = opts.connection_id();
+            self.bootstrap.dialing(&addr, id);
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+                self.bootstrap.failed(id, now);
+            }
+        }
+        if now >= self.next_announce {
+            self.announce();
+        }
+        if !self.pending_publishes.is_empty() {
+            self.retry_pending_publishes(true);
+        }
+        let expired: Vec<u64> = self
+            .discoveries
+            .iter()
+            .filter(|(_, d)| d.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in expired {
+            self.finish_discovery(id);
+        }
+        if now >= self.next_topic_check {
+            self.next_topic_check = now + TOPIC_CHECK;
+            for cap in self.subscriptions.clone() {
+                if self.subscribers_of(&cap) < TOPIC_PEERS_LOW {
+                    self.lookup_topic_peers(cap);
+                }
+            }
+        }
+    }
+}
+
+fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
+}
+
+fn record_reason(e: &mesh_core::AgentRecordError) -> &'static str {
+    use mesh_core::AgentRecordError as E;
+    use mesh_core::envelope::EnvelopeError as V;
+    match e {
+        E::Envelope(V::BadSignature) => "bad_signature",
+        E::Envelope(V::TooLarge { .. }) => "too_large",
+        E::Envelope(_) | E::Malformed(_) => "malformed",
+        E::PeerMismatch { .. } => "peer_mismatch",
+        E::Expired { .. } => "expired",
+        E::Invalid { .. } | E::Capability(_) => "invalid_field",
+    }
+}

@@ -1,0 +1,209 @@
+//! The cloneable handle through which everything outside the event loop talks to the swarm.
+
+use std::sync::Arc;
+
+use libp2p::{Multiaddr, PeerId};
+use mesh_core::{Capability, Intent, Keypair, SignedIntent, intent::IntentId, unix_ms};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::adp::{AgentInfo, AgentQuery};
+use crate::error::NetError;
+use crate::metrics::MeshMetrics;
+use crate::peers::PeerInfo;
+
+/// Capacity of the command queue from handles to the event loop.
+pub const COMMAND_QUEUE: usize = 256;
+
+/// A verified intent received from the network.
+#[derive(Debug, Clone)]
+pub struct ReceivedIntent {
+    /// The intent.
+    pub intent: SignedIntent,
+    /// The peer that forwarded it to us.
+    pub from: PeerId,
+    /// The capability topic it arrived on first.
+    pub topic: Capability,
+    /// When it arrived, Unix ms.
+    pub received_at_ms: u64,
+}
+
+/// How a publish went, per capability topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishOutcome {
+    /// The intent id (hex).
+    pub id: String,
+    /// One entry per capability of the intent.
+    pub topics: Vec<TopicOutcome>,
+}
+
+/// The result of publishing on one topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicOutcome {
+    /// The capability.
+    pub capability: String,
+    /// Peers known to subscribe to the topic when it was published; 0 means nobody was
+    /// reachable within the publish wait.
+    pub peers: usize,
+}
+
+/// What the node says about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Full addresses to dial it at, ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<String>,
+    /// Capabilities it offers.
+    pub capabilities: Vec<String>,
+    /// Capability topics it subscribes to.
+    pub subscriptions: Vec<String>,
+    /// Peers connected.
+    pub connected_peers: usize,
+    /// Software version.
+    pub agent_version: String,
+}
+
+pub(crate) enum Command {
+    Publish {
+        intent: Box<SignedIntent>,
+        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+    },
+    Subscribe {
+        capabilities: Vec<Capability>,
+        reply: oneshot::Sender<()>,
+    },
+    Discover {
+        query: AgentQuery,
+        reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    Info {
+        reply: oneshot::Sender<NodeInfo>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    SetLoad {
+        load: f64,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A cheap, cloneable handle to a running MESH network task.
+#[derive(Clone)]
+pub struct MeshHandle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) intents: broadcast::Sender<Arc<ReceivedIntent>>,
+    pub(crate) keypair: Keypair,
+    pub(crate) metrics: MeshMetrics,
+}
+
+impl std::fmt::Debug for MeshHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshHandle")
+            .field("peer_id", &self.peer_id())
+            .finish()
+    }
+}
+
+impl MeshHandle {
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.keypair.public().to_peer_id()
+    }
+
+    /// MESH's own metrics.
+    pub fn metrics(&self) -> &MeshMetrics {
+        &self.metrics
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Signs `intent` with this node's key and publishes it on the topic of each of its
+    /// capabilities. Waits up to the configured publish wait for a subscriber to be reachable.
+    pub async fn publish_intent(&self, intent: &Intent) -> Result<PublishOutcome, NetError> {
+        let signed = intent.sign(&self.keypair, unix_ms(std::time::SystemTime::now()))?;
+        self.call(|reply| Command::Publish {
+            intent: Box::new(signed),
+            reply,
+        })
+        .await?
+    }
+
+    /// Joins the topics of `capabilities`, so their intents reach [`Self::subscribe_intents`].
+    pub async fn subscribe(&self, capabilities: Vec<Capability>) -> Result<(), NetError> {
+        self.call(|reply| Command::Subscribe {
+            capabilities,
+            reply,
+        })
+        .await
+    }
+
+    /// A receiver of every verified intent on the topics this node subscribes to, each once.
+    /// A receiver that falls more than the queue capacity behind loses the oldest intents and
+    /// is told so by `RecvError::Lagged`.
+    pub fn subscribe_intents(&self) -> broadcast::Receiver<Arc<ReceivedIntent>> {
+        self.intents.subscribe()
+    }
+
+    /// Finds agents by capability and minimum reputation, best first.
+    pub async fn discover_agents(&self, query: AgentQuery) -> Result<Vec<AgentInfo>, NetError> {
+        query.validate()?;
+        self.call(|reply| Command::Discover { query, reply })
+            .await?
+    }
+
+    /// The peers connected now.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        self.call(|reply| Command::Peers { reply }).await
+    }
+
+    /// What the node says about itself.
+    pub async fn info(&self) -> Result<NodeInfo, NetError> {
+        self.call(|reply| Command::Info { reply }).await
+    }
+
+    /// Dials `addr`.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.call(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Sets the load advertised in the agent record, in `[0, 1]`, and re-announces it.
+    pub async fn set_load(&self, load: f64) -> Result<(), NetError> {
+        let load = if load.is_finite() {
+            load.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.commands
+            .send(Command::SetLoad { load })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Stops the network task and waits until it has closed its listeners.
+    pub async fn shutdown(&self) -> Result<(), NetError> {
+        self.call(|reply| Command::Shutdown { reply }).await
+    }
+}
+
+/// Hex id of an intent, for outcome reports.
+pub(crate) fn id_hex(id: &IntentId) -> String {
+    id.to_string()
+}

@@ -1,0 +1,231 @@
+//! Intent Discovery Protocol, real-time part: intents on capability topics.
+//!
+//! An intent is published on the gossipsub topic `mesh/intents/1/<capability>` of each
+//! capability it needs. Every node validates each message before gossipsub forwards it
+//! ([`validate`]): the envelope must open with the intent domain, the intent must satisfy the
+//! schema rules, must not be expired, and must be published on a topic of one of its own
+//! capabilities. A node that subscribes to several of an intent's topics receives it on each;
+//! the [`SeenIntents`] cache makes sure it is delivered to local subscribers once.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use libp2p::gossipsub::{
+    MessageAcceptance, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
+};
+use mesh_core::intent::IntentId;
+use mesh_core::{Capability, IntentError, SignedIntent};
+
+/// Intent ids remembered to suppress duplicates.
+pub const SEEN_CAPACITY: usize = 65_536;
+
+/// Bounded insertion-ordered set of intent ids already delivered.
+#[derive(Debug)]
+pub struct SeenIntents {
+    order: VecDeque<IntentId>,
+    set: HashSet<IntentId>,
+    capacity: usize,
+}
+
+impl Default for SeenIntents {
+    fn default() -> Self {
+        Self::with_capacity(SEEN_CAPACITY)
+    }
+}
+
+impl SeenIntents {
+    /// A cache that remembers the last `capacity` ids.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            order: VecDeque::new(),
+            set: HashSet::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Remembers `id`; returns `true` if it was new.
+    pub fn insert(&mut self, id: IntentId) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+
+    /// Number of ids remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// What to do with a received gossip message.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Valid: forward it and deliver it.
+    Accept(Box<SignedIntent>),
+    /// Not worth forwarding, but no fault of the sender (e.g. expired in flight).
+    Ignore(&'static str),
+    /// Invalid: drop it and penalise the sender.
+    Reject(&'static str),
+}
+
+impl Verdict {
+    /// The gossipsub acceptance for this verdict.
+    pub fn acceptance(&self) -> MessageAcceptance {
+        match self {
+            Verdict::Accept(_) => MessageAcceptance::Accept,
+            Verdict::Ignore(_) => MessageAcceptance::Ignore,
+            Verdict::Reject(_) => MessageAcceptance::Reject,
+        }
+    }
+}
+
+/// Validates a message received on `topic` at `now_ms`.
+pub fn validate(topic: &str, data: &[u8], now_ms: u64) -> Verdict {
+    let Some(topic_capability) = Capability::from_topic(topic) else {
+        return Verdict::Reject("unknown_topic");
+    };
+    match SignedIntent::verify(data, now_ms) {
+        Ok(intent) => {
+            if intent.capabilities.contains(&topic_capability) {
+                Verdict::Accept(Box::new(intent))
+            } else {
+                Verdict::Reject("wrong_topic")
+            }
+        }
+        Err(IntentError::Expired { .. }) => Verdict::Ignore("expired"),
+        Err(IntentError::FromTheFuture { .. }) => Verdict::Ignore("from_the_future"),
+        Err(e) => Verdict::Reject(reason_of(&e)),
+    }
+}
+
+/// Short metric label for an intent error.
+pub fn reason_of(e: &IntentError) -> &'static str {
+    use mesh_core::envelope::EnvelopeError as E;
+    match e {
+        IntentError::Envelope(E::BadSignature) => "bad_signature",
+        IntentError::Envelope(E::TooLarge { .. }) => "too_large",
+        IntentError::Envelope(E::WrongPayloadType { .. }) => "wrong_payload_type",
+        IntentError::Envelope(_) | IntentError::Malformed(_) => "malformed",
+        IntentError::PublisherMismatch { .. } => "publisher_mismatch",
+        IntentError::Capability(_) => "bad_capability",
+        IntentError::Expired { .. } => "expired",
+        IntentError::FromTheFuture { .. } => "from_the_future",
+        IntentError::Invalid { .. } | IntentError::BadId => "invalid_field",
+    }
+}
+
+/// Gossipsub peer-score parameters of MESH. Topic parameters are added per topic with
+/// [`topic_score_params`] when the node subscribes.
+pub fn peer_score_params() -> PeerScoreParams {
+    let mut params = PeerScoreParams::default();
+    // Loopback and private test networks host many peers on one IP.
+    params.ip_colocation_factor_whitelist = [
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ]
+    .into_iter()
+    .collect();
+    params
+}
+
+/// Per-topic score: rewards first deliveries and punishes invalid messages hard. Mesh delivery
+/// rate penalties are off until they are tuned against the simulator.
+pub fn topic_score_params() -> TopicScoreParams {
+    TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_decay: 0.5,
+        first_message_deliveries_cap: 100.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.3,
+        ..TopicScoreParams::default()
+    }
+}
+
+/// Score thresholds: below `graylist` a peer's messages are ignored entirely.
+pub fn peer_score_thresholds() -> PeerScoreThresholds {
+    PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 5.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_core::{Intent, Keypair};
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn seen_is_bounded_and_dedups() {
+        let mut seen = SeenIntents::with_capacity(2);
+        let ids: Vec<IntentId> = (0u8..3).map(|i| IntentId([i; 32])).collect();
+        assert!(seen.insert(ids[0]));
+        assert!(!seen.insert(ids[0]));
+        assert!(seen.insert(ids[1]));
+        assert!(seen.insert(ids[2]));
+        assert_eq!(seen.len(), 2);
+        assert!(seen.insert(ids[0]), "oldest id was forgotten");
+    }
+
+    #[test]
+    fn validate_checks_topic_and_signature() {
+        let key = Keypair::generate_ed25519();
+        let intent = Intent::new("t")
+            .capabilities(["text-generation"])
+            .sign(&key, NOW)
+            .unwrap();
+        assert!(matches!(
+            validate("mesh/intents/1/text-generation", &intent.envelope, NOW),
+            Verdict::Accept(_)
+        ));
+        assert!(matches!(
+            validate("mesh/intents/1/image-generation", &intent.envelope, NOW),
+            Verdict::Reject("wrong_topic")
+        ));
+        assert!(matches!(
+            validate("other", &intent.envelope, NOW),
+            Verdict::Reject("unknown_topic")
+        ));
+        assert!(matches!(
+            validate("mesh/intents/1/text-generation", b"garbage", NOW),
+            Verdict::Reject("malformed")
+        ));
+        assert!(matches!(
+            validate(
+                "mesh/intents/1/text-generation",
+                &intent.envelope,
+                NOW + 10 * 3_600_000
+            ),
+            Verdict::Ignore("expired")
+        ));
+    }
+
+    #[test]
+    fn score_params_are_valid() {
+        assert!(peer_score_params().validate().is_ok());
+        assert!(topic_score_params().validate().is_ok());
+        assert!(peer_score_thresholds().validate().is_ok());
+    }
+}

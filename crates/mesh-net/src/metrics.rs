@@ -1,0 +1,148 @@
+//! MESH's own Prometheus metrics (libp2p's are registered beside them by the event loop).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Label naming why something was refused.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Short reason, e.g. `bad_signature`, `expired`, `malformed`.
+    pub reason: String,
+}
+
+/// Label naming the outcome of an operation.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `ok` or `error`.
+    pub result: String,
+}
+
+/// Counters and gauges of the MESH protocols.
+#[derive(Debug, Clone, Default)]
+pub struct MeshMetrics {
+    /// Intents this node published.
+    pub intents_published: Counter,
+    /// Verified intents delivered to local subscribers (once per intent).
+    pub intents_received: Counter,
+    /// Verified intents seen again (on another topic or from another path).
+    pub intents_duplicate: Counter,
+    /// Gossip messages refused by validation, by reason.
+    pub messages_rejected: Family<ReasonLabel, Counter>,
+    /// Agent records refused (from the DHT or from a peer's store request), by reason.
+    pub records_rejected: Family<ReasonLabel, Counter>,
+    /// Discovery queries served, by result.
+    pub discovery_queries: Family<ResultLabel, Counter>,
+    /// Agents returned by discovery queries.
+    pub agents_discovered: Counter,
+    /// Announcements (record put + provider records) made.
+    pub announcements: Counter,
+    /// Bootstrap dials, by result.
+    pub bootstrap_dials: Family<ResultLabel, Counter>,
+    /// Peers currently connected.
+    pub connected_peers: Gauge,
+    /// Intents dropped for a local subscriber that fell behind.
+    pub subscriber_lagged: Counter,
+}
+
+impl MeshMetrics {
+    /// Creates the metrics and registers them under the `mesh` prefix.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        let r = registry.sub_registry_with_prefix("mesh");
+        r.register(
+            "intents_published",
+            "Intents published by this node",
+            m.intents_published.clone(),
+        );
+        r.register(
+            "intents_received",
+            "Verified intents delivered to local subscribers",
+            m.intents_received.clone(),
+        );
+        r.register(
+            "intents_duplicate",
+            "Verified intents received again and not delivered twice",
+            m.intents_duplicate.clone(),
+        );
+        r.register(
+            "messages_rejected",
+            "Gossip messages refused by validation",
+            m.messages_rejected.clone(),
+        );
+        r.register(
+            "records_rejected",
+            "Agent records refused",
+            m.records_rejected.clone(),
+        );
+        r.register(
+            "discovery_queries",
+            "Agent discovery queries",
+            m.discovery_queries.clone(),
+        );
+        r.register(
+            "agents_discovered",
+            "Agents returned by discovery queries",
+            m.agents_discovered.clone(),
+        );
+        r.register(
+            "announcements",
+            "Agent record and provider announcements",
+            m.announcements.clone(),
+        );
+        r.register(
+            "bootstrap_dials",
+            "Dials of bootstrap peers",
+            m.bootstrap_dials.clone(),
+        );
+        r.register(
+            "connected_peers",
+            "Peers currently connected",
+            m.connected_peers.clone(),
+        );
+        r.register(
+            "subscriber_lagged",
+            "Intents a slow local subscriber missed",
+            m.subscriber_lagged.clone(),
+        );
+        m
+    }
+
+    /// Counts a refused gossip message.
+    pub fn reject_message(&self, reason: &str) {
+        self.messages_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a refused agent record.
+    pub fn reject_record(&self, reason: &str) {
+        self.records_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a finished discovery query.
+    pub fn discovery(&self, ok: bool) {
+        self.discovery_queries
+            .get_or_create(&ResultLabel {
+                result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a bootstrap dial outcome.
+    pub fn bootstrap_dial(&self, ok: bool) {
+        self.bootstrap_dials
+            .get_or_create(&ResultLabel {
+                result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,134 @@
+//! What this node knows of the peers it is connected to, and its local reputation of every peer.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use mesh_core::{LocalReputation, Observation};
+use serde::Serialize;
+
+/// Most addresses remembered per peer.
+pub const MAX_ADDRS_PER_PEER: usize = 8;
+
+/// A connected peer, as shown by `mesh peers`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerInfo {
+    /// The peer.
+    pub peer_id: String,
+    /// Addresses it listens on (from identify) or was reached at.
+    pub addresses: Vec<String>,
+    /// Latest ping round-trip time in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Its agent version string, from identify.
+    pub agent_version: Option<String>,
+    /// Open connections to it.
+    pub connections: u32,
+    /// This node's local reputation of it, in `[0, 1]`.
+    pub reputation: f64,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    addrs: Vec<Multiaddr>,
+    rtt: Option<Duration>,
+    agent_version: Option<String>,
+    connections: u32,
+}
+
+/// Connected peers and local reputation. Owned by the event loop.
+#[derive(Debug, Default)]
+pub struct PeerBook {
+    connected: HashMap<PeerId, Entry>,
+    reputation: LocalReputation,
+}
+
+impl PeerBook {
+    /// A connection to `peer` at `addr` opened.
+    pub fn connection_opened(&mut self, peer: PeerId, addr: Multiaddr) {
+        let e = self.connected.entry(peer).or_default();
+        e.connections += 1;
+        push_bounded(&mut e.addrs, addr);
+    }
+
+    /// A connection to `peer` closed; `remaining` are still open.
+    pub fn connection_closed(&mut self, peer: PeerId, remaining: u32) {
+        if remaining == 0 {
+            self.connected.remove(&peer);
+        } else if let Some(e) = self.connected.get_mut(&peer) {
+            e.connections = remaining;
+        }
+    }
+
+    /// Identify told us `peer`'s listen addresses and agent version.
+    pub fn identified(&mut self, peer: PeerId, listen: &[Multiaddr], agent_version: String) {
+        if let Some(e) = self.connected.get_mut(&peer) {
+            for a in listen.iter().take(MAX_ADDRS_PER_PEER) {
+                push_bounded(&mut e.addrs, a.clone());
+            }
+            e.agent_version = Some(agent_version);
+        }
+    }
+
+    /// A ping to `peer` took `rtt`.
+    pub fn rtt(&mut self, peer: PeerId, rtt: Duration) {
+        if let Some(e) = self.connected.get_mut(&peer) {
+            e.rtt = Some(rtt);
+        }
+    }
+
+    /// The latest RTT of `peer`, if connected and pinged.
+    pub fn rtt_of(&self, peer: &PeerId) -> Option<Duration> {
+        self.connected.get(peer).and_then(|e| e.rtt)
+    }
+
+    /// Whether `peer` is connected.
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connected.contains_key(peer)
+    }
+
+    /// Number of connected peers.
+    pub fn connected_count(&self) -> usize {
+        self.connected.len()
+    }
+
+    /// Records what `peer` did; returns its new score.
+    pub fn observe(&mut self, peer: PeerId, observation: Observation) -> f64 {
+        self.reputation.observe(peer, observation)
+    }
+
+    /// Local reputation of `peer`.
+    pub fn reputation(&self, peer: &PeerId) -> f64 {
+        self.reputation.score(peer)
+    }
+
+    /// Connected peers, best reputation first.
+    pub fn list(&self) -> Vec<PeerInfo> {
+        let mut out: Vec<PeerInfo> = self
+            .connected
+            .iter()
+            .map(|(peer, e)| PeerInfo {
+                peer_id: peer.to_string(),
+                addresses: e.addrs.iter().map(|a| a.to_string()).collect(),
+                rtt_ms: e.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                agent_version: e.agent_version.clone(),
+                connections: e.connections,
+                reputation: self.reputation.score(peer),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.reputation
+                .total_cmp(&a.reputation)
+                .then_with(|| a.peer_id.cmp(&b.peer_id))
+        });
+        out
+    }
+}
+
+fn push_bounded(addrs: &mut Vec<Multiaddr>, addr: Multiaddr) {
+    if !addrs.contains(&addr) {
+        if addrs.len() >= MAX_ADDRS_PER_PEER {
+            addrs.remove(0);
+        }
+        addrs.push(addr);
+    }
+}

@@ -1,0 +1,86 @@
+//! Helpers shared by the in-process network tests: real nodes on loopback TCP.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use libp2p::Multiaddr;
+use mesh_core::{Capability, Keypair};
+use mesh_net::{AgentInfo, AgentQuery, MeshHandle, NetConfig, ReceivedIntent};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+pub struct TestNode {
+    pub handle: MeshHandle,
+    pub intents: broadcast::Receiver<Arc<ReceivedIntent>>,
+    pub addr: Multiaddr,
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()))
+        .with_test_writer()
+        .try_init();
+}
+
+pub async fn start(capabilities: &[&str], bootstrap: Option<&Multiaddr>) -> TestNode {
+    let caps = capabilities
+        .iter()
+        .map(|c| Capability::new(*c).expect("valid capability"))
+        .collect();
+    let config = NetConfig::new(vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")])
+        .with_capabilities(caps)
+        .with_mdns(false)
+        .with_bootstrap(bootstrap.into_iter().cloned().collect())
+        .with_agent_name(capabilities.join("+"));
+    let mut registry = Registry::default();
+    let (handle, _task) =
+        mesh_net::spawn(Keypair::generate_ed25519(), config, &mut registry).expect("spawn");
+    let intents = handle.subscribe_intents();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addr = loop {
+        let info = handle.info().await.expect("info");
+        if let Some(a) = info.listen_addrs.first() {
+            break a.parse().expect("multiaddr");
+        }
+        assert!(Instant::now() < deadline, "node never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    TestNode {
+        handle,
+        intents,
+        addr,
+    }
+}
+
+/// Polls discovery until `expected` agents are found (or 60 s pass).
+pub async fn discover_until(
+    node: &MeshHandle,
+    capabilities: &[&str],
+    expected: usize,
+) -> Vec<AgentInfo> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = node
+            .discover_agents(AgentQuery::new().capabilities(capabilities.iter().copied()))
+            .await
+            .expect("discover");
+        if found.len() >= expected || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Everything received within `window`.
+pub async fn drain(
+    rx: &mut broadcast::Receiver<Arc<ReceivedIntent>>,
+    window: Duration,
+) -> Vec<Arc<ReceivedIntent>> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(i)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        out.push(i);
+    }
+    out
+}
