@@ -24,7 +24,7 @@ pub const RECORD_TTL: Duration = Duration::from_secs(3600);
 pub const AGENT_KEY_PREFIX: &[u8] = b"/mesh/agent/";
 
 /// One skill of an agent, in the spirit of an A2A agent card.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Skill {
     /// Stable identifier.
     pub id: String,

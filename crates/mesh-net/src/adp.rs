@@ -96,7 +96,7 @@ impl AgentQuery {
 }
 
 /// A discovered agent.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct AgentInfo {
     /// The agent's peer id.
     pub peer_id: String,

@@ -83,7 +83,7 @@ pub fn spawn(
     let (intents, _) = broadcast::channel(config.intent_queue.max(1));
     let handle = MeshHandle {
         commands: tx,
-        intents: intents.clone(),
+        intents: intents.downgrade(),
         keypair: keypair.clone(),
         metrics: metrics.clone(),
     };

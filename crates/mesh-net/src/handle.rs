@@ -29,7 +29,7 @@ pub struct ReceivedIntent {
 }
 
 /// How a publish went, per capability topic.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PublishOutcome {
     /// The intent id (hex).
     pub id: String,
@@ -38,7 +38,7 @@ pub struct PublishOutcome {
 }
 
 /// The result of publishing on one topic.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TopicOutcome {
     /// The capability.
     pub capability: String,
@@ -48,7 +48,7 @@ pub struct TopicOutcome {
 }
 
 /// What the node says about itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct NodeInfo {
     /// Its peer id.
     pub peer_id: String,
@@ -99,7 +99,8 @@ pub(crate) enum Command {
 #[derive(Clone)]
 pub struct MeshHandle {
     pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) intents: broadcast::Sender<Arc<ReceivedIntent>>,
+    /// Weak, so receivers end when the event loop (the only strong sender) stops.
+    pub(crate) intents: broadcast::WeakSender<Arc<ReceivedIntent>>,
     pub(crate) keypair: Keypair,
     pub(crate) metrics: MeshMetrics,
 }
@@ -158,8 +159,12 @@ impl MeshHandle {
     /// A receiver of every verified intent on the topics this node subscribes to, each once.
     /// A receiver that falls more than the queue capacity behind loses the oldest intents and
     /// is told so by `RecvError::Lagged`.
+    /// Once the node has stopped, the receiver is closed.
     pub fn subscribe_intents(&self) -> broadcast::Receiver<Arc<ReceivedIntent>> {
-        self.intents.subscribe()
+        match self.intents.upgrade() {
+            Some(sender) => sender.subscribe(),
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// Finds agents by capability and minimum reputation, best first.

@@ -11,7 +11,7 @@ use serde::Serialize;
 pub const MAX_ADDRS_PER_PEER: usize = 8;
 
 /// A connected peer, as shown by `mesh peers`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PeerInfo {
     /// The peer.
     pub peer_id: String,

@@ -1,1 +1,335 @@
-// placeholder
+//! The MESH Rust SDK: add an embedded MESH node to an agent program.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use mesh_sdk::{AgentQuery, Intent, MeshNetwork};
+//!
+//! # async fn run() -> Result<(), mesh_sdk::Error> {
+//! let network = MeshNetwork::builder()
+//!     .bootstrap_peers(["/ip4/127.0.0.1/tcp/7700/p2p/12D3KooWGzBq6cWnJcTnZy4aKmVTH1rCx8qQG1V8ZyAaRU6oX6aE"])
+//!     .capabilities(["text-generation", "data-analysis"])
+//!     .build()?;
+//! network.connect().await?;
+//!
+//! let mut intents = network.subscribe_to_intents();
+//! tokio::spawn(async move {
+//!     while let Some(intent) = intents.next().await {
+//!         println!("Received intent: {}", intent.title());
+//!     }
+//! });
+//!
+//! let my_intent = Intent::new("Summarise this PDF").capabilities(["text-generation"]);
+//! network.publish_intent(my_intent).await?;
+//!
+//! let agents = network
+//!     .discover_agents(AgentQuery::new().capabilities(["image-generation"]).min_reputation(0.8))
+//!     .await?;
+//! println!("{} agents found", agents.len());
+//! network.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use libp2p::Multiaddr;
+use mesh_core::Capability;
+use mesh_node::{Home, Node, NodeConfig};
+use tokio::sync::Mutex;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+pub use mesh_core::{Budget, Intent, SignedIntent, Skill};
+pub use mesh_net::{AgentInfo, AgentQuery, PeerInfo, PublishOutcome, ReceivedIntent};
+
+/// Errors of the SDK.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bootstrap peer is not a valid multiaddr.
+    #[error("invalid bootstrap peer {addr:?}: {reason}; expected e.g. /ip4/203.0.113.7/tcp/7700/p2p/12D3Koo...")]
+    BadMultiaddr {
+        /// What was given.
+        addr: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A capability name is invalid.
+    #[error(transparent)]
+    Capability(#[from] mesh_core::CapabilityError),
+    /// The node could not start.
+    #[error(transparent)]
+    Node(#[from] mesh_node::NodeError),
+    /// A network operation failed.
+    #[error(transparent)]
+    Net(#[from] mesh_net::NetError),
+    /// `connect` was not called, or the network was shut down.
+    #[error("not connected: call `connect().await` first")]
+    NotConnected,
+    /// No bootstrap peer answered in time.
+    #[error("none of the {count} bootstrap peers answered within {secs} s; check the addresses and that they run (the node keeps retrying in the background)")]
+    BootstrapUnreachable {
+        /// Bootstrap peers configured.
+        count: usize,
+        /// Seconds waited.
+        secs: u64,
+    },
+}
+
+/// Builds a [`MeshNetwork`].
+#[derive(Debug, Clone, Default)]
+pub struct MeshNetworkBuilder {
+    bootstrap: Vec<String>,
+    capabilities: Vec<String>,
+    listen: Vec<String>,
+    home: Option<PathBuf>,
+    api: Option<SocketAddr>,
+    mdns: Option<bool>,
+    name: Option<String>,
+    connect_timeout: Option<Duration>,
+}
+
+impl MeshNetworkBuilder {
+    /// Peers dialled at start (multiaddrs, ideally ending in `/p2p/<peer id>`).
+    pub fn bootstrap_peers<I, S>(mut self, peers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.bootstrap = peers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Capabilities this agent offers: it subscribes to their intents and advertises them.
+    pub fn capabilities<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.capabilities = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Addresses to listen on (default: a free TCP and a free QUIC port on all interfaces).
+    pub fn listen_addresses<I, S>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.listen = addrs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The node's home directory, holding its identity (default: `$MESH_HOME`, else the XDG
+    /// data directory).
+    pub fn home(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.home = Some(dir.into());
+        self
+    }
+
+    /// Also serve the local HTTP API on this loopback address.
+    pub fn api(mut self, addr: SocketAddr) -> Self {
+        self.api = Some(addr);
+        self
+    }
+
+    /// Turns mDNS discovery on the local network on (default) or off.
+    pub fn mdns(mut self, on: bool) -> Self {
+        self.mdns = Some(on);
+        self
+    }
+
+    /// The agent's display name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How long `connect` waits for a bootstrap peer (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Validates the settings. Nothing touches the network until [`MeshNetwork::connect`].
+    pub fn build(self) -> Result<MeshNetwork, Error> {
+        let parse = |s: &String| {
+            s.parse::<Multiaddr>().map_err(|e| Error::BadMultiaddr {
+                addr: s.clone(),
+                reason: e.to_string(),
+            })
+        };
+        let bootstrap = self.bootstrap.iter().map(parse).collect::<Result<_, _>>()?;
+        let listen: Vec<Multiaddr> = self.listen.iter().map(parse).collect::<Result<_, _>>()?;
+        let capabilities = mesh_core::capability::parse_capabilities(&self.capabilities)?;
+        let home = Home::resolve(
+            self.home
+                .or_else(|| std::env::var_os("MESH_HOME").map(PathBuf::from)),
+        )
+        .map_err(mesh_node::NodeError::from)?;
+        let mut config = NodeConfig::new(home);
+        if !listen.is_empty() {
+            config.net.listen = listen;
+        }
+        config.net.bootstrap = bootstrap;
+        config.net.capabilities = capabilities;
+        config.net.mdns = self.mdns.unwrap_or(true);
+        config.net.agent_name = self.name.unwrap_or_default();
+        config.api = self.api;
+        Ok(MeshNetwork {
+            config,
+            connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
+            node: Arc::new(Mutex::new(None)),
+            handle: Arc::new(std::sync::OnceLock::new()),
+        })
+    }
+}
+
+/// An agent's connection to the MESH network, backed by an embedded node.
+///
+/// Cheap to clone: clones share the node.
+#[derive(Clone)]
+pub struct MeshNetwork {
+    config: NodeConfig,
+    connect_timeout: Duration,
+    node: Arc<Mutex<Option<Node>>>,
+    handle: Arc<std::sync::OnceLock<mesh_net::MeshHandle>>,
+}
+
+impl std::fmt::Debug for MeshNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshNetwork")
+            .field("home", &self.config.home)
+            .field("connected", &self.handle.get().is_some())
+            .finish()
+    }
+}
+
+impl MeshNetwork {
+    /// Starts building a network connection.
+    pub fn builder() -> MeshNetworkBuilder {
+        MeshNetworkBuilder::default()
+    }
+
+    fn handle(&self) -> Result<&mesh_net::MeshHandle, Error> {
+        self.handle.get().ok_or(Error::NotConnected)
+    }
+
+    /// Starts the embedded node and, if bootstrap peers are configured, waits until one of them
+    /// is connected. Calling it again does nothing.
+    pub async fn connect(&self) -> Result<(), Error> {
+        let mut guard = self.node.lock().await;
+        if guard.is_some() {
+            return Ok(());
+        }
+        let node = Node::start(self.config.clone()).await?;
+        let handle = node.handle().clone();
+        let wanted = self.config.net.bootstrap.len();
+        if wanted > 0 {
+            let deadline = Instant::now() + self.connect_timeout;
+            loop {
+                let peers = handle.peers().await?;
+                if !peers.is_empty() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    node.shutdown().await;
+                    return Err(Error::BootstrapUnreachable {
+                        count: wanted,
+                        secs: self.connect_timeout.as_secs(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let _ = self.handle.set(handle);
+        *guard = Some(node);
+        Ok(())
+    }
+
+    /// A stream of verified intents on this agent's capability topics, each delivered once.
+    /// Call after [`Self::connect`]; before it, the stream ends at once.
+    pub fn subscribe_to_intents(&self) -> IntentStream {
+        IntentStream {
+            inner: self
+                .handle
+                .get()
+                .map(|h| BroadcastStream::new(h.subscribe_intents())),
+        }
+    }
+
+    /// Also receive intents of `capabilities` without offering them.
+    pub async fn watch_capabilities<I, S>(&self, capabilities: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let caps: Vec<Capability> = mesh_core::capability::parse_capabilities(capabilities)?;
+        Ok(self.handle()?.subscribe(caps).await?)
+    }
+
+    /// Signs `intent` with this agent's key and publishes it on the topic of each capability.
+    pub async fn publish_intent(&self, intent: Intent) -> Result<PublishOutcome, Error> {
+        Ok(self.handle()?.publish_intent(&intent).await?)
+    }
+
+    /// Finds agents by capability and minimum reputation, best first.
+    pub async fn discover_agents(&self, query: AgentQuery) -> Result<Vec<AgentInfo>, Error> {
+        Ok(self.handle()?.discover_agents(query).await?)
+    }
+
+    /// Peers connected now.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, Error> {
+        Ok(self.handle()?.peers().await?)
+    }
+
+    /// This agent's peer id and full listen addresses.
+    pub async fn info(&self) -> Result<mesh_net::NodeInfo, Error> {
+        Ok(self.handle()?.info().await?)
+    }
+
+    /// Sets the load advertised to other agents, in `[0, 1]`.
+    pub async fn set_load(&self, load: f64) -> Result<(), Error> {
+        Ok(self.handle()?.set_load(load).await?)
+    }
+
+    /// Stops the embedded node. Streams from [`Self::subscribe_to_intents`] end.
+    pub async fn shutdown(&self) {
+        if let Some(node) = self.node.lock().await.take() {
+            node.shutdown().await;
+        }
+    }
+}
+
+/// Verified intents, as a [`Stream`]. Intents missed because the consumer fell far behind are
+/// skipped (and counted in the node's `mesh_subscriber_lagged` metric).
+pub struct IntentStream {
+    inner: Option<BroadcastStream<Arc<ReceivedIntent>>>,
+}
+
+impl Stream for IntentStream {
+    type Item = SignedIntent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            match Pin::new(&mut *inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(received))) => {
+                    return Poll::Ready(Some(received.intent.clone()));
+                }
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
+                    tracing::warn!(missed = n, "intent stream fell behind");
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Command-line arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use libp2p::Multiaddr;
+use mesh_core::Capability;
+
+/// MESH: a peer-to-peer network where AI agents find each other by capability and trade work.
+#[derive(Debug, Parser)]
+#[command(name = "mesh", version, propagate_version = true)]
+pub struct Cli {
+    /// The node's home directory (identity, API token, API address).
+    /// Default: the XDG data directory, e.g. ~/.local/share/mesh
+    #[arg(long, global = true, env = "MESH_HOME")]
+    pub home: Option<PathBuf>,
+    /// More log output (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this node's identity (an Ed25519 key) in its home.
+    Init {
+        /// Replace an existing identity.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run a node until Ctrl-C.
+    Node(NodeArgs),
+    /// Show this node's peer id and addresses.
+    Id {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List connected peers.
+    Peers {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish and watch intents.
+    #[command(subcommand)]
+    Intents(IntentsCommand),
+    /// Find agents.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Start a small local mesh and narrate discovery and intent flow.
+    Demo {
+        /// Leave the mesh running until Ctrl-C, to try the other commands on it.
+        #[arg(long)]
+        keep_running: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Address to listen on (repeatable). Default: a free TCP and QUIC port on all interfaces.
+    #[arg(long = "listen", value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    pub listen: Vec<Multiaddr>,
+    /// Bootstrap peer to dial at start (repeatable), e.g. /ip4/127.0.0.1/tcp/7701/p2p/12D3Koo...
+    #[arg(long = "bootstrap", value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Capability this node offers (repeatable), e.g. text-generation.
+    #[arg(long = "capability", value_name = "NAME", value_parser = parse_capability)]
+    pub capabilities: Vec<Capability>,
+    /// Display name advertised in the agent record.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where the local API listens (loopback only; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub api: SocketAddr,
+    /// Do not discover peers on the local network with mDNS.
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntentsCommand {
+    /// Sign and publish an intent; prints its id.
+    Publish(PublishArgs),
+    /// Print intents as they arrive, until Ctrl-C.
+    Watch {
+        /// Only intents needing this capability (repeatable); the node joins its topic.
+        #[arg(long = "capability", value_name = "NAME", value_parser = parse_capability)]
+        capabilities: Vec<Capability>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Capability the work needs (repeatable, at least one).
+    #[arg(long = "capability", value_name = "NAME", required = true, value_parser = parse_capability)]
+    pub capabilities: Vec<Capability>,
+    /// Short summary.
+    #[arg(long)]
+    pub title: String,
+    /// Longer description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Budget, e.g. "2.50 USD" (currency defaults to USD).
+    #[arg(long, value_name = "AMOUNT")]
+    pub budget: Option<String>,
+    /// How long the intent stays open, e.g. 10m, 2h (default 1h, at most 7d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
+    /// File whose content travels inline with the intent (at most 48 KiB).
+    #[arg(long, value_name = "FILE")]
+    pub payload_file: Option<PathBuf>,
+    /// Media type of the payload.
+    #[arg(long, default_value = "application/octet-stream")]
+    pub content_type: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Find agents offering every named capability, best first.
+    Discover {
+        /// Capability wanted (repeatable, at least one).
+        #[arg(long = "capability", value_name = "NAME", required = true, value_parser = parse_capability)]
+        capabilities: Vec<Capability>,
+        /// Lowest local reputation accepted, in [0, 1].
+        #[arg(long, default_value_t = 0.0, value_parser = parse_unit)]
+        min_reputation: f64,
+        /// Most agents listed.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
+    s.parse::<Multiaddr>().map_err(|e| {
+        format!("{e}; a multiaddr looks like /ip4/127.0.0.1/tcp/7700 or /ip4/127.0.0.1/tcp/7700/p2p/12D3Koo...")
+    })
+}
+
+fn parse_capability(s: &str) -> Result<Capability, String> {
+    Capability::new(s).map_err(|e| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}; use e.g. 90s, 10m, 2h"))
+}
+
+fn parse_unit(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; use a value in [0, 1] such as 0.8"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside [0, 1]"))
+    }
+}

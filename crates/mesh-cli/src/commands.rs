@@ -1,0 +1,273 @@
+//! The commands.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use mesh_core::Budget;
+use mesh_core::intent::MAX_PAYLOAD_BYTES;
+use mesh_net::{AgentInfo, NodeInfo, PeerInfo, PublishOutcome};
+use mesh_node::views::{BudgetView, IntentView, PayloadView, PublishIntentRequest};
+use mesh_node::{Home, Node, NodeConfig};
+
+use crate::args::{AgentsCommand, Cli, Command, IntentsCommand, NodeArgs, PublishArgs};
+use crate::client::ApiClient;
+use crate::sse;
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let home = Home::resolve(cli.home.clone())?;
+    match cli.command {
+        Command::Init { force } => init(&home, force),
+        Command::Node(args) => node(home, args).await,
+        Command::Id { json } => id(&home, json).await,
+        Command::Peers { json } => peers(&home, json).await,
+        Command::Intents(IntentsCommand::Publish(args)) => publish(&home, args).await,
+        Command::Intents(IntentsCommand::Watch { capabilities, json }) => {
+            let names: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
+            watch(&home, &names, json).await
+        }
+        Command::Agents(AgentsCommand::Discover {
+            capabilities,
+            min_reputation,
+            limit,
+            json,
+        }) => {
+            let names: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
+            discover(&home, &names, min_reputation, limit, json).await
+        }
+        Command::Demo { keep_running } => crate::demo::run(keep_running).await,
+    }
+}
+
+fn init(home: &Home, force: bool) -> anyhow::Result<ExitCode> {
+    let key = home.init(force)?;
+    println!("Created identity {}", key.public().to_peer_id());
+    println!("Home: {}", home.dir().display());
+    println!("Next: mesh --home {} node", home.dir().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = NodeConfig::new(home).with_api(args.api);
+    if !args.listen.is_empty() {
+        config.net.listen = args.listen;
+    }
+    config.net.bootstrap = args.bootstrap;
+    config.net.capabilities = args.capabilities;
+    config.net.mdns = !args.no_mdns;
+    config.net.agent_name = args.name.unwrap_or_default();
+    let node = Node::start(config).await?;
+    let handle = node.handle().clone();
+    let mut info = handle.info().await?;
+    for _ in 0..40 {
+        if !info.listen_addrs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        info = handle.info().await?;
+    }
+    println!("MESH node {}", info.peer_id);
+    for addr in &info.listen_addrs {
+        println!("  listening on {addr}");
+    }
+    if !info.capabilities.is_empty() {
+        println!("  capabilities: {}", info.capabilities.join(", "));
+    }
+    if let Some(api) = node.api_addr() {
+        println!("  local API: http://{api}  (metrics at /metrics)");
+    }
+    println!("Press Ctrl-C to stop.");
+    let _ = std::io::stdout().flush();
+    let reason = wait_for_stop(&node).await;
+    tracing::info!(reason, "stopping");
+    node.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_stop(node: &Node) -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "interrupt";
+        }
+    };
+    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return "interrupt",
+            _ = term.recv() => return "terminate",
+            _ = poll.tick() => if node.is_finished() { return "network task ended" },
+        }
+    }
+}
+
+async fn id(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
+    let info: NodeInfo = ApiClient::from_home(home)?.get("/v1/info").await?;
+    if json {
+        let out = serde_json::json!({
+            "peer_id": info.peer_id,
+            "listen_addrs": info.listen_addrs,
+        });
+        println!("{out}");
+    } else {
+        println!("{}", info.peer_id);
+        for a in &info.listen_addrs {
+            println!("  {a}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn peers(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
+    let peers: Vec<PeerInfo> = ApiClient::from_home(home)?.get("/v1/peers").await?;
+    if json {
+        println!("{}", serde_json::to_string(&peers)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if peers.is_empty() {
+        println!("No peers connected.");
+    }
+    for p in &peers {
+        let rtt = p
+            .rtt_ms
+            .map(|r| format!("{r:.1} ms"))
+            .unwrap_or_else(|| "-".into());
+        let addr = p.addresses.first().cloned().unwrap_or_default();
+        println!(
+            "{}  rtt {rtt}  reputation {:.2}  {addr}",
+            p.peer_id, p.reputation
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn publish(home: &Home, args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let budget = args
+        .budget
+        .as_deref()
+        .map(|b| Budget::parse(b, "USD"))
+        .transpose()?;
+    let payload = match &args.payload_file {
+        Some(path) => {
+            let size = std::fs::metadata(path)
+                .with_context(|| format!("cannot read payload file {}", path.display()))?
+                .len();
+            if size > MAX_PAYLOAD_BYTES as u64 {
+                bail!(
+                    "payload file {} is {size} bytes: at most {MAX_PAYLOAD_BYTES} travel inline; publish a URL to the data instead",
+                    path.display()
+                );
+            }
+            let data = std::fs::read(path)
+                .with_context(|| format!("cannot read payload file {}", path.display()))?;
+            use base64::Engine as _;
+            Some(PayloadView {
+                content_type: args.content_type.clone(),
+                data_base64: base64::engine::general_purpose::STANDARD.encode(data),
+            })
+        }
+        None => None,
+    };
+    let request = PublishIntentRequest {
+        capabilities: args.capabilities.iter().map(|c| c.to_string()).collect(),
+        title: args.title,
+        description: args.description,
+        budget: budget.map(|b| BudgetView {
+            amount: b.amount,
+            currency: b.currency,
+        }),
+        ttl_secs: args.ttl.map(|d| d.as_secs().max(1)),
+        deadline_ms: None,
+        payload,
+        min_reputation: None,
+    };
+    let outcome: PublishOutcome = ApiClient::from_home(home)?
+        .post("/v1/intents", &request)
+        .await?;
+    for t in &outcome.topics {
+        if t.peers == 0 {
+            eprintln!(
+                "warning: no subscriber of {} was reachable yet; agents that join later will not see this intent",
+                t.capability
+            );
+        }
+    }
+    println!("{}", outcome.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn watch(home: &Home, capabilities: &[String], json: bool) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::from_home(home)?;
+    let path = if capabilities.is_empty() {
+        "/v1/intents/stream".to_owned()
+    } else {
+        format!("/v1/intents/stream?capabilities={}", capabilities.join(","))
+    };
+    let response = client.stream(&path).await?;
+    if !json {
+        eprintln!("Watching intents (Ctrl-C to stop)...");
+    }
+    sse::for_each_event(response, |event| {
+        if event.event != "intent" {
+            return Ok(());
+        }
+        let view: IntentView = serde_json::from_str(&event.data)
+            .with_context(|| format!("malformed intent event: {}", event.data))?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&view)?)?;
+        } else {
+            let budget = view
+                .budget
+                .as_ref()
+                .map(|b| format!(" budget {} {}", b.amount, b.currency))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{}  [{}]{budget}  from {}  id {}",
+                view.title,
+                view.capabilities.join(", "),
+                view.publisher,
+                view.id
+            )?;
+        }
+        out.flush()?;
+        Ok(())
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn discover(
+    home: &Home,
+    capabilities: &[String],
+    min_reputation: f64,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let path = format!(
+        "/v1/agents?capabilities={}&min_reputation={min_reputation}&limit={limit}",
+        capabilities.join(",")
+    );
+    let agents: Vec<AgentInfo> = ApiClient::from_home(home)?.get(&path).await?;
+    if json {
+        println!("{}", serde_json::to_string(&agents)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if agents.is_empty() {
+        println!("No agent found for {}.", capabilities.join(" + "));
+    }
+    for a in &agents {
+        let name = if a.name.is_empty() { "-" } else { &a.name };
+        println!(
+            "{}  {name}  [{}]  reputation {:.2}  load {:.2}",
+            a.peer_id,
+            a.capabilities.join(", "),
+            a.reputation,
+            a.load
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,296 @@
+//! The local HTTP API: JSON over HTTP on loopback, guarded by a bearer token.
+//!
+//! | method | path | auth | what |
+//! |---|---|---|---|
+//! | GET | `/openapi.json` | no | the OpenAPI 3.1 document of this API |
+//! | GET | `/metrics` | no | Prometheus metrics (libp2p's and MESH's) |
+//! | GET | `/v1/health` | no | liveness |
+//! | GET | `/v1/info` | yes | peer id, full listen addresses, capabilities |
+//! | GET | `/v1/peers` | yes | connected peers with RTT and local reputation |
+//! | POST | `/v1/intents` | yes | sign and publish an intent |
+//! | GET | `/v1/intents/stream` | yes | Server-Sent Events, one `intent` event per verified intent |
+//! | GET | `/v1/agents` | yes | discover agents by capability and minimum reputation |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use mesh_core::{Capability, IntentError};
+use mesh_net::{AgentQuery, MeshHandle, NetError};
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+
+use crate::views::{ErrorBody, ErrorDetail, IntentView, PublishIntentRequest};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Shared state of the API handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The network.
+    pub handle: MeshHandle,
+    /// The bearer token.
+    pub token: Arc<str>,
+    /// Metrics registry (read-only once the node runs).
+    pub registry: Arc<Registry>,
+    /// Flips to `true` when the node shuts down, ending event streams.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// An API error: a status, a stable code and a message that says what to do.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<NetError> for ApiError {
+    fn from(e: NetError) -> Self {
+        match &e {
+            NetError::Capability(_) => Self::bad_request("invalid_capability", e.to_string()),
+            NetError::NoCapability => Self::bad_request("missing_capability", e.to_string()),
+            NetError::Intent(IntentError::Capability(_)) => {
+                Self::bad_request("invalid_capability", e.to_string())
+            }
+            NetError::Intent(_) => Self::bad_request("invalid_intent", e.to_string()),
+            NetError::Busy { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string())
+            }
+            NetError::Stopped => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string())
+            }
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    }
+}
+
+/// The API router.
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/peers", get(peers))
+        .route("/v1/intents", post(publish))
+        .route("/v1/intents/stream", get(stream))
+        .route("/v1/agents", get(discover))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .route("/v1/health", get(health))
+        .merge(protected)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn require_token(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), state.token.as_bytes()) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token: send `Authorization: Bearer <token>` with the token from $MESH_HOME/api-token",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint: see /openapi.json for the API",
+    )
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
+}
+
+async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &state.registry).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn info(State(state): State<ApiState>) -> Result<Json<mesh_net::NodeInfo>, ApiError> {
+    Ok(Json(state.handle.info().await?))
+}
+
+async fn peers(State(state): State<ApiState>) -> Result<Json<Vec<mesh_net::PeerInfo>>, ApiError> {
+    Ok(Json(state.handle.peers().await?))
+}
+
+async fn publish(
+    State(state): State<ApiState>,
+    body: Result<Json<PublishIntentRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<mesh_net::PublishOutcome>), ApiError> {
+    let Json(request) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("request body over {MAX_BODY_BYTES} bytes: inline payloads are limited to 48 KiB; send larger inputs by URL"),
+            )
+        } else {
+            ApiError::bad_request("bad_json", format!("{}: see /openapi.json for the body of POST /v1/intents", e.body_text()))
+        }
+    })?;
+    let intent = request
+        .to_intent()
+        .map_err(|m| ApiError::bad_request("invalid_intent", m))?;
+    let outcome = state.handle.publish_intent(&intent).await?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+/// Query of `/v1/intents/stream` and `/v1/agents`.
+#[derive(Debug, Deserialize)]
+struct CapabilityQuery {
+    /// Comma-separated capability names.
+    #[serde(default)]
+    capabilities: Option<String>,
+    #[serde(default)]
+    min_reputation: Option<f64>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+fn parse_list(list: &Option<String>) -> Result<Vec<Capability>, ApiError> {
+    let names = list
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    mesh_core::capability::parse_capabilities(names)
+        .map_err(|e| ApiError::bad_request("invalid_capability", e.to_string()))
+}
+
+async fn stream(
+    State(state): State<ApiState>,
+    Query(query): Query<CapabilityQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let filter = parse_list(&query.capabilities)?;
+    // Subscribe to the broadcast before joining topics so nothing falls in between.
+    let rx = state.handle.subscribe_intents();
+    if !filter.is_empty() {
+        state.handle.subscribe(filter.clone()).await?;
+    }
+    let metrics = state.handle.metrics().clone();
+    let mut shutdown = state.shutdown.clone();
+    let stop = async move {
+        let _ = shutdown.wait_for(|stopped| *stopped).await;
+    };
+    let events = futures::stream::unfold((rx, metrics), |(mut rx, metrics)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(received) => return Some((received, (rx, metrics))),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "intent stream subscriber fell behind");
+                    metrics.subscriber_lagged.inc_by(n);
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .filter(move |r| {
+        let keep = filter.is_empty() || r.intent.capabilities.iter().any(|c| filter.contains(c));
+        async move { keep }
+    })
+    .map(|r| {
+        let view = IntentView::received(&r);
+        let event = Event::default()
+            .event("intent")
+            .id(view.id.clone())
+            .json_data(&view)
+            .unwrap_or_else(|_| Event::default().comment("unencodable intent"));
+        Ok(event)
+    })
+    .take_until(Box::pin(stop));
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+async fn discover(
+    State(state): State<ApiState>,
+    Query(query): Query<CapabilityQuery>,
+) -> Result<Json<Vec<mesh_net::AgentInfo>>, ApiError> {
+    let caps = parse_list(&query.capabilities)?;
+    let min = query.min_reputation.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&min) {
+        return Err(ApiError::bad_request(
+            "invalid_min_reputation",
+            format!("min_reputation {min} is outside [0, 1]"),
+        ));
+    }
+    let mut q = AgentQuery::new()
+        .capabilities(caps.iter().map(|c| c.to_string()))
+        .min_reputation(min);
+    if let Some(limit) = query.limit {
+        q = q.limit(limit);
+    }
+    Ok(Json(state.handle.discover_agents(q).await?))
+}

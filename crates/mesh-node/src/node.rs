@@ -1,0 +1,188 @@
+//! A running node: the network task plus, optionally, the local API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mesh_net::{MeshHandle, NetConfig};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiState};
+use crate::error::NodeError;
+use crate::home::Home;
+
+/// What a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Its home directory.
+    pub home: Home,
+    /// Network settings.
+    pub net: NetConfig,
+    /// Where to serve the local API (loopback only); `None` for no API.
+    pub api: Option<SocketAddr>,
+}
+
+impl NodeConfig {
+    /// A node in `home`, listening on all interfaces on a free TCP and QUIC port, with mDNS on
+    /// and no API.
+    pub fn new(home: Home) -> Self {
+        let listen = vec![
+            "/ip4/0.0.0.0/tcp/0".parse().expect("static multiaddr"),
+            "/ip4/0.0.0.0/udp/0/quic-v1".parse().expect("static multiaddr"),
+        ];
+        Self {
+            home,
+            net: NetConfig::new(listen),
+            api: None,
+        }
+    }
+
+    /// Serves the local API on `addr`.
+    pub fn with_api(mut self, addr: SocketAddr) -> Self {
+        self.api = Some(addr);
+        self
+    }
+
+    /// Replaces the network settings.
+    pub fn with_net(mut self, net: NetConfig) -> Self {
+        self.net = net;
+        self
+    }
+}
+
+/// A running node.
+pub struct Node {
+    handle: MeshHandle,
+    home: Home,
+    api_addr: Option<SocketAddr>,
+    stop_api: watch::Sender<bool>,
+    api_task: Option<JoinHandle<()>>,
+    net_task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("peer_id", &self.handle.peer_id())
+            .field("api", &self.api_addr)
+            .finish()
+    }
+}
+
+impl Node {
+    /// Loads (or creates) the identity in the home, starts the network and the API, and writes
+    /// the API address to `$MESH_HOME/api` once it serves.
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        let home = config.home.clone();
+        home.create()?;
+        if let Some(api) = home.read_api()
+            && let Some(addr) = api.strip_prefix("http://").and_then(|a| a.parse().ok())
+            && tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect::<SocketAddr>(addr),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            return Err(NodeError::AlreadyRunning {
+                home: home.dir().display().to_string(),
+                api,
+            });
+        }
+        let keypair = home.identity()?;
+        let listener = match config.api {
+            Some(addr) => {
+                if !addr.ip().is_loopback() {
+                    return Err(NodeError::ApiNotLoopback(addr));
+                }
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| NodeError::ApiBind { addr, source })?;
+                Some(l)
+            }
+            None => None,
+        };
+        let token = match listener {
+            Some(_) => Some(home.token()?),
+            None => None,
+        };
+        let mut registry = Registry::default();
+        let (handle, net_task) = mesh_net::spawn(keypair, config.net, &mut registry)?;
+        let (stop_api, stop_rx) = watch::channel(false);
+        let mut api_addr = None;
+        let mut api_task = None;
+        if let (Some(listener), Some(token)) = (listener, token) {
+            let addr = listener
+                .local_addr()
+                .map_err(|source| NodeError::ApiBind {
+                    addr: config.api.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
+                    source,
+                })?;
+            let state = ApiState {
+                handle: handle.clone(),
+                token: Arc::from(token),
+                registry: Arc::new(registry),
+                shutdown: stop_rx.clone(),
+            };
+            let app = api::router(state);
+            let mut stop = stop_rx;
+            api_task = Some(tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!(error = %e, "local API stopped");
+                }
+            }));
+            home.write_api(&format!("http://{addr}"))?;
+            tracing::info!(%addr, "local API serving");
+            api_addr = Some(addr);
+        }
+        Ok(Self {
+            handle,
+            home,
+            api_addr,
+            stop_api,
+            api_task,
+            net_task,
+        })
+    }
+
+    /// The network handle.
+    pub fn handle(&self) -> &MeshHandle {
+        &self.handle
+    }
+
+    /// Where the local API serves, if it does.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Whether the network task has ended (it only ends on shutdown or a fatal error).
+    pub fn is_finished(&self) -> bool {
+        self.net_task.is_finished()
+    }
+
+    /// Stops the API (ending event streams), then the network, and removes the API file.
+    pub async fn shutdown(self) {
+        let _ = self.stop_api.send(true);
+        if let Some(task) = self.api_task {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        let _ = self.handle.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.net_task).await;
+        if self.api_addr.is_some() {
+            self.home.remove_api();
+        }
+    }
+}
