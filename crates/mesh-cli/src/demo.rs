@@ -118,8 +118,13 @@ pub async fn run(keep_running: bool) -> anyhow::Result<ExitCode> {
         .prefix("mesh-demo-")
         .tempdir()
         .context("cannot create a directory for the demo nodes")?;
-    println!("MESH demo: five nodes on this machine, talking over real TCP and QUIC sockets on 127.0.0.1.");
-    println!("Each node has its own Ed25519 identity and home under {}.\n", root.path().display());
+    println!(
+        "MESH demo: five nodes on this machine, talking over real TCP and QUIC sockets on 127.0.0.1."
+    );
+    println!(
+        "Each node has its own Ed25519 identity and home under {}.\n",
+        root.path().display()
+    );
 
     println!("1. A coordinator, \"hub\", starts. Others use it as their bootstrap peer.");
     let hub = start(root.path(), "hub", &[], None).await?;

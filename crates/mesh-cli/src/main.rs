@@ -17,8 +17,15 @@ use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet, matches!(cli.command, Command::Node(_)));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    init_logging(
+        cli.verbose,
+        cli.quiet,
+        matches!(cli.command, Command::Node(_)),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

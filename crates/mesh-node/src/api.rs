@@ -163,9 +163,8 @@ async fn openapi() -> Json<serde_json::Value> {
 
 async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &state.registry).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-    })?;
+    prometheus_client::encoding::text::encode(&mut text, &state.registry)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok((
         [(
             header::CONTENT_TYPE,

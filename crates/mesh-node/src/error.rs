@@ -12,10 +12,14 @@ pub enum NodeError {
     #[error(transparent)]
     Net(#[from] mesh_net::NetError),
     /// The local API address is not on loopback.
-    #[error("the local API must listen on 127.0.0.1 or ::1, not {0}: it is a control interface, not a public one")]
+    #[error(
+        "the local API must listen on 127.0.0.1 or ::1, not {0}: it is a control interface, not a public one"
+    )]
     ApiNotLoopback(SocketAddr),
     /// The local API address could not be bound.
-    #[error("cannot serve the local API on {addr}: {source}; pick another with --api 127.0.0.1:PORT (port 0 picks a free one)")]
+    #[error(
+        "cannot serve the local API on {addr}: {source}; pick another with --api 127.0.0.1:PORT (port 0 picks a free one)"
+    )]
     ApiBind {
         /// The address.
         addr: SocketAddr,
@@ -23,7 +27,9 @@ pub enum NodeError {
         source: std::io::Error,
     },
     /// Another node already serves this home.
-    #[error("a MESH node is already running with home {home} (API at {api}); stop it first or use another --home")]
+    #[error(
+        "a MESH node is already running with home {home} (API at {api}); stop it first or use another --home"
+    )]
     AlreadyRunning {
         /// The home.
         home: String,

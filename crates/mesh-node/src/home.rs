@@ -227,7 +227,11 @@ mod tests {
         let a = home.identity().unwrap();
         let b = home.identity().unwrap();
         assert_eq!(a.public(), b.public());
-        let mode = fs::metadata(home.identity_path()).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(home.identity_path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let dir_mode = fs::metadata(home.dir()).unwrap().permissions().mode() & 0o777;
         assert_eq!(dir_mode, 0o700);
@@ -240,7 +244,10 @@ mod tests {
         home.identity().unwrap();
         fs::set_permissions(home.identity_path(), fs::Permissions::from_mode(0o644)).unwrap();
         let err = home.identity().unwrap_err();
-        assert!(matches!(err, HomeError::InsecurePermissions { mode: 0o644, .. }));
+        assert!(matches!(
+            err,
+            HomeError::InsecurePermissions { mode: 0o644, .. }
+        ));
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
 
@@ -273,7 +280,11 @@ mod tests {
         let t = home.token().unwrap();
         assert_eq!(t.len(), 64);
         assert_eq!(home.token().unwrap(), t);
-        let mode = fs::metadata(home.token_path()).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(home.token_path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
 }

@@ -30,7 +30,9 @@ impl NodeConfig {
     pub fn new(home: Home) -> Self {
         let listen = vec![
             "/ip4/0.0.0.0/tcp/0".parse().expect("static multiaddr"),
-            "/ip4/0.0.0.0/udp/0/quic-v1".parse().expect("static multiaddr"),
+            "/ip4/0.0.0.0/udp/0/quic-v1"
+                .parse()
+                .expect("static multiaddr"),
         ];
         Self {
             home,
@@ -114,12 +116,10 @@ impl Node {
         let mut api_addr = None;
         let mut api_task = None;
         if let (Some(listener), Some(token)) = (listener, token) {
-            let addr = listener
-                .local_addr()
-                .map_err(|source| NodeError::ApiBind {
-                    addr: config.api.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
-                    source,
-                })?;
+            let addr = listener.local_addr().map_err(|source| NodeError::ApiBind {
+                addr: config.api.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
+                source,
+            })?;
             let state = ApiState {
                 handle: handle.clone(),
                 token: Arc::from(token),

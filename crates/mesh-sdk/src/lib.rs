@@ -52,7 +52,9 @@ pub use mesh_net::{AgentInfo, AgentQuery, PeerInfo, PublishOutcome, ReceivedInte
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A bootstrap peer is not a valid multiaddr.
-    #[error("invalid bootstrap peer {addr:?}: {reason}; expected e.g. /ip4/203.0.113.7/tcp/7700/p2p/12D3Koo...")]
+    #[error(
+        "invalid bootstrap peer {addr:?}: {reason}; expected e.g. /ip4/203.0.113.7/tcp/7700/p2p/12D3Koo..."
+    )]
     BadMultiaddr {
         /// What was given.
         addr: String,
@@ -72,7 +74,9 @@ pub enum Error {
     #[error("not connected: call `connect().await` first")]
     NotConnected,
     /// No bootstrap peer answered in time.
-    #[error("none of the {count} bootstrap peers answered within {secs} s; check the addresses and that they run (the node keeps retrying in the background)")]
+    #[error(
+        "none of the {count} bootstrap peers answered within {secs} s; check the addresses and that they run (the node keeps retrying in the background)"
+    )]
     BootstrapUnreachable {
         /// Bootstrap peers configured.
         count: usize,

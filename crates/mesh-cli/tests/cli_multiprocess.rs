@@ -1,0 +1,410 @@
+//! The `mesh` binary as real processes on loopback: one bootstrap node and two agents, mDNS off.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const MESH: &str = env!("CARGO_BIN_EXE_mesh");
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn mesh(home: &Path, args: &[&str]) -> Output {
+    Command::new(MESH)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("MESH_HOME")
+        .output()
+        .expect("run mesh")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn spawn_node(home: &Path, args: &[&str]) -> Proc {
+    let child = Command::new(MESH)
+        .arg("--home")
+        .arg(home)
+        .arg("node")
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+        .args(args)
+        .env_remove("MESH_HOME")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mesh node");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !home.join("api").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "node in {home:?} never wrote its API address"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Proc(child)
+}
+
+fn id_json(home: &Path) -> serde_json::Value {
+    let out = mesh(home, &["id", "--json"]);
+    assert!(out.status.success(), "mesh id: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("id --json is JSON")
+}
+
+fn terminate(p: &Proc) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &p.0.id().to_string()])
+        .status();
+}
+
+#[test]
+fn three_processes_publish_watch_and_discover() {
+    let dir = tempfile::tempdir().unwrap();
+    let (boot_home, a_home, b_home) = (
+        dir.path().join("boot"),
+        dir.path().join("a"),
+        dir.path().join("b"),
+    );
+
+    let boot = spawn_node(&boot_home, &[]);
+    let boot_id = id_json(&boot_home);
+    let boot_peer = boot_id["peer_id"].as_str().unwrap().to_owned();
+    let boot_addr = boot_id["listen_addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find(|a| a.contains("/tcp/"))
+        .expect("a tcp listen address")
+        .to_owned();
+    assert!(
+        boot_addr.ends_with(&format!("/p2p/{boot_peer}")),
+        "{boot_addr}"
+    );
+
+    let a = spawn_node(
+        &a_home,
+        &[
+            "--bootstrap",
+            &boot_addr,
+            "--capability",
+            "text-generation",
+            "--name",
+            "writer",
+        ],
+    );
+    let b = spawn_node(
+        &b_home,
+        &["--bootstrap", &boot_addr, "--capability", "data-analysis"],
+    );
+    let a_peer = id_json(&a_home)["peer_id"].as_str().unwrap().to_owned();
+    let b_peer = id_json(&b_home)["peer_id"].as_str().unwrap().to_owned();
+
+    // Watch on A, as a user would, in JSON.
+    let mut watcher = Command::new(MESH)
+        .arg("--home")
+        .arg(&a_home)
+        .args([
+            "intents",
+            "watch",
+            "--capability",
+            "text-generation",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn watch");
+    let (tx, rx) = mpsc::channel::<String>();
+    let watch_out = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(watch_out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let _watcher = Proc(watcher);
+
+    // B discovers A by capability (poll: records take a moment to reach the DHT).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let agents = loop {
+        let out = mesh(
+            &b_home,
+            &[
+                "agents",
+                "discover",
+                "--capability",
+                "text-generation",
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "discover: {}", stderr(&out));
+        let agents: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        if !agents.as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break agents;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let agents = agents.as_array().unwrap();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    assert_eq!(agents[0]["peer_id"], a_peer.as_str());
+    assert_eq!(agents[0]["capabilities"][0], "text-generation");
+    let rep = agents[0]["reputation"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&rep));
+    // And the other way round; nobody offers image-generation.
+    let out = mesh(
+        &a_home,
+        &[
+            "agents",
+            "discover",
+            "--capability",
+            "data-analysis",
+            "--json",
+        ],
+    );
+    let found: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(found[0]["peer_id"], b_peer.as_str(), "{found}");
+    let out = mesh(
+        &a_home,
+        &[
+            "agents",
+            "discover",
+            "--capability",
+            "image-generation",
+            "--json",
+        ],
+    );
+    assert_eq!(stdout(&out).trim(), "[]");
+
+    // B publishes; A's watch shows it.
+    let out = mesh(
+        &b_home,
+        &[
+            "intents",
+            "publish",
+            "--capability",
+            "text-generation",
+            "--title",
+            "Summarise this PDF",
+            "--budget",
+            "2 USD",
+            "--ttl",
+            "10m",
+        ],
+    );
+    assert!(out.status.success(), "publish: {}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    assert_eq!(id.len(), 64, "intent id: {id}");
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("watch printed the intent");
+    let seen: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(seen["id"], id.as_str());
+    assert_eq!(seen["title"], "Summarise this PDF");
+    assert_eq!(seen["capabilities"][0], "text-generation");
+    assert_eq!(seen["publisher"], b_peer.as_str());
+    assert_eq!(seen["budget"]["amount"], "2");
+    assert!(
+        rx.recv_timeout(Duration::from_secs(2)).is_err(),
+        "the intent is shown once"
+    );
+
+    // Peers and metrics answer.
+    let out = mesh(&boot_home, &["peers", "--json"]);
+    let peers: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let ids: Vec<&str> = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["peer_id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&a_peer.as_str()) && ids.contains(&b_peer.as_str()),
+        "{ids:?}"
+    );
+
+    // A clean stop removes the API address file.
+    for p in [&a, &b, &boot] {
+        terminate(p);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for home in [&a_home, &b_home, &boot_home] {
+        while home.join("api").exists() {
+            assert!(Instant::now() < deadline, "{home:?}/api left behind");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn fresh_home() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    (dir, home)
+}
+
+#[test]
+fn bad_input_gets_one_line_errors_that_say_what_to_do() {
+    let (_d, home) = fresh_home();
+    // Node not running.
+    let out = mesh(&home, &["peers"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no MESH node is running"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Invalid capability and malformed multiaddr are refused before anything starts.
+    let out = mesh(
+        &home,
+        &[
+            "intents",
+            "publish",
+            "--capability",
+            "Bad Name",
+            "--title",
+            "x",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("[a-z0-9][a-z0-9._-]{0,63}"),
+        "{}",
+        stderr(&out)
+    );
+    let out = mesh(&home, &["node", "--bootstrap", "not-a-multiaddr"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/ip4/127.0.0.1/tcp/7700"),
+        "{}",
+        stderr(&out)
+    );
+    let out = mesh(
+        &home,
+        &[
+            "agents",
+            "discover",
+            "--capability",
+            "x",
+            "--min-reputation",
+            "2",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("outside [0, 1]"), "{}", stderr(&out));
+
+    // A running node: wrong token, oversize payload, bad budget.
+    let node = spawn_node(&home, &[]);
+    let big = home.join("big.bin");
+    std::fs::write(&big, vec![0u8; 48 * 1024 + 1]).unwrap();
+    let out = mesh(
+        &home,
+        &[
+            "intents",
+            "publish",
+            "--capability",
+            "a",
+            "--title",
+            "t",
+            "--payload-file",
+            big.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("49152"), "{}", stderr(&out));
+    let out = mesh(
+        &home,
+        &[
+            "intents",
+            "publish",
+            "--capability",
+            "a",
+            "--title",
+            "t",
+            "--budget",
+            "two dollars",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("decimal amount"), "{}", stderr(&out));
+
+    let token = home.join("api-token");
+    std::fs::write(&token, "wrong").unwrap();
+    let out = mesh(&home, &["peers"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refused the API token"),
+        "{}",
+        stderr(&out)
+    );
+    for o in [&out] {
+        assert_eq!(
+            stderr(o).trim().lines().count(),
+            1,
+            "one line: {}",
+            stderr(o)
+        );
+    }
+    drop(node);
+
+    // Stale API file of a crashed node.
+    let out = mesh(&home, &["peers"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not running or has crashed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn key_readable_by_others_stops_the_node_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_d, home) = fresh_home();
+    let out = mesh(&home, &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = home.join("identity.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let out = mesh(&home, &["init"]);
+    assert!(!out.status.success(), "init refuses to overwrite");
+    assert!(stderr(&out).contains("--force"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = mesh(
+        &home,
+        &["node", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+}
+
+#[test]
+fn demo_plays_out_and_exits_zero() {
+    let out = Command::new(MESH).arg("demo").output().expect("run demo");
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "demo failed: {text}\n{}",
+        stderr(&out)
+    );
+    assert!(text.contains("found 2 agent(s)"), "{text}");
+    assert!(text.contains("scribe   received it"), "{text}");
+    assert!(text.contains("analyst  received it"), "{text}");
+    assert!(text.contains("painter  did not receive it"), "{text}");
+    assert!(text.contains("Demo complete"), "{text}");
+}
