@@ -224,8 +224,8 @@ impl MeshNetwork {
         self.handle.get().ok_or(Error::NotConnected)
     }
 
-    /// Starts the embedded node and, if bootstrap peers are configured, waits until one of them
-    /// is connected. Calling it again does nothing.
+    /// Starts the embedded node, waits until it listens and, if bootstrap peers are configured,
+    /// until one of them is connected. Calling it again does nothing.
     pub async fn connect(&self) -> Result<(), Error> {
         let mut guard = self.node.lock().await;
         if guard.is_some() {
@@ -234,8 +234,11 @@ impl MeshNetwork {
         let node = Node::start(self.config.clone()).await?;
         let handle = node.handle().clone();
         let wanted = self.config.net.bootstrap.len();
+        let deadline = Instant::now() + self.connect_timeout;
+        while handle.info().await?.listen_addrs.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         if wanted > 0 {
-            let deadline = Instant::now() + self.connect_timeout;
             loop {
                 let peers = handle.peers().await?;
                 if !peers.is_empty() {

@@ -1,0 +1,247 @@
+//! The local API of a real node: auth, errors, OpenAPI, metrics, publish and the SSE stream.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use mesh_core::Capability;
+use mesh_node::{Home, Node, NodeConfig};
+use serde_json::{Value, json};
+
+async fn start(dir: &std::path::Path, caps: &[&str], bootstrap: Option<String>) -> Node {
+    let mut config = NodeConfig::new(Home::new(dir)).with_api(([127, 0, 0, 1], 0).into());
+    config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.net.mdns = false;
+    config.net.capabilities = caps.iter().map(|c| Capability::new(*c).unwrap()).collect();
+    config.net.bootstrap = bootstrap.into_iter().map(|b| b.parse().unwrap()).collect();
+    Node::start(config).await.expect("node starts")
+}
+
+fn base(node: &Node) -> String {
+    format!("http://{}", node.api_addr().unwrap())
+}
+
+fn token(node: &Node) -> String {
+    node.home().token().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_guards_validates_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &["text-generation"], None).await;
+    let http = reqwest::Client::new();
+    let url = base(&node);
+
+    // The address file holds the URL while the node runs.
+    assert_eq!(node.home().read_api().unwrap(), url);
+
+    // No token, wrong token.
+    for auth in [None, Some("wrong")] {
+        let mut req = http.get(format!("{url}/v1/info"));
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("api-token")
+        );
+    }
+
+    // Info with the token.
+    let info: Value = http
+        .get(format!("{url}/v1/info"))
+        .bearer_auth(token(&node))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["peer_id"], node.handle().peer_id().to_string());
+    assert_eq!(info["capabilities"][0], "text-generation");
+
+    // Bad input: invalid capability, missing fields, oversize body, unknown path.
+    let res = http
+        .post(format!("{url}/v1/intents"))
+        .bearer_auth(token(&node))
+        .json(&json!({"capabilities": ["Not Valid"], "title": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_capability");
+    let res = http
+        .post(format!("{url}/v1/intents"))
+        .bearer_auth(token(&node))
+        .json(&json!({"title": "no capabilities field"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "bad_json"
+    );
+    let res = http
+        .post(format!("{url}/v1/intents"))
+        .bearer_auth(token(&node))
+        .json(&json!({"capabilities": ["a"], "title": "x", "description": "y".repeat(300 * 1024)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let res = http
+        .get(format!("{url}/v1/agents?capabilities=UPPER"))
+        .bearer_auth(token(&node))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = http
+        .get(format!("{url}/v1/agents"))
+        .bearer_auth(token(&node))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "a discovery needs a capability");
+    let res = http.get(format!("{url}/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+
+    // OpenAPI and metrics need no token.
+    let doc: Value = http
+        .get(format!("{url}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/intents/stream"].is_object());
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("mesh_intents_published"), "{metrics}");
+    assert!(
+        metrics.contains("libp2p_"),
+        "libp2p's metrics are served too"
+    );
+
+    node.shutdown().await;
+    assert!(
+        Home::new(dir.path()).read_api().is_none(),
+        "api file removed on clean exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_intent_arrives_on_the_other_nodes_event_stream() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let hub = start(dirs[0].path(), &[], None).await;
+    let hub_addr = loop {
+        let info = hub.handle().info().await.unwrap();
+        if let Some(a) = info.listen_addrs.first() {
+            break a.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let agent = start(dirs[1].path(), &["text-generation"], Some(hub_addr.clone())).await;
+    let publisher = start(dirs[2].path(), &[], Some(hub_addr)).await;
+    let http = reqwest::Client::new();
+
+    let stream = http
+        .get(format!(
+            "{}/v1/intents/stream?capabilities=text-generation",
+            base(&agent)
+        ))
+        .bearer_auth(token(&agent))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut body = stream.bytes_stream();
+
+    // Wait until the publisher can discover the agent, then publish through the API.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let agents: Value = http
+            .get(format!(
+                "{}/v1/agents?capabilities=text-generation",
+                base(&publisher)
+            ))
+            .bearer_auth(token(&publisher))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if agents.as_array().is_some_and(|a| !a.is_empty()) {
+            assert_eq!(agents[0]["peer_id"], agent.handle().peer_id().to_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "agent never discovered");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let res = http
+        .post(format!("{}/v1/intents", base(&publisher)))
+        .bearer_auth(token(&publisher))
+        .json(&json!({
+            "capabilities": ["text-generation"],
+            "title": "Summarise this PDF",
+            "budget": {"amount": "2", "currency": "USD"},
+            "payload": {"content_type": "text/plain", "data_base64": "aGVsbG8="},
+            "ttl_secs": 600
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let outcome: Value = res.json().await.unwrap();
+    let id = outcome["id"].as_str().unwrap().to_owned();
+
+    let mut text = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if text.contains(&id) && text.contains("\n\n") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(found, "SSE stream never showed {id}: {text}");
+    assert!(text.contains("event: intent"), "{text}");
+    assert!(text.contains(&format!("id: {id}")), "{text}");
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("a data line");
+    let view: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(view["title"], "Summarise this PDF");
+    assert_eq!(view["payload"]["data_base64"], "aGVsbG8=");
+    assert_eq!(view["publisher"], publisher.handle().peer_id().to_string());
+
+    for n in [publisher, agent, hub] {
+        n.shutdown().await;
+    }
+}
