@@ -1,5 +1,7 @@
 //! The `mesh` binary as real processes on loopback: one bootstrap node and two agents, mDNS off.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -352,14 +354,12 @@ fn bad_input_gets_one_line_errors_that_say_what_to_do() {
         "{}",
         stderr(&out)
     );
-    for o in [&out] {
-        assert_eq!(
-            stderr(o).trim().lines().count(),
-            1,
-            "one line: {}",
-            stderr(o)
-        );
-    }
+    assert_eq!(
+        stderr(&out).trim().lines().count(),
+        1,
+        "one line: {}",
+        stderr(&out)
+    );
     drop(node);
 
     // Stale API file of a crashed node.

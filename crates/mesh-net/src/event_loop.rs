@@ -746,10 +746,8 @@ impl EventLoop {
                         message_id,
                         message,
                     } => self.on_gossip_message(propagation_source, message_id, message),
-                    gossipsub::Event::Subscribed { .. } => {
-                        if !self.pending_publishes.is_empty() {
-                            self.retry_pending_publishes(false);
-                        }
+                    gossipsub::Event::Subscribed { .. } if !self.pending_publishes.is_empty() => {
+                        self.retry_pending_publishes(false);
                     }
                     _ => {}
                 }
@@ -870,11 +868,9 @@ impl EventLoop {
                 connection_id,
                 error,
                 ..
-            } => {
-                if self.bootstrap.failed(connection_id, Instant::now()) {
-                    self.metrics.bootstrap_dial(false);
-                    tracing::warn!(error = %error, "bootstrap dial failed; will retry with backoff");
-                }
+            } if self.bootstrap.failed(connection_id, Instant::now()) => {
+                self.metrics.bootstrap_dial(false);
+                tracing::warn!(error = %error, "bootstrap dial failed; will retry with backoff");
             }
             _ => {}
         }

@@ -129,15 +129,16 @@ pub fn reason_of(e: &IntentError) -> &'static str {
 /// Gossipsub peer-score parameters of MESH. Topic parameters are added per topic with
 /// [`topic_score_params`] when the node subscribes.
 pub fn peer_score_params() -> PeerScoreParams {
-    let mut params = PeerScoreParams::default();
-    // Loopback and private test networks host many peers on one IP.
-    params.ip_colocation_factor_whitelist = [
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(Ipv6Addr::LOCALHOST),
-    ]
-    .into_iter()
-    .collect();
-    params
+    PeerScoreParams {
+        // Loopback and private test networks host many peers on one IP.
+        ip_colocation_factor_whitelist: [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]
+        .into_iter()
+        .collect(),
+        ..PeerScoreParams::default()
+    }
 }
 
 /// Per-topic score: rewards first deliveries and punishes invalid messages hard. Mesh delivery

@@ -1,6 +1,8 @@
 //! Several real nodes on loopback: intents reach each subscriber exactly once and nobody else;
 //! discovery finds the right agents and no others.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashSet;

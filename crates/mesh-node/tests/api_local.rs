@@ -1,5 +1,7 @@
 //! The local API of a real node: auth, errors, OpenAPI, metrics, publish and the SSE stream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;

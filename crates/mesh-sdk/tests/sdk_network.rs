@@ -1,5 +1,7 @@
 //! The Rust SDK as an agent developer uses it: builder, connect, stream, publish, discover.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use futures::StreamExt;
