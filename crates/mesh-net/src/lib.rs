@@ -1,6 +1,6 @@
 //! MESH networking on rust-libp2p.
 //!
-//! One task, the [`EventLoop`](event_loop), owns the libp2p `Swarm`; everything else talks to it
+//! One task, the event loop started by [`spawn`], owns the libp2p `Swarm`; everything else talks to it
 //! through a cloneable [`MeshHandle`] that sends bounded commands, each with its own reply
 //! channel. The protocols live one per module:
 //!

@@ -7,7 +7,7 @@
 #![deny(missing_docs)]
 
 /// Generated types of the `mesh.v1` protobuf package.
-#[allow(missing_docs, clippy::all)]
+#[allow(missing_docs, clippy::all, rustdoc::all)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/mesh.v1.rs"));
 }
