@@ -277,9 +277,18 @@ impl Intent {
             nonce: rand::random::<[u8; 16]>().to_vec(),
             min_reputation: self.min_reputation,
         };
+        // Check every rule before signing, so nothing invalid is ever signed.
+        let capabilities = check_content(&wire, now_ms)?;
         let payload = wire.encode_to_vec();
+        let id = IntentId::of_payload(&payload);
         let envelope = envelope::seal(keypair, INTENT_DOMAIN, INTENT_PAYLOAD_TYPE, payload)?;
-        SignedIntent::verify(&envelope, now_ms)
+        Ok(SignedIntent {
+            id,
+            publisher: keypair.public().to_peer_id(),
+            capabilities,
+            content: wire,
+            envelope,
+        })
     }
 }
 

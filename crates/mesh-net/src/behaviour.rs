@@ -5,6 +5,7 @@ use std::time::Duration;
 use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore, store::MemoryStoreConfig};
+use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
 use libp2p::{
     StreamProtocol, Swarm, SwarmBuilder, connection_limits, identify, mdns, noise, ping, tcp, yamux,
@@ -12,12 +13,17 @@ use libp2p::{
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 
-use crate::config::{IDENTIFY_PROTOCOL, KAD_PROTOCOL, NetConfig};
+use crate::codec::ProtoCodec;
+use crate::config::{IDENTIFY_PROTOCOL, IDP_PROTOCOL, KAD_PROTOCOL, NetConfig};
 use crate::error::NetError;
 use crate::idp;
 
 /// Largest gossipsub frame: one intent envelope plus gossipsub's own framing.
 pub const MAX_GOSSIP_TRANSMIT_BYTES: usize = mesh_core::intent::MAX_INTENT_ENVELOPE_BYTES + 4096;
+/// Largest IDP catch-up request.
+pub const MAX_CATCHUP_REQUEST_BYTES: usize = 8 * 1024;
+/// Largest IDP catch-up response: the answer limit plus protobuf framing.
+pub const MAX_CATCHUP_RESPONSE_BYTES: usize = crate::open_intents::MAX_CATCHUP_BYTES + 64 * 1024;
 /// Largest Kademlia packet.
 pub const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
 
@@ -34,9 +40,15 @@ pub struct MeshBehaviour {
     pub kad: kad::Behaviour<MemoryStore>,
     /// Gossipsub with application validation.
     pub gossipsub: gossipsub::Behaviour,
+    /// IDP catch-up: open intents for a joining node.
+    pub catchup: request_response::Behaviour<CatchupCodec>,
     /// mDNS, when enabled.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
+
+/// Codec of IDP catch-up.
+pub type CatchupCodec =
+    ProtoCodec<mesh_proto::v1::OpenIntentsRequest, mesh_proto::v1::OpenIntentsResponse>;
 
 /// Builds the swarm: TCP + Noise + Yamux, QUIC, DNS, with bandwidth metrics in `registry`.
 pub fn build_swarm(
@@ -132,12 +144,21 @@ fn build_behaviour(
         None
     };
 
+    let catchup = request_response::Behaviour::with_codec(
+        CatchupCodec::new(MAX_CATCHUP_REQUEST_BYTES, MAX_CATCHUP_RESPONSE_BYTES),
+        [(StreamProtocol::new(IDP_PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(10))
+            .with_max_concurrent_streams(32),
+    );
+
     Ok(MeshBehaviour {
         limits: connection_limits::Behaviour::new(limits),
         identify,
         ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
         kad,
         gossipsub,
+        catchup,
         mdns: Toggle::from(mdns),
     })
 }

@@ -12,9 +12,10 @@ use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping, request_response};
 use mesh_core::agent_record::{RECORD_TTL, agent_record_key, peer_of_record_key};
 use mesh_core::{AgentRecord, Capability, Keypair, Observation, SignedAgentRecord, unix_ms};
+use mesh_proto::v1::{OpenIntentsRequest, OpenIntentsResponse};
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -30,6 +31,7 @@ use crate::handle::{
 };
 use crate::idp::{self, SeenIntents, Verdict};
 use crate::metrics::MeshMetrics;
+use crate::open_intents::{MAX_CATCHUP_INTENTS, OpenIntents};
 use crate::peers::PeerBook;
 
 /// Peers subscribed to a topic below which the node looks for more in the DHT.
@@ -46,6 +48,14 @@ const MAX_SUBSCRIPTIONS: usize = 256;
 const TICK: Duration = Duration::from_millis(250);
 /// Interval between topic connectivity checks.
 const TOPIC_CHECK: Duration = Duration::from_secs(10);
+/// Shortest interval between two catch-up answers to one peer.
+const CATCHUP_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Peers whose last catch-up request is remembered for rate limiting.
+const CATCHUP_PEERS_REMEMBERED: usize = 4096;
+/// Capabilities one catch-up request may name.
+const MAX_CATCHUP_CAPABILITIES: usize = 64;
+/// Connected peers asked for catch-up when the node joins a new topic.
+const CATCHUP_FANOUT: usize = 16;
 /// Routing table size under which every new peer triggers a re-announcement.
 const SMALL_NETWORK: usize = 20;
 
@@ -100,6 +110,8 @@ pub fn spawn(
         libp2p_metrics,
         peers: PeerBook::default(),
         seen: SeenIntents::default(),
+        open_intents: OpenIntents::default(),
+        catchup_served: HashMap::new(),
         records: RecordCache::default(),
         subscriptions: Vec::new(),
         listen_addrs: Vec::new(),
@@ -130,6 +142,8 @@ struct EventLoop {
     libp2p_metrics: Libp2pMetrics,
     peers: PeerBook,
     seen: SeenIntents,
+    open_intents: OpenIntents,
+    catchup_served: HashMap<PeerId, Instant>,
     records: RecordCache,
     bootstrap: Bootstrap,
     subscriptions: Vec<Capability>,
@@ -239,6 +253,7 @@ impl EventLoop {
     }
 
     fn subscribe(&mut self, capabilities: Vec<Capability>) {
+        let mut added = Vec::new();
         for cap in capabilities {
             if self.subscriptions.contains(&cap) {
                 continue;
@@ -258,7 +273,11 @@ impl EventLoop {
             }
             self.subscriptions.push(cap.clone());
             self.provide(cap.topic_provider_key());
-            self.lookup_topic_peers(cap);
+            self.lookup_topic_peers(cap.clone());
+            added.push(cap);
+        }
+        for peer in self.peers.connected_peers(CATCHUP_FANOUT) {
+            self.request_catchup(peer, &added);
         }
     }
 
@@ -291,6 +310,8 @@ impl EventLoop {
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
     ) {
         self.seen.insert(intent.id);
+        self.open_intents
+            .insert(Arc::new((*intent).clone()), now_ms());
         self.metrics.intents_published.inc();
         let mut pending = PendingPublish {
             waiting: intent.capabilities.clone(),
@@ -382,21 +403,14 @@ impl EventLoop {
         match verdict {
             Verdict::Accept(intent) => {
                 self.peers.observe(propagation_source, Observation::Valid);
-                if !self.seen.insert(intent.id) {
-                    self.metrics.intents_duplicate.inc();
-                    return;
-                }
                 let Some(topic) = Capability::from_topic(message.topic.as_str()) else {
                     return;
                 };
-                self.metrics.intents_received.inc();
-                tracing::debug!(id = %intent.id, %topic, from = %propagation_source, "intent received");
-                let _ = self.intents.send(Arc::new(ReceivedIntent {
-                    intent: *intent,
-                    from: propagation_source,
-                    topic,
-                    received_at_ms: now_ms(),
-                }));
+                if self.deliver(*intent, propagation_source, topic) {
+                    self.metrics.intents_received.inc();
+                } else {
+                    self.metrics.intents_duplicate.inc();
+                }
             }
             Verdict::Ignore(reason) => self.metrics.reject_message(reason),
             Verdict::Reject(reason) => {
@@ -404,6 +418,154 @@ impl EventLoop {
                 let score = self.peers.observe(propagation_source, Observation::Invalid);
                 tracing::warn!(peer = %propagation_source, reason, score, "invalid intent dropped");
             }
+        }
+    }
+
+    /// Keeps a verified intent among the open ones and hands it to local subscribers, unless it
+    /// was seen before. Returns whether it was new.
+    fn deliver(
+        &mut self,
+        intent: mesh_core::SignedIntent,
+        from: PeerId,
+        topic: Capability,
+    ) -> bool {
+        let now = now_ms();
+        if !self.seen.insert(intent.id) {
+            return false;
+        }
+        self.open_intents.insert(Arc::new(intent.clone()), now);
+        tracing::debug!(id = %intent.id, %topic, %from, "intent received");
+        let _ = self.intents.send(Arc::new(ReceivedIntent {
+            intent,
+            from,
+            topic,
+            received_at_ms: now,
+        }));
+        true
+    }
+
+    // ----- IDP catch-up -----
+
+    fn request_catchup(&mut self, peer: PeerId, capabilities: &[Capability]) {
+        if capabilities.is_empty() {
+            return;
+        }
+        let request = OpenIntentsRequest {
+            capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+            limit: u32::try_from(MAX_CATCHUP_INTENTS).unwrap_or(u32::MAX),
+        };
+        self.swarm
+            .behaviour_mut()
+            .catchup
+            .send_request(&peer, request);
+    }
+
+    fn serve_catchup(
+        &mut self,
+        peer: PeerId,
+        request: OpenIntentsRequest,
+        channel: request_response::ResponseChannel<OpenIntentsResponse>,
+    ) {
+        let now = Instant::now();
+        let too_soon = self
+            .catchup_served
+            .get(&peer)
+            .is_some_and(|last| now.duration_since(*last) < CATCHUP_MIN_INTERVAL);
+        if self.catchup_served.len() >= CATCHUP_PEERS_REMEMBERED {
+            self.catchup_served
+                .retain(|_, last| now.duration_since(*last) < CATCHUP_MIN_INTERVAL);
+        }
+        self.catchup_served.insert(peer, now);
+        let parsed = if request.capabilities.len() > MAX_CATCHUP_CAPABILITIES {
+            None
+        } else {
+            mesh_core::capability::parse_capabilities(&request.capabilities).ok()
+        };
+        let envelopes = match parsed {
+            None => {
+                self.peers.observe(peer, Observation::Invalid);
+                self.metrics.reject_message("bad_catchup_request");
+                Vec::new()
+            }
+            Some(_) if too_soon => Vec::new(),
+            Some(caps) => {
+                let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
+                self.metrics.catchup_served.inc();
+                self.open_intents
+                    .matching(&caps, limit, now_ms())
+                    .iter()
+                    .map(|i| i.envelope.clone())
+                    .collect()
+            }
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .catchup
+            .send_response(channel, OpenIntentsResponse { envelopes });
+    }
+
+    fn on_catchup_response(&mut self, peer: PeerId, response: OpenIntentsResponse) {
+        if response.envelopes.len() > MAX_CATCHUP_INTENTS {
+            self.peers.observe(peer, Observation::Invalid);
+            self.metrics.reject_message("catchup_too_many");
+            return;
+        }
+        let now = now_ms();
+        for envelope in response.envelopes {
+            match mesh_core::SignedIntent::verify(&envelope, now) {
+                Ok(intent) => {
+                    let Some(topic) = intent
+                        .capabilities
+                        .iter()
+                        .find(|c| self.subscriptions.contains(c))
+                        .cloned()
+                    else {
+                        self.peers.observe(peer, Observation::Invalid);
+                        self.metrics.reject_message("catchup_unasked");
+                        continue;
+                    };
+                    self.peers.observe(peer, Observation::Valid);
+                    if self.deliver(intent, peer, topic) {
+                        self.metrics.intents_caught_up.inc();
+                    }
+                }
+                Err(mesh_core::IntentError::Expired { .. })
+                | Err(mesh_core::IntentError::FromTheFuture { .. }) => {}
+                Err(e) => {
+                    self.metrics.reject_message(idp::reason_of(&e));
+                    let score = self.peers.observe(peer, Observation::Invalid);
+                    tracing::warn!(%peer, error = %e, score, "invalid intent in catch-up answer");
+                }
+            }
+        }
+    }
+
+    fn on_catchup_event(
+        &mut self,
+        event: request_response::Event<OpenIntentsRequest, OpenIntentsResponse>,
+    ) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.serve_catchup(peer, request, channel),
+            request_response::Event::Message {
+                peer,
+                message: request_response::Message::Response { response, .. },
+                ..
+            } => self.on_catchup_response(peer, response),
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "catch-up request failed");
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "catch-up answer failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
         }
     }
 
@@ -801,6 +963,7 @@ impl EventLoop {
                     self.peers.rtt(peer, rtt);
                 }
             }
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Catchup(e)) => self.on_catchup_event(e),
             SwarmEvent::Behaviour(MeshBehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     if peer == self.local {
@@ -834,8 +997,13 @@ impl EventLoop {
                 peer_id,
                 connection_id,
                 endpoint,
+                num_established,
                 ..
             } => {
+                if num_established.get() == 1 {
+                    let subscriptions = self.subscriptions.clone();
+                    self.request_catchup(peer_id, &subscriptions);
+                }
                 self.peers
                     .connection_opened(peer_id, endpoint.get_remote_address().clone());
                 self.metrics

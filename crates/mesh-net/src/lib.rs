@@ -6,6 +6,8 @@
 //!
 //! - [`idp`]: the real-time part of the Intent Discovery Protocol (gossipsub on capability
 //!   topics, application validation, de-duplication);
+//! - [`open_intents`] and [`codec`]: IDP catch-up (`/mesh/idp/1.0.0`), which hands a joining
+//!   node the open intents of its capabilities;
 //! - [`adp`]: the Agent Discovery Protocol (signed agent records and capability provider
 //!   records in the Kademlia DHT, discovery queries);
 //! - [`bootstrap`]: dialling bootstrap peers with retry and exponential backoff;
@@ -17,12 +19,14 @@ pub mod adp;
 #[allow(missing_docs)]
 pub mod behaviour;
 pub mod bootstrap;
+pub mod codec;
 pub mod config;
 mod error;
 mod event_loop;
 mod handle;
 pub mod idp;
 pub mod metrics;
+pub mod open_intents;
 pub mod peers;
 
 pub use adp::{AgentInfo, AgentQuery};

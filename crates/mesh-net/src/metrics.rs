@@ -45,6 +45,10 @@ pub struct MeshMetrics {
     pub connected_peers: Gauge,
     /// Intents dropped for a local subscriber that fell behind.
     pub subscriber_lagged: Counter,
+    /// New intents learnt through IDP catch-up.
+    pub intents_caught_up: Counter,
+    /// IDP catch-up requests answered.
+    pub catchup_served: Counter,
 }
 
 impl MeshMetrics {
@@ -106,6 +110,16 @@ impl MeshMetrics {
             "subscriber_lagged",
             "Intents a slow local subscriber missed",
             m.subscriber_lagged.clone(),
+        );
+        r.register(
+            "intents_caught_up",
+            "New intents learnt through IDP catch-up",
+            m.intents_caught_up.clone(),
+        );
+        r.register(
+            "catchup_served",
+            "IDP catch-up requests answered",
+            m.catchup_served.clone(),
         );
         m
     }

@@ -86,6 +86,14 @@ impl PeerBook {
         self.connected.contains_key(peer)
     }
 
+    /// Up to `n` connected peers, best reputation first.
+    pub fn connected_peers(&self, n: usize) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        peers.sort_by(|a, b| self.reputation(b).total_cmp(&self.reputation(a)));
+        peers.truncate(n);
+        peers
+    }
+
     /// Number of connected peers.
     pub fn connected_count(&self) -> usize {
         self.connected.len()

@@ -90,3 +90,54 @@ async fn intents_reach_each_subscriber_once_and_discovery_is_exact() {
     assert_eq!(writer.handle.metrics().intents_received.get(), 2);
     assert!(analyst.handle.metrics().intents_duplicate.get() <= 2);
 }
+
+/// A node that joins after an intent was published still receives it, through IDP catch-up;
+/// an intent that expired meanwhile is never handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_catches_up_on_open_intents_but_not_expired_ones() {
+    common::init_tracing();
+    let hub = start(&[], None).await;
+    let mut early = start(&["text-generation"], Some(&hub.addr)).await;
+    let publisher = start(&[], Some(&hub.addr)).await;
+    discover_until(&publisher.handle, &["text-generation"], 1).await;
+
+    let open = publisher
+        .handle
+        .publish_intent(
+            &Intent::new("Still open")
+                .capabilities(["text-generation"])
+                .ttl(Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+    let short = publisher
+        .handle
+        .publish_intent(
+            &Intent::new("Gone soon")
+                .capabilities(["text-generation"])
+                .ttl(Duration::from_secs(2)),
+        )
+        .await
+        .unwrap();
+    let got = drain(&mut early.intents, Duration::from_secs(3)).await;
+    assert_eq!(got.len(), 2, "the early agent saw both live");
+    // Let the short one expire before the late agent starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut late = start(&["text-generation"], Some(&hub.addr)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    let first = tokio::time::timeout_at(deadline, late.intents.recv())
+        .await
+        .expect("catch-up within 45 s")
+        .unwrap();
+    assert_eq!(first.intent.id.to_string(), open.id);
+    assert_eq!(first.intent.title(), "Still open");
+    assert_eq!(first.intent.publisher, publisher.handle.peer_id());
+    let more = drain(&mut late.intents, Duration::from_secs(3)).await;
+    assert!(
+        more.iter().all(|r| r.intent.id.to_string() != short.id),
+        "expired intent handed out"
+    );
+    assert!(more.is_empty(), "each intent once: {more:?}");
+    assert!(late.handle.metrics().intents_caught_up.get() >= 1);
+}

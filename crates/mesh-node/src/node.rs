@@ -132,6 +132,12 @@ impl Node {
                 let shutdown = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
+                // Small API answers and SSE events must not wait for Nagle's algorithm.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY on API connection");
+                    }
+                });
                 if let Err(e) = axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown)
                     .await
