@@ -1,0 +1,576 @@
+//! Latency of one intent between two `mesh node` processes on loopback.
+//!
+//! Node A (no capability) and node B (capability `bench`, bootstrapped to A) run as separate
+//! `mesh node` processes with mDNS off. This program opens B's event stream
+//! (`GET /v1/intents/stream?capabilities=bench`), then publishes intents one at a time through
+//! A's local API (`POST /v1/intents`) and waits for each to arrive on B's stream before sending
+//! the next. The latency of an intent is wall-clock time in this process, from just before the
+//! POST to the moment the SSE event carrying the intent's id is read: one clock, microsecond
+//! resolution. The nodes' own `received_at_ms - created_at_ms` is printed too, but only has
+//! millisecond resolution.
+//!
+//! Baselines measured in the same run, interleaved with the intents: the round trip of A's own
+//! API without the network (`GET /v1/health`, and `GET /v1/info`, which also passes through the
+//! node's event loop), and the libp2p ping RTT between A and B as `GET /v1/peers` reports it.
+//!
+//! The `mesh` binary must be built first, in the same profile:
+//!
+//! ```text
+//! cargo build --release -p mesh-cli
+//! cargo run --release -p mesh-cli --example latency -- --count 200
+//! ```
+//!
+//! Flags: `--count N` (default 200), `--warmup N` (default 20), `--payload-bytes N` (inline
+//! payload size, default 0), `--ping-samples N` (wait for N ping RTTs per node, one per 15 s;
+//! default 1), `--json` (with `--raw`: every sample too), `--mesh PATH` (default: `mesh` in the directory above this example,
+//! i.e. `target/<profile>/mesh`).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine as _;
+use clap::Parser;
+use futures::StreamExt;
+use mesh_net::{NodeInfo, PeerInfo, PublishOutcome};
+use mesh_node::Home;
+use mesh_node::views::{IntentView, PayloadView, PublishIntentRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+/// Capability B offers and the intents need.
+const CAPABILITY: &str = "bench";
+/// How long to wait for B's subscription to become reachable from A.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one intent may take before it counts as lost.
+const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Parser)]
+#[command(about = "Intent latency between two `mesh node` processes on loopback")]
+struct Args {
+    /// Intents measured.
+    #[arg(long, default_value_t = 200)]
+    count: usize,
+    /// Intents sent and discarded once B is reachable, before measuring.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Size of the inline payload of each intent, in bytes (at most 49152).
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
+    /// Wait after the run until each node has reported this many distinct ping RTTs (the nodes
+    /// ping every 15 s, so each sample past the first adds about 15 s).
+    #[arg(long, default_value_t = 1)]
+    ping_samples: usize,
+    /// Print JSON instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+    /// With --json, also list every intent's latency in ms, in the order sent.
+    #[arg(long)]
+    raw: bool,
+    /// The `mesh` binary (default: target/<profile>/mesh next to this example).
+    #[arg(long, value_name = "PATH")]
+    mesh: Option<PathBuf>,
+}
+
+/// A `mesh node` process, killed when dropped.
+struct NodeProc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NodeProc {
+    fn spawn(mesh: &Path, home: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(home)?;
+        let log = home.join("node.log");
+        let stderr = File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let child = Command::new(mesh)
+            .arg("--home")
+            .arg(home)
+            .arg("node")
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args(extra)
+            .env_remove("MESH_HOME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("cannot start {}", mesh.display()))?;
+        let mut node = Self { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !home.join(mesh_node::home::API_FILE).exists() {
+            if let Some(status) = node.child.try_wait()? {
+                bail!("mesh node exited with {status}:\n{}", node.log_tail());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "mesh node in {} never wrote its API address:\n{}",
+                    home.display(),
+                    node.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(node)
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// A client of one node's local API.
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn of(home: &Path) -> anyhow::Result<Self> {
+        let home = Home::new(home);
+        let base = home
+            .read_api()
+            .ok_or_else(|| anyhow!("no API address in {}", home.dir().display()))?;
+        let token = home.token()?;
+        Ok(Self {
+            base,
+            token,
+            http: reqwest::Client::builder().build()?,
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(response.json().await?)
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(response.json().await?)
+    }
+}
+
+/// An intent event read from B's stream.
+struct Arrival {
+    at: Instant,
+    view: IntentView,
+}
+
+/// Opens B's event stream and forwards each intent event, stamped when read, to the channel.
+async fn open_stream(b: &Api) -> anyhow::Result<mpsc::Receiver<Arrival>> {
+    let response = b
+        .http
+        .get(format!(
+            "{}/v1/intents/stream?capabilities={CAPABILITY}",
+            b.base
+        ))
+        .bearer_auth(&b.token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await?
+        .error_for_status()?;
+    let (tx, rx) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        let (mut event, mut data) = (String::new(), String::new());
+        while let Some(Ok(chunk)) = body.next().await {
+            let at = Instant::now();
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(pos) = buffer.find('\n') {
+                let line: String = buffer.drain(..=pos).collect();
+                let line = line.trim_end_matches(['\n', '\r']);
+                if line.is_empty() {
+                    if event == "intent"
+                        && let Ok(view) = serde_json::from_str::<IntentView>(&data)
+                        && tx.send(Arrival { at, view }).await.is_err()
+                    {
+                        return;
+                    }
+                    event.clear();
+                    data.clear();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim_start().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// One measured intent.
+struct Sample {
+    /// POST start to SSE event read.
+    latency: Duration,
+    /// POST start to POST response.
+    post: Duration,
+    /// `received_at_ms - created_at_ms` as the nodes stamped it (ms resolution).
+    stamped_ms: Option<i64>,
+}
+
+/// Publishes one intent on A and waits for it on B's stream.
+async fn round(
+    a: &Api,
+    rx: &mut mpsc::Receiver<Arrival>,
+    request: &PublishIntentRequest,
+    timeout: Duration,
+) -> anyhow::Result<Option<Sample>> {
+    let start = Instant::now();
+    let outcome: PublishOutcome = a.post("/v1/intents", request).await?;
+    let post = start.elapsed();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => return Ok(None),
+            Ok(None) => bail!("B's event stream ended"),
+            // Late arrivals of earlier intents are skipped.
+            Ok(Some(arrival)) if arrival.view.id != outcome.id => continue,
+            Ok(Some(arrival)) => {
+                let stamped_ms = arrival
+                    .view
+                    .received_at_ms
+                    .map(|r| r as i64 - arrival.view.created_at_ms as i64);
+                return Ok(Some(Sample {
+                    latency: arrival.at.saturating_duration_since(start),
+                    post,
+                    stamped_ms,
+                }));
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    n: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    mean: f64,
+}
+
+impl Summary {
+    /// Nearest-rank percentiles of `values` (milliseconds).
+    fn of(mut values: Vec<f64>) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        // Microsecond resolution is all the measurement has.
+        let us = |x: f64| (x * 1000.0).round() / 1000.0;
+        let rank = |p: f64| us(values[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1]);
+        Some(Self {
+            n,
+            p50: rank(50.0),
+            p90: rank(90.0),
+            p99: rank(99.0),
+            max: us(values[n - 1]),
+            mean: us(values.iter().sum::<f64>() / n as f64),
+        })
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    count: usize,
+    lost: usize,
+    warmup: usize,
+    payload_bytes: usize,
+    /// POST start on A to SSE event read from B.
+    intent_latency_ms: Option<Summary>,
+    /// POST /v1/intents on A: request to response.
+    publish_response_ms: Option<Summary>,
+    /// received_at_ms - created_at_ms as the nodes stamped them (ms resolution).
+    stamped_latency_ms: Option<Summary>,
+    /// Baseline: GET /v1/health on A.
+    api_health_rtt_ms: Option<Summary>,
+    /// Baseline: GET /v1/info on A (through A's event loop).
+    api_info_rtt_ms: Option<Summary>,
+    /// Baseline: libp2p ping RTT of B as seen by A, each distinct value reported.
+    ping_rtt_a_to_b_ms: Vec<f64>,
+    /// Baseline: libp2p ping RTT of A as seen by B, each distinct value reported.
+    ping_rtt_b_to_a_ms: Vec<f64>,
+    mesh_binary: String,
+    /// Every intent's latency in ms, in the order sent (with --raw).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    intent_latency_samples_ms: Option<Vec<f64>>,
+}
+
+async fn ping_rtt(api: &Api, peer: &str, seen: &mut Vec<f64>) -> anyhow::Result<()> {
+    let peers: Vec<PeerInfo> = api.get("/v1/peers").await?;
+    if let Some(rtt) = peers
+        .iter()
+        .find(|p| p.peer_id == peer)
+        .and_then(|p| p.rtt_ms)
+        .map(|rtt| (rtt * 1000.0).round() / 1000.0)
+        && seen.last() != Some(&rtt)
+    {
+        seen.push(rtt);
+    }
+    Ok(())
+}
+
+fn default_mesh() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/examples/latency -> target/<profile>/mesh
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("cannot find the target directory of {}", exe.display()))?;
+    Ok(profile_dir.join("mesh"))
+}
+
+fn request(i: usize, payload: &Option<PayloadView>) -> PublishIntentRequest {
+    PublishIntentRequest {
+        capabilities: vec![CAPABILITY.to_owned()],
+        title: format!("latency probe {i}"),
+        description: Some("MESH latency benchmark".to_owned()),
+        ttl_secs: Some(600),
+        payload: payload.clone(),
+        ..Default::default()
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // One thread: the SSE reader and the publisher share it, so both read the same clock
+    // without cross-thread wake-ups.
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mesh = match args.mesh.clone() {
+        Some(path) => path,
+        None => default_mesh()?,
+    };
+    if !mesh.is_file() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p mesh-cli` (same profile as this example), or pass --mesh PATH",
+            mesh.display()
+        );
+    }
+    let payload = (args.payload_bytes > 0).then(|| PayloadView {
+        content_type: "application/octet-stream".to_owned(),
+        data_base64: base64::engine::general_purpose::STANDARD
+            .encode(vec![0x5a; args.payload_bytes]),
+    });
+
+    // Declared first so it is removed after the nodes are stopped.
+    let dir = tempfile::tempdir()?;
+    let (a_home, b_home) = (dir.path().join("a"), dir.path().join("b"));
+    let node_a = NodeProc::spawn(&mesh, &a_home, &[])?;
+    let a = Api::of(&a_home)?;
+    let a_info: NodeInfo = a.get("/v1/info").await?;
+    let a_addr = a_info
+        .listen_addrs
+        .iter()
+        .find(|addr| addr.contains("/tcp/"))
+        .ok_or_else(|| {
+            anyhow!(
+                "node A has no TCP listen address: {:?}",
+                a_info.listen_addrs
+            )
+        })?
+        .clone();
+    let node_b = NodeProc::spawn(
+        &mesh,
+        &b_home,
+        &["--bootstrap", &a_addr, "--capability", CAPABILITY],
+    )?;
+    let b = Api::of(&b_home)?;
+    let b_info: NodeInfo = b.get("/v1/info").await?;
+    let mut rx = open_stream(&b).await?;
+
+    // Publish until one intent reaches B: then B's subscription is known to A.
+    let ready_by = Instant::now() + READY_TIMEOUT;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        if round(&a, &mut rx, &request(0, &payload), Duration::from_secs(3))
+            .await?
+            .is_some()
+        {
+            break;
+        }
+        if Instant::now() > ready_by {
+            bail!(
+                "no intent reached B within {READY_TIMEOUT:?} ({tries} tries)\nnode A:\n{}\nnode B:\n{}",
+                node_a.log_tail(),
+                node_b.log_tail()
+            );
+        }
+    }
+    for i in 0..args.warmup {
+        round(&a, &mut rx, &request(i, &payload), ARRIVAL_TIMEOUT).await?;
+    }
+
+    let (mut ping_ab, mut ping_ba) = (Vec::new(), Vec::new());
+    ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
+    ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+
+    let mut samples = Vec::with_capacity(args.count);
+    let (mut health, mut info) = (Vec::new(), Vec::new());
+    let mut lost = 0;
+    for i in 0..args.count {
+        match round(&a, &mut rx, &request(i, &payload), ARRIVAL_TIMEOUT).await? {
+            Some(s) => samples.push(s),
+            None => lost += 1,
+        }
+        let t = Instant::now();
+        let _: serde_json::Value = a.get("/v1/health").await?;
+        health.push(ms(t.elapsed()));
+        let t = Instant::now();
+        let _: NodeInfo = a.get("/v1/info").await?;
+        info.push(ms(t.elapsed()));
+        if i % 20 == 19 {
+            ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
+            ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+        }
+    }
+    ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
+    ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+    let ping_by = Instant::now() + Duration::from_secs(20 * args.ping_samples as u64);
+    while (ping_ab.len() < args.ping_samples || ping_ba.len() < args.ping_samples)
+        && Instant::now() < ping_by
+    {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
+        ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+    }
+
+    let report = Report {
+        count: args.count,
+        lost,
+        warmup: args.warmup,
+        payload_bytes: args.payload_bytes,
+        intent_latency_ms: Summary::of(samples.iter().map(|s| ms(s.latency)).collect()),
+        publish_response_ms: Summary::of(samples.iter().map(|s| ms(s.post)).collect()),
+        stamped_latency_ms: Summary::of(
+            samples
+                .iter()
+                .filter_map(|s| s.stamped_ms)
+                .map(|v| v as f64)
+                .collect(),
+        ),
+        api_health_rtt_ms: Summary::of(health),
+        api_info_rtt_ms: Summary::of(info),
+        ping_rtt_a_to_b_ms: ping_ab,
+        ping_rtt_b_to_a_ms: ping_ba,
+        mesh_binary: mesh.display().to_string(),
+        intent_latency_samples_ms: args.raw.then(|| {
+            samples
+                .iter()
+                .map(|s| (ms(s.latency) * 1000.0).round() / 1000.0)
+                .collect()
+        }),
+    };
+    drop(node_b);
+    drop(node_a);
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    if lost > 0 {
+        eprintln!(
+            "warning: {lost} of {} intents did not arrive within {ARRIVAL_TIMEOUT:?}",
+            args.count
+        );
+    }
+    Ok(())
+}
+
+fn print_table(r: &Report) {
+    println!(
+        "Intent latency, 2 `mesh node` processes on loopback: {} intents, one at a time, payload {} B, {} lost\n",
+        r.count, r.payload_bytes, r.lost
+    );
+    println!("| measurement | n | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let rows: [(&str, &Option<Summary>); 5] = [
+        (
+            "intent: POST on A -> SSE event read from B",
+            &r.intent_latency_ms,
+        ),
+        ("POST /v1/intents on A (response)", &r.publish_response_ms),
+        (
+            "nodes' received_at_ms - created_at_ms (1 ms resolution)",
+            &r.stamped_latency_ms,
+        ),
+        ("baseline: GET /v1/health on A", &r.api_health_rtt_ms),
+        ("baseline: GET /v1/info on A", &r.api_info_rtt_ms),
+    ];
+    for (name, summary) in rows {
+        match summary {
+            Some(s) => println!(
+                "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                s.n, s.p50, s.p90, s.p99, s.max
+            ),
+            None => println!("| {name} | 0 | - | - | - | - |"),
+        }
+    }
+    let list = |v: &[f64]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    println!(
+        "\nbaseline: libp2p ping RTT (GET /v1/peers, one ping per 15 s): A->B {} ms; B->A {} ms",
+        list(&r.ping_rtt_a_to_b_ms),
+        list(&r.ping_rtt_b_to_a_ms)
+    );
+}
