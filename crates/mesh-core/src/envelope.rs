@@ -14,6 +14,10 @@ pub const INTENT_PAYLOAD_TYPE: &[u8] = b"/mesh/intent/1";
 pub const AGENT_RECORD_DOMAIN: &str = "mesh-agent-record";
 /// Payload type of agent records.
 pub const AGENT_RECORD_PAYLOAD_TYPE: &[u8] = b"/mesh/agent-record/1";
+/// Domain-separation string of negotiation (INP) messages.
+pub const NEGOTIATION_DOMAIN: &str = "mesh-negotiation";
+/// Payload type of negotiation (INP) messages.
+pub const NEGOTIATION_PAYLOAD_TYPE: &[u8] = b"/mesh/negotiation/1";
 
 /// Why an envelope could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,6 +6,8 @@
 //!   publisher or verified on receipt.
 //! - [`AgentRecord`] / [`SignedAgentRecord`]: what an agent advertises in the DHT.
 //! - [`LocalReputation`]: this node's own score of each peer in `[0, 1]`.
+//! - [`negotiation`]: the Intent Negotiation Protocol's signed messages, its deterministic
+//!   state machine ([`Negotiation`]) and offline-verifiable [`Transcript`]s.
 //!
 //! Nothing here reads a clock: every check that depends on time takes `now_ms`, Unix
 //! milliseconds, from the caller.
@@ -15,12 +17,16 @@ pub mod agent_record;
 pub mod capability;
 pub mod envelope;
 pub mod intent;
+pub mod negotiation;
 pub mod reputation;
 
 pub use agent_record::{AgentRecord, AgentRecordError, SignedAgentRecord, Skill};
 pub use capability::{Capability, CapabilityError};
 pub use intent::{Budget, Intent, IntentError, IntentId, Payload, SignedIntent};
 pub use libp2p::identity::{Keypair, PeerId, PublicKey};
+pub use negotiation::{
+    Negotiation, NegotiationError, NegotiationId, Transcript, TranscriptError, TranscriptSummary,
+};
 pub use reputation::{LocalReputation, Observation};
 
 /// Unix milliseconds of a [`std::time::SystemTime`], saturating at 0 for times before 1970.
