@@ -42,6 +42,8 @@ pub struct MeshBehaviour {
     pub gossipsub: gossipsub::Behaviour,
     /// IDP catch-up: open intents for a joining node.
     pub catchup: request_response::Behaviour<CatchupCodec>,
+    /// INP: negotiation messages between publisher and agent.
+    pub inp: request_response::Behaviour<crate::inp::InpCodec>,
     /// mDNS, when enabled.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
@@ -152,6 +154,20 @@ fn build_behaviour(
             .with_max_concurrent_streams(32),
     );
 
+    let inp = request_response::Behaviour::with_codec(
+        crate::inp::InpCodec::new(
+            crate::inp::MAX_INP_REQUEST_BYTES,
+            crate::inp::MAX_INP_RESPONSE_BYTES,
+        ),
+        [(
+            StreamProtocol::new(mesh_core::negotiation::PROTOCOL),
+            ProtocolSupport::Full,
+        )],
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(20))
+            .with_max_concurrent_streams(64),
+    );
+
     Ok(MeshBehaviour {
         limits: connection_limits::Behaviour::new(limits),
         identify,
@@ -159,6 +175,7 @@ fn build_behaviour(
         kad,
         gossipsub,
         catchup,
+        inp,
         mdns: Toggle::from(mdns),
     })
 }

@@ -34,6 +34,25 @@ pub enum NetError {
     /// A query needs at least one capability.
     #[error("name at least one capability to discover agents, e.g. --capability text-generation")]
     NoCapability,
+    /// A negotiation step was refused locally.
+    #[error(transparent)]
+    Inp(#[from] crate::inp::InpError),
+    /// The other party refused a negotiation message.
+    #[error("the other party refused the message ({code}): {reason}")]
+    Refused {
+        /// Stable code.
+        code: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// The other party could not be reached.
+    #[error("cannot reach {peer}: {reason}; it may be offline or unreachable from here")]
+    Unreachable {
+        /// The peer.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
     /// Too many requests are in flight.
     #[error("too many {what} in flight (limit {limit}); retry shortly")]
     Busy {

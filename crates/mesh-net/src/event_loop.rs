@@ -30,9 +30,11 @@ use crate::handle::{
     id_hex,
 };
 use crate::idp::{self, SeenIntents, Verdict};
+use crate::inp::{self, NegotiationEvent};
 use crate::metrics::MeshMetrics;
 use crate::open_intents::{MAX_CATCHUP_INTENTS, OpenIntents};
 use crate::peers::PeerBook;
+use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 
 /// Peers subscribed to a topic below which the node looks for more in the DHT.
 const TOPIC_PEERS_LOW: usize = 4;
@@ -91,9 +93,11 @@ pub fn spawn(
     }
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (intents, _) = broadcast::channel(config.intent_queue.max(1));
+    let (negotiation_events, _) = broadcast::channel(config.intent_queue.max(1));
     let handle = MeshHandle {
         commands: tx,
         intents: intents.downgrade(),
+        negotiation_events: negotiation_events.downgrade(),
         keypair: keypair.clone(),
         metrics: metrics.clone(),
     };
@@ -106,6 +110,9 @@ pub fn spawn(
         swarm,
         commands: rx,
         intents,
+        negotiation_events,
+        inp: inp::Registry::default(),
+        pending_inp: HashMap::new(),
         metrics,
         libp2p_metrics,
         peers: PeerBook::default(),
@@ -138,6 +145,15 @@ struct EventLoop {
     swarm: Swarm<MeshBehaviour>,
     commands: mpsc::Receiver<Command>,
     intents: broadcast::Sender<Arc<ReceivedIntent>>,
+    negotiation_events: broadcast::Sender<Arc<NegotiationEvent>>,
+    inp: inp::Registry,
+    pending_inp: HashMap<
+        request_response::OutboundRequestId,
+        (
+            inp::Prepared,
+            oneshot::Sender<Result<NegotiationEvent, NetError>>,
+        ),
+    >,
     metrics: MeshMetrics,
     libp2p_metrics: Libp2pMetrics,
     peers: PeerBook,
@@ -196,6 +212,9 @@ impl EventLoop {
         for p in self.pending_publishes.drain(..) {
             let _ = p.reply.send(Err(NetError::Stopped));
         }
+        for (_, (_, reply)) in self.pending_inp.drain() {
+            let _ = reply.send(Err(NetError::Stopped));
+        }
     }
 
     // ----- commands -----
@@ -228,7 +247,137 @@ impl EventLoop {
                 self.load = load;
                 self.announce_soon();
             }
+            Command::Negotiate { action, reply } => self.negotiate(action, reply),
+            Command::Negotiations { reply } => {
+                let _ = reply.send(self.inp.list(self.local, now_ms()));
+            }
+            Command::Transcript { id, reply } => {
+                let _ = reply.send(self.inp.transcript(&id));
+            }
             Command::Shutdown { .. } => {}
+        }
+    }
+
+    // ----- INP -----
+
+    fn negotiate(
+        &mut self,
+        action: inp::Action,
+        reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
+    ) {
+        let open = &self.open_intents;
+        let prepared = self
+            .inp
+            .prepare(action, &self.keypair, |id| open.get(id), now_ms());
+        match prepared {
+            Ok(p) => {
+                let request = NegotiationSend {
+                    envelope: p.envelope.clone(),
+                };
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .inp
+                    .send_request(&p.peer, request);
+                self.pending_inp.insert(id, (p, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
+    }
+
+    fn on_inp_event(&mut self, event: request_response::Event<NegotiationSend, NegotiationAck>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let open = &self.open_intents;
+                let result = self.inp.receive(
+                    &request.envelope,
+                    peer,
+                    self.local,
+                    |id| open.get(id),
+                    now_ms(),
+                );
+                let ack = match result {
+                    Ok(event) => {
+                        self.peers.observe(peer, Observation::Valid);
+                        let _ = self.negotiation_events.send(Arc::new(event));
+                        NegotiationAck {
+                            accepted: true,
+                            code: String::new(),
+                            reason: String::new(),
+                        }
+                    }
+                    Err(e) => {
+                        if e.is_misbehaviour() {
+                            let score = self.peers.observe(peer, Observation::Invalid);
+                            self.metrics.reject_message(e.code());
+                            tracing::warn!(%peer, error = %e, score, "negotiation message refused");
+                        }
+                        NegotiationAck {
+                            accepted: false,
+                            code: e.code().to_owned(),
+                            reason: e.to_string(),
+                        }
+                    }
+                };
+                let _ = self.swarm.behaviour_mut().inp.send_response(channel, ack);
+            }
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                let Some((prepared, reply)) = self.pending_inp.remove(&request_id) else {
+                    return;
+                };
+                if response.accepted {
+                    match self.inp.commit(prepared, self.local) {
+                        Ok(event) => {
+                            let event = Arc::new(event);
+                            let _ = self.negotiation_events.send(Arc::clone(&event));
+                            let _ = reply.send(Ok((*event).clone()));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.into()));
+                        }
+                    }
+                } else {
+                    self.inp.abandon(&prepared.id);
+                    let _ = reply.send(Err(NetError::Refused {
+                        code: response.code,
+                        reason: response.reason,
+                    }));
+                }
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some((prepared, reply)) = self.pending_inp.remove(&request_id) {
+                    self.inp.abandon(&prepared.id);
+                    let _ = reply.send(Err(NetError::Unreachable {
+                        peer: peer.to_string(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "negotiation answer failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
         }
     }
 
@@ -964,6 +1113,7 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(MeshBehaviourEvent::Catchup(e)) => self.on_catchup_event(e),
+            SwarmEvent::Behaviour(MeshBehaviourEvent::Inp(e)) => self.on_inp_event(e),
             SwarmEvent::Behaviour(MeshBehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     if peer == self.local {
@@ -1077,6 +1227,9 @@ impl EventLoop {
             .collect();
         for id in expired {
             self.finish_discovery(id);
+        }
+        for id in self.inp.handle_timeouts(now_ms()) {
+            tracing::info!(negotiation = %id, "negotiation timed out");
         }
         if now >= self.next_topic_check {
             self.next_topic_check = now + TOPIC_CHECK;

@@ -9,8 +9,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::adp::{AgentInfo, AgentQuery};
 use crate::error::NetError;
+use crate::inp::{Action, NegotiationEvent, NegotiationSummary};
 use crate::metrics::MeshMetrics;
 use crate::peers::PeerInfo;
+use mesh_core::negotiation::{Body, Delivery, NegotiationId, Proposal, Receipt, Transcript};
 
 /// Capacity of the command queue from handles to the event loop.
 pub const COMMAND_QUEUE: usize = 256;
@@ -90,6 +92,17 @@ pub(crate) enum Command {
     SetLoad {
         load: f64,
     },
+    Negotiate {
+        action: crate::inp::Action,
+        reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
+    },
+    Negotiations {
+        reply: oneshot::Sender<Vec<NegotiationSummary>>,
+    },
+    Transcript {
+        id: NegotiationId,
+        reply: oneshot::Sender<Option<Transcript>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -101,6 +114,8 @@ pub struct MeshHandle {
     pub(crate) commands: mpsc::Sender<Command>,
     /// Weak, so receivers end when the event loop (the only strong sender) stops.
     pub(crate) intents: broadcast::WeakSender<Arc<ReceivedIntent>>,
+    /// Weak, like `intents`.
+    pub(crate) negotiation_events: broadcast::WeakSender<Arc<NegotiationEvent>>,
     pub(crate) keypair: Keypair,
     pub(crate) metrics: MeshMetrics,
 }
@@ -200,6 +215,94 @@ impl MeshHandle {
             .send(Command::SetLoad { load })
             .await
             .map_err(|_| NetError::Stopped)
+    }
+
+    /// Bids on an intent this node has seen: opens a negotiation with its publisher.
+    pub async fn offer(
+        &self,
+        intent: IntentId,
+        proposal: Proposal,
+    ) -> Result<NegotiationEvent, NetError> {
+        let action = Action::Offer { intent, proposal };
+        self.call(|reply| Command::Negotiate { action, reply })
+            .await?
+    }
+
+    /// Sends the next message of a negotiation: counter, accept, reject, withdraw, deliver or
+    /// receipt. Returns once the other party has taken it into its transcript.
+    pub async fn reply(
+        &self,
+        negotiation: NegotiationId,
+        body: Body,
+    ) -> Result<NegotiationEvent, NetError> {
+        let action = Action::Reply { negotiation, body };
+        self.call(|reply| Command::Negotiate { action, reply })
+            .await?
+    }
+
+    /// Counters the agent's offer (publisher).
+    pub async fn counter(
+        &self,
+        negotiation: NegotiationId,
+        proposal: Proposal,
+    ) -> Result<NegotiationEvent, NetError> {
+        self.reply(negotiation, Body::Counter(proposal)).await
+    }
+
+    /// Accepts the other party's outstanding proposal.
+    pub async fn accept(&self, negotiation: NegotiationId) -> Result<NegotiationEvent, NetError> {
+        self.reply(negotiation, Body::Accept).await
+    }
+
+    /// Rejects the other party's outstanding proposal, ending the negotiation.
+    pub async fn reject(
+        &self,
+        negotiation: NegotiationId,
+        reason: impl Into<String>,
+    ) -> Result<NegotiationEvent, NetError> {
+        self.reply(
+            negotiation,
+            Body::Reject {
+                reason: reason.into(),
+            },
+        )
+        .await
+    }
+
+    /// Delivers the agreed work (agent).
+    pub async fn deliver(
+        &self,
+        negotiation: NegotiationId,
+        delivery: Delivery,
+    ) -> Result<NegotiationEvent, NetError> {
+        self.reply(negotiation, Body::Deliver(delivery)).await
+    }
+
+    /// Rates the delivery, completing the negotiation (publisher).
+    pub async fn receipt(
+        &self,
+        negotiation: NegotiationId,
+        receipt: Receipt,
+    ) -> Result<NegotiationEvent, NetError> {
+        self.reply(negotiation, Body::Receipt(receipt)).await
+    }
+
+    /// Every negotiation of this node.
+    pub async fn negotiations(&self) -> Result<Vec<NegotiationSummary>, NetError> {
+        self.call(|reply| Command::Negotiations { reply }).await
+    }
+
+    /// The signed transcript of a negotiation, for export and offline verification.
+    pub async fn transcript(&self, id: NegotiationId) -> Result<Option<Transcript>, NetError> {
+        self.call(|reply| Command::Transcript { id, reply }).await
+    }
+
+    /// A receiver of every message taken into this node's negotiations, sent or received.
+    pub fn subscribe_negotiations(&self) -> broadcast::Receiver<Arc<NegotiationEvent>> {
+        match self.negotiation_events.upgrade() {
+            Some(sender) => sender.subscribe(),
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// Stops the network task and waits until it has closed its listeners.

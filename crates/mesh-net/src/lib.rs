@@ -10,6 +10,8 @@
 //!   node the open intents of its capabilities;
 //! - [`adp`]: the Agent Discovery Protocol (signed agent records and capability provider
 //!   records in the Kademlia DHT, discovery queries);
+//! - [`inp`]: the Intent Negotiation Protocol's transport (`/mesh/inp/1.0.0`) and the registry
+//!   of this node's negotiations;
 //! - [`bootstrap`]: dialling bootstrap peers with retry and exponential backoff;
 //! - [`peers`]: what the node knows of each connected peer (addresses, RTT, local reputation).
 #![deny(missing_docs)]
@@ -25,6 +27,7 @@ mod error;
 mod event_loop;
 mod handle;
 pub mod idp;
+pub mod inp;
 pub mod metrics;
 pub mod open_intents;
 pub mod peers;
@@ -34,5 +37,6 @@ pub use config::NetConfig;
 pub use error::NetError;
 pub use event_loop::spawn;
 pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent};
+pub use inp::{InpError, NegotiationEvent, NegotiationSummary, ProposalView};
 pub use metrics::MeshMetrics;
 pub use peers::PeerInfo;

@@ -62,6 +62,11 @@ impl OpenIntents {
         self.intents.insert(intent.id, intent);
     }
 
+    /// The intent with this id, if held.
+    pub fn get(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
+        self.intents.get(id).cloned()
+    }
+
     /// Drops every intent expired at `now_ms`.
     pub fn remove_expired(&mut self, now_ms: u64) {
         self.intents.retain(|_, i| !i.is_expired(now_ms));

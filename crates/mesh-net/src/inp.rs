@@ -1,0 +1,483 @@
+//! Intent Negotiation Protocol on the network: `/mesh/inp/1.0.0`.
+//!
+//! Each negotiation message (a signed, hash-chained envelope built by
+//! [`mesh_core::negotiation::Negotiation`]) travels as one request; the recipient answers with
+//! an acknowledgement once the message is in its transcript, or with the reason it refused it.
+//! The sender only advances its own copy of the negotiation when the recipient accepted the
+//! message, so both copies of the transcript stay identical.
+//!
+//! The [`Registry`] holds every negotiation this node takes part in, bounded, keyed by
+//! negotiation id. An `Offer` for an intent this node published opens a new negotiation on the
+//! publisher's side; any other message must belong to a known one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use libp2p::PeerId;
+use mesh_core::intent::IntentId;
+use mesh_core::negotiation::{
+    Body, Config, MessageKind, Negotiation, NegotiationError, NegotiationId, Role, State,
+    Transcript, peek,
+};
+use mesh_core::{Keypair, SignedIntent};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::ProtoCodec;
+
+/// Negotiations one node keeps at most; finished ones are forgotten first when full.
+pub const MAX_NEGOTIATIONS: usize = 4096;
+/// Largest INP request: the largest negotiation envelope plus framing.
+pub const MAX_INP_REQUEST_BYTES: usize = mesh_core::negotiation::MAX_ENVELOPE_BYTES + 1024;
+/// Largest INP response.
+pub const MAX_INP_RESPONSE_BYTES: usize = 4 * 1024;
+
+/// Codec of INP.
+pub type InpCodec = ProtoCodec<mesh_proto::v1::NegotiationSend, mesh_proto::v1::NegotiationAck>;
+
+/// What a local caller asks to send.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Bid on an intent this node has seen (opens the negotiation).
+    Offer {
+        /// The intent.
+        intent: IntentId,
+        /// The terms.
+        proposal: mesh_core::negotiation::Proposal,
+    },
+    /// Any later message of a known negotiation.
+    Reply {
+        /// The negotiation.
+        negotiation: NegotiationId,
+        /// The message.
+        body: Body,
+    },
+}
+
+/// A message taken into one of this node's negotiations, sent or received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NegotiationEvent {
+    /// Negotiation id, hex.
+    pub negotiation_id: String,
+    /// Intent id, hex.
+    pub intent_id: String,
+    /// The other party.
+    pub peer: String,
+    /// This node's role.
+    pub role: String,
+    /// Position of the message.
+    pub seq: u64,
+    /// Kind of message (`offer`, `counter`, `accept`, ...).
+    pub kind: String,
+    /// Whether the other party sent it.
+    pub received: bool,
+    /// State after it.
+    pub state: String,
+    /// Price of an offer or counter, e.g. `2.50 USD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+}
+
+/// One negotiation, as `negotiations list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NegotiationSummary {
+    /// Negotiation id, hex.
+    pub negotiation_id: String,
+    /// Intent id, hex.
+    pub intent_id: String,
+    /// The publisher.
+    pub publisher: String,
+    /// The agent.
+    pub agent: String,
+    /// This node's role.
+    pub role: String,
+    /// Current state.
+    pub state: String,
+    /// Messages in the transcript.
+    pub messages: usize,
+    /// Outstanding or agreed price, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// The outstanding or agreed proposal, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<ProposalView>,
+}
+
+/// A proposal, as the API and SDK show it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProposalView {
+    /// Decimal amount.
+    pub amount: String,
+    /// Currency code.
+    pub currency: String,
+    /// When delivery would be due if agreed now, Unix ms.
+    pub due_at_ms: u64,
+    /// Free-text terms.
+    pub terms: String,
+}
+
+/// Why an INP message was refused, with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum InpError {
+    /// The negotiation message itself is invalid.
+    #[error(transparent)]
+    Negotiation(#[from] NegotiationError),
+    /// No negotiation with this id, and the message cannot open one.
+    #[error("unknown negotiation {0}: only an Offer for an open intent of the recipient opens one")]
+    UnknownNegotiation(String),
+    /// The intent is not known to this node, or no longer open.
+    #[error(
+        "intent {0} is not open here: it expired, was never seen by this node, or its id is wrong"
+    )]
+    UnknownIntent(String),
+    /// The message is addressed to someone else.
+    #[error("message addressed to {0}, not to this node")]
+    NotForUs(String),
+    /// The registry is full of live negotiations.
+    #[error("too many negotiations in progress (limit {MAX_NEGOTIATIONS}); retry later")]
+    Full,
+    /// The message came from a peer other than its signer.
+    #[error(
+        "message signed by {signer} but sent by {from}: negotiation messages go directly between the two parties"
+    )]
+    Relayed {
+        /// The signer.
+        signer: String,
+        /// The peer that sent it.
+        from: String,
+    },
+    /// A previous message of this negotiation is still waiting for its acknowledgement.
+    #[error("a message of negotiation {0} is still in flight; wait for its answer")]
+    InFlight(String),
+}
+
+impl InpError {
+    /// Stable code for acknowledgements and the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InpError::Negotiation(NegotiationError::IllegalTransition { .. }) => {
+                "illegal_transition"
+            }
+            InpError::Negotiation(NegotiationError::BadSignature) => "bad_signature",
+            InpError::Negotiation(_) => "invalid_message",
+            InpError::UnknownNegotiation(_) => "unknown_negotiation",
+            InpError::UnknownIntent(_) => "unknown_intent",
+            InpError::NotForUs(_) => "not_for_us",
+            InpError::Relayed { .. } => "relayed",
+            InpError::Full => "busy",
+            InpError::InFlight(_) => "in_flight",
+        }
+    }
+
+    /// Whether the sender is at fault (and loses reputation), rather than out of luck.
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            InpError::Negotiation(_)
+                | InpError::NotForUs(_)
+                | InpError::UnknownNegotiation(_)
+                | InpError::Relayed { .. }
+        )
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Publisher => "publisher",
+        Role::Agent => "agent",
+    }
+}
+
+fn kind_name(kind: MessageKind) -> String {
+    format!("{kind:?}").to_lowercase()
+}
+
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::AwaitingOffer => "awaiting_offer",
+        State::Offered => "offered",
+        State::Countered => "countered",
+        State::Agreed => "agreed",
+        State::Delivered => "delivered",
+        State::Completed => "completed",
+        State::Rejected { .. } => "rejected",
+        State::Withdrawn { .. } => "withdrawn",
+        State::Expired { .. } => "expired",
+    }
+}
+
+fn price_of(body: &Body) -> Option<String> {
+    body.proposal()
+        .map(|p| format!("{} {}", p.price.amount(), p.price.currency()))
+}
+
+/// Every negotiation of this node. Owned by the event loop.
+#[derive(Debug, Default)]
+pub struct Registry {
+    negotiations: HashMap<NegotiationId, Negotiation>,
+    in_flight: HashMap<NegotiationId, ()>,
+}
+
+/// A message made and signed, waiting for the recipient's acknowledgement.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The negotiation.
+    pub id: NegotiationId,
+    /// The recipient.
+    pub peer: PeerId,
+    /// The signed envelope.
+    pub envelope: Vec<u8>,
+    /// The negotiation as it will be once the message is acknowledged.
+    pub advanced: Negotiation,
+    /// What was sent.
+    pub body: Body,
+    /// Its sequence number.
+    pub seq: u64,
+}
+
+impl Registry {
+    /// Makes and signs our next message, without changing the registry until
+    /// [`Registry::commit`].
+    pub fn prepare(
+        &mut self,
+        action: Action,
+        keypair: &Keypair,
+        intent_of: impl Fn(&IntentId) -> Option<Arc<SignedIntent>>,
+        now_ms: u64,
+    ) -> Result<Prepared, InpError> {
+        let local = keypair.public().to_peer_id();
+        let (id, mut negotiation, body) = match action {
+            Action::Offer { intent, proposal } => {
+                let signed = intent_of(&intent)
+                    .filter(|i| !i.is_expired(now_ms))
+                    .ok_or_else(|| InpError::UnknownIntent(intent.to_string()))?;
+                let id = NegotiationId::derive(&intent, &signed.publisher, &local);
+                let negotiation = match self.negotiations.get(&id) {
+                    Some(n) => n.clone(),
+                    None => Negotiation::new(
+                        intent,
+                        signed.publisher,
+                        local,
+                        Config::default().with_agree_by_ms(signed.content.expires_at_ms),
+                        now_ms,
+                    )?,
+                };
+                (id, negotiation, Body::Offer(proposal))
+            }
+            Action::Reply { negotiation, body } => {
+                let n = self
+                    .negotiations
+                    .get(&negotiation)
+                    .cloned()
+                    .ok_or_else(|| InpError::UnknownNegotiation(negotiation.to_string()))?;
+                (negotiation, n, body)
+            }
+        };
+        if self.in_flight.contains_key(&id) {
+            return Err(InpError::InFlight(id.to_string()));
+        }
+        let role = negotiation
+            .role_of(&local)
+            .ok_or_else(|| InpError::NotForUs(local.to_string()))?;
+        let peer = negotiation.peer(role.other());
+        let seq = negotiation.next_seq();
+        let envelope = negotiation.send(body.clone(), keypair, now_ms)?;
+        self.in_flight.insert(id, ());
+        Ok(Prepared {
+            id,
+            peer,
+            envelope,
+            advanced: negotiation,
+            body,
+            seq,
+        })
+    }
+
+    /// The recipient acknowledged `prepared`: take the step. Returns the event.
+    pub fn commit(
+        &mut self,
+        prepared: Prepared,
+        local: PeerId,
+    ) -> Result<NegotiationEvent, InpError> {
+        self.in_flight.remove(&prepared.id);
+        if !self.negotiations.contains_key(&prepared.id) {
+            self.make_room()?;
+        }
+        let role = prepared
+            .advanced
+            .role_of(&local)
+            .ok_or_else(|| InpError::NotForUs(local.to_string()))?;
+        let view = event_view(
+            &prepared.advanced,
+            prepared.seq,
+            &prepared.body,
+            role,
+            false,
+        );
+        self.negotiations.insert(prepared.id, prepared.advanced);
+        Ok(view)
+    }
+
+    /// The recipient refused or never answered: forget the prepared step.
+    pub fn abandon(&mut self, id: &NegotiationId) {
+        self.in_flight.remove(id);
+    }
+
+    /// Takes a received envelope into its negotiation (opening one for an `Offer` on an intent
+    /// this node published).
+    pub fn receive(
+        &mut self,
+        envelope: &[u8],
+        from: PeerId,
+        local: PeerId,
+        intent_of: impl Fn(&IntentId) -> Option<Arc<SignedIntent>>,
+        now_ms: u64,
+    ) -> Result<NegotiationEvent, InpError> {
+        let header = peek(envelope)?;
+        if header.sender != from {
+            return Err(InpError::Relayed {
+                signer: header.sender.to_string(),
+                from: from.to_string(),
+            });
+        }
+        if header.recipient != local {
+            return Err(InpError::NotForUs(header.recipient.to_string()));
+        }
+        if self.in_flight.contains_key(&header.negotiation_id) {
+            return Err(InpError::InFlight(header.negotiation_id.to_string()));
+        }
+        let mut negotiation = match self.negotiations.get(&header.negotiation_id) {
+            Some(n) => n.clone(),
+            None => {
+                if header.kind != MessageKind::Offer || header.seq != 0 {
+                    return Err(InpError::UnknownNegotiation(
+                        header.negotiation_id.to_string(),
+                    ));
+                }
+                let intent = intent_of(&header.intent_id)
+                    .filter(|i| i.publisher == local && !i.is_expired(now_ms))
+                    .ok_or_else(|| InpError::UnknownIntent(header.intent_id.to_string()))?;
+                self.make_room()?;
+                Negotiation::new(
+                    header.intent_id,
+                    local,
+                    from,
+                    Config::default().with_agree_by_ms(intent.content.expires_at_ms),
+                    now_ms,
+                )?
+            }
+        };
+        let event = negotiation.handle(envelope, now_ms)?;
+        let role = negotiation
+            .role_of(&local)
+            .ok_or_else(|| InpError::NotForUs(local.to_string()))?;
+        let view = event_view(&negotiation, event.seq, &event.body, role, true);
+        self.negotiations.insert(header.negotiation_id, negotiation);
+        Ok(view)
+    }
+
+    /// Fires due timeouts; returns the negotiations that expired.
+    pub fn handle_timeouts(&mut self, now_ms: u64) -> Vec<NegotiationId> {
+        let mut expired = Vec::new();
+        for (id, n) in &mut self.negotiations {
+            if n.poll_timeout().is_some_and(|t| t <= now_ms) && n.handle_timeout(now_ms) {
+                expired.push(*id);
+            }
+        }
+        expired
+    }
+
+    /// A negotiation by id.
+    pub fn get(&self, id: &NegotiationId) -> Option<&Negotiation> {
+        self.negotiations.get(id)
+    }
+
+    /// The transcript of a negotiation.
+    pub fn transcript(&self, id: &NegotiationId) -> Option<Transcript> {
+        self.negotiations.get(id).map(|n| n.transcript().clone())
+    }
+
+    /// All negotiations, most advanced first.
+    pub fn list(&self, local: PeerId, now_ms: u64) -> Vec<NegotiationSummary> {
+        let mut out: Vec<NegotiationSummary> = self
+            .negotiations
+            .iter()
+            .map(|(id, n)| summary(id, n, local, now_ms))
+            .collect();
+        out.sort_by(|a, b| {
+            b.messages
+                .cmp(&a.messages)
+                .then_with(|| a.negotiation_id.cmp(&b.negotiation_id))
+        });
+        out
+    }
+
+    fn make_room(&mut self) -> Result<(), InpError> {
+        if self.negotiations.len() < MAX_NEGOTIATIONS {
+            return Ok(());
+        }
+        let victim = self
+            .negotiations
+            .iter()
+            .find(|(_, n)| n.state().is_final())
+            .map(|(id, _)| *id);
+        match victim {
+            Some(id) => {
+                self.negotiations.remove(&id);
+                Ok(())
+            }
+            None => Err(InpError::Full),
+        }
+    }
+}
+
+fn event_view(
+    n: &Negotiation,
+    seq: u64,
+    body: &Body,
+    role: Role,
+    received: bool,
+) -> NegotiationEvent {
+    NegotiationEvent {
+        negotiation_id: n.id().to_string(),
+        intent_id: n.intent_id().to_string(),
+        peer: n.peer(role.other()).to_string(),
+        role: role_name(role).to_owned(),
+        seq,
+        kind: kind_name(body.kind()),
+        received,
+        state: state_name(n.state()).to_owned(),
+        price: price_of(body),
+    }
+}
+
+fn summary(id: &NegotiationId, n: &Negotiation, local: PeerId, now_ms: u64) -> NegotiationSummary {
+    let role = n.role_of(&local).unwrap_or(Role::Agent);
+    let proposal = n.agreed().or(n.outstanding());
+    NegotiationSummary {
+        negotiation_id: id.to_string(),
+        intent_id: n.intent_id().to_string(),
+        publisher: n.publisher().to_string(),
+        agent: n.agent().to_string(),
+        role: role_name(role).to_owned(),
+        state: state_name(n.state()).to_owned(),
+        messages: n.transcript().len(),
+        price: proposal.map(|p| format!("{} {}", p.price.amount(), p.price.currency())),
+        proposal: proposal.map(|p| ProposalView {
+            amount: p.price.amount().to_owned(),
+            currency: p.price.currency().to_owned(),
+            due_at_ms: p.eta.due_at(now_ms),
+            terms: p.terms.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_are_snake_case() {
+        assert_eq!(state_name(State::AwaitingOffer), "awaiting_offer");
+        assert_eq!(state_name(State::Agreed), "agreed");
+    }
+}
