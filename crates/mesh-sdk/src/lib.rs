@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use libp2p::Multiaddr;
 use mesh_core::Capability;
 use mesh_node::{Home, Node, NodeConfig};
@@ -45,8 +45,17 @@ use tokio::sync::Mutex;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-pub use mesh_core::{Budget, Intent, SignedIntent, Skill};
-pub use mesh_net::{AgentInfo, AgentQuery, PeerInfo, PublishOutcome, ReceivedIntent};
+pub mod strategy;
+
+pub use mesh_core::negotiation::{
+    Delivery, Eta, NegotiationId, Price, Proposal, Receipt, State as NegotiationState, Transcript,
+};
+pub use mesh_core::{Budget, Intent, IntentId, SignedIntent, Skill};
+pub use mesh_net::{
+    AgentInfo, AgentQuery, NegotiationEvent, NegotiationSummary, PeerInfo, PublishOutcome,
+    ReceivedIntent,
+};
+pub use strategy::{LowestPrice, OfferCandidate, OfferStrategy};
 
 /// Errors of the SDK.
 #[derive(Debug, thiserror::Error)]
@@ -303,6 +312,145 @@ impl MeshNetwork {
     /// Sets the load advertised to other agents, in `[0, 1]`.
     pub async fn set_load(&self, load: f64) -> Result<(), Error> {
         Ok(self.handle()?.set_load(load).await?)
+    }
+
+    /// Bids on an intent this agent has received: opens a negotiation with its publisher.
+    pub async fn bid(
+        &self,
+        intent: IntentId,
+        proposal: Proposal,
+    ) -> Result<NegotiationEvent, Error> {
+        Ok(self.handle()?.offer(intent, proposal).await?)
+    }
+
+    /// Proposes other terms to the agent (publisher).
+    pub async fn counter(
+        &self,
+        negotiation: NegotiationId,
+        proposal: Proposal,
+    ) -> Result<NegotiationEvent, Error> {
+        Ok(self.handle()?.counter(negotiation, proposal).await?)
+    }
+
+    /// Accepts the other party's outstanding proposal.
+    pub async fn accept(&self, negotiation: NegotiationId) -> Result<NegotiationEvent, Error> {
+        Ok(self.handle()?.accept(negotiation).await?)
+    }
+
+    /// Rejects the other party's outstanding proposal, ending the negotiation.
+    pub async fn reject(
+        &self,
+        negotiation: NegotiationId,
+        reason: impl Into<String>,
+    ) -> Result<NegotiationEvent, Error> {
+        Ok(self.handle()?.reject(negotiation, reason).await?)
+    }
+
+    /// Withdraws from a negotiation before an agreement.
+    pub async fn withdraw(
+        &self,
+        negotiation: NegotiationId,
+        reason: impl Into<String>,
+    ) -> Result<NegotiationEvent, Error> {
+        let body = mesh_core::negotiation::Body::Withdraw {
+            reason: reason.into(),
+        };
+        Ok(self.handle()?.reply(negotiation, body).await?)
+    }
+
+    /// Delivers the agreed work (agent).
+    pub async fn deliver(
+        &self,
+        negotiation: NegotiationId,
+        delivery: Delivery,
+    ) -> Result<NegotiationEvent, Error> {
+        Ok(self.handle()?.deliver(negotiation, delivery).await?)
+    }
+
+    /// Rates a delivery, completing the negotiation (publisher).
+    pub async fn receipt(
+        &self,
+        negotiation: NegotiationId,
+        receipt: Receipt,
+    ) -> Result<NegotiationEvent, Error> {
+        Ok(self.handle()?.receipt(negotiation, receipt).await?)
+    }
+
+    /// Every negotiation of this agent.
+    pub async fn negotiations(&self) -> Result<Vec<NegotiationSummary>, Error> {
+        Ok(self.handle()?.negotiations().await?)
+    }
+
+    /// The signed transcript of a negotiation; [`Transcript::verify`] checks it offline.
+    pub async fn transcript(
+        &self,
+        negotiation: NegotiationId,
+    ) -> Result<Option<Transcript>, Error> {
+        Ok(self.handle()?.transcript(negotiation).await?)
+    }
+
+    /// Every message taken into this agent's negotiations, sent or received, as a stream.
+    pub fn negotiation_events(&self) -> impl Stream<Item = NegotiationEvent> + use<> {
+        let rx = self.handle.get().map(|h| h.subscribe_negotiations());
+        futures::stream::iter(rx).flat_map(|rx| {
+            BroadcastStream::new(rx).filter_map(|e| async move { e.ok().map(|e| (*e).clone()) })
+        })
+    }
+
+    /// The open offers on an intent this node published, with this node's reputation of each
+    /// agent.
+    pub async fn offers(&self, intent: IntentId) -> Result<Vec<OfferCandidate>, Error> {
+        let handle = self.handle()?;
+        let peers = handle.peers().await?;
+        let wanted = intent.to_string();
+        let mut out = Vec::new();
+        for n in handle.negotiations().await? {
+            if n.intent_id != wanted || n.role != "publisher" || n.state != "offered" {
+                continue;
+            }
+            let (Some(p), Ok(id)) = (n.proposal, n.negotiation_id.parse::<NegotiationId>()) else {
+                continue;
+            };
+            let Ok(price) = Price::new(&p.amount, &p.currency) else {
+                continue;
+            };
+            let reputation = peers
+                .iter()
+                .find(|x| x.peer_id == n.agent)
+                .map(|x| x.reputation)
+                .unwrap_or(mesh_core::reputation::NEUTRAL);
+            out.push(OfferCandidate {
+                negotiation_id: id,
+                agent: n.agent,
+                price,
+                due_at_ms: p.due_at_ms,
+                reputation,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Chooses among the open offers on `intent` with `strategy`, accepts the chosen one and
+    /// rejects the others. Returns the accepted negotiation, if any.
+    pub async fn award(
+        &self,
+        intent: IntentId,
+        strategy: &dyn OfferStrategy,
+    ) -> Result<Option<NegotiationId>, Error> {
+        let offers = self.offers(intent).await?;
+        let chosen = strategy.choose(&offers);
+        if let Some(i) = chosen {
+            self.accept(offers[i].negotiation_id).await?;
+        }
+        for (i, o) in offers.iter().enumerate() {
+            if Some(i) != chosen {
+                // A loser that withdrew meanwhile is fine: nothing left to reject.
+                let _ = self
+                    .reject(o.negotiation_id, "another offer was chosen")
+                    .await;
+            }
+        }
+        Ok(chosen.map(|i| offers[i].negotiation_id))
     }
 
     /// Stops the embedded node. Streams from [`Self::subscribe_to_intents`] end.
