@@ -16,6 +16,7 @@
 pub mod api;
 mod error;
 pub mod home;
+pub mod negotiation_api;
 mod node;
 pub mod openapi;
 pub mod views;

@@ -13,6 +13,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/intents"),
     ("get", "/v1/intents/stream"),
     ("get", "/v1/agents"),
+    ("get", "/v1/negotiations"),
+    ("post", "/v1/negotiations/offer"),
+    ("get", "/v1/negotiations/{id}"),
+    ("post", "/v1/negotiations/{id}/counter"),
+    ("post", "/v1/negotiations/{id}/accept"),
+    ("post", "/v1/negotiations/{id}/reject"),
+    ("post", "/v1/negotiations/{id}/withdraw"),
+    ("post", "/v1/negotiations/{id}/deliver"),
+    ("post", "/v1/negotiations/{id}/receipt"),
 ];
 
 fn error_responses() -> Value {
@@ -33,8 +42,33 @@ fn with_errors(mut responses: Value) -> Value {
     responses
 }
 
+fn step(summary: &str, body: Option<&str>, id_param: &Value) -> Value {
+    let mut op = json!({
+        "summary": summary,
+        "parameters": [id_param],
+        "responses": with_errors(json!({
+            "200": ok("Sent and acknowledged by the other party", json!({"$ref": "#/components/schemas/NegotiationEvent"})),
+            "404": {"description": "Unknown negotiation"},
+            "409": {"description": "Refused: illegal in this state, or by the other party"},
+            "502": {"description": "The other party is unreachable"}
+        }))
+    });
+    if let (Some(schema), Some(map)) = (body, op.as_object_mut()) {
+        map.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
+        );
+    }
+    op
+}
+
 /// The document.
 pub fn document() -> Value {
+    let id_param = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "Negotiation id, 64 hex digits",
+        "schema": {"type": "string"}
+    });
     let caps_param = json!({
         "name": "capabilities", "in": "query", "required": false,
         "description": "Comma-separated capability names, each matching [a-z0-9][a-z0-9._-]{0,63}",
@@ -90,6 +124,32 @@ pub fn document() -> Value {
                     "rtt_ms": {"type": ["number", "null"]}, "agent_version": {"type": ["string", "null"]},
                     "connections": {"type": "integer"}, "reputation": {"type": "number", "minimum": 0, "maximum": 1}
                 }},
+                "Proposal": {"type": "object", "required": ["amount", "currency", "eta_secs"], "properties": {
+                    "amount": {"type": "string", "example": "2.50"}, "currency": {"type": "string", "example": "USD"},
+                    "eta_secs": {"type": "integer", "minimum": 1, "description": "Delivery within this many seconds of the agreement"},
+                    "terms": {"type": "string", "maxLength": 4096}
+                }},
+                "OfferRequest": {"allOf": [{"$ref": "#/components/schemas/Proposal"}, {"type": "object", "required": ["intent_id"], "properties": {"intent_id": {"type": "string", "description": "64 hex digits"}}}]},
+                "Reason": {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 1024}}},
+                "DeliverRequest": {"type": "object", "description": "Either data_base64 (with content_type) or location with digest", "properties": {
+                    "content_type": {"type": "string"}, "data_base64": {"type": "string", "contentEncoding": "base64", "description": "At most 48 KiB decoded"},
+                    "location": {"type": "string"}, "digest": {"type": "string", "description": "SHA-256 of the result at location, hex"}
+                }},
+                "ReceiptRequest": {"type": "object", "required": ["rating"], "properties": {"rating": {"type": "number", "minimum": 0, "maximum": 1}, "comment": {"type": "string", "maxLength": 1024}}},
+                "NegotiationEvent": {"type": "object", "required": ["negotiation_id", "intent_id", "peer", "role", "seq", "kind", "received", "state"], "properties": {
+                    "negotiation_id": {"type": "string"}, "intent_id": {"type": "string"}, "peer": {"type": "string"},
+                    "role": {"type": "string", "enum": ["publisher", "agent"]}, "seq": {"type": "integer"},
+                    "kind": {"type": "string", "enum": ["offer", "counter", "accept", "reject", "withdraw", "deliver", "receipt"]},
+                    "received": {"type": "boolean"},
+                    "state": {"type": "string", "enum": ["awaiting_offer", "offered", "countered", "agreed", "delivered", "completed", "rejected", "withdrawn", "expired"]},
+                    "price": {"type": "string"}
+                }},
+                "NegotiationSummary": {"type": "object", "required": ["negotiation_id", "intent_id", "publisher", "agent", "role", "state", "messages"], "properties": {
+                    "negotiation_id": {"type": "string"}, "intent_id": {"type": "string"}, "publisher": {"type": "string"}, "agent": {"type": "string"},
+                    "role": {"type": "string"}, "state": {"type": "string"}, "messages": {"type": "integer"}, "price": {"type": "string"},
+                    "proposal": {"type": "object", "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}, "due_at_ms": {"type": "integer"}, "terms": {"type": "string"}}}
+                }},
+                "TranscriptJson": {"type": "object", "required": ["format", "envelopes"], "properties": {"format": {"type": "string", "const": "mesh-negotiation-transcript/1"}, "envelopes": {"type": "array", "items": {"type": "string", "description": "Signed envelope, hex"}}}},
                 "Skill": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}},
                 "Agent": {"type": "object", "required": ["peer_id", "name", "capabilities", "skills", "addresses", "load", "reputation", "expires_at_ms"], "properties": {
                     "peer_id": {"type": "string"}, "name": {"type": "string"},
@@ -119,6 +179,23 @@ pub fn document() -> Value {
                 "parameters": [caps_param.clone()],
                 "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Intent"}}}}}))
             }},
+            "/v1/negotiations": {"get": {"summary": "This node's negotiations", "responses": with_errors(json!({"200": ok("Negotiations", json!({"type": "array", "items": {"$ref": "#/components/schemas/NegotiationSummary"}}))}))}},
+            "/v1/negotiations/offer": {"post": {
+                "summary": "Bid on an intent this node has seen: opens a negotiation with its publisher",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OfferRequest"}}}},
+                "responses": with_errors(json!({"201": ok("Sent and acknowledged", json!({"$ref": "#/components/schemas/NegotiationEvent"})), "404": {"description": "Intent not open here"}, "409": {"description": "Refused: illegal now, or by the other party"}, "502": {"description": "Publisher unreachable"}}))
+            }},
+            "/v1/negotiations/{id}": {"get": {
+                "summary": "One negotiation and its signed transcript (exportable, verifiable offline)",
+                "parameters": [id_param.clone()],
+                "responses": with_errors(json!({"200": ok("Detail", json!({"type": "object", "properties": {"summary": {"$ref": "#/components/schemas/NegotiationSummary"}, "transcript": {"$ref": "#/components/schemas/TranscriptJson"}}})), "404": {"description": "Unknown negotiation"}}))
+            }},
+            "/v1/negotiations/{id}/counter": {"post": step("Counter the agent's offer (publisher)", Some("Proposal"), &id_param)},
+            "/v1/negotiations/{id}/accept": {"post": step("Accept the other party's outstanding proposal", None, &id_param)},
+            "/v1/negotiations/{id}/reject": {"post": step("Reject the outstanding proposal, ending the negotiation", Some("Reason"), &id_param)},
+            "/v1/negotiations/{id}/withdraw": {"post": step("Withdraw before an agreement", Some("Reason"), &id_param)},
+            "/v1/negotiations/{id}/deliver": {"post": step("Deliver the agreed work (agent)", Some("DeliverRequest"), &id_param)},
+            "/v1/negotiations/{id}/receipt": {"post": step("Rate the delivery, completing the negotiation (publisher)", Some("ReceiptRequest"), &id_param)},
             "/v1/agents": {"get": {
                 "summary": "Discover agents offering every named capability, best first",
                 "parameters": [
