@@ -54,6 +54,9 @@ pub enum Command {
     /// Find agents.
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// Bid, haggle, agree, deliver and receipt; export and verify transcripts.
+    #[command(subcommand)]
+    Negotiations(NegotiationsCommand),
     /// Start a small local mesh and narrate discovery and intent flow.
     Demo {
         /// Leave the mesh running until Ctrl-C, to try the other commands on it.
@@ -141,6 +144,106 @@ pub enum AgentsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NegotiationsCommand {
+    /// List this node's negotiations.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one negotiation; with --json, the exportable signed transcript.
+    Show {
+        /// Negotiation id (64 hex digits).
+        id: String,
+        /// Print JSON (save it to a file for `mesh negotiations verify`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify an exported transcript offline: exit code 0 only for a valid chain.
+    Verify {
+        /// A file written from `mesh negotiations show ID --json`.
+        file: PathBuf,
+    },
+    /// Bid on an intent this node has received.
+    Offer {
+        /// The intent id (64 hex digits), as `mesh intents watch` shows it.
+        #[arg(long)]
+        intent: String,
+        #[command(flatten)]
+        terms: TermsArgs,
+    },
+    /// Propose other terms to the agent (publisher).
+    Counter {
+        /// Negotiation id.
+        id: String,
+        #[command(flatten)]
+        terms: TermsArgs,
+    },
+    /// Accept the other party's outstanding proposal.
+    Accept {
+        /// Negotiation id.
+        id: String,
+    },
+    /// Reject the other party's outstanding proposal, ending the negotiation.
+    Reject {
+        /// Negotiation id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Withdraw before an agreement.
+    Withdraw {
+        /// Negotiation id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Deliver the agreed work (agent): a file inline (at most 48 KiB), or a location.
+    Deliver {
+        /// Negotiation id.
+        id: String,
+        /// File whose content is the result.
+        #[arg(long, value_name = "FILE", conflicts_with = "location")]
+        result_file: Option<PathBuf>,
+        /// Media type of the result file.
+        #[arg(long, default_value = "text/plain")]
+        content_type: String,
+        /// Where the result can be fetched (with --digest).
+        #[arg(long, requires = "digest")]
+        location: Option<String>,
+        /// SHA-256 of the result at --location, 64 hex digits.
+        #[arg(long)]
+        digest: Option<String>,
+    },
+    /// Rate the delivery, completing the negotiation (publisher).
+    Receipt {
+        /// Negotiation id.
+        id: String,
+        /// Rating in [0, 1].
+        #[arg(long, value_parser = parse_unit)]
+        rating: f64,
+        /// Comment.
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TermsArgs {
+    /// Price, e.g. "2.50 USD" (currency defaults to USD).
+    #[arg(long)]
+    pub price: String,
+    /// Delivery within this long of the agreement, e.g. 30m.
+    #[arg(long, value_parser = parse_duration, default_value = "1h")]
+    pub eta: Duration,
+    /// Free-text conditions.
+    #[arg(long, default_value = "")]
+    pub terms: String,
 }
 
 fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {

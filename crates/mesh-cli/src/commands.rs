@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let names: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
             discover(&home, &names, min_reputation, limit, json).await
         }
+        Command::Negotiations(command) => crate::negotiations::run(&home, command).await,
         Command::Demo { keep_running } => crate::demo::run(keep_running).await,
     }
 }

@@ -7,6 +7,7 @@ mod args;
 mod client;
 mod commands;
 mod demo;
+mod negotiations;
 mod sse;
 
 use std::process::ExitCode;

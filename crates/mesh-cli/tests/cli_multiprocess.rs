@@ -408,3 +408,189 @@ fn demo_plays_out_and_exits_zero() {
     assert!(text.contains("painter  did not receive it"), "{text}");
     assert!(text.contains("Demo complete"), "{text}");
 }
+
+fn tcp_addr(home: &Path) -> String {
+    id_json(home)["listen_addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find(|a| a.contains("/tcp/"))
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs `mesh` until it succeeds (the network needs a moment), returning its stdout.
+fn mesh_until_ok(home: &Path, args: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = mesh(home, args);
+        if out.status.success() {
+            return stdout(&out);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mesh {args:?} kept failing: {}",
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn three_processes_negotiate_and_the_exported_transcript_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (boot_home, agent_home, pub_home) = (
+        dir.path().join("boot"),
+        dir.path().join("agent"),
+        dir.path().join("pub"),
+    );
+    let _boot = spawn_node(&boot_home, &[]);
+    let boot_addr = tcp_addr(&boot_home);
+    let _agent = spawn_node(
+        &agent_home,
+        &["--bootstrap", &boot_addr, "--capability", "text-generation"],
+    );
+    let _publisher = spawn_node(&pub_home, &["--bootstrap", &boot_addr]);
+
+    // The publisher waits until it can find the agent, then publishes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = mesh(
+            &pub_home,
+            &[
+                "agents",
+                "discover",
+                "--capability",
+                "text-generation",
+                "--json",
+            ],
+        );
+        if stdout(&out).contains("peer_id") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "agent never discovered");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = mesh(
+        &pub_home,
+        &[
+            "intents",
+            "publish",
+            "--capability",
+            "text-generation",
+            "--title",
+            "Summarise this PDF",
+            "--budget",
+            "3 USD",
+            "--ttl",
+            "10m",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let intent = stdout(&out).trim().to_owned();
+
+    // The agent bids once the intent has reached it.
+    let offered = mesh_until_ok(
+        &agent_home,
+        &[
+            "negotiations",
+            "offer",
+            "--intent",
+            &intent,
+            "--price",
+            "2.50 USD",
+            "--eta",
+            "30m",
+            "--terms",
+            "200 words",
+        ],
+    );
+    let nid = offered.split_whitespace().next().unwrap().to_owned();
+    assert_eq!(nid.len(), 64, "{offered}");
+    assert!(
+        offered.contains("offer 2.50 USD") && offered.contains("offered"),
+        "{offered}"
+    );
+
+    let out = mesh(&pub_home, &["negotiations", "accept", &nid]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("agreed"), "{}", stdout(&out));
+    // Accepting twice is refused with a clear error.
+    let again = mesh(&pub_home, &["negotiations", "accept", &nid]);
+    assert!(!again.status.success());
+    assert!(!stderr(&again).is_empty());
+
+    let result = dir.path().join("summary.txt");
+    std::fs::write(&result, "A short summary.").unwrap();
+    let out = mesh(
+        &agent_home,
+        &[
+            "negotiations",
+            "deliver",
+            &nid,
+            "--result-file",
+            result.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("delivered"));
+    let out = mesh(
+        &pub_home,
+        &[
+            "negotiations",
+            "receipt",
+            &nid,
+            "--rating",
+            "0.9",
+            "--comment",
+            "good",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("completed"));
+
+    // Both sides list it as completed.
+    for home in [&pub_home, &agent_home] {
+        let list: serde_json::Value =
+            serde_json::from_str(&stdout(&mesh(home, &["negotiations", "list", "--json"])))
+                .unwrap();
+        assert_eq!(list[0]["negotiation_id"], nid.as_str());
+        assert_eq!(list[0]["state"], "completed");
+        assert_eq!(list[0]["messages"], 4);
+    }
+
+    // Export, verify offline (no node needed), and a tampered copy fails.
+    let out = mesh(&agent_home, &["negotiations", "show", &nid, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = dir.path().join("transcript.json");
+    std::fs::write(&file, stdout(&out)).unwrap();
+    let nobody = dir.path().join("nobody");
+    let out = mesh(&nobody, &["negotiations", "verify", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("valid transcript: 4 signed messages"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("Completed"), "{}", stdout(&out));
+
+    let mut json: serde_json::Value = serde_json::from_str(&stdout(&mesh(
+        &agent_home,
+        &["negotiations", "show", &nid, "--json"],
+    )))
+    .unwrap();
+    let first = json["envelopes"][1].as_str().unwrap().to_owned();
+    let mut chars: Vec<char> = first.chars().collect();
+    let mid = chars.len() / 2;
+    chars[mid] = if chars[mid] == '0' { '1' } else { '0' };
+    json["envelopes"][1] = serde_json::Value::String(chars.into_iter().collect());
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, json.to_string()).unwrap();
+    let out = mesh(
+        &nobody,
+        &["negotiations", "verify", tampered.to_str().unwrap()],
+    );
+    assert!(!out.status.success(), "a tampered transcript must fail");
+    assert!(stderr(&out).contains("INVALID"), "{}", stderr(&out));
+}
