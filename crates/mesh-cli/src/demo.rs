@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use mesh_core::{Budget, Capability, Intent};
+use mesh_core::negotiation::{Delivery, Eta, NegotiationId, Price, Proposal, Receipt, Transcript};
+use mesh_core::{Budget, Capability, Intent, IntentId};
 use mesh_net::{AgentQuery, ReceivedIntent};
 use mesh_node::{Home, Node, NodeConfig};
 use tokio::sync::broadcast;
@@ -113,6 +114,89 @@ async fn discover(
     }
 }
 
+fn node<'a>(nodes: &'a [DemoNode], name: &str) -> anyhow::Result<&'a DemoNode> {
+    nodes
+        .iter()
+        .find(|n| n.name == name)
+        .with_context(|| format!("demo node {name} missing"))
+}
+
+/// Step 5: two agents bid, alice takes the cheaper offer, the job is delivered and receipted,
+/// and the signed transcript is verified offline.
+async fn negotiate(alice: &DemoNode, nodes: &[DemoNode], intent: &str) -> anyhow::Result<()> {
+    println!("5. The agents bid on the intent over INP (/mesh/inp/1.0.0). Every message is signed");
+    println!("   and carries the hash of the one before, so the exchange is a verifiable chain:");
+    let intent: IntentId = intent.parse()?;
+    let bids = [("scribe", "1.80", 600u64), ("analyst", "2.00", 300)];
+    let mut offers = Vec::new();
+    for (name, amount, eta) in bids {
+        let proposal = Proposal::new(
+            Price::new(amount, "USD")?,
+            Eta::Within(Duration::from_secs(eta)),
+        )
+        .with_terms("plain English, 200 words");
+        let event = node(nodes, name)?
+            .node
+            .handle()
+            .offer(intent, proposal)
+            .await?;
+        println!(
+            "   {name:<8} offers {amount} USD, delivery within {} min",
+            eta / 60
+        );
+        offers.push((
+            name,
+            Price::new(amount, "USD")?,
+            event.negotiation_id.parse::<NegotiationId>()?,
+        ));
+    }
+    offers.sort_by_key(|(_, price, _)| price.atomic_units());
+    let (winner, price, won) = offers.remove(0);
+    let handle = alice.node.handle();
+    handle.accept(won).await?;
+    println!(
+        "   alice accepts the lowest price ({winner}, {} {})",
+        price.amount(),
+        price.currency()
+    );
+    for (loser, _, id) in &offers {
+        handle.reject(*id, "another offer was chosen").await?;
+        println!("   alice rejects {loser}'s offer");
+    }
+    let summary_text = "The report finds that demand grew 12% while costs held steady.";
+    let delivered = node(nodes, winner)?
+        .node
+        .handle()
+        .deliver(
+            won,
+            Delivery::inline("text/plain", summary_text.as_bytes().to_vec()),
+        )
+        .await?;
+    println!(
+        "   {winner} delivers the summary: \"{summary_text}\" ({})",
+        delivered.state
+    );
+    let done = handle
+        .receipt(won, Receipt::new(0.9).with_comment("clear and on time"))
+        .await?;
+    println!(
+        "   alice rates it 0.90 and signs a receipt: the job is {}",
+        done.state
+    );
+    let transcript = handle
+        .transcript(won)
+        .await?
+        .context("alice lost the transcript")?;
+    let exported = transcript.to_json();
+    let check = Transcript::from_json(&exported)?.verify()?;
+    println!(
+        "   Anyone can check the {} signed messages offline: the chain verifies, ending {:?}.\n",
+        check.events.len(),
+        check.state
+    );
+    Ok(())
+}
+
 pub async fn run(keep_running: bool) -> anyhow::Result<ExitCode> {
     let root = tempfile::Builder::new()
         .prefix("mesh-demo-")
@@ -197,7 +281,9 @@ pub async fn run(keep_running: bool) -> anyhow::Result<ExitCode> {
     let _ = alice.intents.try_recv();
     println!();
 
-    println!("5. Every node keeps a local reputation of its peers, starting at 0.50 and moved by");
+    negotiate(&alice, &nodes, &outcome.id).await?;
+
+    println!("6. Every node keeps a local reputation of its peers, starting at 0.50 and moved by");
     println!("   valid and invalid messages. Hub's view of its peers:");
     for p in hub.node.handle().peers().await? {
         println!(
@@ -211,7 +297,7 @@ pub async fn run(keep_running: bool) -> anyhow::Result<ExitCode> {
     }
     println!();
     println!(
-        "Demo complete: {} of 2 text-generation agents got the intent, the image agent did not, and discovery found every agent by capability.",
+        "Demo complete: {} of 2 text-generation agents got the intent, the image agent did not, discovery found every agent by capability, and one job went from offer to receipt.",
         received.len()
     );
 
@@ -221,6 +307,7 @@ pub async fn run(keep_running: bool) -> anyhow::Result<ExitCode> {
         println!("\nThe mesh keeps running. In another terminal, try:");
         let home_of = |name: &str| root.path().join(name).display().to_string();
         println!("   mesh --home {} peers", home_of("hub"));
+        println!("   mesh --home {} negotiations list", home_of("alice"));
         println!(
             "   mesh --home {} agents discover --capability text-generation",
             home_of("alice")

@@ -406,6 +406,16 @@ fn demo_plays_out_and_exits_zero() {
     assert!(text.contains("scribe   received it"), "{text}");
     assert!(text.contains("analyst  received it"), "{text}");
     assert!(text.contains("painter  did not receive it"), "{text}");
+    assert!(
+        text.contains("alice accepts the lowest price (scribe, 1.80 USD)"),
+        "{text}"
+    );
+    assert!(text.contains("alice rejects analyst's offer"), "{text}");
+    assert!(text.contains("the job is completed"), "{text}");
+    assert!(
+        text.contains("the chain verifies, ending Completed"),
+        "{text}"
+    );
     assert!(text.contains("Demo complete"), "{text}");
 }
 
