@@ -92,7 +92,7 @@ async fn intents_reach_each_subscriber_once_and_discovery_is_exact() {
 }
 
 /// A node that joins after an intent was published still receives it, through IDP catch-up;
-/// an intent that expired meanwhile is never handed out.
+/// an intent that expired meanwhile is never handed out; and it can bid on what it caught up on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_catches_up_on_open_intents_but_not_expired_ones() {
     common::init_tracing();
@@ -140,4 +140,19 @@ async fn late_joiner_catches_up_on_open_intents_but_not_expired_ones() {
     );
     assert!(more.is_empty(), "each intent once: {more:?}");
     assert!(late.handle.metrics().intents_caught_up.get() >= 1);
+
+    // The late agent can bid on what it caught up on, and the publisher hears the offer.
+    let mut publisher_events = publisher.handle.subscribe_negotiations();
+    let proposal = mesh_core::negotiation::Proposal::new(
+        mesh_core::negotiation::Price::new("4", "USD").unwrap(),
+        mesh_core::negotiation::Eta::Within(Duration::from_secs(600)),
+    );
+    let bid = late.handle.offer(first.intent.id, proposal).await.unwrap();
+    assert_eq!(bid.state, "offered");
+    let heard = tokio::time::timeout(Duration::from_secs(20), publisher_events.recv())
+        .await
+        .expect("publisher hears the late offer")
+        .unwrap();
+    assert_eq!(heard.negotiation_id, bid.negotiation_id);
+    assert_eq!(heard.peer, late.handle.peer_id().to_string());
 }
