@@ -474,6 +474,160 @@ fn summary(id: &NegotiationId, n: &Negotiation, local: PeerId, now_ms: u64) -> N
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mesh_core::Intent;
+    use mesh_core::negotiation::{Eta, Price, Proposal};
+    use std::time::Duration;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    struct Parties {
+        publisher: Keypair,
+        agent: Keypair,
+        intent: Arc<SignedIntent>,
+    }
+
+    fn parties() -> Parties {
+        let publisher = Keypair::generate_ed25519();
+        let intent = Arc::new(
+            Intent::new("t")
+                .capabilities(["a"])
+                .ttl(Duration::from_secs(600))
+                .sign(&publisher, NOW)
+                .unwrap(),
+        );
+        Parties {
+            publisher,
+            agent: Keypair::generate_ed25519(),
+            intent,
+        }
+    }
+
+    fn proposal(amount: &str) -> Proposal {
+        Proposal::new(
+            Price::new(amount, "USD").unwrap(),
+            Eta::Within(Duration::from_secs(60)),
+        )
+    }
+
+    /// The agent's signed offer, made through its own registry.
+    fn offer(p: &Parties, agent_side: &mut Registry) -> Prepared {
+        let intent = Arc::clone(&p.intent);
+        agent_side
+            .prepare(
+                Action::Offer {
+                    intent: p.intent.id,
+                    proposal: proposal("2"),
+                },
+                &p.agent,
+                move |_| Some(Arc::clone(&intent)),
+                NOW,
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn offer_opens_a_negotiation_only_for_our_open_intent() {
+        let p = parties();
+        let (publisher, agent) = (
+            p.publisher.public().to_peer_id(),
+            p.agent.public().to_peer_id(),
+        );
+        let prepared = offer(&p, &mut Registry::default());
+        let intent = Arc::clone(&p.intent);
+        let ours = move |_: &IntentId| Some(Arc::clone(&intent));
+
+        // Not an intent we know.
+        let err = Registry::default()
+            .receive(&prepared.envelope, agent, publisher, |_| None, NOW)
+            .unwrap_err();
+        assert_eq!(err.code(), "unknown_intent");
+        assert!(!err.is_misbehaviour());
+
+        // Relayed by someone other than the signer.
+        let err = Registry::default()
+            .receive(&prepared.envelope, PeerId::random(), publisher, &ours, NOW)
+            .unwrap_err();
+        assert_eq!(err.code(), "relayed");
+        assert!(err.is_misbehaviour());
+
+        // Addressed to another node.
+        let err = Registry::default()
+            .receive(&prepared.envelope, agent, PeerId::random(), &ours, NOW)
+            .unwrap_err();
+        assert_eq!(err.code(), "not_for_us");
+
+        // Tampered.
+        let mut tampered = prepared.envelope.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        let err = Registry::default()
+            .receive(&tampered, agent, publisher, &ours, NOW)
+            .unwrap_err();
+        assert!(err.is_misbehaviour(), "{err}");
+
+        // The genuine offer opens it; a replay is refused and changes nothing.
+        let mut registry = Registry::default();
+        let event = registry
+            .receive(&prepared.envelope, agent, publisher, &ours, NOW)
+            .unwrap();
+        assert_eq!(
+            (event.kind.as_str(), event.state.as_str()),
+            ("offer", "offered")
+        );
+        assert_eq!(event.role, "publisher");
+        let err = registry
+            .receive(&prepared.envelope, agent, publisher, &ours, NOW)
+            .unwrap_err();
+        assert!(err.is_misbehaviour(), "replay: {err}");
+        assert_eq!(registry.list(publisher, NOW)[0].messages, 1);
+    }
+
+    #[test]
+    fn sends_advance_only_when_committed() {
+        let p = parties();
+        let agent = p.agent.public().to_peer_id();
+        let mut agent_side = Registry::default();
+        let prepared = offer(&p, &mut agent_side);
+        let id = prepared.id;
+        assert!(
+            agent_side.get(&id).is_none(),
+            "nothing stored before the ack"
+        );
+        // A second message while the first is in flight is refused.
+        let intent = Arc::clone(&p.intent);
+        let err = agent_side
+            .prepare(
+                Action::Offer {
+                    intent: p.intent.id,
+                    proposal: proposal("3"),
+                },
+                &p.agent,
+                move |_| Some(Arc::clone(&intent)),
+                NOW,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "in_flight");
+        agent_side.abandon(&id);
+        assert!(agent_side.get(&id).is_none());
+
+        let prepared = offer(&p, &mut agent_side);
+        let event = agent_side.commit(prepared, agent).unwrap();
+        assert_eq!(event.state, "offered");
+        assert_eq!(agent_side.transcript(&id).unwrap().len(), 1);
+        // The publisher's turn: the agent cannot accept its own offer.
+        let err = agent_side
+            .prepare(
+                Action::Reply {
+                    negotiation: id,
+                    body: Body::Accept,
+                },
+                &p.agent,
+                |_| None,
+                NOW,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "illegal_transition");
+    }
 
     #[test]
     fn state_names_are_snake_case() {
