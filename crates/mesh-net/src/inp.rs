@@ -154,11 +154,7 @@ impl InpError {
     /// Stable code for acknowledgements and the API.
     pub fn code(&self) -> &'static str {
         match self {
-            InpError::Negotiation(NegotiationError::IllegalTransition { .. }) => {
-                "illegal_transition"
-            }
-            InpError::Negotiation(NegotiationError::BadSignature) => "bad_signature",
-            InpError::Negotiation(_) => "invalid_message",
+            InpError::Negotiation(e) => negotiation_code(e),
             InpError::UnknownNegotiation(_) => "unknown_negotiation",
             InpError::UnknownIntent(_) => "unknown_intent",
             InpError::NotForUs(_) => "not_for_us",
@@ -168,15 +164,35 @@ impl InpError {
         }
     }
 
-    /// Whether the sender is at fault (and loses reputation), rather than out of luck.
+    /// Whether the sender is at fault (forged, tampered, malformed or misaddressed data) and
+    /// loses reputation. Messages that an honest peer can send by bad timing (out of turn,
+    /// stale, after the end, for a negotiation this node no longer holds) are refused without
+    /// penalty.
     pub fn is_misbehaviour(&self) -> bool {
-        matches!(
-            self,
-            InpError::Negotiation(_)
-                | InpError::NotForUs(_)
-                | InpError::UnknownNegotiation(_)
-                | InpError::Relayed { .. }
-        )
+        match self {
+            InpError::Negotiation(e) => {
+                negotiation_code(e) == "invalid_message" || negotiation_code(e) == "bad_signature"
+            }
+            InpError::NotForUs(_) | InpError::Relayed { .. } => true,
+            InpError::UnknownNegotiation(_)
+            | InpError::UnknownIntent(_)
+            | InpError::Full
+            | InpError::InFlight(_) => false,
+        }
+    }
+}
+
+fn negotiation_code(e: &NegotiationError) -> &'static str {
+    match e {
+        NegotiationError::BadSignature => "bad_signature",
+        NegotiationError::IllegalTransition { .. } => "illegal_transition",
+        NegotiationError::Replayed { .. }
+        | NegotiationError::OutOfOrder { .. }
+        | NegotiationError::Finished { .. }
+        | NegotiationError::TooManyProposals { .. }
+        | NegotiationError::FromTheFuture { .. }
+        | NegotiationError::BeforePrevious { .. } => "stale",
+        _ => "invalid_message",
     }
 }
 
@@ -578,7 +594,8 @@ mod tests {
         let err = registry
             .receive(&prepared.envelope, agent, publisher, &ours, NOW)
             .unwrap_err();
-        assert!(err.is_misbehaviour(), "replay: {err}");
+        assert_eq!(err.code(), "stale", "replay: {err}");
+        assert!(!err.is_misbehaviour(), "a replay can be an honest retry");
         assert_eq!(registry.list(publisher, NOW)[0].messages, 1);
     }
 

@@ -73,7 +73,7 @@ impl MeshMetrics {
         );
         r.register(
             "messages_rejected",
-            "Gossip messages refused by validation",
+            "Gossip, catch-up and negotiation messages refused, by reason",
             m.messages_rejected.clone(),
         );
         r.register(
