@@ -342,7 +342,7 @@ impl EventLoop {
                     return;
                 };
                 if response.accepted {
-                    match self.inp.commit(prepared, self.local) {
+                    match self.inp.commit(&prepared.id, self.local) {
                         Ok(event) => {
                             let event = Arc::new(event);
                             let _ = self.negotiation_events.send(Arc::clone(&event));
@@ -352,8 +352,11 @@ impl EventLoop {
                             let _ = reply.send(Err(e.into()));
                         }
                     }
+                } else if let Some(event) = self.inp.abandon(&prepared.id) {
+                    // Its next message already proved it took ours.
+                    let _ = self.negotiation_events.send(Arc::new(event.clone()));
+                    let _ = reply.send(Ok(event));
                 } else {
-                    self.inp.abandon(&prepared.id);
                     let _ = reply.send(Err(NetError::Refused {
                         code: response.code,
                         reason: response.reason,
@@ -367,11 +370,17 @@ impl EventLoop {
                 ..
             } => {
                 if let Some((prepared, reply)) = self.pending_inp.remove(&request_id) {
-                    self.inp.abandon(&prepared.id);
-                    let _ = reply.send(Err(NetError::Unreachable {
-                        peer: peer.to_string(),
-                        reason: error.to_string(),
-                    }));
+                    let result = match self.inp.abandon(&prepared.id) {
+                        Some(event) => {
+                            let _ = self.negotiation_events.send(Arc::new(event.clone()));
+                            Ok(event)
+                        }
+                        None => Err(NetError::Unreachable {
+                            peer: peer.to_string(),
+                            reason: error.to_string(),
+                        }),
+                    };
+                    let _ = reply.send(result);
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {

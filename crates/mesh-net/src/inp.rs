@@ -230,7 +230,19 @@ fn price_of(body: &Body) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct Registry {
     negotiations: HashMap<NegotiationId, Negotiation>,
-    in_flight: HashMap<NegotiationId, ()>,
+    /// Our messages waiting for their acknowledgement: the negotiation as it will be once
+    /// acknowledged. At most one per negotiation.
+    in_flight: HashMap<NegotiationId, Pending>,
+    /// Our messages the other party evidently took before its acknowledgement reached us: its
+    /// next message chained on them. Settled by `commit` or `abandon`.
+    adopted: HashMap<NegotiationId, NegotiationEvent>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    advanced: Negotiation,
+    body: Body,
+    seq: u64,
 }
 
 /// A message made and signed, waiting for the recipient's acknowledgement.
@@ -242,12 +254,6 @@ pub struct Prepared {
     pub peer: PeerId,
     /// The signed envelope.
     pub envelope: Vec<u8>,
-    /// The negotiation as it will be once the message is acknowledged.
-    pub advanced: Negotiation,
-    /// What was sent.
-    pub body: Body,
-    /// Its sequence number.
-    pub seq: u64,
 }
 
 impl Registry {
@@ -297,45 +303,58 @@ impl Registry {
         let peer = negotiation.peer(role.other());
         let seq = negotiation.next_seq();
         let envelope = negotiation.send(body.clone(), keypair, now_ms)?;
-        self.in_flight.insert(id, ());
-        Ok(Prepared {
+        self.in_flight.insert(
             id,
-            peer,
-            envelope,
-            advanced: negotiation,
-            body,
-            seq,
-        })
+            Pending {
+                advanced: negotiation,
+                body,
+                seq,
+            },
+        );
+        Ok(Prepared { id, peer, envelope })
     }
 
-    /// The recipient acknowledged `prepared`: take the step. Returns the event.
+    /// The recipient acknowledged our message of negotiation `id`: take the step. Returns the
+    /// event.
     pub fn commit(
         &mut self,
-        prepared: Prepared,
+        id: &NegotiationId,
         local: PeerId,
     ) -> Result<NegotiationEvent, InpError> {
-        self.in_flight.remove(&prepared.id);
-        if !self.negotiations.contains_key(&prepared.id) {
+        if let Some(view) = self.adopted.remove(id) {
+            return Ok(view);
+        }
+        let pending = self
+            .in_flight
+            .remove(id)
+            .ok_or_else(|| InpError::UnknownNegotiation(id.to_string()))?;
+        if !self.negotiations.contains_key(id) {
             self.make_room()?;
         }
-        let role = prepared
+        self.settle(*id, pending, local)
+    }
+
+    fn settle(
+        &mut self,
+        id: NegotiationId,
+        pending: Pending,
+        local: PeerId,
+    ) -> Result<NegotiationEvent, InpError> {
+        let role = pending
             .advanced
             .role_of(&local)
             .ok_or_else(|| InpError::NotForUs(local.to_string()))?;
-        let view = event_view(
-            &prepared.advanced,
-            prepared.seq,
-            &prepared.body,
-            role,
-            false,
-        );
-        self.negotiations.insert(prepared.id, prepared.advanced);
+        let view = event_view(&pending.advanced, pending.seq, &pending.body, role, false);
+        self.negotiations.insert(id, pending.advanced);
         Ok(view)
     }
 
-    /// The recipient refused or never answered: forget the prepared step.
-    pub fn abandon(&mut self, id: &NegotiationId) {
+    /// The recipient refused our message, or never answered: forget the prepared step. If the
+    /// other party had in fact taken it (its next message chained on it), the step stands and
+    /// its event is returned.
+    pub fn abandon(&mut self, id: &NegotiationId) -> Option<NegotiationEvent> {
         self.in_flight.remove(id);
+        self.adopted.remove(id)
     }
 
     /// Takes a received envelope into its negotiation (opening one for an `Offer` on an intent
@@ -358,8 +377,16 @@ impl Registry {
         if header.recipient != local {
             return Err(InpError::NotForUs(header.recipient.to_string()));
         }
-        if self.in_flight.contains_key(&header.negotiation_id) {
-            return Err(InpError::InFlight(header.negotiation_id.to_string()));
+        if let Some(pending) = self.in_flight.get(&header.negotiation_id) {
+            // The other party answered our message before its acknowledgement reached us: its
+            // message chains on ours, which proves it took ours. Take our step first.
+            if header.seq != pending.advanced.next_seq() {
+                return Err(InpError::InFlight(header.negotiation_id.to_string()));
+            }
+            if let Some(pending) = self.in_flight.remove(&header.negotiation_id) {
+                let view = self.settle(header.negotiation_id, pending, local)?;
+                self.adopted.insert(header.negotiation_id, view);
+            }
         }
         let mut negotiation = match self.negotiations.get(&header.negotiation_id) {
             Some(n) => n.clone(),
@@ -600,6 +627,44 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_that_overtakes_the_acknowledgement_settles_the_send() {
+        let p = parties();
+        let (publisher, agent) = (
+            p.publisher.public().to_peer_id(),
+            p.agent.public().to_peer_id(),
+        );
+        let intent = Arc::clone(&p.intent);
+        let ours = move |_: &IntentId| Some(Arc::clone(&intent));
+        let mut agent_side = Registry::default();
+        let mut publisher_side = Registry::default();
+        let offer = offer(&p, &mut agent_side);
+        publisher_side
+            .receive(&offer.envelope, agent, publisher, &ours, NOW)
+            .unwrap();
+        let accept = publisher_side
+            .prepare(
+                Action::Reply {
+                    negotiation: offer.id,
+                    body: Body::Accept,
+                },
+                &p.publisher,
+                &ours,
+                NOW,
+            )
+            .unwrap();
+        // The publisher's Accept reaches the agent before the ack of the agent's Offer.
+        let event = agent_side
+            .receive(&accept.envelope, publisher, agent, &ours, NOW)
+            .unwrap();
+        assert_eq!(event.state, "agreed");
+        // The late ack (or its loss) settles the offer as sent, once.
+        let sent = agent_side.commit(&offer.id, agent).unwrap();
+        assert_eq!((sent.kind.as_str(), sent.seq), ("offer", 0));
+        assert!(agent_side.abandon(&offer.id).is_none());
+        assert_eq!(agent_side.transcript(&offer.id).unwrap().len(), 2);
+    }
+
+    #[test]
     fn sends_advance_only_when_committed() {
         let p = parties();
         let agent = p.agent.public().to_peer_id();
@@ -624,11 +689,11 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.code(), "in_flight");
-        agent_side.abandon(&id);
+        assert!(agent_side.abandon(&id).is_none());
         assert!(agent_side.get(&id).is_none());
 
         let prepared = offer(&p, &mut agent_side);
-        let event = agent_side.commit(prepared, agent).unwrap();
+        let event = agent_side.commit(&prepared.id, agent).unwrap();
         assert_eq!(event.state, "offered");
         assert_eq!(agent_side.transcript(&id).unwrap().len(), 1);
         // The publisher's turn: the agent cannot accept its own offer.

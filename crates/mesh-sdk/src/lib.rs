@@ -82,6 +82,16 @@ pub enum Error {
     /// `connect` was not called, or the network was shut down.
     #[error("not connected: call `connect().await` first")]
     NotConnected,
+    /// An offer strategy chose an offer that does not exist.
+    #[error(
+        "the offer strategy chose offer {index} of {offers}: `choose` must return an index into the candidates"
+    )]
+    BadChoice {
+        /// The index it returned.
+        index: usize,
+        /// How many offers it was given.
+        offers: usize,
+    },
     /// No bootstrap peer answered in time.
     #[error(
         "none of the {count} bootstrap peers answered within {secs} s; check the addresses and that they run (the node keeps retrying in the background)"
@@ -431,26 +441,34 @@ impl MeshNetwork {
     }
 
     /// Chooses among the open offers on `intent` with `strategy`, accepts the chosen one and
-    /// rejects the others. Returns the accepted negotiation, if any.
+    /// rejects the others. Returns the accepted negotiation; when the strategy chooses none,
+    /// returns `None` and leaves every offer open (to award later, perhaps more loosely).
     pub async fn award(
         &self,
         intent: IntentId,
         strategy: &dyn OfferStrategy,
     ) -> Result<Option<NegotiationId>, Error> {
         let offers = self.offers(intent).await?;
-        let chosen = strategy.choose(&offers);
-        if let Some(i) = chosen {
-            self.accept(offers[i].negotiation_id).await?;
-        }
+        let Some(chosen) = strategy.choose(&offers) else {
+            return Ok(None);
+        };
+        let winner = offers
+            .get(chosen)
+            .map(|o| o.negotiation_id)
+            .ok_or(Error::BadChoice {
+                index: chosen,
+                offers: offers.len(),
+            })?;
+        self.accept(winner).await?;
         for (i, o) in offers.iter().enumerate() {
-            if Some(i) != chosen {
+            if i != chosen {
                 // A loser that withdrew meanwhile is fine: nothing left to reject.
                 let _ = self
                     .reject(o.negotiation_id, "another offer was chosen")
                     .await;
             }
         }
-        Ok(chosen.map(|i| offers[i].negotiation_id))
+        Ok(Some(winner))
     }
 
     /// Stops the embedded node. Streams from [`Self::subscribe_to_intents`] end.
