@@ -48,7 +48,8 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 pub mod strategy;
 
 pub use mesh_core::negotiation::{
-    Delivery, Eta, NegotiationId, Price, Proposal, Receipt, State as NegotiationState, Transcript,
+    Delivery, Eta, NegotiationId, Price, Proposal, Receipt, ResultContent, Role,
+    State as NegotiationState, Transcript,
 };
 pub use mesh_core::{Budget, Intent, IntentId, SignedIntent, Skill};
 pub use mesh_net::{
