@@ -1,0 +1,673 @@
+//! Latency of a negotiation between two `mesh node` processes on loopback.
+//!
+//! Node A (the publisher, no capability) and node B (the agent, capability `bench`, bootstrapped
+//! to A) run as separate `mesh node` processes with mDNS off. This program opens B's event stream
+//! (`GET /v1/intents/stream?capabilities=bench`), then, one intent at a time: publishes an intent
+//! through A's local API, waits until it is read from B's stream, and drives one whole
+//! negotiation through the two APIs:
+//!
+//! 1. B: `POST /v1/negotiations/offer` (answers once A has taken the signed offer in),
+//! 2. A: `POST /v1/negotiations/{id}/accept` (once B has taken the accept in),
+//! 3. B: `POST /v1/negotiations/{id}/deliver` (inline result),
+//! 4. A: `POST /v1/negotiations/{id}/receipt`, which completes it.
+//!
+//! Each step is timed in this process, one clock, from just before the request to its response;
+//! the whole negotiation is timed from just before the offer to the receipt's response. Baselines
+//! from the same run, after each negotiation: `GET /v1/health` on A and on B (the local API round
+//! trip without the network), and the libp2p ping RTT between A and B as `GET /v1/peers`
+//! reports it.
+//!
+//! The `mesh` binary must be built first, in the same profile:
+//!
+//! ```text
+//! cargo build --release -p mesh-cli
+//! cargo run --release -p mesh-cli --example negotiation_latency -- --count 100
+//! ```
+//!
+//! Flags: `--count N` (negotiations measured, default 100), `--warmup N` (default 10),
+//! `--result-bytes N` (size of the inline delivery, default 64), `--ping-samples N` (default 1),
+//! `--json` (with `--raw`: every full negotiation's time too), `--mesh PATH` (default: `mesh` in
+//! the directory above this example, i.e. `target/<profile>/mesh`).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine as _;
+use clap::Parser;
+use futures::StreamExt;
+use mesh_net::{NegotiationEvent, NodeInfo, PeerInfo, PublishOutcome};
+use mesh_node::Home;
+use mesh_node::views::{IntentView, PublishIntentRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// Capability B offers and the intents need.
+const CAPABILITY: &str = "bench";
+/// How long to wait for B's subscription to become reachable from A.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one intent may take to reach B before it counts as lost.
+const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Parser)]
+#[command(about = "Negotiation latency between two `mesh node` processes on loopback")]
+struct Args {
+    /// Negotiations measured.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    /// Negotiations run and discarded once B is reachable, before measuring.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Size of the inline result B delivers, in bytes.
+    #[arg(long, default_value_t = 64)]
+    result_bytes: usize,
+    /// Wait after the run until each node has reported this many distinct ping RTTs (the nodes
+    /// ping every 15 s, so each sample past the first adds about 15 s).
+    #[arg(long, default_value_t = 1)]
+    ping_samples: usize,
+    /// Print JSON instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+    /// With --json, also list every full negotiation's time in ms, in order.
+    #[arg(long)]
+    raw: bool,
+    /// The `mesh` binary (default: target/<profile>/mesh next to this example).
+    #[arg(long, value_name = "PATH")]
+    mesh: Option<PathBuf>,
+}
+
+/// A `mesh node` process, killed when dropped.
+struct NodeProc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NodeProc {
+    fn spawn(mesh: &Path, home: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(home)?;
+        let log = home.join("node.log");
+        let stderr = File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let child = Command::new(mesh)
+            .arg("--home")
+            .arg(home)
+            .arg("node")
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args(extra)
+            .env_remove("MESH_HOME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("cannot start {}", mesh.display()))?;
+        let mut node = Self { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !home.join(mesh_node::home::API_FILE).exists() {
+            if let Some(status) = node.child.try_wait()? {
+                bail!("mesh node exited with {status}:\n{}", node.log_tail());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "mesh node in {} never wrote its API address:\n{}",
+                    home.display(),
+                    node.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(node)
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// A client of one node's local API.
+struct Api {
+    name: &'static str,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn of(name: &'static str, home: &Path) -> anyhow::Result<Self> {
+        let home = Home::new(home);
+        let base = home
+            .read_api()
+            .ok_or_else(|| anyhow!("no API address in {}", home.dir().display()))?;
+        let token = home.token()?;
+        Ok(Self {
+            name,
+            base,
+            token,
+            http: reqwest::Client::builder().build()?,
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(response.json().await?)
+    }
+
+    /// POSTs `body` and reads the response: the status and the JSON body, whatever the status.
+    async fn post_raw<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        Ok((status, response.json().await?))
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let (status, value) = self.post_raw(path, body).await?;
+        if !status.is_success() {
+            bail!("POST {path} on {}: {status} {value}", self.name);
+        }
+        Ok(serde_json::from_value(value)?)
+    }
+}
+
+/// An intent event read from B's stream.
+struct Arrival {
+    view: IntentView,
+}
+
+/// Opens B's event stream and forwards each intent event to the channel.
+async fn open_stream(b: &Api) -> anyhow::Result<mpsc::Receiver<Arrival>> {
+    let response = b
+        .http
+        .get(format!(
+            "{}/v1/intents/stream?capabilities={CAPABILITY}",
+            b.base
+        ))
+        .bearer_auth(&b.token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await?
+        .error_for_status()?;
+    let (tx, rx) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        let (mut event, mut data) = (String::new(), String::new());
+        while let Some(Ok(chunk)) = body.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(pos) = buffer.find('\n') {
+                let line: String = buffer.drain(..=pos).collect();
+                let line = line.trim_end_matches(['\n', '\r']);
+                if line.is_empty() {
+                    if event == "intent"
+                        && let Ok(view) = serde_json::from_str::<IntentView>(&data)
+                        && tx.send(Arrival { view }).await.is_err()
+                    {
+                        return;
+                    }
+                    event.clear();
+                    data.clear();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim_start().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Publishes one intent on A and waits until B's stream shows it. Returns its id, or `None` if
+/// it did not arrive in time.
+async fn publish(
+    a: &Api,
+    rx: &mut mpsc::Receiver<Arrival>,
+    i: usize,
+    timeout: Duration,
+) -> anyhow::Result<Option<String>> {
+    let request = PublishIntentRequest {
+        capabilities: vec![CAPABILITY.to_owned()],
+        title: format!("negotiation probe {i}"),
+        description: Some("MESH negotiation latency benchmark".to_owned()),
+        ttl_secs: Some(600),
+        ..Default::default()
+    };
+    let outcome: PublishOutcome = a.post("/v1/intents", &request).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => return Ok(None),
+            Ok(None) => bail!("B's event stream ended"),
+            // Late arrivals of earlier intents are skipped.
+            Ok(Some(arrival)) if arrival.view.id != outcome.id => continue,
+            Ok(Some(_)) => return Ok(Some(outcome.id)),
+        }
+    }
+}
+
+/// One measured negotiation: each step from request to response.
+struct Sample {
+    offer: Duration,
+    accept: Duration,
+    deliver: Duration,
+    receipt: Duration,
+    /// Just before the offer to the receipt's response.
+    full: Duration,
+    /// Times B's offer was answered 404 `unknown_intent` before it was taken.
+    offer_retries: usize,
+}
+
+/// Runs one negotiation on an intent B has received.
+async fn negotiate(
+    a: &Api,
+    b: &Api,
+    intent_id: &str,
+    result: &serde_json::Value,
+) -> anyhow::Result<Sample> {
+    let offer_body = json!({
+        "intent_id": intent_id,
+        "amount": "1.00",
+        "currency": "USD",
+        "eta_secs": 60,
+        "terms": "benchmark",
+    });
+    let mut offer_retries = 0;
+    let (start, offer, event) = loop {
+        let start = Instant::now();
+        let (status, value) = b.post_raw("/v1/negotiations/offer", &offer_body).await?;
+        let offer = start.elapsed();
+        if status == reqwest::StatusCode::NOT_FOUND
+            && value["error"]["code"] == "unknown_intent"
+            && offer_retries < 100
+        {
+            // B's stream showed the intent, so this should not happen; retry if it does.
+            offer_retries += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        if !status.is_success() {
+            bail!("offer on B: {status} {value}");
+        }
+        let event: NegotiationEvent = serde_json::from_value(value)?;
+        break (start, offer, event);
+    };
+    expect_state(&event, "offered")?;
+    let id = event.negotiation_id;
+
+    let (accept, event) = timed(a.post(&format!("/v1/negotiations/{id}/accept"), &json!({}))).await;
+    expect_state(&event?, "agreed")?;
+    let (deliver, event) = timed(b.post(&format!("/v1/negotiations/{id}/deliver"), result)).await;
+    expect_state(&event?, "delivered")?;
+    let receipt_body = json!({"rating": 0.9, "comment": "benchmark"});
+    let (receipt, event) =
+        timed(a.post(&format!("/v1/negotiations/{id}/receipt"), &receipt_body)).await;
+    let full = start.elapsed();
+    expect_state(&event?, "completed")?;
+    Ok(Sample {
+        offer,
+        accept,
+        deliver,
+        receipt,
+        full,
+        offer_retries,
+    })
+}
+
+async fn timed<T>(fut: impl Future<Output = T>) -> (Duration, T) {
+    let start = Instant::now();
+    let out = fut.await;
+    (start.elapsed(), out)
+}
+
+fn expect_state(event: &NegotiationEvent, state: &str) -> anyhow::Result<()> {
+    if event.state != state {
+        bail!(
+            "negotiation {} is {} after {}, expected {state}",
+            event.negotiation_id,
+            event.state,
+            event.kind
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    n: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    mean: f64,
+}
+
+impl Summary {
+    /// Nearest-rank percentiles of `values` (milliseconds).
+    fn of(mut values: Vec<f64>) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        // Microsecond resolution is all the measurement has.
+        let us = |x: f64| (x * 1000.0).round() / 1000.0;
+        let rank = |p: f64| us(values[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1]);
+        Some(Self {
+            n,
+            p50: rank(50.0),
+            p90: rank(90.0),
+            p99: rank(99.0),
+            max: us(values[n - 1]),
+            mean: us(values.iter().sum::<f64>() / n as f64),
+        })
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    count: usize,
+    /// Intents that did not reach B in time (no negotiation run for them).
+    lost: usize,
+    warmup: usize,
+    result_bytes: usize,
+    /// Offers answered 404 unknown_intent and retried (B's stream had shown the intent).
+    offer_retries: usize,
+    /// POST /v1/negotiations/offer on B: request to response (after A took the offer in).
+    offer_ms: Option<Summary>,
+    /// POST /v1/negotiations/{id}/accept on A: request to response.
+    accept_ms: Option<Summary>,
+    /// POST /v1/negotiations/{id}/deliver on B: request to response.
+    deliver_ms: Option<Summary>,
+    /// POST /v1/negotiations/{id}/receipt on A: request to response.
+    receipt_ms: Option<Summary>,
+    /// Just before the offer to the receipt's response.
+    negotiation_ms: Option<Summary>,
+    /// Baseline: GET /v1/health on A.
+    api_health_a_ms: Option<Summary>,
+    /// Baseline: GET /v1/health on B.
+    api_health_b_ms: Option<Summary>,
+    /// Baseline: libp2p ping RTT of B as seen by A, each distinct value reported.
+    ping_rtt_a_to_b_ms: Vec<f64>,
+    /// Baseline: libp2p ping RTT of A as seen by B, each distinct value reported.
+    ping_rtt_b_to_a_ms: Vec<f64>,
+    /// Negotiations completed per second over the measured part (one at a time, including the
+    /// intent's publication and arrival and the baselines between negotiations).
+    sequential_negotiations_per_s: f64,
+    mesh_binary: String,
+    /// Every full negotiation's time in ms, in order (with --raw).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    negotiation_samples_ms: Option<Vec<f64>>,
+}
+
+async fn ping_rtt(api: &Api, peer: &str, seen: &mut Vec<f64>) -> anyhow::Result<()> {
+    let peers: Vec<PeerInfo> = api.get("/v1/peers").await?;
+    if let Some(rtt) = peers
+        .iter()
+        .find(|p| p.peer_id == peer)
+        .and_then(|p| p.rtt_ms)
+        .map(|rtt| (rtt * 1000.0).round() / 1000.0)
+        && seen.last() != Some(&rtt)
+    {
+        seen.push(rtt);
+    }
+    Ok(())
+}
+
+fn default_mesh() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/examples/negotiation_latency -> target/<profile>/mesh
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("cannot find the target directory of {}", exe.display()))?;
+    Ok(profile_dir.join("mesh"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // One thread: the SSE reader and the driver share it and read the same clock.
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mesh = match args.mesh.clone() {
+        Some(path) => path,
+        None => default_mesh()?,
+    };
+    if !mesh.is_file() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p mesh-cli` (same profile as this example), or pass --mesh PATH",
+            mesh.display()
+        );
+    }
+    let result = json!({
+        "content_type": "application/octet-stream",
+        "data_base64": base64::engine::general_purpose::STANDARD.encode(vec![0x5a; args.result_bytes]),
+    });
+
+    // Declared first so it is removed after the nodes are stopped.
+    let dir = tempfile::tempdir()?;
+    let (a_home, b_home) = (dir.path().join("a"), dir.path().join("b"));
+    let node_a = NodeProc::spawn(&mesh, &a_home, &[])?;
+    let a = Api::of("A", &a_home)?;
+    let a_info: NodeInfo = a.get("/v1/info").await?;
+    let a_addr = a_info
+        .listen_addrs
+        .iter()
+        .find(|addr| addr.contains("/tcp/"))
+        .ok_or_else(|| {
+            anyhow!(
+                "node A has no TCP listen address: {:?}",
+                a_info.listen_addrs
+            )
+        })?
+        .clone();
+    let node_b = NodeProc::spawn(
+        &mesh,
+        &b_home,
+        &["--bootstrap", &a_addr, "--capability", CAPABILITY],
+    )?;
+    let b = Api::of("B", &b_home)?;
+    let b_info: NodeInfo = b.get("/v1/info").await?;
+    let mut rx = open_stream(&b).await?;
+
+    // Publish until one intent reaches B: then B's subscription is known to A.
+    let ready_by = Instant::now() + READY_TIMEOUT;
+    let mut tries = 0;
+    let first = loop {
+        tries += 1;
+        if let Some(id) = publish(&a, &mut rx, 0, Duration::from_secs(3)).await? {
+            break id;
+        }
+        if Instant::now() > ready_by {
+            bail!(
+                "no intent reached B within {READY_TIMEOUT:?} ({tries} tries)\nnode A:\n{}\nnode B:\n{}",
+                node_a.log_tail(),
+                node_b.log_tail()
+            );
+        }
+    };
+    negotiate(&a, &b, &first, &result).await?;
+    for i in 0..args.warmup {
+        if let Some(id) = publish(&a, &mut rx, i, ARRIVAL_TIMEOUT).await? {
+            negotiate(&a, &b, &id, &result).await?;
+        }
+    }
+
+    let (mut ping_ab, mut ping_ba) = (Vec::new(), Vec::new());
+    ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
+    ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+
+    let mut samples = Vec::with_capacity(args.count);
+    let (mut health_a, mut health_b) = (Vec::new(), Vec::new());
+    let mut lost = 0;
+    let started = Instant::now();
+    for i in 0..args.count {
+        match publish(&a, &mut rx, i, ARRIVAL_TIMEOUT).await? {
+            Some(id) => samples.push(
+                negotiate(&a, &b, &id, &result)
+                    .await
+                    .with_context(|| format!("negotiation {i}"))?,
+            ),
+            None => lost += 1,
+        }
+        let t = Instant::now();
+        let _: serde_json::Value = a.get("/v1/health").await?;
+        health_a.push(ms(t.elapsed()));
+        let t = Instant::now();
+        let _: serde_json::Value = b.get("/v1/health").await?;
+        health_b.push(ms(t.elapsed()));
+        if i % 20 == 19 {
+            ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
+            ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+        }
+    }
+    let elapsed = started.elapsed();
+    ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
+    ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+    let ping_by = Instant::now() + Duration::from_secs(20 * args.ping_samples as u64);
+    while (ping_ab.len() < args.ping_samples || ping_ba.len() < args.ping_samples)
+        && Instant::now() < ping_by
+    {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
+        ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+    }
+
+    let of = |f: fn(&Sample) -> Duration| Summary::of(samples.iter().map(|s| ms(f(s))).collect());
+    let report = Report {
+        count: args.count,
+        lost,
+        warmup: args.warmup,
+        result_bytes: args.result_bytes,
+        offer_retries: samples.iter().map(|s| s.offer_retries).sum(),
+        offer_ms: of(|s| s.offer),
+        accept_ms: of(|s| s.accept),
+        deliver_ms: of(|s| s.deliver),
+        receipt_ms: of(|s| s.receipt),
+        negotiation_ms: of(|s| s.full),
+        api_health_a_ms: Summary::of(health_a),
+        api_health_b_ms: Summary::of(health_b),
+        ping_rtt_a_to_b_ms: ping_ab,
+        ping_rtt_b_to_a_ms: ping_ba,
+        sequential_negotiations_per_s: (samples.len() as f64 / elapsed.as_secs_f64() * 10.0)
+            .round()
+            / 10.0,
+        mesh_binary: mesh.display().to_string(),
+        negotiation_samples_ms: args.raw.then(|| {
+            samples
+                .iter()
+                .map(|s| (ms(s.full) * 1000.0).round() / 1000.0)
+                .collect()
+        }),
+    };
+    drop(node_b);
+    drop(node_a);
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    if lost > 0 {
+        eprintln!(
+            "warning: {lost} of {} intents did not reach B within {ARRIVAL_TIMEOUT:?}",
+            args.count
+        );
+    }
+    Ok(())
+}
+
+fn print_table(r: &Report) {
+    println!(
+        "Negotiation latency, 2 `mesh node` processes on loopback: {} negotiations, one at a time, result {} B, {} intents lost, {} offers retried\n",
+        r.count, r.result_bytes, r.lost, r.offer_retries
+    );
+    println!("| measurement | n | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let rows: [(&str, &Option<Summary>); 7] = [
+        (
+            "negotiation: offer -> accept -> deliver -> receipt (start of offer -> receipt response)",
+            &r.negotiation_ms,
+        ),
+        ("offer: POST /v1/negotiations/offer on B", &r.offer_ms),
+        ("accept: POST .../accept on A", &r.accept_ms),
+        ("deliver: POST .../deliver on B", &r.deliver_ms),
+        ("receipt: POST .../receipt on A", &r.receipt_ms),
+        ("baseline: GET /v1/health on A", &r.api_health_a_ms),
+        ("baseline: GET /v1/health on B", &r.api_health_b_ms),
+    ];
+    for (name, summary) in rows {
+        match summary {
+            Some(s) => println!(
+                "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                s.n, s.p50, s.p90, s.p99, s.max
+            ),
+            None => println!("| {name} | 0 | - | - | - | - |"),
+        }
+    }
+    let list = |v: &[f64]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    println!(
+        "\nbaseline: libp2p ping RTT (GET /v1/peers, one ping per 15 s): A->B {} ms; B->A {} ms",
+        list(&r.ping_rtt_a_to_b_ms),
+        list(&r.ping_rtt_b_to_a_ms)
+    );
+    println!(
+        "sequential: {} negotiations/s (each with its intent's publication and the baselines)",
+        r.sequential_negotiations_per_s
+    );
+}
