@@ -29,29 +29,21 @@
 //! `--json` (with `--raw`: every full negotiation's time too), `--mesh PATH` (default: `mesh` in
 //! the directory above this example, i.e. `target/<profile>/mesh`).
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
 use clap::Parser;
-use futures::StreamExt;
-use mesh_net::{NegotiationEvent, NodeInfo, PeerInfo, PublishOutcome};
-use mesh_node::Home;
-use mesh_node::views::{IntentView, PublishIntentRequest};
+use mesh_net::{NegotiationEvent, NodeInfo, PublishOutcome};
+use mesh_node::views::PublishIntentRequest;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-/// Capability B offers and the intents need.
-const CAPABILITY: &str = "bench";
-/// How long to wait for B's subscription to become reachable from A.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long one intent may take to reach B before it counts as lost.
-const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(10);
+mod common;
+use common::*;
 
 #[derive(Debug, Parser)]
 #[command(about = "Negotiation latency between two `mesh node` processes on loopback")]
@@ -78,173 +70,6 @@ struct Args {
     /// The `mesh` binary (default: target/<profile>/mesh next to this example).
     #[arg(long, value_name = "PATH")]
     mesh: Option<PathBuf>,
-}
-
-/// A `mesh node` process, killed when dropped.
-struct NodeProc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl NodeProc {
-    fn spawn(mesh: &Path, home: &Path, extra: &[&str]) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(home)?;
-        let log = home.join("node.log");
-        let stderr = File::create(&log).with_context(|| format!("create {}", log.display()))?;
-        let child = Command::new(mesh)
-            .arg("--home")
-            .arg(home)
-            .arg("node")
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
-            .args(extra)
-            .env_remove("MESH_HOME")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| format!("cannot start {}", mesh.display()))?;
-        let mut node = Self { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !home.join(mesh_node::home::API_FILE).exists() {
-            if let Some(status) = node.child.try_wait()? {
-                bail!("mesh node exited with {status}:\n{}", node.log_tail());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "mesh node in {} never wrote its API address:\n{}",
-                    home.display(),
-                    node.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(node)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-}
-
-/// A client of one node's local API.
-struct Api {
-    name: &'static str,
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn of(name: &'static str, home: &Path) -> anyhow::Result<Self> {
-        let home = Home::new(home);
-        let base = home
-            .read_api()
-            .ok_or_else(|| anyhow!("no API address in {}", home.dir().display()))?;
-        let token = home.token()?;
-        Ok(Self {
-            name,
-            base,
-            token,
-            http: reqwest::Client::builder().build()?,
-        })
-    }
-
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await?
-            .error_for_status()?;
-        Ok(response.json().await?)
-    }
-
-    /// POSTs `body` and reads the response: the status and the JSON body, whatever the status.
-    async fn post_raw<B: Serialize>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status();
-        Ok((status, response.json().await?))
-    }
-
-    async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> anyhow::Result<T> {
-        let (status, value) = self.post_raw(path, body).await?;
-        if !status.is_success() {
-            bail!("POST {path} on {}: {status} {value}", self.name);
-        }
-        Ok(serde_json::from_value(value)?)
-    }
-}
-
-/// An intent event read from B's stream.
-struct Arrival {
-    view: IntentView,
-}
-
-/// Opens B's event stream and forwards each intent event to the channel.
-async fn open_stream(b: &Api) -> anyhow::Result<mpsc::Receiver<Arrival>> {
-    let response = b
-        .http
-        .get(format!(
-            "{}/v1/intents/stream?capabilities={CAPABILITY}",
-            b.base
-        ))
-        .bearer_auth(&b.token)
-        .header("accept", "text/event-stream")
-        .send()
-        .await?
-        .error_for_status()?;
-    let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(async move {
-        let mut body = response.bytes_stream();
-        let mut buffer = String::new();
-        let (mut event, mut data) = (String::new(), String::new());
-        while let Some(Ok(chunk)) = body.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(pos) = buffer.find('\n') {
-                let line: String = buffer.drain(..=pos).collect();
-                let line = line.trim_end_matches(['\n', '\r']);
-                if line.is_empty() {
-                    if event == "intent"
-                        && let Ok(view) = serde_json::from_str::<IntentView>(&data)
-                        && tx.send(Arrival { view }).await.is_err()
-                    {
-                        return;
-                    }
-                    event.clear();
-                    data.clear();
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    event = v.trim_start().to_owned();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                }
-            }
-        }
-    });
-    Ok(rx)
 }
 
 /// Publishes one intent on A and waits until B's stream shows it. Returns its id, or `None` if
@@ -362,42 +187,6 @@ fn expect_state(event: &NegotiationEvent, state: &str) -> anyhow::Result<()> {
 }
 
 #[derive(Debug, Serialize)]
-struct Summary {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-    mean: f64,
-}
-
-impl Summary {
-    /// Nearest-rank percentiles of `values` (milliseconds).
-    fn of(mut values: Vec<f64>) -> Option<Self> {
-        if values.is_empty() {
-            return None;
-        }
-        values.sort_by(f64::total_cmp);
-        let n = values.len();
-        // Microsecond resolution is all the measurement has.
-        let us = |x: f64| (x * 1000.0).round() / 1000.0;
-        let rank = |p: f64| us(values[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1]);
-        Some(Self {
-            n,
-            p50: rank(50.0),
-            p90: rank(90.0),
-            p99: rank(99.0),
-            max: us(values[n - 1]),
-            mean: us(values.iter().sum::<f64>() / n as f64),
-        })
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-#[derive(Debug, Serialize)]
 struct Report {
     count: usize,
     /// Intents that did not reach B in time (no negotiation run for them).
@@ -431,30 +220,6 @@ struct Report {
     /// Every full negotiation's time in ms, in order (with --raw).
     #[serde(skip_serializing_if = "Option::is_none")]
     negotiation_samples_ms: Option<Vec<f64>>,
-}
-
-async fn ping_rtt(api: &Api, peer: &str, seen: &mut Vec<f64>) -> anyhow::Result<()> {
-    let peers: Vec<PeerInfo> = api.get("/v1/peers").await?;
-    if let Some(rtt) = peers
-        .iter()
-        .find(|p| p.peer_id == peer)
-        .and_then(|p| p.rtt_ms)
-        .map(|rtt| (rtt * 1000.0).round() / 1000.0)
-        && seen.last() != Some(&rtt)
-    {
-        seen.push(rtt);
-    }
-    Ok(())
-}
-
-fn default_mesh() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    // target/<profile>/examples/negotiation_latency -> target/<profile>/mesh
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow!("cannot find the target directory of {}", exe.display()))?;
-    Ok(profile_dir.join("mesh"))
 }
 
 fn main() -> ExitCode {
