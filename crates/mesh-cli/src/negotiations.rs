@@ -36,10 +36,14 @@ fn print_event(e: &NegotiationEvent) {
 }
 
 pub async fn run(home: &Home, command: NegotiationsCommand) -> anyhow::Result<ExitCode> {
-    if let NegotiationsCommand::Verify { file } = &command {
+    match command {
         // Offline: needs no node.
-        return verify(file);
+        NegotiationsCommand::Verify { file } => verify(&file),
+        online => run_online(home, online).await,
     }
+}
+
+async fn run_online(home: &Home, command: NegotiationsCommand) -> anyhow::Result<ExitCode> {
     let client = ApiClient::from_home(home)?;
     let event: NegotiationEvent = match command {
         NegotiationsCommand::Verify { file } => return verify(&file),

@@ -67,6 +67,23 @@ fn id_json(home: &Path) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).expect("id --json is JSON")
 }
 
+/// Polls `agents discover --json` until it lists someone (or 60 s pass); returns the list.
+fn discover_until_found(home: &Path, capability: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = mesh(
+            home,
+            &["agents", "discover", "--capability", capability, "--json"],
+        );
+        assert!(out.status.success(), "discover: {}", stderr(&out));
+        let agents: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        if !agents.as_array().unwrap().is_empty() || Instant::now() > deadline {
+            return agents;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 fn terminate(p: &Proc) {
     let _ = Command::new("kill")
         .args(["-TERM", &p.0.id().to_string()])
@@ -143,25 +160,7 @@ fn three_processes_publish_watch_and_discover() {
     let _watcher = Proc(watcher);
 
     // B discovers A by capability (poll: records take a moment to reach the DHT).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let agents = loop {
-        let out = mesh(
-            &b_home,
-            &[
-                "agents",
-                "discover",
-                "--capability",
-                "text-generation",
-                "--json",
-            ],
-        );
-        assert!(out.status.success(), "discover: {}", stderr(&out));
-        let agents: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-        if !agents.as_array().unwrap().is_empty() || Instant::now() > deadline {
-            break agents;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let agents = discover_until_found(&b_home, "text-generation");
     let agents = agents.as_array().unwrap();
     assert_eq!(agents.len(), 1, "{agents:?}");
     assert_eq!(agents[0]["peer_id"], a_peer.as_str());
@@ -464,24 +463,11 @@ fn three_processes_negotiate_and_the_exported_transcript_verifies() {
     let _publisher = spawn_node(&pub_home, &["--bootstrap", &boot_addr]);
 
     // The publisher waits until it can find the agent, then publishes.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = mesh(
-            &pub_home,
-            &[
-                "agents",
-                "discover",
-                "--capability",
-                "text-generation",
-                "--json",
-            ],
-        );
-        if stdout(&out).contains("peer_id") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "agent never discovered");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let found = discover_until_found(&pub_home, "text-generation");
+    assert!(
+        found.to_string().contains("peer_id"),
+        "agent never discovered"
+    );
     let out = mesh(
         &pub_home,
         &[
