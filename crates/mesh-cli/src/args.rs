@@ -57,6 +57,8 @@ pub enum Command {
     /// Bid, haggle, agree, deliver and receipt; export and verify transcripts.
     #[command(subcommand)]
     Negotiations(NegotiationsCommand),
+    /// Print the local API's OpenAPI document (the same one a node serves at /openapi.json).
+    Openapi,
     /// Start a small local mesh and narrate discovery and intent flow.
     Demo {
         /// Leave the mesh running until Ctrl-C, to try the other commands on it.

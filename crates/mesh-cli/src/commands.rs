@@ -37,6 +37,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             discover(&home, &names, min_reputation, limit, json).await
         }
         Command::Negotiations(command) => crate::negotiations::run(&home, command).await,
+        Command::Openapi => {
+            println!("{:#}", mesh_node::openapi::document());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { keep_running } => crate::demo::run(keep_running).await,
     }
 }
