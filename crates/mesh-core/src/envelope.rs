@@ -10,6 +10,10 @@ use libp2p::identity::{Keypair, PublicKey};
 pub const INTENT_DOMAIN: &str = "mesh-intent";
 /// Payload type of intents.
 pub const INTENT_PAYLOAD_TYPE: &[u8] = b"/mesh/intent/1";
+/// Domain-separation string of intent cancellations.
+pub const CANCELLATION_DOMAIN: &str = "mesh-intent-cancel";
+/// Payload type of intent cancellations.
+pub const CANCELLATION_PAYLOAD_TYPE: &[u8] = b"/mesh/intent-cancel/1";
 /// Domain-separation string of agent records.
 pub const AGENT_RECORD_DOMAIN: &str = "mesh-agent-record";
 /// Payload type of agent records.

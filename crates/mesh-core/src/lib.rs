@@ -4,6 +4,8 @@
 //!   (gossipsub topic, DHT provider key).
 //! - [`Intent`] / [`SignedIntent`]: a request for work, and the same request once signed by its
 //!   publisher or verified on receipt.
+//! - [`SignedCancellation`]: the publisher's signed withdrawal of an intent, and
+//!   [`IntentStatus`], an intent's place in its lifecycle.
 //! - [`AgentRecord`] / [`SignedAgentRecord`]: what an agent advertises in the DHT.
 //! - [`LocalReputation`]: this node's own score of each peer in `[0, 1]`.
 //! - [`negotiation`]: the Intent Negotiation Protocol's signed messages, its deterministic
@@ -14,16 +16,20 @@
 #![deny(missing_docs)]
 
 pub mod agent_record;
+pub mod cancellation;
 pub mod capability;
 pub mod envelope;
 pub mod intent;
+pub mod lifecycle;
 pub mod negotiation;
 pub mod reputation;
 
 pub use agent_record::{AgentRecord, AgentRecordError, SignedAgentRecord, Skill};
+pub use cancellation::{CancellationError, SignedCancellation};
 pub use capability::{Capability, CapabilityError};
 pub use intent::{Budget, Intent, IntentError, IntentId, Payload, SignedIntent};
 pub use libp2p::identity::{Keypair, PeerId, PublicKey};
+pub use lifecycle::IntentStatus;
 pub use negotiation::{
     Negotiation, NegotiationError, NegotiationId, Transcript, TranscriptError, TranscriptSummary,
 };

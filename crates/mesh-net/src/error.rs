@@ -61,4 +61,42 @@ pub enum NetError {
         /// Its limit.
         limit: usize,
     },
+    /// No intent with this id is known to this node.
+    #[error(
+        "intent {id} is not known to this node: check the id (64 hex digits) or that it has not expired"
+    )]
+    IntentNotFound {
+        /// The id, hex.
+        id: String,
+    },
+    /// Only the publisher of an intent may do this.
+    #[error(
+        "intent {id} was published by {publisher}, not by this node; only its publisher can {what} it"
+    )]
+    NotPublisher {
+        /// The id, hex.
+        id: String,
+        /// Its publisher.
+        publisher: String,
+        /// What was tried.
+        what: &'static str,
+    },
+    /// The intent is past the point where it can be cancelled.
+    #[error("intent {id} is {status}; only open or negotiating intents can be cancelled")]
+    CannotCancel {
+        /// The id, hex.
+        id: String,
+        /// Where it stands.
+        status: mesh_core::IntentStatus,
+    },
+    /// An offer strategy chose an offer that does not exist.
+    #[error(
+        "the offer strategy chose offer {index} of {offers}: `choose` must return an index into the candidates"
+    )]
+    BadChoice {
+        /// The index it returned.
+        index: usize,
+        /// How many offers it was given.
+        offers: usize,
+    },
 }

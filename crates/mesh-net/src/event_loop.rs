@@ -14,7 +14,11 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping, request_response};
 use mesh_core::agent_record::{RECORD_TTL, agent_record_key, peer_of_record_key};
-use mesh_core::{AgentRecord, Capability, Keypair, Observation, SignedAgentRecord, unix_ms};
+use mesh_core::intent::IntentId;
+use mesh_core::{
+    AgentRecord, Capability, IntentStatus, Keypair, Observation, SignedAgentRecord,
+    SignedCancellation, SignedIntent, unix_ms,
+};
 use mesh_proto::v1::{OpenIntentsRequest, OpenIntentsResponse};
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -31,6 +35,7 @@ use crate::handle::{
 };
 use crate::idp::{self, SeenIntents, Verdict};
 use crate::inp::{self, NegotiationEvent};
+use crate::intent_book::{CancelOutcome, IntentBook, IntentUpdate, IntentView};
 use crate::metrics::MeshMetrics;
 use crate::open_intents::{MAX_CATCHUP_INTENTS, OpenIntents};
 use crate::peers::PeerBook;
@@ -94,10 +99,12 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (intents, _) = broadcast::channel(config.intent_queue.max(1));
     let (negotiation_events, _) = broadcast::channel(config.intent_queue.max(1));
+    let (intent_updates, _) = broadcast::channel(config.intent_queue.max(1));
     let handle = MeshHandle {
         commands: tx,
         intents: intents.downgrade(),
         negotiation_events: negotiation_events.downgrade(),
+        intent_updates: intent_updates.downgrade(),
         keypair: keypair.clone(),
         metrics: metrics.clone(),
     };
@@ -111,6 +118,8 @@ pub fn spawn(
         commands: rx,
         intents,
         negotiation_events,
+        intent_updates,
+        book: IntentBook::default(),
         inp: inp::Registry::default(),
         pending_inp: HashMap::new(),
         metrics,
@@ -146,6 +155,8 @@ struct EventLoop {
     commands: mpsc::Receiver<Command>,
     intents: broadcast::Sender<Arc<ReceivedIntent>>,
     negotiation_events: broadcast::Sender<Arc<NegotiationEvent>>,
+    intent_updates: broadcast::Sender<Arc<IntentUpdate>>,
+    book: IntentBook,
     inp: inp::Registry,
     pending_inp: HashMap<
         request_response::OutboundRequestId,
@@ -254,8 +265,160 @@ impl EventLoop {
             Command::Transcript { id, reply } => {
                 let _ = reply.send(self.inp.transcript(&id));
             }
+            Command::Intents { limit, reply } => {
+                let _ = reply.send(self.intent_views(limit));
+            }
+            Command::Intent { id, reply } => {
+                let now = now_ms();
+                let view = self.known_intent(&id).map(|i| self.intent_view(&i, now));
+                let _ = reply.send(view);
+            }
+            Command::OpenIntents { reply } => {
+                let now = now_ms();
+                let open = self
+                    .open_intents
+                    .newest(usize::MAX)
+                    .into_iter()
+                    .filter(|i| i.publisher != self.local && !i.is_expired(now))
+                    .filter(|i| {
+                        i.capabilities
+                            .iter()
+                            .any(|c| self.subscriptions.contains(c))
+                    })
+                    .collect();
+                let _ = reply.send(open);
+            }
+            Command::Cancel { id, reason, reply } => {
+                let _ = reply.send(self.cancel(id, &reason));
+            }
             Command::Shutdown { .. } => {}
         }
+    }
+
+    // ----- intent lifecycle -----
+
+    /// An intent this node holds: its own, an open one, or one cancelled while held.
+    fn known_intent(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
+        self.book
+            .own(id)
+            .or_else(|| self.open_intents.get(id))
+            .or_else(|| self.book.cancelled_intent(id))
+    }
+
+    fn intent_status(&self, intent: &SignedIntent, now: u64) -> IntentStatus {
+        let cancelled = self.book.cancellation_of(intent).is_some();
+        self.inp
+            .status_of(&intent.id, intent.content.expires_at_ms, cancelled, now)
+    }
+
+    fn intent_view(&self, intent: &SignedIntent, now: u64) -> IntentView {
+        let status = self.intent_status(intent, now);
+        let negotiations = self.inp.states_of(&intent.id).count();
+        self.book.view(intent, status, negotiations)
+    }
+
+    fn intent_views(&self, limit: usize) -> Vec<IntentView> {
+        let now = now_ms();
+        let own = self.book.own_intents();
+        let others = self
+            .open_intents
+            .newest(limit)
+            .into_iter()
+            .filter(|i| i.publisher != self.local && !i.is_expired(now));
+        own.into_iter()
+            .chain(others)
+            .take(limit)
+            .map(|i| self.intent_view(&i, now))
+            .collect()
+    }
+
+    fn cancel(&mut self, id: IntentId, reason: &str) -> Result<CancelOutcome, NetError> {
+        let now = now_ms();
+        let Some(intent) = self.book.own(&id) else {
+            return Err(match self.known_intent(&id) {
+                Some(i) => NetError::NotPublisher {
+                    id: id.to_string(),
+                    publisher: i.publisher.to_string(),
+                    what: "cancel",
+                },
+                None => NetError::IntentNotFound { id: id.to_string() },
+            });
+        };
+        let status = self.intent_status(&intent, now);
+        if !status.can_cancel() {
+            return Err(NetError::CannotCancel {
+                id: id.to_string(),
+                status,
+            });
+        }
+        let cancellation =
+            SignedCancellation::sign(&self.keypair, &intent, reason, now).map_err(|e| {
+                NetError::Publish {
+                    topic: "cancellation".into(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let mut topics = Vec::new();
+        for cap in &intent.capabilities {
+            let topic = IdentTopic::new(cap.topic());
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(topic, cancellation.envelope.clone())
+            {
+                Ok(_) | Err(gossipsub::PublishError::Duplicate) => topics.push(cap.to_string()),
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+                Err(e) => tracing::warn!(%cap, error = %e, "cancellation not published"),
+            }
+        }
+        let withdrawn = self.inp.open_on(&id);
+        for negotiation in &withdrawn {
+            let body = mesh_core::negotiation::Body::Withdraw {
+                reason: "the publisher cancelled the intent".into(),
+            };
+            let (tx, _) = oneshot::channel();
+            self.negotiate(
+                inp::Action::Reply {
+                    negotiation: *negotiation,
+                    body,
+                },
+                tx,
+            );
+        }
+        self.apply_cancellation(Arc::new(cancellation));
+        Ok(CancelOutcome {
+            id: id.to_string(),
+            topics,
+            withdrawn: withdrawn.len(),
+        })
+    }
+
+    /// Takes a verified cancellation into account: the intent leaves the open ones, and local
+    /// subscribers hear of it.
+    fn apply_cancellation(&mut self, c: Arc<SignedCancellation>) {
+        let held = self
+            .book
+            .own(&c.intent_id)
+            .or_else(|| self.open_intents.get(&c.intent_id))
+            .filter(|i| c.cancels(i));
+        if !self
+            .book
+            .record_cancellation(Arc::clone(&c), held.clone(), now_ms())
+        {
+            return;
+        }
+        let Some(intent) = held else {
+            return;
+        };
+        self.open_intents.remove(&intent.id);
+        self.metrics.intents_cancelled.inc();
+        tracing::debug!(id = %intent.id, "intent cancelled by its publisher");
+        let _ = self.intent_updates.send(Arc::new(IntentUpdate {
+            id: intent.id.to_string(),
+            status: IntentStatus::Cancelled.to_string(),
+            reason: Some(c.reason().to_owned()),
+        }));
     }
 
     // ----- INP -----
@@ -265,10 +428,13 @@ impl EventLoop {
         action: inp::Action,
         reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
     ) {
-        let open = &self.open_intents;
-        let prepared = self
-            .inp
-            .prepare(action, &self.keypair, |id| open.get(id), now_ms());
+        let (book, open) = (&self.book, &self.open_intents);
+        let prepared = self.inp.prepare(
+            action,
+            &self.keypair,
+            &|id| lookup(book, open, id),
+            now_ms(),
+        );
         match prepared {
             Ok(p) => {
                 let request = NegotiationSend {
@@ -297,12 +463,12 @@ impl EventLoop {
                     },
                 ..
             } => {
-                let open = &self.open_intents;
+                let (book, open) = (&self.book, &self.open_intents);
                 let result = self.inp.receive(
                     &request.envelope,
                     peer,
                     self.local,
-                    |id| open.get(id),
+                    &|id| lookup(book, open, id),
                     now_ms(),
                 );
                 let ack = match result {
@@ -468,8 +634,9 @@ impl EventLoop {
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
     ) {
         self.seen.insert(intent.id);
-        self.open_intents
-            .insert(Arc::new((*intent).clone()), now_ms());
+        let shared = Arc::new((*intent).clone());
+        self.book.publish(Arc::clone(&shared), now_ms());
+        self.open_intents.insert(shared, now_ms());
         self.metrics.intents_published.inc();
         let mut pending = PendingPublish {
             waiting: intent.capabilities.clone(),
@@ -570,6 +737,10 @@ impl EventLoop {
                     self.metrics.intents_duplicate.inc();
                 }
             }
+            Verdict::Cancel(c) => {
+                self.peers.observe(propagation_source, Observation::Valid);
+                self.apply_cancellation(Arc::from(c));
+            }
             Verdict::Ignore(reason) => self.metrics.reject_message(reason),
             Verdict::Reject(reason) => {
                 self.metrics.reject_message(reason);
@@ -588,7 +759,7 @@ impl EventLoop {
         topic: Capability,
     ) -> bool {
         let now = now_ms();
-        if !self.seen.insert(intent.id) {
+        if self.book.cancellation_of(&intent).is_some() || !self.seen.insert(intent.id) {
             return false;
         }
         self.open_intents.insert(Arc::new(intent.clone()), now);
@@ -649,9 +820,12 @@ impl EventLoop {
             Some(caps) => {
                 let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
                 self.metrics.catchup_served.inc();
+                let (local, inp) = (self.local, &self.inp);
+                // Our own intents leave once agreed: they take no more offers.
                 self.open_intents
                     .matching(&caps, limit, now_ms())
                     .iter()
+                    .filter(|i| i.publisher != local || inp.agreement_on(&i.id).is_none())
                     .map(|i| i.envelope.clone())
                     .collect()
             }
@@ -1240,6 +1414,7 @@ impl EventLoop {
         for id in self.inp.handle_timeouts(now_ms()) {
             tracing::info!(negotiation = %id, "negotiation timed out");
         }
+        self.book.prune(now_ms());
         if now >= self.next_topic_check {
             self.next_topic_check = now + TOPIC_CHECK;
             for cap in self.subscriptions.clone() {
@@ -1249,6 +1424,24 @@ impl EventLoop {
             }
         }
     }
+}
+
+/// Looks up an intent for a negotiation: this node's own or an open one; a cancelled intent
+/// is refused with its status.
+fn lookup(
+    book: &IntentBook,
+    open: &OpenIntents,
+    id: &IntentId,
+) -> Result<Arc<SignedIntent>, inp::InpError> {
+    if let Some(intent) = book.cancelled_intent(id) {
+        return Err(inp::InpError::IntentClosed {
+            id: intent.id.to_string(),
+            status: IntentStatus::Cancelled,
+        });
+    }
+    book.own(id)
+        .or_else(|| open.get(id))
+        .ok_or_else(|| inp::InpError::UnknownIntent(id.to_string()))
 }
 
 fn strip_p2p(addr: &Multiaddr) -> Multiaddr {

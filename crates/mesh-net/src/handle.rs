@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::adp::{AgentInfo, AgentQuery};
 use crate::error::NetError;
 use crate::inp::{Action, NegotiationEvent, NegotiationSummary};
+use crate::intent_book::{CancelOutcome, IntentUpdate, IntentView};
 use crate::metrics::MeshMetrics;
 use crate::peers::PeerInfo;
 use mesh_core::negotiation::{Body, Delivery, NegotiationId, Proposal, Receipt, Transcript};
@@ -103,6 +104,22 @@ pub(crate) enum Command {
         id: NegotiationId,
         reply: oneshot::Sender<Option<Transcript>>,
     },
+    Intents {
+        limit: usize,
+        reply: oneshot::Sender<Vec<IntentView>>,
+    },
+    Intent {
+        id: IntentId,
+        reply: oneshot::Sender<Option<IntentView>>,
+    },
+    OpenIntents {
+        reply: oneshot::Sender<Vec<Arc<SignedIntent>>>,
+    },
+    Cancel {
+        id: IntentId,
+        reason: String,
+        reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -116,6 +133,8 @@ pub struct MeshHandle {
     pub(crate) intents: broadcast::WeakSender<Arc<ReceivedIntent>>,
     /// Weak, like `intents`.
     pub(crate) negotiation_events: broadcast::WeakSender<Arc<NegotiationEvent>>,
+    /// Weak, like `intents`.
+    pub(crate) intent_updates: broadcast::WeakSender<Arc<IntentUpdate>>,
     pub(crate) keypair: Keypair,
     pub(crate) metrics: MeshMetrics,
 }
@@ -300,6 +319,44 @@ impl MeshHandle {
     /// A receiver of every message taken into this node's negotiations, sent or received.
     pub fn subscribe_negotiations(&self) -> broadcast::Receiver<Arc<NegotiationEvent>> {
         match self.negotiation_events.upgrade() {
+            Some(sender) => sender.subscribe(),
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    /// Intents this node knows, with their lifecycle status: its own (newest first), then
+    /// open intents received from the network; at most `limit`.
+    pub async fn intents(&self, limit: usize) -> Result<Vec<IntentView>, NetError> {
+        self.call(|reply| Command::Intents { limit, reply }).await
+    }
+
+    /// The open intents this node holds on its subscribed capabilities, published by others,
+    /// newest first: what a new subscriber has missed.
+    pub async fn open_intents(&self) -> Result<Vec<Arc<SignedIntent>>, NetError> {
+        self.call(|reply| Command::OpenIntents { reply }).await
+    }
+
+    /// One intent this node knows, with its lifecycle status.
+    pub async fn intent(&self, id: IntentId) -> Result<Option<IntentView>, NetError> {
+        self.call(|reply| Command::Intent { id, reply }).await
+    }
+
+    /// Cancels an intent this node published and that has no agreement yet: signs a
+    /// cancellation, publishes it on the intent's topics and withdraws from its open
+    /// negotiations.
+    pub async fn cancel_intent(
+        &self,
+        id: IntentId,
+        reason: impl Into<String>,
+    ) -> Result<CancelOutcome, NetError> {
+        let reason = reason.into();
+        self.call(|reply| Command::Cancel { id, reason, reply })
+            .await?
+    }
+
+    /// A receiver of lifecycle changes of intents this node knows (cancellations).
+    pub fn subscribe_intent_updates(&self) -> broadcast::Receiver<Arc<IntentUpdate>> {
+        match self.intent_updates.upgrade() {
             Some(sender) => sender.subscribe(),
             None => broadcast::channel(1).1,
         }

@@ -6,6 +6,10 @@
 //! schema rules, must not be expired, and must be published on a topic of one of its own
 //! capabilities. A node that subscribes to several of an intent's topics receives it on each;
 //! the [`SeenIntents`] cache makes sure it is delivered to local subscribers once.
+//!
+//! The same topics carry the publisher's signed cancellations
+//! ([`SignedCancellation`]), told apart from intents by the envelope's payload type and
+//! validated the same way.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -14,8 +18,9 @@ use std::time::Duration;
 use libp2p::gossipsub::{
     MessageAcceptance, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
 };
+use mesh_core::envelope::EnvelopeError;
 use mesh_core::intent::IntentId;
-use mesh_core::{Capability, IntentError, SignedIntent};
+use mesh_core::{CancellationError, Capability, IntentError, SignedCancellation, SignedIntent};
 
 /// Intent ids remembered to suppress duplicates.
 pub const SEEN_CAPACITY: usize = 65_536;
@@ -74,6 +79,8 @@ impl SeenIntents {
 pub enum Verdict {
     /// Valid: forward it and deliver it.
     Accept(Box<SignedIntent>),
+    /// A valid cancellation: forward it and apply it.
+    Cancel(Box<SignedCancellation>),
     /// Not worth forwarding, but no fault of the sender (e.g. expired in flight).
     Ignore(&'static str),
     /// Invalid: drop it and penalise the sender.
@@ -84,7 +91,7 @@ impl Verdict {
     /// The gossipsub acceptance for this verdict.
     pub fn acceptance(&self) -> MessageAcceptance {
         match self {
-            Verdict::Accept(_) => MessageAcceptance::Accept,
+            Verdict::Accept(_) | Verdict::Cancel(_) => MessageAcceptance::Accept,
             Verdict::Ignore(_) => MessageAcceptance::Ignore,
             Verdict::Reject(_) => MessageAcceptance::Reject,
         }
@@ -104,9 +111,29 @@ pub fn validate(topic: &str, data: &[u8], now_ms: u64) -> Verdict {
                 Verdict::Reject("wrong_topic")
             }
         }
+        Err(IntentError::Envelope(EnvelopeError::WrongPayloadType { .. })) => {
+            validate_cancellation(&topic_capability, data, now_ms)
+        }
         Err(IntentError::Expired { .. }) => Verdict::Ignore("expired"),
         Err(IntentError::FromTheFuture { .. }) => Verdict::Ignore("from_the_future"),
         Err(e) => Verdict::Reject(reason_of(&e)),
+    }
+}
+
+/// A message on an intent topic that is not an intent may be its publisher's cancellation.
+fn validate_cancellation(topic: &Capability, data: &[u8], now_ms: u64) -> Verdict {
+    match SignedCancellation::verify(data, now_ms) {
+        Ok(c) if c.capabilities.contains(topic) => Verdict::Cancel(Box::new(c)),
+        Ok(_) => Verdict::Reject("wrong_topic"),
+        Err(CancellationError::Expired { .. }) => Verdict::Ignore("expired"),
+        Err(CancellationError::FromTheFuture { .. }) => Verdict::Ignore("from_the_future"),
+        Err(CancellationError::Envelope(EnvelopeError::WrongPayloadType { .. })) => {
+            Verdict::Reject("wrong_payload_type")
+        }
+        Err(CancellationError::Envelope(EnvelopeError::BadSignature)) => {
+            Verdict::Reject("bad_signature")
+        }
+        Err(_) => Verdict::Reject("malformed_cancellation"),
     }
 }
 

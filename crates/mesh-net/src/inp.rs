@@ -19,7 +19,7 @@ use mesh_core::negotiation::{
     Body, Config, MessageKind, Negotiation, NegotiationError, NegotiationId, Role, State,
     Transcript, peek,
 };
-use mesh_core::{Keypair, SignedIntent};
+use mesh_core::{IntentStatus, Keypair, SignedIntent};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::ProtoCodec;
@@ -145,6 +145,14 @@ pub enum InpError {
         /// The peer that sent it.
         from: String,
     },
+    /// The intent no longer takes this step: it was cancelled, or another offer was agreed.
+    #[error("intent {id} is {status}: it takes no more offers or agreements")]
+    IntentClosed {
+        /// The intent, hex.
+        id: String,
+        /// Where it stands.
+        status: IntentStatus,
+    },
     /// A previous message of this negotiation is still waiting for its acknowledgement.
     #[error("a message of negotiation {0} is still in flight; wait for its answer")]
     InFlight(String),
@@ -161,6 +169,7 @@ impl InpError {
             InpError::Relayed { .. } => "relayed",
             InpError::Full => "busy",
             InpError::InFlight(_) => "in_flight",
+            InpError::IntentClosed { .. } => "intent_closed",
         }
     }
 
@@ -177,7 +186,8 @@ impl InpError {
             InpError::UnknownNegotiation(_)
             | InpError::UnknownIntent(_)
             | InpError::Full
-            | InpError::InFlight(_) => false,
+            | InpError::InFlight(_)
+            | InpError::IntentClosed { .. } => false,
         }
     }
 }
@@ -226,6 +236,9 @@ fn price_of(body: &Body) -> Option<String> {
         .map(|p| format!("{} {}", p.price.amount(), p.price.currency()))
 }
 
+/// Looks up an intent this node holds, or says why it takes no negotiation.
+pub type IntentLookup<'a> = dyn Fn(&IntentId) -> Result<Arc<SignedIntent>, InpError> + 'a;
+
 /// Every negotiation of this node. Owned by the event loop.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -263,15 +276,16 @@ impl Registry {
         &mut self,
         action: Action,
         keypair: &Keypair,
-        intent_of: impl Fn(&IntentId) -> Option<Arc<SignedIntent>>,
+        intent_of: &IntentLookup<'_>,
         now_ms: u64,
     ) -> Result<Prepared, InpError> {
         let local = keypair.public().to_peer_id();
         let (id, mut negotiation, body) = match action {
             Action::Offer { intent, proposal } => {
-                let signed = intent_of(&intent)
-                    .filter(|i| !i.is_expired(now_ms))
-                    .ok_or_else(|| InpError::UnknownIntent(intent.to_string()))?;
+                let signed = intent_of(&intent)?;
+                if signed.is_expired(now_ms) {
+                    return Err(InpError::UnknownIntent(intent.to_string()));
+                }
                 let id = NegotiationId::derive(&intent, &signed.publisher, &local);
                 let negotiation = match self.negotiations.get(&id) {
                     Some(n) => n.clone(),
@@ -300,6 +314,9 @@ impl Registry {
         let role = negotiation
             .role_of(&local)
             .ok_or_else(|| InpError::NotForUs(local.to_string()))?;
+        if role == Role::Publisher && matches!(body, Body::Accept) {
+            self.refuse_second_agreement(&negotiation)?;
+        }
         let peer = negotiation.peer(role.other());
         let seq = negotiation.next_seq();
         let envelope = negotiation.send(body.clone(), keypair, now_ms)?;
@@ -364,7 +381,7 @@ impl Registry {
         envelope: &[u8],
         from: PeerId,
         local: PeerId,
-        intent_of: impl Fn(&IntentId) -> Option<Arc<SignedIntent>>,
+        intent_of: &IntentLookup<'_>,
         now_ms: u64,
     ) -> Result<NegotiationEvent, InpError> {
         let header = peek(envelope)?;
@@ -396,9 +413,21 @@ impl Registry {
                         header.negotiation_id.to_string(),
                     ));
                 }
-                let intent = intent_of(&header.intent_id)
-                    .filter(|i| i.publisher == local && !i.is_expired(now_ms))
-                    .ok_or_else(|| InpError::UnknownIntent(header.intent_id.to_string()))?;
+                let intent = intent_of(&header.intent_id)?;
+                if intent.publisher != local || intent.is_expired(now_ms) {
+                    return Err(InpError::UnknownIntent(header.intent_id.to_string()));
+                }
+                if self.agreement_on(&header.intent_id).is_some() {
+                    return Err(InpError::IntentClosed {
+                        id: header.intent_id.to_string(),
+                        status: self.status_of(
+                            &header.intent_id,
+                            intent.content.expires_at_ms,
+                            false,
+                            now_ms,
+                        ),
+                    });
+                }
                 self.make_room()?;
                 Negotiation::new(
                     header.intent_id,
@@ -409,6 +438,11 @@ impl Registry {
                 )?
             }
         };
+        if header.kind == MessageKind::Accept
+            && negotiation.role_of(&local) == Some(Role::Publisher)
+        {
+            self.refuse_second_agreement(&negotiation)?;
+        }
         let event = negotiation.handle(envelope, now_ms)?;
         let role = negotiation
             .role_of(&local)
@@ -416,6 +450,63 @@ impl Registry {
         let view = event_view(&negotiation, event.seq, &event.body, role, true);
         self.negotiations.insert(header.negotiation_id, negotiation);
         Ok(view)
+    }
+
+    /// The negotiation on `intent` that reached an agreement (agreed, delivered or completed),
+    /// if any. A publisher's node allows at most one.
+    pub fn agreement_on(&self, intent: &IntentId) -> Option<NegotiationId> {
+        self.negotiations
+            .iter()
+            .find(|(_, n)| {
+                n.intent_id() == *intent
+                    && matches!(
+                        n.state(),
+                        State::Agreed | State::Delivered | State::Completed
+                    )
+            })
+            .map(|(id, _)| *id)
+    }
+
+    /// The states of this node's negotiations on `intent`.
+    pub fn states_of<'a>(&'a self, intent: &'a IntentId) -> impl Iterator<Item = State> + 'a {
+        self.negotiations
+            .values()
+            .filter(move |n| n.intent_id() == *intent)
+            .map(Negotiation::state)
+    }
+
+    /// The negotiations on `intent` still before an agreement (offered or countered).
+    pub fn open_on(&self, intent: &IntentId) -> Vec<NegotiationId> {
+        self.negotiations
+            .iter()
+            .filter(|(_, n)| {
+                n.intent_id() == *intent && matches!(n.state(), State::Offered | State::Countered)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Where `intent` stands, from this node's negotiations on it.
+    pub fn status_of(
+        &self,
+        intent: &IntentId,
+        expires_at_ms: u64,
+        cancelled: bool,
+        now_ms: u64,
+    ) -> IntentStatus {
+        IntentStatus::derive(expires_at_ms, cancelled, self.states_of(intent), now_ms)
+    }
+
+    /// Refuses an agreement in `negotiation` when another negotiation on the same intent
+    /// already has one: a publisher agrees with exactly one agent.
+    fn refuse_second_agreement(&self, negotiation: &Negotiation) -> Result<(), InpError> {
+        match self.agreement_on(&negotiation.intent_id()) {
+            Some(other) if other != negotiation.id() => Err(InpError::IntentClosed {
+                id: negotiation.intent_id().to_string(),
+                status: IntentStatus::Agreed,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Fires due timeouts; returns the negotiations that expired.
@@ -523,6 +614,10 @@ mod tests {
 
     const NOW: u64 = 1_700_000_000_000;
 
+    fn none(id: &IntentId) -> Result<Arc<SignedIntent>, InpError> {
+        Err(InpError::UnknownIntent(id.to_string()))
+    }
+
     struct Parties {
         publisher: Keypair,
         agent: Keypair,
@@ -562,7 +657,7 @@ mod tests {
                     proposal: proposal("2"),
                 },
                 &p.agent,
-                move |_| Some(Arc::clone(&intent)),
+                &move |_: &IntentId| Ok(Arc::clone(&intent)),
                 NOW,
             )
             .unwrap()
@@ -577,11 +672,11 @@ mod tests {
         );
         let prepared = offer(&p, &mut Registry::default());
         let intent = Arc::clone(&p.intent);
-        let ours = move |_: &IntentId| Some(Arc::clone(&intent));
+        let ours = move |_: &IntentId| Ok(Arc::clone(&intent));
 
         // Not an intent we know.
         let err = Registry::default()
-            .receive(&prepared.envelope, agent, publisher, |_| None, NOW)
+            .receive(&prepared.envelope, agent, publisher, &none, NOW)
             .unwrap_err();
         assert_eq!(err.code(), "unknown_intent");
         assert!(!err.is_misbehaviour());
@@ -634,7 +729,7 @@ mod tests {
             p.agent.public().to_peer_id(),
         );
         let intent = Arc::clone(&p.intent);
-        let ours = move |_: &IntentId| Some(Arc::clone(&intent));
+        let ours = move |_: &IntentId| Ok(Arc::clone(&intent));
         let mut agent_side = Registry::default();
         let mut publisher_side = Registry::default();
         let offer = offer(&p, &mut agent_side);
@@ -684,7 +779,7 @@ mod tests {
                     proposal: proposal("3"),
                 },
                 &p.agent,
-                move |_| Some(Arc::clone(&intent)),
+                &move |_: &IntentId| Ok(Arc::clone(&intent)),
                 NOW,
             )
             .unwrap_err();
@@ -704,7 +799,7 @@ mod tests {
                     body: Body::Accept,
                 },
                 &p.agent,
-                |_| None,
+                &none,
                 NOW,
             )
             .unwrap_err();

@@ -12,11 +12,16 @@
 //!   records in the Kademlia DHT, discovery queries);
 //! - [`inp`]: the Intent Negotiation Protocol's transport (`/mesh/inp/1.0.0`) and the registry
 //!   of this node's negotiations;
+//! - [`intent_book`]: this node's published intents and the cancellations it has seen, from
+//!   which each intent's lifecycle status is derived;
+//! - [`award`]: the publisher's side of a negotiation: offer window, strategy, counter,
+//!   exactly one acceptance;
 //! - [`bootstrap`]: dialling bootstrap peers with retry and exponential backoff;
 //! - [`peers`]: what the node knows of each connected peer (addresses, RTT, local reputation).
 #![deny(missing_docs)]
 
 pub mod adp;
+pub mod award;
 // The derive macro generates an undocumented event enum.
 #[allow(missing_docs)]
 pub mod behaviour;
@@ -28,15 +33,18 @@ mod event_loop;
 mod handle;
 pub mod idp;
 pub mod inp;
+pub mod intent_book;
 pub mod metrics;
 pub mod open_intents;
 pub mod peers;
 
 pub use adp::{AgentInfo, AgentQuery};
+pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
 pub use config::NetConfig;
 pub use error::NetError;
 pub use event_loop::spawn;
 pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent};
 pub use inp::{InpError, NegotiationEvent, NegotiationSummary, ProposalView};
+pub use intent_book::{CancelOutcome, IntentUpdate, IntentView};
 pub use metrics::MeshMetrics;
 pub use peers::PeerInfo;

@@ -29,6 +29,8 @@ pub struct MeshMetrics {
     pub intents_received: Counter,
     /// Verified intents seen again (on another topic or from another path).
     pub intents_duplicate: Counter,
+    /// Held intents cancelled by their publisher (own cancellations included).
+    pub intents_cancelled: Counter,
     /// Gossip messages refused by validation, by reason.
     pub messages_rejected: Family<ReasonLabel, Counter>,
     /// Agent records refused (from the DHT or from a peer's store request), by reason.
@@ -70,6 +72,11 @@ impl MeshMetrics {
             "intents_duplicate",
             "Verified intents received again and not delivered twice",
             m.intents_duplicate.clone(),
+        );
+        r.register(
+            "intents_cancelled",
+            "Held intents cancelled by their publisher",
+            m.intents_cancelled.clone(),
         );
         r.register(
             "messages_rejected",

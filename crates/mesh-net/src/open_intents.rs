@@ -67,6 +67,24 @@ impl OpenIntents {
         self.intents.get(id).cloned()
     }
 
+    /// Drops one intent (e.g. cancelled by its publisher).
+    pub fn remove(&mut self, id: &IntentId) -> Option<Arc<SignedIntent>> {
+        self.intents.remove(id)
+    }
+
+    /// Open intents, newest first, at most `limit`.
+    pub fn newest(&self, limit: usize) -> Vec<Arc<SignedIntent>> {
+        let mut all: Vec<_> = self.intents.values().cloned().collect();
+        all.sort_by(|a, b| {
+            b.content
+                .created_at_ms
+                .cmp(&a.content.created_at_ms)
+                .then(a.id.cmp(&b.id))
+        });
+        all.truncate(limit);
+        all
+    }
+
     /// Drops every intent expired at `now_ms`.
     pub fn remove_expired(&mut self, now_ms: u64) {
         self.intents.retain(|_, i| !i.is_expired(now_ms));

@@ -30,6 +30,8 @@
 //! ```
 #![deny(missing_docs)]
 
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -45,8 +47,17 @@ use tokio::sync::Mutex;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-pub mod strategy;
+pub mod agent;
 
+/// Choosing among offers: the publisher's strategy and award policy.
+pub mod strategy {
+    pub use mesh_net::award::{
+        AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy,
+    };
+}
+
+pub use agent::{AgentHandler, Answer, Bid, ServeHandle};
+pub use mesh_core::IntentStatus;
 pub use mesh_core::negotiation::{
     Delivery, Eta, NegotiationId, Price, Proposal, Receipt, ResultContent, Role,
     State as NegotiationState, Transcript,
@@ -56,7 +67,8 @@ pub use mesh_net::{
     AgentInfo, AgentQuery, NegotiationEvent, NegotiationSummary, PeerInfo, PublishOutcome,
     ReceivedIntent,
 };
-pub use strategy::{LowestPrice, OfferCandidate, OfferStrategy};
+pub use mesh_net::{CancelOutcome, IntentUpdate, IntentView};
+pub use strategy::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
 
 /// Errors of the SDK.
 #[derive(Debug, thiserror::Error)]
@@ -83,16 +95,6 @@ pub enum Error {
     /// `connect` was not called, or the network was shut down.
     #[error("not connected: call `connect().await` first")]
     NotConnected,
-    /// An offer strategy chose an offer that does not exist.
-    #[error(
-        "the offer strategy chose offer {index} of {offers}: `choose` must return an index into the candidates"
-    )]
-    BadChoice {
-        /// The index it returned.
-        index: usize,
-        /// How many offers it was given.
-        offers: usize,
-    },
     /// No bootstrap peer answered in time.
     #[error(
         "none of the {count} bootstrap peers answered within {secs} s; check the addresses and that they run (the node keeps retrying in the background)"
@@ -279,14 +281,23 @@ impl MeshNetwork {
         Ok(())
     }
 
-    /// A stream of verified intents on this agent's capability topics, each delivered once.
-    /// Call after [`Self::connect`]; before it, the stream ends at once.
+    /// A stream of verified intents on this agent's capability topics, each delivered once:
+    /// first the open intents the node already holds (for instance from catch-up while
+    /// connecting), then new ones as they arrive. Call after [`Self::connect`]; before it, the
+    /// stream ends at once.
     pub fn subscribe_to_intents(&self) -> IntentStream {
+        let Some(handle) = self.handle.get() else {
+            return IntentStream::ended();
+        };
+        // Subscribe before taking the snapshot, so nothing falls between the two.
+        let live = BroadcastStream::new(handle.subscribe_intents());
+        let handle = handle.clone();
+        let backlog = Box::pin(async move { handle.open_intents().await.unwrap_or_default() });
         IntentStream {
-            inner: self
-                .handle
-                .get()
-                .map(|h| BroadcastStream::new(h.subscribe_intents())),
+            live: Some(live),
+            backlog: Some(backlog),
+            ready: VecDeque::new(),
+            replayed: HashSet::new(),
         }
     }
 
@@ -411,65 +422,64 @@ impl MeshNetwork {
     /// The open offers on an intent this node published, with this node's reputation of each
     /// agent.
     pub async fn offers(&self, intent: IntentId) -> Result<Vec<OfferCandidate>, Error> {
-        let handle = self.handle()?;
-        let peers = handle.peers().await?;
-        let wanted = intent.to_string();
-        let mut out = Vec::new();
-        for n in handle.negotiations().await? {
-            if n.intent_id != wanted || n.role != "publisher" || n.state != "offered" {
-                continue;
-            }
-            let (Some(p), Ok(id)) = (n.proposal, n.negotiation_id.parse::<NegotiationId>()) else {
-                continue;
-            };
-            let Ok(price) = Price::new(&p.amount, &p.currency) else {
-                continue;
-            };
-            let reputation = peers
-                .iter()
-                .find(|x| x.peer_id == n.agent)
-                .map(|x| x.reputation)
-                .unwrap_or(mesh_core::reputation::NEUTRAL);
-            out.push(OfferCandidate {
-                negotiation_id: id,
-                agent: n.agent,
-                price,
-                due_at_ms: p.due_at_ms,
-                reputation,
-            });
-        }
-        Ok(out)
+        Ok(mesh_net::award::offers(self.handle()?, intent).await?)
     }
 
-    /// Chooses among the open offers on `intent` with `strategy`, accepts the chosen one and
-    /// rejects the others. Returns the accepted negotiation; when the strategy chooses none,
+    /// Chooses among the open offers on `intent` now, with `strategy`, accepts the chosen one
+    /// and rejects the others. Returns the accepted negotiation; when the strategy chooses none,
     /// returns `None` and leaves every offer open (to award later, perhaps more loosely).
     pub async fn award(
         &self,
         intent: IntentId,
         strategy: &dyn OfferStrategy,
     ) -> Result<Option<NegotiationId>, Error> {
-        let offers = self.offers(intent).await?;
-        let Some(chosen) = strategy.choose(&offers) else {
-            return Ok(None);
+        let policy = AwardPolicy {
+            window: Duration::ZERO,
+            min_reputation: Some(0.0),
+            ..AwardPolicy::default()
         };
-        let winner = offers
-            .get(chosen)
-            .map(|o| o.negotiation_id)
-            .ok_or(Error::BadChoice {
-                index: chosen,
-                offers: offers.len(),
-            })?;
-        self.accept(winner).await?;
-        for (i, o) in offers.iter().enumerate() {
-            if i != chosen {
-                // A loser that withdrew meanwhile is fine: nothing left to reject.
-                let _ = self
-                    .reject(o.negotiation_id, "another offer was chosen")
-                    .await;
-            }
-        }
-        Ok(Some(winner))
+        let outcome = self.award_with(intent, &policy, strategy).await?;
+        Ok(outcome.accepted.and_then(|id| id.parse().ok()))
+    }
+
+    /// Awards `intent` following `policy`: collects offers for its window, chooses with
+    /// `strategy` among agents at or above the minimum reputation, counters where configured,
+    /// accepts exactly one and rejects the rest.
+    pub async fn award_with(
+        &self,
+        intent: IntentId,
+        policy: &AwardPolicy,
+        strategy: &dyn OfferStrategy,
+    ) -> Result<AwardOutcome, Error> {
+        Ok(mesh_net::award::award(self.handle()?, intent, policy, strategy).await?)
+    }
+
+    /// Cancels an intent this node published that has no agreement yet; the signed
+    /// cancellation travels like the intent, and open offers on it are withdrawn.
+    pub async fn cancel_intent(
+        &self,
+        intent: IntentId,
+        reason: &str,
+    ) -> Result<CancelOutcome, Error> {
+        Ok(self.handle()?.cancel_intent(intent, reason).await?)
+    }
+
+    /// An intent this node knows, with its lifecycle status.
+    pub async fn intent(&self, intent: IntentId) -> Result<Option<IntentView>, Error> {
+        Ok(self.handle()?.intent(intent).await?)
+    }
+
+    /// Intents this node knows (its own first), with their lifecycle status.
+    pub async fn intents(&self, limit: usize) -> Result<Vec<IntentView>, Error> {
+        Ok(self.handle()?.intents(limit).await?)
+    }
+
+    /// Lifecycle changes (cancellations) of intents this node holds, as a stream.
+    pub fn intent_updates(&self) -> impl Stream<Item = IntentUpdate> + use<> {
+        let rx = self.handle.get().map(|h| h.subscribe_intent_updates());
+        futures::stream::iter(rx).flat_map(|rx| {
+            BroadcastStream::new(rx).filter_map(|e| async move { e.ok().map(|e| (*e).clone()) })
+        })
     }
 
     /// Stops the embedded node. Streams from [`Self::subscribe_to_intents`] end.
@@ -480,22 +490,58 @@ impl MeshNetwork {
     }
 }
 
-/// Verified intents, as a [`Stream`]. Intents missed because the consumer fell far behind are
-/// skipped (and counted in the node's `mesh_subscriber_lagged` metric).
+type Backlog = Pin<Box<dyn Future<Output = Vec<Arc<SignedIntent>>> + Send>>;
+
+/// Verified intents, as a [`Stream`]: the open ones held when it was made, then live ones.
+/// Intents missed because the consumer fell far behind are skipped (and counted in the node's
+/// `mesh_subscriber_lagged` metric).
 pub struct IntentStream {
-    inner: Option<BroadcastStream<Arc<ReceivedIntent>>>,
+    live: Option<BroadcastStream<Arc<ReceivedIntent>>>,
+    backlog: Option<Backlog>,
+    ready: VecDeque<SignedIntent>,
+    /// Ids handed out from the backlog, so the live stream does not repeat them.
+    replayed: HashSet<IntentId>,
+}
+
+impl IntentStream {
+    fn ended() -> Self {
+        Self {
+            live: None,
+            backlog: None,
+            ready: VecDeque::new(),
+            replayed: HashSet::new(),
+        }
+    }
 }
 
 impl Stream for IntentStream {
     type Item = SignedIntent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(inner) = self.inner.as_mut() else {
+        let this = &mut *self;
+        if let Some(backlog) = this.backlog.as_mut() {
+            let Poll::Ready(held) = backlog.as_mut().poll(cx) else {
+                return Poll::Pending;
+            };
+            this.backlog = None;
+            // Oldest first, like live delivery.
+            for intent in held.into_iter().rev() {
+                this.replayed.insert(intent.id);
+                this.ready.push_back((*intent).clone());
+            }
+        }
+        if let Some(next) = this.ready.pop_front() {
+            return Poll::Ready(Some(next));
+        }
+        let Some(inner) = this.live.as_mut() else {
             return Poll::Ready(None);
         };
         loop {
             match Pin::new(&mut *inner).poll_next(cx) {
                 Poll::Ready(Some(Ok(received))) => {
+                    if this.replayed.remove(&received.intent.id) {
+                        continue;
+                    }
                     return Poll::Ready(Some(received.intent.clone()));
                 }
                 Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
