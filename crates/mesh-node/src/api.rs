@@ -96,6 +96,22 @@ impl From<NetError> for ApiError {
             NetError::Stopped => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string())
             }
+            NetError::IntentNotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "unknown_intent", e.to_string())
+            }
+            NetError::NotPublisher { .. } => {
+                Self::new(StatusCode::FORBIDDEN, "not_publisher", e.to_string())
+            }
+            NetError::CannotCancel { .. } => {
+                Self::new(StatusCode::CONFLICT, "cannot_cancel", e.to_string())
+            }
+            NetError::Inp(inner @ mesh_net::InpError::IntentClosed { .. }) => {
+                Self::new(StatusCode::CONFLICT, inner.code(), e.to_string())
+            }
+            NetError::Inp(inner) => Self::new(StatusCode::CONFLICT, inner.code(), e.to_string()),
+            NetError::Unreachable { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, "unreachable", e.to_string())
+            }
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     }
@@ -110,6 +126,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/intents/stream", get(stream))
         .route("/v1/agents", get(discover))
         .merge(crate::negotiation_api::routes())
+        .merge(crate::intent_api::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/openapi.json", get(openapi))

@@ -12,10 +12,13 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "256"]
 
 pub mod api;
 mod error;
 pub mod home;
+pub mod intent_api;
 pub mod negotiation_api;
 mod node;
 pub mod openapi;

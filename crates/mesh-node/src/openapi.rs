@@ -11,7 +11,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/info"),
     ("get", "/v1/peers"),
     ("post", "/v1/intents"),
+    ("get", "/v1/intents"),
     ("get", "/v1/intents/stream"),
+    ("get", "/v1/intents/{id}"),
+    ("post", "/v1/intents/{id}/cancel"),
+    ("post", "/v1/intents/{id}/award"),
+    ("get", "/v1/negotiations/stream"),
     ("get", "/v1/agents"),
     ("get", "/v1/negotiations"),
     ("post", "/v1/negotiations/offer"),
@@ -69,6 +74,11 @@ pub fn document() -> Value {
         "description": "Negotiation id, 64 hex digits",
         "schema": {"type": "string"}
     });
+    let intent_param = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "Intent id, 64 hex digits",
+        "schema": {"type": "string"}
+    });
     let caps_param = json!({
         "name": "capabilities", "in": "query", "required": false,
         "description": "Comma-separated capability names, each matching [a-z0-9][a-z0-9._-]{0,63}",
@@ -110,6 +120,34 @@ pub fn document() -> Value {
                     "deadline_ms": {"type": "integer"}, "created_at_ms": {"type": "integer"}, "expires_at_ms": {"type": "integer"},
                     "min_reputation": {"type": "number"},
                     "received_from": {"type": "string"}, "received_at_ms": {"type": "integer"}
+                }},
+                "IntentStatus": {"type": "string", "enum": ["open", "negotiating", "agreed", "delivered", "completed", "expired", "cancelled"]},
+                "IntentView": {"type": "object", "required": ["id", "publisher", "own", "status", "title", "capabilities", "min_reputation", "created_at_ms", "expires_at_ms", "negotiations"], "properties": {
+                    "id": {"type": "string"}, "publisher": {"type": "string"},
+                    "own": {"type": "boolean", "description": "Published by this node"},
+                    "status": {"$ref": "#/components/schemas/IntentStatus"},
+                    "title": {"type": "string"}, "capabilities": {"type": "array", "items": {"type": "string"}},
+                    "budget": {"type": "string", "example": "2.50 USD"}, "min_reputation": {"type": "number"},
+                    "created_at_ms": {"type": "integer"}, "expires_at_ms": {"type": "integer"},
+                    "negotiations": {"type": "integer", "description": "This node's negotiations on it"},
+                    "cancel_reason": {"type": "string"}
+                }},
+                "CancelRequest": {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 1024}}},
+                "CancelOutcome": {"type": "object", "required": ["id", "topics", "withdrawn"], "properties": {
+                    "id": {"type": "string"}, "topics": {"type": "array", "items": {"type": "string"}, "description": "Topics the signed cancellation was published on"},
+                    "withdrawn": {"type": "integer", "description": "Open negotiations withdrawn"}
+                }},
+                "AwardRequest": {"type": "object", "properties": {
+                    "window_ms": {"type": "integer", "minimum": 0, "maximum": 300000, "default": 0, "description": "Collect offers this long before choosing"},
+                    "min_reputation": {"type": "number", "minimum": 0, "maximum": 1, "description": "Default: the intent's own minimum"},
+                    "counter_at": {"$ref": "#/components/schemas/Budget"},
+                    "answer_wait_ms": {"type": "integer", "minimum": 0, "maximum": 300000, "default": 10000}
+                }},
+                "AwardOutcome": {"type": "object", "required": ["offers", "declined"], "properties": {
+                    "accepted": {"type": "string", "description": "The agreed negotiation; absent when no offer qualified"},
+                    "agent": {"type": "string"}, "price": {"type": "string"},
+                    "countered": {"type": "string"}, "offers": {"type": "integer"},
+                    "declined": {"type": "array", "items": {"type": "string"}}
                 }},
                 "NodeInfo": {"type": "object", "required": ["peer_id", "listen_addrs", "capabilities", "subscriptions", "connected_peers", "agent_version"], "properties": {
                     "peer_id": {"type": "string"},
@@ -168,7 +206,11 @@ pub fn document() -> Value {
             "/v1/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": ok("Alive", json!({"type": "object", "properties": {"status": {"type": "string"}}}))}}},
             "/v1/info": {"get": {"summary": "This node", "responses": with_errors(json!({"200": ok("Node info", json!({"$ref": "#/components/schemas/NodeInfo"}))}))}},
             "/v1/peers": {"get": {"summary": "Connected peers", "responses": with_errors(json!({"200": ok("Peers, best reputation first", json!({"type": "array", "items": {"$ref": "#/components/schemas/Peer"}}))}))}},
-            "/v1/intents": {"post": {
+            "/v1/intents": {"get": {
+                "summary": "Intents this node knows with their lifecycle status: its own (newest first), then open ones from the network",
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+                "responses": with_errors(json!({"200": ok("Intents", json!({"type": "array", "items": {"$ref": "#/components/schemas/IntentView"}}))}))
+            }, "post": {
                 "summary": "Sign and publish an intent on the topic of each of its capabilities",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PublishIntentRequest"}}}},
                 "responses": with_errors(json!({"201": ok("Published", json!({"$ref": "#/components/schemas/PublishOutcome"})), "413": {"description": "Body over 256 KiB"}}))
@@ -178,6 +220,27 @@ pub fn document() -> Value {
                 "description": "With `capabilities`, the node joins those topics and only their intents are sent; without, every intent on the node's topics.",
                 "parameters": [caps_param.clone()],
                 "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Intent"}}}}}))
+            }},
+            "/v1/intents/{id}": {"get": {
+                "summary": "One intent with its lifecycle status",
+                "parameters": [intent_param.clone()],
+                "responses": with_errors(json!({"200": ok("Intent", json!({"$ref": "#/components/schemas/IntentView"})), "404": {"description": "Unknown intent"}}))
+            }},
+            "/v1/intents/{id}/cancel": {"post": {
+                "summary": "Cancel an intent this node published and nobody was awarded: the signed cancellation travels like the intent and open offers are withdrawn",
+                "parameters": [intent_param.clone()],
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CancelRequest"}}}},
+                "responses": with_errors(json!({"200": ok("Cancelled", json!({"$ref": "#/components/schemas/CancelOutcome"})), "403": {"description": "Not this node's intent"}, "404": {"description": "Unknown intent"}, "409": {"description": "Already agreed, expired or cancelled"}}))
+            }},
+            "/v1/intents/{id}/award": {"post": {
+                "summary": "Award an intent this node published: collect offers for the window, choose the lowest price among eligible agents (ties: reputation, then ETA), counter where asked, accept exactly one and reject the rest",
+                "parameters": [intent_param],
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AwardRequest"}}}},
+                "responses": with_errors(json!({"200": ok("What was done; `accepted` is absent when no offer qualified", json!({"$ref": "#/components/schemas/AwardOutcome"})), "403": {"description": "Not this node's intent"}, "404": {"description": "Unknown intent"}, "409": {"description": "The intent takes no more offers"}}))
+            }},
+            "/v1/negotiations/stream": {"get": {
+                "summary": "Server-Sent Events: one `negotiation` event (data: NegotiationEvent JSON) per message taken into this node's negotiations, sent or received",
+                "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/NegotiationEvent"}}}}}))
             }},
             "/v1/negotiations": {"get": {"summary": "This node's negotiations", "responses": with_errors(json!({"200": ok("Negotiations", json!({"type": "array", "items": {"$ref": "#/components/schemas/NegotiationSummary"}}))}))}},
             "/v1/negotiations/offer": {"post": {

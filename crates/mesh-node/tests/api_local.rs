@@ -247,3 +247,116 @@ async fn published_intent_arrives_on_the_other_nodes_event_stream() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intent_lifecycle_endpoints_list_cancel_and_refuse_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[], None).await;
+    let http = reqwest::Client::new();
+    let url = base(&node);
+    let auth = token(&node);
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = http
+            .request(method, format!("{url}{path}"))
+            .bearer_auth(&auth);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    use reqwest::Method;
+
+    let (status, published) = call(
+        Method::POST,
+        "/v1/intents",
+        Some(json!({"capabilities": ["data-analysis"], "title": "Cluster logs", "ttl_secs": 600})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = published["id"].as_str().unwrap().to_owned();
+
+    let (status, list) = call(Method::GET, "/v1/intents", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["own"], true);
+    assert_eq!(list[0]["status"], "open");
+    let (status, one) = call(Method::GET, &format!("/v1/intents/{id}"), None).await;
+    assert_eq!((status, one["title"].as_str()), (200, Some("Cluster logs")));
+
+    // Awarding with no offers accepts nothing and leaves the intent open.
+    let (status, outcome) = call(Method::POST, &format!("/v1/intents/{id}/award"), None).await;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["offers"], 0);
+    assert!(outcome.get("accepted").is_none());
+
+    let (status, cancelled) = call(
+        Method::POST,
+        &format!("/v1/intents/{id}/cancel"),
+        Some(json!({"reason": "no longer needed"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["withdrawn"], 0);
+    let (_, one) = call(Method::GET, &format!("/v1/intents/{id}"), None).await;
+    assert_eq!(one["status"], "cancelled");
+    assert_eq!(one["cancel_reason"], "no longer needed");
+
+    // Clear refusals: twice, award after cancel, bad id, unknown id, bad award settings.
+    let (status, err) = call(Method::POST, &format!("/v1/intents/{id}/cancel"), None).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("cannot_cancel"))
+    );
+    let (status, err) = call(Method::POST, &format!("/v1/intents/{id}/award"), None).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("intent_closed"))
+    );
+    let (status, err) = call(Method::GET, "/v1/intents/xyz", None).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_intent_id"))
+    );
+    let unknown = "ab".repeat(32);
+    let (status, err) = call(Method::POST, &format!("/v1/intents/{unknown}/cancel"), None).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("unknown_intent"))
+    );
+    let (status, err) = call(
+        Method::POST,
+        &format!("/v1/intents/{id}/award"),
+        Some(json!({"window_ms": 3_600_000})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_award"))
+    );
+    let (status, err) = call(
+        Method::POST,
+        &format!("/v1/intents/{id}/award"),
+        Some(json!({"counter_at": {"amount": "one", "currency": "USD"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_price"))
+    );
+
+    // The negotiation event stream is served.
+    let res = http
+        .get(format!("{url}/v1/negotiations/stream"))
+        .bearer_auth(&auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    drop(res);
+    node.shutdown().await;
+}

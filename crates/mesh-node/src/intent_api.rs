@@ -1,0 +1,196 @@
+//! The intent lifecycle endpoints of the local API: list and show intents with their status,
+//! cancel one, award one, and the stream of negotiation events.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use mesh_core::IntentId;
+use mesh_core::negotiation::Price;
+use mesh_net::{AwardOutcome, AwardPolicy, CancelOutcome, IntentView, LowestPrice};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::api::{ApiError, ApiState};
+
+/// Longest offer window or answer wait an award request may ask for.
+pub const MAX_AWARD_WAIT: Duration = Duration::from_secs(300);
+/// Most intents listed at once.
+pub const MAX_INTENTS_LISTED: usize = 1000;
+
+/// Query of `GET /v1/intents`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    /// Most intents returned (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// Body of `POST /v1/intents/{id}/cancel`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// Why, for people (at most 1 KiB).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A price in a request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PriceRequest {
+    /// Decimal amount, e.g. `"1.50"`.
+    pub amount: String,
+    /// Currency code, e.g. `"USD"`.
+    pub currency: String,
+}
+
+/// Body of `POST /v1/intents/{id}/award`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AwardRequest {
+    /// How long to collect offers before choosing, in milliseconds (default 0: choose among
+    /// the offers already in; at most 300,000).
+    #[serde(default)]
+    pub window_ms: u64,
+    /// Lowest reputation of an eligible agent; default: the intent's own minimum.
+    #[serde(default)]
+    pub min_reputation: Option<f64>,
+    /// Counter the chosen offer at this price when it asks more.
+    #[serde(default)]
+    pub counter_at: Option<PriceRequest>,
+    /// How long to wait for the answer to a counter, in milliseconds (default 10,000).
+    #[serde(default)]
+    pub answer_wait_ms: Option<u64>,
+}
+
+/// The routes, to be merged behind the token check.
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/intents", get(list))
+        .route("/v1/intents/{id}", get(show))
+        .route("/v1/intents/{id}/cancel", post(cancel))
+        .route("/v1/intents/{id}/award", post(award))
+        .route("/v1/negotiations/stream", get(negotiation_stream))
+}
+
+fn parse_intent_id(id: &str) -> Result<IntentId, ApiError> {
+    id.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_intent_id",
+            format!("{id:?} is not an intent id: use the 64 hex digits `mesh intents list` shows"),
+        )
+    })
+}
+
+fn wait(ms: u64, field: &str) -> Result<Duration, ApiError> {
+    let d = Duration::from_millis(ms);
+    if d > MAX_AWARD_WAIT {
+        return Err(ApiError::bad_request(
+            "invalid_award",
+            format!("{field} {ms} exceeds {} ms", MAX_AWARD_WAIT.as_millis()),
+        ));
+    }
+    Ok(d)
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<IntentView>>, ApiError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_INTENTS_LISTED);
+    Ok(Json(state.handle.intents(limit).await?))
+}
+
+async fn show(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<IntentView>, ApiError> {
+    let intent = parse_intent_id(&id)?;
+    state.handle.intent(intent).await?.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_intent",
+            format!("intent {id} is not known to this node: see `mesh intents list`"),
+        )
+    })
+}
+
+async fn cancel(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Option<Json<CancelRequest>>,
+) -> Result<Json<CancelOutcome>, ApiError> {
+    let intent = parse_intent_id(&id)?;
+    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    if reason.len() > mesh_core::cancellation::MAX_CANCEL_REASON_BYTES {
+        return Err(ApiError::bad_request(
+            "invalid_reason",
+            "the reason is longer than 1024 bytes",
+        ));
+    }
+    Ok(Json(state.handle.cancel_intent(intent, reason).await?))
+}
+
+async fn award(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Option<Json<AwardRequest>>,
+) -> Result<Json<AwardOutcome>, ApiError> {
+    let intent = parse_intent_id(&id)?;
+    let request = body.map(|Json(b)| b).unwrap_or_default();
+    if let Some(min) = request.min_reputation
+        && !(0.0..=1.0).contains(&min)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_min_reputation",
+            format!("min_reputation {min} is outside [0, 1]"),
+        ));
+    }
+    let counter_at = request
+        .counter_at
+        .map(|p| Price::new(&p.amount, &p.currency))
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_price", e.to_string()))?;
+    let policy = AwardPolicy {
+        window: wait(request.window_ms, "window_ms")?,
+        min_reputation: request.min_reputation,
+        counter_at,
+        answer_wait: wait(request.answer_wait_ms.unwrap_or(10_000), "answer_wait_ms")?,
+    };
+    let strategy = LowestPrice::new(0.0);
+    let outcome = mesh_net::award::award(&state.handle, intent, &policy, &strategy).await?;
+    Ok(Json(outcome))
+}
+
+async fn negotiation_stream(
+    State(state): State<ApiState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.handle.subscribe_negotiations();
+    let mut shutdown = state.shutdown.clone();
+    let stop = async move {
+        let _ = shutdown.wait_for(|stopped| *stopped).await;
+    };
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) => return Some((event, rx)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "negotiation stream subscriber fell behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .map(|e| {
+        let event = Event::default()
+            .event("negotiation")
+            .id(format!("{}:{}", e.negotiation_id, e.seq))
+            .json_data(&*e)
+            .unwrap_or_else(|_| Event::default().comment("unencodable event"));
+        Ok(event)
+    })
+    .take_until(Box::pin(stop));
+    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
