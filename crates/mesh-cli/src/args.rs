@@ -102,6 +102,55 @@ pub enum IntentsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List intents this node knows with their status: its own first, then open ones.
+    List {
+        /// Most intents listed.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one intent and where it stands.
+    Show {
+        /// Intent id (64 hex digits).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel an intent this node published that nobody was awarded yet.
+    Cancel {
+        /// Intent id (64 hex digits).
+        id: String,
+        /// Why, for the agents.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Choose among the offers on an intent this node published: the lowest price among
+    /// eligible agents wins, the others are rejected.
+    Award(AwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AwardArgs {
+    /// Intent id (64 hex digits).
+    pub id: String,
+    /// Collect offers this long before choosing, e.g. 10s (default: choose now).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub window: Duration,
+    /// Lowest reputation of an eligible agent (default: the intent's own minimum).
+    #[arg(long, value_parser = parse_unit)]
+    pub min_reputation: Option<f64>,
+    /// Counter the chosen offer at this price when it asks more, e.g. "1.50 USD".
+    #[arg(long, value_name = "PRICE")]
+    pub counter_at: Option<String>,
+    /// How long to wait for the answer to a counter.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub answer_wait: Duration,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +210,12 @@ pub enum NegotiationsCommand {
         /// Negotiation id (64 hex digits).
         id: String,
         /// Print JSON (save it to a file for `mesh negotiations verify`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print negotiation messages as this node sends and receives them, until Ctrl-C.
+    Watch {
+        /// One JSON object per line.
         #[arg(long)]
         json: bool,
     },

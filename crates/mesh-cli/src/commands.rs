@@ -27,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let names: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
             watch(&home, &names, json).await
         }
+        Command::Intents(lifecycle) => crate::intents::run(&home, lifecycle).await,
         Command::Agents(AgentsCommand::Discover {
             capabilities,
             min_reputation,

@@ -7,6 +7,7 @@ mod args;
 mod client;
 mod commands;
 mod demo;
+mod intents;
 mod negotiations;
 mod sse;
 

@@ -26,6 +26,26 @@ fn proposal(terms: &TermsArgs) -> anyhow::Result<ProposalRequest> {
     })
 }
 
+async fn watch(client: &ApiClient, json: bool) -> anyhow::Result<ExitCode> {
+    let response = client.stream("/v1/negotiations/stream").await?;
+    if !json {
+        eprintln!("Watching negotiations (Ctrl-C to stop)...");
+    }
+    crate::sse::for_each_event(response, |event| {
+        if json {
+            println!("{}", event.data);
+        } else if let Ok(e) = serde_json::from_str::<NegotiationEvent>(&event.data) {
+            let direction = if e.received { "<-" } else { "->" };
+            print!("{direction} {} ", e.peer);
+            print_event(&e);
+        }
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        Ok(())
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_event(e: &NegotiationEvent) {
     let price = e
         .price
@@ -47,6 +67,7 @@ async fn run_online(home: &Home, command: NegotiationsCommand) -> anyhow::Result
     let client = ApiClient::from_home(home)?;
     let event: NegotiationEvent = match command {
         NegotiationsCommand::Verify { file } => return verify(&file),
+        NegotiationsCommand::Watch { json } => return watch(&client, json).await,
         NegotiationsCommand::List { json } => {
             let list: Vec<NegotiationSummary> = client.get("/v1/negotiations").await?;
             if json {

@@ -509,9 +509,31 @@ fn three_processes_negotiate_and_the_exported_transcript_verifies() {
         "{offered}"
     );
 
-    let out = mesh(&pub_home, &["negotiations", "accept", &nid]);
+    let status = |home: &Path| -> String {
+        let out = mesh(home, &["intents", "show", &intent, "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let view: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        view["status"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(status(&pub_home), "negotiating");
+
+    // The publisher awards it: the only offer, at the lowest price, wins.
+    let out = mesh(&pub_home, &["intents", "award", &intent, "--window", "1s"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("agreed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("at 2.50 USD: negotiation {nid}")),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(status(&pub_home), "agreed");
+    // An agreed intent can no longer be cancelled.
+    let out = mesh(&pub_home, &["intents", "cancel", &intent]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("only open or negotiating"),
+        "{}",
+        stderr(&out)
+    );
     // Accepting twice is refused with a clear error.
     let again = mesh(&pub_home, &["negotiations", "accept", &nid]);
     assert!(!again.status.success());
@@ -555,6 +577,48 @@ fn three_processes_negotiate_and_the_exported_transcript_verifies() {
         assert_eq!(list[0]["state"], "completed");
         assert_eq!(list[0]["messages"], 4);
     }
+
+    assert_eq!(status(&pub_home), "completed");
+    assert_eq!(status(&agent_home), "completed");
+
+    // A second intent, cancelled by its publisher: the agent hears of it.
+    let out = mesh(
+        &pub_home,
+        &[
+            "intents",
+            "publish",
+            "--capability",
+            "text-generation",
+            "--title",
+            "Translate this poem",
+            "--ttl",
+            "10m",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = stdout(&out).trim().to_owned();
+    mesh_until_ok(&agent_home, &["intents", "show", &second]);
+    let out = mesh(
+        &pub_home,
+        &["intents", "cancel", &second, "--reason", "done it myself"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("Cancelled"), "{}", stdout(&out));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = stdout(&mesh(&agent_home, &["intents", "show", &second]));
+        if shown.contains("cancelled: done it myself") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{shown}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = mesh(
+        &agent_home,
+        &["negotiations", "offer", "--intent", &second, "--price", "1"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
 
     // Export, verify offline (no node needed), and a tampered copy fails.
     let out = mesh(&agent_home, &["negotiations", "show", &nid, "--json"]);
