@@ -35,6 +35,7 @@ use crate::handle::{
 };
 use crate::idp::{self, SeenIntents, Verdict};
 use crate::inp::{self, NegotiationEvent};
+use crate::inp_outbox::{self, Admit, Outbox, Park};
 use crate::intent_book::{CancelOutcome, IntentBook, IntentUpdate, IntentView};
 use crate::metrics::MeshMetrics;
 use crate::open_intents::{MAX_CATCHUP_INTENTS, OpenIntents};
@@ -72,6 +73,15 @@ enum QueryPurpose {
     DiscoveryProviders(u64),
     DiscoveryRecord(u64, PeerId),
     TopicPeers(Capability),
+    FindPeer(PeerId),
+}
+
+/// An INP message on its way: signed, waiting to be sent or for its acknowledgement.
+struct OutgoingInp {
+    prepared: inp::Prepared,
+    reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
+    /// Whether the peer was already looked up in the DHT for it.
+    looked_up: bool,
 }
 
 struct PendingPublish {
@@ -122,6 +132,7 @@ pub fn spawn(
         book: IntentBook::default(),
         inp: inp::Registry::default(),
         pending_inp: HashMap::new(),
+        inp_outbox: Outbox::default(),
         metrics,
         libp2p_metrics,
         peers: PeerBook::default(),
@@ -158,13 +169,8 @@ struct EventLoop {
     intent_updates: broadcast::Sender<Arc<IntentUpdate>>,
     book: IntentBook,
     inp: inp::Registry,
-    pending_inp: HashMap<
-        request_response::OutboundRequestId,
-        (
-            inp::Prepared,
-            oneshot::Sender<Result<NegotiationEvent, NetError>>,
-        ),
-    >,
+    pending_inp: HashMap<request_response::OutboundRequestId, OutgoingInp>,
+    inp_outbox: Outbox<OutgoingInp>,
     metrics: MeshMetrics,
     libp2p_metrics: Libp2pMetrics,
     peers: PeerBook,
@@ -223,8 +229,9 @@ impl EventLoop {
         for p in self.pending_publishes.drain(..) {
             let _ = p.reply.send(Err(NetError::Stopped));
         }
-        for (_, (_, reply)) in self.pending_inp.drain() {
-            let _ = reply.send(Err(NetError::Stopped));
+        let waiting = self.inp_outbox.drain();
+        for out in self.pending_inp.drain().map(|(_, o)| o).chain(waiting) {
+            let _ = out.reply.send(Err(NetError::Stopped));
         }
     }
 
@@ -436,17 +443,11 @@ impl EventLoop {
             now_ms(),
         );
         match prepared {
-            Ok(p) => {
-                let request = NegotiationSend {
-                    envelope: p.envelope.clone(),
-                };
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .inp
-                    .send_request(&p.peer, request);
-                self.pending_inp.insert(id, (p, reply));
-            }
+            Ok(prepared) => self.send_inp(OutgoingInp {
+                prepared,
+                reply,
+                looked_up: false,
+            }),
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
             }
@@ -504,7 +505,10 @@ impl EventLoop {
                     },
                 ..
             } => {
-                let Some((prepared, reply)) = self.pending_inp.remove(&request_id) else {
+                let Some(OutgoingInp {
+                    prepared, reply, ..
+                }) = self.finish_inp(request_id)
+                else {
                     return;
                 };
                 if response.accepted {
@@ -535,25 +539,101 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                if let Some((prepared, reply)) = self.pending_inp.remove(&request_id) {
-                    let result = match self.inp.abandon(&prepared.id) {
-                        Some(event) => {
-                            let _ = self.negotiation_events.send(Arc::new(event.clone()));
-                            Ok(event)
-                        }
-                        None => Err(NetError::Unreachable {
-                            peer: peer.to_string(),
-                            reason: error.to_string(),
-                        }),
-                    };
-                    let _ = reply.send(result);
+                let Some(out) = self.finish_inp(request_id) else {
+                    return;
+                };
+                if matches!(error, request_response::OutboundFailure::DialFailure) && !out.looked_up
+                {
+                    // No known address works: look the peer up in the DHT, then retry once.
+                    self.park_inp(peer, out);
+                    return;
                 }
+                self.fail_inp(out, &error.to_string());
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "negotiation answer failed");
             }
             request_response::Event::ResponseSent { .. } => {}
         }
+    }
+
+    /// Sends an INP message now, or queues it behind the peer's in-flight requests.
+    fn send_inp(&mut self, out: OutgoingInp) {
+        let peer = out.prepared.peer;
+        match self.inp_outbox.admit(peer, out) {
+            Admit::Send(out) => self.dispatch_inp(out),
+            Admit::Queued => {}
+            Admit::Full(out) => {
+                self.inp.abandon(&out.prepared.id);
+                let _ = out.reply.send(Err(NetError::Busy {
+                    what: "negotiation messages queued for one peer",
+                    limit: inp_outbox::MAX_QUEUED_PER_PEER,
+                }));
+            }
+        }
+    }
+
+    fn dispatch_inp(&mut self, out: OutgoingInp) {
+        let request = NegotiationSend {
+            envelope: out.prepared.envelope.clone(),
+        };
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .inp
+            .send_request(&out.prepared.peer, request);
+        self.pending_inp.insert(id, out);
+    }
+
+    /// A request ended: frees its slot (sending the next queued message) and returns it.
+    fn finish_inp(&mut self, id: request_response::OutboundRequestId) -> Option<OutgoingInp> {
+        let out = self.pending_inp.remove(&id)?;
+        if let Some(next) = self.inp_outbox.finished(&out.prepared.peer) {
+            self.dispatch_inp(next);
+        }
+        Some(out)
+    }
+
+    /// Parks a message whose peer could not be dialled and looks the peer up in the DHT.
+    fn park_inp(&mut self, peer: PeerId, mut out: OutgoingInp) {
+        out.looked_up = true;
+        match self.inp_outbox.park(peer, out) {
+            Park::Lookup => {
+                self.metrics.inp_route_lookups.inc();
+                let qid = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                self.queries.insert(qid, QueryPurpose::FindPeer(peer));
+            }
+            Park::Waiting => {}
+            Park::Full(out) => self.fail_inp(out, "too many messages waiting for a route"),
+        }
+    }
+
+    /// The DHT lookup of `peer` ended with `addrs`: retry its parked messages, or fail them.
+    fn on_peer_found(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        for addr in &addrs {
+            self.swarm.add_peer_address(peer, addr.clone());
+        }
+        for out in self.inp_outbox.unpark(&peer) {
+            if addrs.is_empty() {
+                self.fail_inp(out, "no known address works and the DHT knows no other");
+            } else {
+                self.send_inp(out);
+            }
+        }
+    }
+
+    fn fail_inp(&mut self, out: OutgoingInp, reason: &str) {
+        let result = match self.inp.abandon(&out.prepared.id) {
+            Some(event) => {
+                let _ = self.negotiation_events.send(Arc::new(event.clone()));
+                Ok(event)
+            }
+            None => Err(NetError::Unreachable {
+                peer: out.prepared.peer.to_string(),
+                reason: reason.to_owned(),
+            }),
+        };
+        let _ = out.reply.send(result);
     }
 
     fn info(&self) -> NodeInfo {
@@ -1197,6 +1277,19 @@ impl EventLoop {
                 QueryPurpose::TopicPeers(_),
                 QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
             ) => self.dial_topic_peers(providers),
+            (QueryPurpose::FindPeer(peer), QueryResult::GetClosestPeers(result)) => {
+                let peers = match result {
+                    Ok(ok) => ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                let addrs = peers
+                    .into_iter()
+                    .filter(|p| p.peer_id == peer)
+                    .flat_map(|p| p.addrs)
+                    .collect();
+                self.on_peer_found(peer, addrs);
+            }
+            (QueryPurpose::FindPeer(peer), _) => self.on_peer_found(peer, Vec::new()),
             _ => {}
         }
         if !last {

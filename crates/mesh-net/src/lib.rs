@@ -33,6 +33,7 @@ mod event_loop;
 mod handle;
 pub mod idp;
 pub mod inp;
+pub mod inp_outbox;
 pub mod intent_book;
 pub mod metrics;
 pub mod open_intents;

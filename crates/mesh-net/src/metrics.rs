@@ -31,6 +31,8 @@ pub struct MeshMetrics {
     pub intents_duplicate: Counter,
     /// Held intents cancelled by their publisher (own cancellations included).
     pub intents_cancelled: Counter,
+    /// DHT lookups of a negotiation peer none of whose known addresses worked.
+    pub inp_route_lookups: Counter,
     /// Gossip messages refused by validation, by reason.
     pub messages_rejected: Family<ReasonLabel, Counter>,
     /// Agent records refused (from the DHT or from a peer's store request), by reason.
@@ -77,6 +79,11 @@ impl MeshMetrics {
             "intents_cancelled",
             "Held intents cancelled by their publisher",
             m.intents_cancelled.clone(),
+        );
+        r.register(
+            "inp_route_lookups",
+            "DHT lookups of a negotiation peer none of whose known addresses worked",
+            m.inp_route_lookups.clone(),
         );
         r.register(
             "messages_rejected",

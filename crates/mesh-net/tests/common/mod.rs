@@ -24,6 +24,15 @@ pub fn init_tracing() {
 }
 
 pub async fn start(capabilities: &[&str], bootstrap: Option<&Multiaddr>) -> TestNode {
+    start_as(Keypair::generate_ed25519(), capabilities, bootstrap).await
+}
+
+/// A node with a given identity (e.g. the same peer restarted on a new port).
+pub async fn start_as(
+    keypair: Keypair,
+    capabilities: &[&str],
+    bootstrap: Option<&Multiaddr>,
+) -> TestNode {
     let caps = capabilities
         .iter()
         .map(|c| Capability::new(*c).expect("valid capability"))
@@ -34,8 +43,7 @@ pub async fn start(capabilities: &[&str], bootstrap: Option<&Multiaddr>) -> Test
         .with_bootstrap(bootstrap.into_iter().cloned().collect())
         .with_agent_name(capabilities.join("+"));
     let mut registry = Registry::default();
-    let (handle, _task) =
-        mesh_net::spawn(Keypair::generate_ed25519(), config, &mut registry).expect("spawn");
+    let (handle, _task) = mesh_net::spawn(keypair, config, &mut registry).expect("spawn");
     let intents = handle.subscribe_intents();
     let deadline = Instant::now() + Duration::from_secs(10);
     let addr = loop {
