@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use mesh_core::negotiation::{Delivery, Eta, NegotiationId, Price, Proposal, Receipt, Transcript};
 use mesh_core::{Budget, Capability, Intent, IntentId};
-use mesh_net::{AgentQuery, ReceivedIntent};
+use mesh_net::{AgentQuery, AwardPolicy, LowestPrice, ReceivedIntent};
 use mesh_node::{Home, Node, NodeConfig};
 use tokio::sync::broadcast;
 
@@ -150,19 +150,45 @@ async fn negotiate(alice: &DemoNode, nodes: &[DemoNode], intent: &str) -> anyhow
             event.negotiation_id.parse::<NegotiationId>()?,
         ));
     }
-    offers.sort_by_key(|(_, price, _)| price.atomic_units());
-    let (winner, price, won) = offers.remove(0);
     let handle = alice.node.handle();
-    handle.accept(won).await?;
+    let status = async |h: &mesh_net::MeshHandle| -> anyhow::Result<String> {
+        Ok(h.intent(intent)
+            .await?
+            .map(|v| v.status)
+            .unwrap_or_default())
+    };
+    println!("   alice's intent is now {}", status(handle).await?);
+    let outcome = mesh_net::award::award(
+        handle,
+        intent,
+        &AwardPolicy {
+            window: Duration::ZERO,
+            ..AwardPolicy::default()
+        },
+        &LowestPrice::new(0.0),
+    )
+    .await?;
+    let won: NegotiationId = outcome
+        .accepted
+        .as_deref()
+        .context("alice awarded no offer")?
+        .parse()?;
+    let (winner, price, _) = offers
+        .iter()
+        .find(|(_, _, id)| *id == won)
+        .context("the winner is not among the bids")?;
+    let winner = *winner;
     println!(
         "   alice accepts the lowest price ({winner}, {} {})",
         price.amount(),
         price.currency()
     );
     for (loser, _, id) in &offers {
-        handle.reject(*id, "another offer was chosen").await?;
-        println!("   alice rejects {loser}'s offer");
+        if *id != won {
+            println!("   alice rejects {loser}'s offer");
+        }
     }
+    println!("   alice's intent is now {}", status(handle).await?);
     let summary_text = "The report finds that demand grew 12% while costs held steady.";
     let delivered = node(nodes, winner)?
         .node
@@ -180,8 +206,9 @@ async fn negotiate(alice: &DemoNode, nodes: &[DemoNode], intent: &str) -> anyhow
         .receipt(won, Receipt::new(0.9).with_comment("clear and on time"))
         .await?;
     println!(
-        "   alice rates it 0.90 and signs a receipt: the job is {}",
-        done.state
+        "   alice rates it 0.90 and signs a receipt: the job is {}, the intent {}",
+        done.state,
+        status(handle).await?
     );
     let transcript = handle
         .transcript(won)
