@@ -47,7 +47,7 @@ pub trait OfferStrategy: Send + Sync {
 /// currency; ties go to the higher reputation, then the earlier delivery.
 ///
 /// ```
-/// use mesh_sdk::strategy::{LowestPrice, OfferCandidate, OfferStrategy};
+/// use mesh_net::award::{LowestPrice, OfferCandidate, OfferStrategy};
 /// use mesh_core::negotiation::{NegotiationId, Price};
 /// let offer = |amount: &str, reputation| OfferCandidate {
 ///     negotiation_id: NegotiationId([0; 32]),
