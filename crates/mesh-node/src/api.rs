@@ -127,6 +127,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/agents", get(discover))
         .merge(crate::negotiation_api::routes())
         .merge(crate::intent_api::routes())
+        .merge(crate::peer_api::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/openapi.json", get(openapi))

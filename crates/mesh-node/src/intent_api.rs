@@ -72,6 +72,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/intents/{id}", get(show))
         .route("/v1/intents/{id}/cancel", post(cancel))
         .route("/v1/intents/{id}/award", post(award))
+        .route("/v1/intents/{id}/offers", get(offers))
         .route("/v1/negotiations/stream", get(negotiation_stream))
 }
 
@@ -162,6 +163,44 @@ async fn award(
     let strategy = LowestPrice::new(0.0);
     let outcome = mesh_net::award::award(&state.handle, intent, &policy, &strategy).await?;
     Ok(Json(outcome))
+}
+
+/// An open offer on one of this node's intents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OfferView {
+    /// The negotiation, hex.
+    pub negotiation_id: String,
+    /// The agent's peer id.
+    pub agent: String,
+    /// Decimal amount.
+    pub amount: String,
+    /// Currency code.
+    pub currency: String,
+    /// When it would deliver if accepted now, Unix ms.
+    pub due_at_ms: u64,
+    /// This node's reputation of the agent, in `[0, 1]`.
+    pub reputation: f64,
+}
+
+async fn offers(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<OfferView>>, ApiError> {
+    let intent = parse_intent_id(&id)?;
+    let offers = mesh_net::award::offers(&state.handle, intent).await?;
+    Ok(Json(
+        offers
+            .into_iter()
+            .map(|o| OfferView {
+                negotiation_id: o.negotiation_id.to_string(),
+                agent: o.agent,
+                amount: o.price.amount().to_owned(),
+                currency: o.price.currency().to_owned(),
+                due_at_ms: o.due_at_ms,
+                reputation: o.reputation,
+            })
+            .collect(),
+    ))
 }
 
 async fn negotiation_stream(

@@ -22,6 +22,7 @@ pub mod intent_api;
 pub mod negotiation_api;
 mod node;
 pub mod openapi;
+pub mod peer_api;
 pub mod views;
 
 pub use error::NodeError;

@@ -10,6 +10,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/health"),
     ("get", "/v1/info"),
     ("get", "/v1/peers"),
+    ("post", "/v1/peers"),
+    ("put", "/v1/load"),
+    ("get", "/v1/intents/{id}/offers"),
     ("post", "/v1/intents"),
     ("get", "/v1/intents"),
     ("get", "/v1/intents/stream"),
@@ -137,6 +140,11 @@ pub fn document() -> Value {
                     "id": {"type": "string"}, "topics": {"type": "array", "items": {"type": "string"}, "description": "Topics the signed cancellation was published on"},
                     "withdrawn": {"type": "integer", "description": "Open negotiations withdrawn"}
                 }},
+                "Offer": {"type": "object", "required": ["negotiation_id", "agent", "amount", "currency", "due_at_ms", "reputation"], "properties": {
+                    "negotiation_id": {"type": "string"}, "agent": {"type": "string"},
+                    "amount": {"type": "string"}, "currency": {"type": "string"},
+                    "due_at_ms": {"type": "integer"}, "reputation": {"type": "number"}
+                }},
                 "AwardRequest": {"type": "object", "properties": {
                     "window_ms": {"type": "integer", "minimum": 0, "maximum": 300000, "default": 0, "description": "Collect offers this long before choosing"},
                     "min_reputation": {"type": "number", "minimum": 0, "maximum": 1, "description": "Default: the intent's own minimum"},
@@ -205,7 +213,11 @@ pub fn document() -> Value {
             "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text)", "security": [], "responses": {"200": {"description": "Metrics", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}}}},
             "/v1/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": ok("Alive", json!({"type": "object", "properties": {"status": {"type": "string"}}}))}}},
             "/v1/info": {"get": {"summary": "This node", "responses": with_errors(json!({"200": ok("Node info", json!({"$ref": "#/components/schemas/NodeInfo"}))}))}},
-            "/v1/peers": {"get": {"summary": "Connected peers", "responses": with_errors(json!({"200": ok("Peers, best reputation first", json!({"type": "array", "items": {"$ref": "#/components/schemas/Peer"}}))}))}},
+            "/v1/peers": {"get": {"summary": "Connected peers", "responses": with_errors(json!({"200": ok("Peers, best reputation first", json!({"type": "array", "items": {"$ref": "#/components/schemas/Peer"}}))}))},
+                "post": {"summary": "Dial a peer", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["address"], "properties": {"address": {"type": "string", "description": "Multiaddr, ideally ending in /p2p/<peer id>"}}}}}},
+                    "responses": with_errors(json!({"202": {"description": "Dialling"}, "502": {"description": "The dial could not start"}}))}},
+            "/v1/load": {"put": {"summary": "Set the load this agent advertises in its agent record", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["load"], "properties": {"load": {"type": "number", "minimum": 0, "maximum": 1}}}}}},
+                "responses": with_errors(json!({"204": {"description": "Set; the record is re-announced"}}))}},
             "/v1/intents": {"get": {
                 "summary": "Intents this node knows with their lifecycle status: its own (newest first), then open ones from the network",
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
@@ -237,6 +249,11 @@ pub fn document() -> Value {
                 "parameters": [intent_param],
                 "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AwardRequest"}}}},
                 "responses": with_errors(json!({"200": ok("What was done; `accepted` is absent when no offer qualified", json!({"$ref": "#/components/schemas/AwardOutcome"})), "403": {"description": "Not this node's intent"}, "404": {"description": "Unknown intent"}, "409": {"description": "The intent takes no more offers"}}))
+            }},
+            "/v1/intents/{id}/offers": {"get": {
+                "summary": "Open offers on an intent this node published, with this node's reputation of each agent",
+                "parameters": [{"name": "id", "in": "path", "required": true, "description": "Intent id, 64 hex digits", "schema": {"type": "string"}}],
+                "responses": with_errors(json!({"200": ok("Offers", json!({"type": "array", "items": {"$ref": "#/components/schemas/Offer"}}))}))
             }},
             "/v1/negotiations/stream": {"get": {
                 "summary": "Server-Sent Events: one `negotiation` event (data: NegotiationEvent JSON) per message taken into this node's negotiations, sent or received",

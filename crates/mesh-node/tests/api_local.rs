@@ -287,6 +287,28 @@ async fn intent_lifecycle_endpoints_list_cancel_and_refuse_clearly() {
     let (status, one) = call(Method::GET, &format!("/v1/intents/{id}"), None).await;
     assert_eq!((status, one["title"].as_str()), (200, Some("Cluster logs")));
 
+    let (status, offers) = call(Method::GET, &format!("/v1/intents/{id}/offers"), None).await;
+    assert_eq!((status, offers), (200, json!([])));
+
+    // Steering the node: advertised load and dialling, with clear refusals.
+    let (status, _) = call(Method::PUT, "/v1/load", Some(json!({"load": 0.5}))).await;
+    assert_eq!(status, 204);
+    let (status, err) = call(Method::PUT, "/v1/load", Some(json!({"load": 1.5}))).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_load"))
+    );
+    let (status, err) = call(
+        Method::POST,
+        "/v1/peers",
+        Some(json!({"address": "nowhere"})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_multiaddr"))
+    );
+
     // Awarding with no offers accepts nothing and leaves the intent open.
     let (status, outcome) = call(Method::POST, &format!("/v1/intents/{id}/award"), None).await;
     assert_eq!(status, 200, "{outcome}");
