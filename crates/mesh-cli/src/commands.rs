@@ -39,7 +39,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Negotiations(command) => crate::negotiations::run(&home, command).await,
         Command::Openapi => {
-            println!("{:#}", mesh_node::openapi::document());
+            // A closed pipe (`mesh openapi | head`) is not an error.
+            let _ = writeln!(std::io::stdout(), "{:#}", mesh_node::openapi::document());
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep_running } => crate::demo::run(keep_running).await,

@@ -204,19 +204,8 @@ async fn peers(State(state): State<ApiState>) -> Result<Json<Vec<mesh_net::PeerI
 
 async fn publish(
     State(state): State<ApiState>,
-    body: Result<Json<PublishIntentRequest>, axum::extract::rejection::JsonRejection>,
+    crate::body::JsonBody(request): crate::body::JsonBody<PublishIntentRequest>,
 ) -> Result<(StatusCode, Json<mesh_net::PublishOutcome>), ApiError> {
-    let Json(request) = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("request body over {MAX_BODY_BYTES} bytes: inline payloads are limited to 48 KiB; send larger inputs by URL"),
-            )
-        } else {
-            ApiError::bad_request("bad_json", format!("{}: see /openapi.json for the body of POST /v1/intents", e.body_text()))
-        }
-    })?;
     let intent = request
         .to_intent()
         .map_err(|m| ApiError::bad_request("invalid_intent", m))?;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::api::{ApiError, ApiState};
+use crate::body::OptionalJsonBody;
 
 /// Longest offer window or answer wait an award request may ask for.
 pub const MAX_AWARD_WAIT: Duration = Duration::from_secs(300);
@@ -121,10 +122,10 @@ async fn show(
 async fn cancel(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: Option<Json<CancelRequest>>,
+    OptionalJsonBody(body): OptionalJsonBody<CancelRequest>,
 ) -> Result<Json<CancelOutcome>, ApiError> {
     let intent = parse_intent_id(&id)?;
-    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    let reason = body.reason;
     if reason.len() > mesh_core::cancellation::MAX_CANCEL_REASON_BYTES {
         return Err(ApiError::bad_request(
             "invalid_reason",
@@ -137,10 +138,10 @@ async fn cancel(
 async fn award(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: Option<Json<AwardRequest>>,
+    OptionalJsonBody(body): OptionalJsonBody<AwardRequest>,
 ) -> Result<Json<AwardOutcome>, ApiError> {
     let intent = parse_intent_id(&id)?;
-    let request = body.map(|Json(b)| b).unwrap_or_default();
+    let request = body;
     if let Some(min) = request.min_reputation
         && !(0.0..=1.0).contains(&min)
     {

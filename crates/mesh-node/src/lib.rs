@@ -16,6 +16,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod body;
 mod error;
 pub mod home;
 pub mod intent_api;

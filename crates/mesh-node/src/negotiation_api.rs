@@ -15,6 +15,7 @@ use mesh_net::{NegotiationEvent, NegotiationSummary, NetError};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, ApiState};
+use crate::body::{JsonBody, OptionalJsonBody};
 
 /// Body of `POST /v1/negotiations/offer`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,7 +195,7 @@ async fn show(
 
 async fn offer(
     State(state): State<ApiState>,
-    Json(request): Json<OfferRequest>,
+    JsonBody(request): JsonBody<OfferRequest>,
 ) -> Result<(StatusCode, Json<NegotiationEvent>), ApiError> {
     let intent: IntentId = request.intent_id.parse().map_err(|_| {
         ApiError::bad_request(
@@ -217,7 +218,7 @@ async fn send(state: &ApiState, id: &str, body: Body) -> Result<Json<Negotiation
 async fn counter(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    Json(request): Json<ProposalRequest>,
+    JsonBody(request): JsonBody<ProposalRequest>,
 ) -> Result<Json<NegotiationEvent>, ApiError> {
     send(&state, &id, Body::Counter(proposal(&request)?)).await
 }
@@ -232,25 +233,25 @@ async fn accept(
 async fn reject(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: Option<Json<ReasonRequest>>,
+    OptionalJsonBody(body): OptionalJsonBody<ReasonRequest>,
 ) -> Result<Json<NegotiationEvent>, ApiError> {
-    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    let reason = body.reason;
     send(&state, &id, Body::Reject { reason }).await
 }
 
 async fn withdraw(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: Option<Json<ReasonRequest>>,
+    OptionalJsonBody(body): OptionalJsonBody<ReasonRequest>,
 ) -> Result<Json<NegotiationEvent>, ApiError> {
-    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    let reason = body.reason;
     send(&state, &id, Body::Withdraw { reason }).await
 }
 
 async fn deliver(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    Json(request): Json<DeliverRequest>,
+    JsonBody(request): JsonBody<DeliverRequest>,
 ) -> Result<Json<NegotiationEvent>, ApiError> {
     let delivery = match (&request.data_base64, &request.location, &request.digest) {
         (Some(data), None, _) => {
@@ -294,7 +295,7 @@ fn hex_digest(text: &str) -> Result<[u8; 32], ApiError> {
 async fn receipt(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    Json(request): Json<ReceiptRequest>,
+    JsonBody(request): JsonBody<ReceiptRequest>,
 ) -> Result<Json<NegotiationEvent>, ApiError> {
     if !(0.0..=1.0).contains(&request.rating) {
         return Err(ApiError::bad_request(

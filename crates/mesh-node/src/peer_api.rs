@@ -3,11 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
-use axum::{Json, Router};
+use axum::Router;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, ApiState};
+use crate::body::JsonBody;
 
 /// Body of `POST /v1/peers`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,7 +33,7 @@ pub fn routes() -> Router<ApiState> {
 
 async fn dial(
     State(state): State<ApiState>,
-    Json(request): Json<DialRequest>,
+    JsonBody(request): JsonBody<DialRequest>,
 ) -> Result<StatusCode, ApiError> {
     let addr: Multiaddr = request.address.parse().map_err(|e| {
         ApiError::bad_request(
@@ -53,7 +54,7 @@ async fn dial(
 
 async fn set_load(
     State(state): State<ApiState>,
-    Json(request): Json<LoadRequest>,
+    JsonBody(request): JsonBody<LoadRequest>,
 ) -> Result<StatusCode, ApiError> {
     if !(0.0..=1.0).contains(&request.load) {
         return Err(ApiError::bad_request(

@@ -287,6 +287,40 @@ async fn intent_lifecycle_endpoints_list_cancel_and_refuse_clearly() {
     let (status, one) = call(Method::GET, &format!("/v1/intents/{id}"), None).await;
     assert_eq!((status, one["title"].as_str()), (200, Some("Cluster logs")));
 
+    // A body that is not what the endpoint takes gets the JSON error shape too.
+    let (status, err) = call(
+        Method::POST,
+        "/v1/negotiations/offer",
+        Some(json!({"intent_id": id})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("bad_json"))
+    );
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("amount"),
+        "{err}"
+    );
+    let res = http
+        .post(format!("{url}/v1/load"))
+        .bearer_auth(&auth)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405, "PUT only");
+    let res = http
+        .put(format!("{url}/v1/load"))
+        .bearer_auth(&auth)
+        .body("{\"load\": 0.5}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "unsupported_media_type");
+
     let (status, offers) = call(Method::GET, &format!("/v1/intents/{id}/offers"), None).await;
     assert_eq!((status, offers), (200, json!([])));
 
