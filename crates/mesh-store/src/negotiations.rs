@@ -1,0 +1,295 @@
+//! Negotiations: each one's meta, and its signed transcript, one message per sequence number.
+//!
+//! A transcript is evidence, so it is append-only: messages are stored in order from seq 0, a
+//! message already stored is never replaced by a different one, and storing the same message
+//! again (a retry after a crash) changes nothing.
+
+use redb::ReadableTable;
+
+use crate::encoding::{self, NegotiationValue};
+use crate::error::{ResultExt, StoreError};
+use crate::schema::{NEGOTIATIONS, TRANSCRIPTS};
+use crate::store::{Store, damaged};
+use crate::types::{Appended, Id, NegotiationMeta, StoredNegotiation};
+
+impl Store {
+    /// Appends the signed message `seq` to a negotiation's transcript and stores `meta` as its
+    /// meta, in one transaction.
+    ///
+    /// Returns [`Appended::AlreadyPresent`], changing nothing (not even the meta, which may be
+    /// older than the stored one), when the same bytes are already stored at `seq`.
+    /// [`StoreError::Conflict`] when different bytes are; [`StoreError::OutOfOrder`] when `seq`
+    /// is not the next one (0 for a new negotiation).
+    pub fn append_transcript_message(
+        &self,
+        negotiation_id: &Id,
+        meta: &NegotiationMeta,
+        seq: u64,
+        message: &[u8],
+    ) -> Result<Appended, StoreError> {
+        self.write(|txn, path| {
+            let mut transcripts = txn.open_table(TRANSCRIPTS).at(path)?;
+            if let Some(stored) = transcripts.get((negotiation_id, seq)).at(path)? {
+                return if stored.value() == message {
+                    Ok(Appended::AlreadyPresent)
+                } else {
+                    Err(StoreError::Conflict {
+                        negotiation: hex::encode(negotiation_id),
+                        seq,
+                    })
+                };
+            }
+            let expected = match transcripts
+                .range((negotiation_id, 0)..=(negotiation_id, u64::MAX))
+                .at(path)?
+                .next_back()
+            {
+                Some(last) => last.at(path)?.0.value().1.saturating_add(1),
+                None => 0,
+            };
+            if seq != expected {
+                return Err(StoreError::OutOfOrder {
+                    negotiation: hex::encode(negotiation_id),
+                    expected,
+                    got: seq,
+                });
+            }
+            transcripts
+                .insert((negotiation_id, seq), message)
+                .at(path)?;
+            txn.open_table(NEGOTIATIONS)
+                .at(path)?
+                .insert(
+                    negotiation_id,
+                    encoding::encode(&NegotiationValue::from_meta(meta)).as_slice(),
+                )
+                .at(path)?;
+            Ok(Appended::Written)
+        })
+    }
+
+    /// Stores a negotiation's meta without a message, e.g. when it times out.
+    pub fn set_negotiation_meta(
+        &self,
+        negotiation_id: &Id,
+        meta: &NegotiationMeta,
+    ) -> Result<(), StoreError> {
+        self.write(|txn, path| {
+            txn.open_table(NEGOTIATIONS)
+                .at(path)?
+                .insert(
+                    negotiation_id,
+                    encoding::encode(&NegotiationValue::from_meta(meta)).as_slice(),
+                )
+                .at(path)?;
+            Ok(())
+        })
+    }
+
+    /// One negotiation's meta, if stored.
+    pub fn negotiation(&self, negotiation_id: &Id) -> Result<Option<NegotiationMeta>, StoreError> {
+        self.read(|txn, path| {
+            let negotiations = txn.open_table(NEGOTIATIONS).at(path)?;
+            let Some(value) = negotiations.get(negotiation_id).at(path)? else {
+                return Ok(None);
+            };
+            let meta = encoding::decode::<NegotiationValue>(value.value())
+                .and_then(NegotiationValue::into_meta)
+                .map_err(|reason| damaged(path, "negotiation", negotiation_id, reason))?;
+            Ok(Some(meta))
+        })
+    }
+
+    /// Every stored negotiation, by id.
+    pub fn negotiations(&self) -> Result<Vec<StoredNegotiation>, StoreError> {
+        self.read(|txn, path| {
+            let negotiations = txn.open_table(NEGOTIATIONS).at(path)?;
+            let mut out = Vec::new();
+            for entry in negotiations.iter().at(path)? {
+                let (id, value) = entry.at(path)?;
+                let id: Id = *id.value();
+                let meta = encoding::decode::<NegotiationValue>(value.value())
+                    .and_then(NegotiationValue::into_meta)
+                    .map_err(|reason| damaged(path, "negotiation", &id, reason))?;
+                out.push(StoredNegotiation { id, meta });
+            }
+            Ok(out)
+        })
+    }
+
+    /// A negotiation's transcript, in seq order (empty if none is stored).
+    pub fn transcript(&self, negotiation_id: &Id) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.read(|txn, path| {
+            let transcripts = txn.open_table(TRANSCRIPTS).at(path)?;
+            let mut out = Vec::new();
+            for entry in transcripts
+                .range((negotiation_id, 0)..=(negotiation_id, u64::MAX))
+                .at(path)?
+            {
+                out.push(entry.at(path)?.1.value().to_vec());
+            }
+            Ok(out)
+        })
+    }
+
+    /// Deletes a negotiation and its transcript; `false` if neither was stored.
+    pub fn remove_negotiation(&self, negotiation_id: &Id) -> Result<bool, StoreError> {
+        self.write(|txn, path| {
+            let mut transcripts = txn.open_table(TRANSCRIPTS).at(path)?;
+            let mut seqs = Vec::new();
+            for entry in transcripts
+                .range((negotiation_id, 0)..=(negotiation_id, u64::MAX))
+                .at(path)?
+            {
+                seqs.push(entry.at(path)?.0.value().1);
+            }
+            for seq in &seqs {
+                transcripts.remove((negotiation_id, *seq)).at(path)?;
+            }
+            let had_meta = txn
+                .open_table(NEGOTIATIONS)
+                .at(path)?
+                .remove(negotiation_id)
+                .at(path)?
+                .is_some();
+            Ok(had_meta || !seqs.is_empty())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::StoreError;
+    use crate::test_support::open_temp;
+    use crate::types::{Appended, NegotiationMeta, Role, StoredNegotiation};
+
+    fn meta(state: &str, at: u64) -> NegotiationMeta {
+        NegotiationMeta {
+            intent_id: [1; 32],
+            role: Role::Agent,
+            counterparty: vec![2; 38],
+            state: state.into(),
+            updated_at_unix_ms: at,
+        }
+    }
+
+    #[test]
+    fn transcript_appends_in_order_and_meta_follows() {
+        let (_dir, store) = open_temp();
+        let id = [5; 32];
+        assert_eq!(
+            store
+                .append_transcript_message(&id, &meta("offered", 1), 0, b"offer")
+                .unwrap(),
+            Appended::Written
+        );
+        store
+            .append_transcript_message(&id, &meta("agreed", 2), 1, b"accept")
+            .unwrap();
+        assert_eq!(
+            store.transcript(&id).unwrap(),
+            [b"offer".to_vec(), b"accept".to_vec()]
+        );
+        assert_eq!(store.negotiation(&id).unwrap(), Some(meta("agreed", 2)));
+        assert_eq!(
+            store.negotiations().unwrap(),
+            [StoredNegotiation {
+                id,
+                meta: meta("agreed", 2)
+            }]
+        );
+        assert!(store.transcript(&[6; 32]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn same_message_again_is_idempotent_and_keeps_the_newer_meta() {
+        let (_dir, store) = open_temp();
+        let id = [5; 32];
+        store
+            .append_transcript_message(&id, &meta("offered", 1), 0, b"offer")
+            .unwrap();
+        store
+            .append_transcript_message(&id, &meta("agreed", 2), 1, b"accept")
+            .unwrap();
+        assert_eq!(
+            store
+                .append_transcript_message(&id, &meta("offered", 1), 0, b"offer")
+                .unwrap(),
+            Appended::AlreadyPresent
+        );
+        assert_eq!(store.negotiation(&id).unwrap(), Some(meta("agreed", 2)));
+        assert_eq!(store.transcript(&id).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn different_bytes_at_a_taken_seq_conflict() {
+        let (_dir, store) = open_temp();
+        let id = [5; 32];
+        store
+            .append_transcript_message(&id, &meta("offered", 1), 0, b"offer")
+            .unwrap();
+        let err = store
+            .append_transcript_message(&id, &meta("offered", 9), 0, b"forged")
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { seq: 0, .. }), "{err}");
+        assert_eq!(store.transcript(&id).unwrap(), [b"offer".to_vec()]);
+        assert_eq!(store.negotiation(&id).unwrap(), Some(meta("offered", 1)));
+    }
+
+    #[test]
+    fn gaps_are_refused() {
+        let (_dir, store) = open_temp();
+        let id = [5; 32];
+        let err = store
+            .append_transcript_message(&id, &meta("offered", 1), 1, b"x")
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::OutOfOrder {
+                    expected: 0,
+                    got: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        store
+            .append_transcript_message(&id, &meta("offered", 1), 0, b"offer")
+            .unwrap();
+        assert!(matches!(
+            store.append_transcript_message(&id, &meta("x", 2), 5, b"late"),
+            Err(StoreError::OutOfOrder {
+                expected: 1,
+                got: 5,
+                ..
+            })
+        ));
+        assert_eq!(store.negotiation(&id).unwrap(), Some(meta("offered", 1)));
+    }
+
+    #[test]
+    fn transcripts_of_neighbouring_ids_stay_apart_and_remove_cleans_up() {
+        let (_dir, store) = open_temp();
+        let (a, b) = ([5; 32], [6; 32]);
+        for seq in 0..3 {
+            store
+                .append_transcript_message(&a, &meta("a", seq), seq, &[b'a', seq as u8])
+                .unwrap();
+        }
+        store
+            .append_transcript_message(&b, &meta("b", 0), 0, b"b0")
+            .unwrap();
+        assert_eq!(store.transcript(&a).unwrap().len(), 3);
+        assert_eq!(store.transcript(&b).unwrap(), [b"b0".to_vec()]);
+
+        store.set_negotiation_meta(&b, &meta("expired", 9)).unwrap();
+        assert_eq!(store.negotiation(&b).unwrap(), Some(meta("expired", 9)));
+
+        assert!(store.remove_negotiation(&a).unwrap());
+        assert!(!store.remove_negotiation(&a).unwrap());
+        assert!(store.transcript(&a).unwrap().is_empty());
+        assert_eq!(store.negotiations().unwrap().len(), 1);
+        assert!(store.check().unwrap().is_clean());
+    }
+}
