@@ -43,6 +43,8 @@ pub struct NetConfig {
     pub publish_wait: Duration,
     /// Capacity of the queue of received intents kept for each local subscriber.
     pub intent_queue: usize,
+    /// Where the node keeps what it learns across restarts; `None` keeps everything in memory.
+    pub store: Option<mesh_store::Store>,
 }
 
 impl NetConfig {
@@ -63,6 +65,7 @@ impl NetConfig {
             discovery_timeout: Duration::from_secs(15),
             publish_wait: Duration::from_secs(5),
             intent_queue: 1024,
+            store: None,
         }
     }
 
@@ -81,6 +84,12 @@ impl NetConfig {
     /// Turns mDNS on or off.
     pub fn with_mdns(mut self, on: bool) -> Self {
         self.mdns = on;
+        self
+    }
+
+    /// Keeps peers, intents, negotiations and reputation in `store` and restores them at start.
+    pub fn with_store(mut self, store: mesh_store::Store) -> Self {
+        self.store = Some(store);
         self
     }
 

@@ -39,6 +39,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct ApiState {
     /// The network.
     pub handle: MeshHandle,
+    /// The node's store (event log for stream resumption).
+    pub store: mesh_store::Store,
     /// The bearer token.
     pub token: Arc<str>,
     /// Metrics registry (read-only once the node runs).

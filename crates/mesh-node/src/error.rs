@@ -8,6 +8,10 @@ pub enum NodeError {
     /// The home directory, identity or token could not be used.
     #[error(transparent)]
     Home(#[from] HomeError),
+    /// The store could not be opened (corrupt, foreign, too new, locked or unreadable); it is
+    /// left untouched.
+    #[error(transparent)]
+    Store(#[from] mesh_store::StoreError),
     /// The network layer failed to start.
     #[error(transparent)]
     Net(#[from] mesh_net::NetError),

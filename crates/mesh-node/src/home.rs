@@ -20,6 +20,8 @@ pub const IDENTITY_FILE: &str = "identity.key";
 pub const TOKEN_FILE: &str = "api-token";
 /// File name of the API address.
 pub const API_FILE: &str = "api";
+/// File name of the store.
+pub const STORE_FILE: &str = "store.redb";
 
 /// Why the home could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +112,11 @@ impl Home {
     /// Path of the API address file.
     pub fn api_path(&self) -> PathBuf {
         self.dir.join(API_FILE)
+    }
+
+    /// Path of the node's store (peers, intents, negotiations, events).
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.join(STORE_FILE)
     }
 
     /// Creates the directory (mode 0700) if needed.

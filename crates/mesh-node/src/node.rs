@@ -58,6 +58,7 @@ impl NodeConfig {
 pub struct Node {
     handle: MeshHandle,
     home: Home,
+    store: mesh_store::Store,
     api_addr: Option<SocketAddr>,
     stop_api: watch::Sender<bool>,
     api_task: Option<JoinHandle<()>>,
@@ -94,6 +95,12 @@ impl Node {
             });
         }
         let keypair = home.identity()?;
+        let store = {
+            let path = home.store_path();
+            tokio::task::spawn_blocking(move || mesh_store::Store::open(&path))
+                .await
+                .map_err(|e| NodeError::Net(mesh_net::NetError::Setup(e.to_string())))??
+        };
         let listener = match config.api {
             Some(addr) => {
                 if !addr.ip().is_loopback() {
@@ -111,7 +118,8 @@ impl Node {
             None => None,
         };
         let mut registry = Registry::default();
-        let (handle, net_task) = mesh_net::spawn(keypair, config.net, &mut registry)?;
+        let net = config.net.with_store(store.clone());
+        let (handle, net_task) = mesh_net::spawn(keypair, net, &mut registry)?;
         let (stop_api, stop_rx) = watch::channel(false);
         let mut api_addr = None;
         let mut api_task = None;
@@ -122,6 +130,7 @@ impl Node {
             })?;
             let state = ApiState {
                 handle: handle.clone(),
+                store: store.clone(),
                 token: Arc::from(token),
                 registry: Arc::new(registry),
                 shutdown: stop_rx.clone(),
@@ -152,6 +161,7 @@ impl Node {
         Ok(Self {
             handle,
             home,
+            store,
             api_addr,
             stop_api,
             api_task,
@@ -172,6 +182,11 @@ impl Node {
     /// The home directory.
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// The node's store.
+    pub fn store(&self) -> &mesh_store::Store {
+        &self.store
     }
 
     /// Whether the network task has ended (it only ends on shutdown or a fatal error).

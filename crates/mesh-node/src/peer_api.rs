@@ -1,9 +1,9 @@
 //! Endpoints that steer the node itself: dial a peer, advertise load.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
-use axum::Router;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
