@@ -57,6 +57,9 @@ pub enum Command {
     /// Bid, haggle, agree, deliver and receipt; export and verify transcripts.
     #[command(subcommand)]
     Negotiations(NegotiationsCommand),
+    /// Inspect the node's store (with the node stopped).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Print the local API's OpenAPI document (the same one a node serves at /openapi.json).
     Openapi,
     /// Start a small local mesh and narrate discovery and intent flow.
@@ -130,6 +133,12 @@ pub enum IntentsCommand {
     /// Choose among the offers on an intent this node published: the lowest price among
     /// eligible agents wins, the others are rejected.
     Award(AwardArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Check every invariant of the store; exit code 0 only when it is consistent.
+    Check,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,9 @@ use mesh_net::{AgentInfo, NodeInfo, PeerInfo, PublishOutcome};
 use mesh_node::views::{BudgetView, IntentView, PayloadView, PublishIntentRequest};
 use mesh_node::{Home, Node, NodeConfig};
 
-use crate::args::{AgentsCommand, Cli, Command, IntentsCommand, NodeArgs, PublishArgs};
+use crate::args::{
+    AgentsCommand, Cli, Command, IntentsCommand, NodeArgs, PublishArgs, StoreCommand,
+};
 use crate::client::ApiClient;
 use crate::sse;
 
@@ -38,12 +40,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             discover(&home, &names, min_reputation, limit, json).await
         }
         Command::Negotiations(command) => crate::negotiations::run(&home, command).await,
+        Command::Store(StoreCommand::Check) => store_check(&home),
         Command::Openapi => {
             // A closed pipe (`mesh openapi | head`) is not an error.
             let _ = writeln!(std::io::stdout(), "{:#}", mesh_node::openapi::document());
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep_running } => crate::demo::run(keep_running).await,
+    }
+}
+
+fn store_check(home: &Home) -> anyhow::Result<ExitCode> {
+    let path = home.store_path();
+    if !path.exists() {
+        anyhow::bail!(
+            "no store at {}: a node creates it on its first start",
+            path.display()
+        );
+    }
+    let store = mesh_store::Store::open(&path)?;
+    let report = store.check()?;
+    if report.is_clean() {
+        println!(
+            "store {} is consistent: {} entries checked",
+            path.display(),
+            report.entries
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("store {} is INCONSISTENT:", path.display());
+        for p in &report.problems {
+            eprintln!("  {p}");
+        }
+        Ok(ExitCode::FAILURE)
     }
 }
 

@@ -71,6 +71,19 @@ impl LocalReputation {
         *score
     }
 
+    /// Sets a score read back from storage (clamped to `[0, 1]`).
+    pub fn restore(&mut self, peer: PeerId, score: f64) {
+        if !self.scores.contains_key(&peer) && self.scores.len() >= self.capacity {
+            self.forget_least_informative();
+        }
+        let score = if score.is_finite() {
+            score.clamp(0.0, 1.0)
+        } else {
+            NEUTRAL
+        };
+        self.scores.insert(peer, score);
+    }
+
     /// Number of peers with a score.
     pub fn len(&self) -> usize {
         self.scores.len()

@@ -99,4 +99,12 @@ pub enum NetError {
         /// How many offers it was given.
         offers: usize,
     },
+    /// This node could not store something it must keep (the disk may be full).
+    #[error("this node could not store {what}: {reason}; check the disk (is it full?)")]
+    Storage {
+        /// What it was.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
 }

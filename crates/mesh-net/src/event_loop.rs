@@ -15,6 +15,7 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping, request_response};
 use mesh_core::agent_record::{RECORD_TTL, agent_record_key, peer_of_record_key};
 use mesh_core::intent::IntentId;
+use mesh_core::negotiation::NegotiationId;
 use mesh_core::{
     AgentRecord, Capability, IntentStatus, Keypair, Observation, SignedAgentRecord,
     SignedCancellation, SignedIntent, unix_ms,
@@ -40,6 +41,8 @@ use crate::intent_book::{CancelOutcome, IntentBook, IntentUpdate, IntentView};
 use crate::metrics::MeshMetrics;
 use crate::open_intents::{MAX_CATCHUP_INTENTS, OpenIntents};
 use crate::peers::PeerBook;
+use crate::persist::{Persisted, Write, Writer};
+use crate::restore::{meta_of, restore, stored_intent};
 use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 
 /// Peers subscribed to a topic below which the node looks for more in the DHT.
@@ -52,6 +55,10 @@ const MAX_DISCOVERIES: usize = 64;
 const MAX_PENDING_PUBLISHES: usize = 256;
 /// Topics one node subscribes to at most.
 const MAX_SUBSCRIPTIONS: usize = 256;
+/// Interval between saving reputation changes and pruning the store.
+const HOUSEKEEPING: Duration = Duration::from_secs(10);
+/// Known peers redialled at start, at most.
+const PEERS_REDIALLED: usize = 16;
 /// Interval of the housekeeping tick.
 const TICK: Duration = Duration::from_millis(250);
 /// Interval between topic connectivity checks.
@@ -74,6 +81,71 @@ enum QueryPurpose {
     DiscoveryRecord(u64, PeerId),
     TopicPeers(Capability),
     FindPeer(PeerId),
+}
+
+/// A negotiation step waiting for its write to be durable.
+enum AwaitingStore {
+    /// A received message: acknowledge it (or refuse it and roll back) once stored.
+    Ack {
+        channel: request_response::ResponseChannel<NegotiationAck>,
+        peer: PeerId,
+        id: NegotiationId,
+        previous: Option<Box<mesh_core::negotiation::Negotiation>>,
+        event: NegotiationEvent,
+    },
+    /// An intent of ours: publish it once stored.
+    Publish {
+        intent: Box<mesh_core::SignedIntent>,
+        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+    },
+    /// Our own message, acknowledged by the other party: answer the local caller once stored.
+    Reply {
+        reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
+        id: NegotiationId,
+        event: NegotiationEvent,
+    },
+}
+
+/// What became of a negotiation's write.
+enum Stored {
+    /// Queued; reported back under this token.
+    Later(u64),
+    /// The queue is full.
+    Refused,
+    /// Nothing to write, or no store.
+    NoStore,
+}
+
+fn accepted() -> NegotiationAck {
+    NegotiationAck {
+        accepted: true,
+        code: String::new(),
+        reason: String::new(),
+    }
+}
+
+fn storage_refusal() -> NegotiationAck {
+    NegotiationAck {
+        accepted: false,
+        code: "busy".into(),
+        reason: "the recipient cannot store the message right now; retry shortly".into(),
+    }
+}
+
+/// The next report of the store writer; never ready without a store.
+async fn next_persisted(rx: &mut Option<mpsc::Receiver<Persisted>>) -> Option<Persisted> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether an address is worth keeping to dial again (not a loopback-only wildcard).
+fn is_dialable(addr: &Multiaddr) -> bool {
+    !addr.iter().any(|p| {
+        matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
+            || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
+    })
 }
 
 /// An INP message on its way: signed, waiting to be sent or for its acknowledgement.
@@ -133,6 +205,12 @@ pub fn spawn(
         inp: inp::Registry::default(),
         pending_inp: HashMap::new(),
         inp_outbox: Outbox::default(),
+        writer: None,
+        persisted: None,
+        awaiting_store: HashMap::new(),
+        next_token: 0,
+        persisted_len: HashMap::new(),
+        next_housekeeping: now + HOUSEKEEPING,
         metrics,
         libp2p_metrics,
         peers: PeerBook::default(),
@@ -152,6 +230,17 @@ pub fn spawn(
         next_announce: now + Duration::from_millis(300),
         next_topic_check: now + TOPIC_CHECK,
     };
+    if let Some(store) = event_loop.config.store.clone() {
+        event_loop.restore_from(&store)?;
+        let (writer, persisted) = Writer::start(
+            store,
+            event_loop.metrics.store_errors.clone(),
+            event_loop.metrics.store_writes_dropped.clone(),
+        )
+        .map_err(|e| NetError::Setup(format!("cannot start the store writer: {e}")))?;
+        event_loop.writer = Some(writer);
+        event_loop.persisted = Some(persisted);
+    }
     let own = event_loop.config.capabilities.clone();
     event_loop.subscribe(own);
     let task = tokio::spawn(event_loop.run());
@@ -171,6 +260,16 @@ struct EventLoop {
     inp: inp::Registry,
     pending_inp: HashMap<request_response::OutboundRequestId, OutgoingInp>,
     inp_outbox: Outbox<OutgoingInp>,
+    /// The store's writer, when the node has a store.
+    writer: Option<Writer>,
+    /// Reports of writes the loop waits on.
+    persisted: Option<mpsc::Receiver<Persisted>>,
+    /// Steps that wait for their write to be durable, by write token.
+    awaiting_store: HashMap<u64, AwaitingStore>,
+    next_token: u64,
+    /// Messages of each negotiation handed to the writer.
+    persisted_len: HashMap<NegotiationId, usize>,
+    next_housekeeping: Instant,
     metrics: MeshMetrics,
     libp2p_metrics: Libp2pMetrics,
     peers: PeerBook,
@@ -216,6 +315,7 @@ impl EventLoop {
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.on_tick(),
+                Some(done) = next_persisted(&mut self.persisted) => self.on_persisted(done),
             }
         }
     }
@@ -228,6 +328,20 @@ impl EventLoop {
         }
         for p in self.pending_publishes.drain(..) {
             let _ = p.reply.send(Err(NetError::Stopped));
+        }
+        for (_, waiting) in self.awaiting_store.drain() {
+            match waiting {
+                AwaitingStore::Reply { reply, .. } => {
+                    let _ = reply.send(Err(NetError::Stopped));
+                }
+                AwaitingStore::Publish { reply, .. } => {
+                    let _ = reply.send(Err(NetError::Stopped));
+                }
+                AwaitingStore::Ack { .. } => {}
+            }
+        }
+        if let Some(mut writer) = self.writer.take() {
+            writer.close();
         }
         let waiting = self.inp_outbox.drain();
         for out in self.pending_inp.drain().map(|(_, o)| o).chain(waiting) {
@@ -419,6 +533,10 @@ impl EventLoop {
             return;
         };
         self.open_intents.remove(&intent.id);
+        self.save(Write::Cancellation {
+            id: intent.id.0,
+            envelope: c.envelope.clone(),
+        });
         self.metrics.intents_cancelled.inc();
         tracing::debug!(id = %intent.id, "intent cancelled by its publisher");
         let _ = self.intent_updates.send(Arc::new(IntentUpdate {
@@ -464,6 +582,10 @@ impl EventLoop {
                     },
                 ..
             } => {
+                let nid = mesh_core::negotiation::peek(&request.envelope)
+                    .ok()
+                    .map(|h| h.negotiation_id);
+                let previous = nid.and_then(|id| self.inp.get(&id).cloned().map(Box::new));
                 let (book, open) = (&self.book, &self.open_intents);
                 let result = self.inp.receive(
                     &request.envelope,
@@ -474,12 +596,34 @@ impl EventLoop {
                 );
                 let ack = match result {
                     Ok(event) => {
-                        self.peers.observe(peer, Observation::Valid);
-                        let _ = self.negotiation_events.send(Arc::new(event));
-                        NegotiationAck {
-                            accepted: true,
-                            code: String::new(),
-                            reason: String::new(),
+                        let Some(id) = nid else {
+                            return;
+                        };
+                        match self.persist_negotiation(&id, true) {
+                            Stored::Later(token) => {
+                                // Acknowledged once durable (see `on_persisted`).
+                                self.awaiting_store.insert(
+                                    token,
+                                    AwaitingStore::Ack {
+                                        channel,
+                                        peer,
+                                        id,
+                                        previous,
+                                        event,
+                                    },
+                                );
+                                return;
+                            }
+                            Stored::Refused => {
+                                self.inp.roll_back(id, previous.map(|b| *b));
+                                self.persisted_len.remove(&id);
+                                storage_refusal()
+                            }
+                            Stored::NoStore => {
+                                self.peers.observe(peer, Observation::Valid);
+                                let _ = self.negotiation_events.send(Arc::new(event));
+                                accepted()
+                            }
                         }
                     }
                     Err(e) => {
@@ -514,6 +658,19 @@ impl EventLoop {
                 if response.accepted {
                     match self.inp.commit(&prepared.id, self.local) {
                         Ok(event) => {
+                            if let Stored::Later(token) =
+                                self.persist_negotiation(&prepared.id, false)
+                            {
+                                self.awaiting_store.insert(
+                                    token,
+                                    AwaitingStore::Reply {
+                                        reply,
+                                        id: prepared.id,
+                                        event,
+                                    },
+                                );
+                                return;
+                            }
                             let event = Arc::new(event);
                             let _ = self.negotiation_events.send(Arc::clone(&event));
                             let _ = reply.send(Ok((*event).clone()));
@@ -524,6 +681,7 @@ impl EventLoop {
                     }
                 } else if let Some(event) = self.inp.abandon(&prepared.id) {
                     // Its next message already proved it took ours.
+                    self.persist_negotiation(&prepared.id, false);
                     let _ = self.negotiation_events.send(Arc::new(event.clone()));
                     let _ = reply.send(Ok(event));
                 } else {
@@ -636,6 +794,212 @@ impl EventLoop {
         let _ = out.reply.send(result);
     }
 
+    // ----- persistence -----
+
+    /// Reads back what the store holds, before the loop starts.
+    fn restore_from(&mut self, store: &mesh_store::Store) -> Result<(), NetError> {
+        let now = now_ms();
+        let restored = restore(store, now)
+            .map_err(|e| NetError::Setup(format!("cannot read the store: {e}")))?;
+        for intent in &restored.own_intents {
+            self.seen.insert(intent.id);
+            self.book.publish(Arc::clone(intent), now);
+            self.open_intents.insert(Arc::clone(intent), now);
+        }
+        for (c, intent) in restored.cancellations {
+            self.book
+                .record_cancellation(c, Some(Arc::clone(&intent)), now);
+            self.open_intents.remove(&intent.id);
+        }
+        for intent in restored.open_intents {
+            self.seen.insert(intent.id);
+            self.open_intents.insert(intent, now);
+        }
+        let negotiations = restored.negotiations.len();
+        for n in restored.negotiations {
+            let (id, len) = (n.id(), n.transcript().len());
+            if self.inp.insert_restored(n) {
+                self.persisted_len.insert(id, len);
+            }
+        }
+        for record in restored.records {
+            self.records.insert(record);
+        }
+        for (peer, score, observations) in restored.reputations {
+            self.peers.restore_reputation(peer, score, observations);
+        }
+        let peers = restored.peers.len();
+        for (peer, addrs) in restored.peers {
+            if peer == self.local {
+                continue;
+            }
+            for addr in &addrs {
+                self.swarm.add_peer_address(peer, addr.clone());
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+            }
+            if self.peers.connected_count() < PEERS_REDIALLED {
+                let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+                if let Err(e) = self.swarm.dial(opts) {
+                    tracing::debug!(%peer, error = %e, "cannot redial a known peer");
+                }
+            }
+        }
+        tracing::info!(
+            own_intents = self.book.own_intents().len(),
+            open_intents = self.open_intents.len(),
+            negotiations,
+            peers,
+            skipped = restored.skipped,
+            "restored from the store"
+        );
+        Ok(())
+    }
+
+    /// Queues a write, if the node has a store; a full queue drops it (counted).
+    fn save(&self, write: Write) {
+        if let Some(w) = &self.writer {
+            w.write_lossy(write);
+        }
+    }
+
+    fn remember_record(&mut self, record: &SignedAgentRecord) {
+        self.records.insert(record.clone());
+        if record.peer_id != self.local {
+            self.save(Write::AgentRecord(mesh_store::StoredAgentRecord {
+                peer_id: record.peer_id.to_bytes(),
+                envelope: record.envelope.clone(),
+                expires_at_unix_ms: record.expires_at_ms,
+            }));
+        }
+    }
+
+    fn save_meta(&self, id: &NegotiationId) {
+        if let Some(n) = self.inp.get(id) {
+            let state = inp::state_name(n.state());
+            self.save(Write::Meta {
+                id: id.0,
+                meta: meta_of(n, &self.local, state, now_ms()),
+            });
+        }
+    }
+
+    fn save_reputations(&mut self) {
+        if self.writer.is_none() {
+            return;
+        }
+        let now = now_ms();
+        let changed: Vec<mesh_store::StoredReputation> = self
+            .peers
+            .take_changed()
+            .into_iter()
+            .map(|(peer, score, observations)| mesh_store::StoredReputation {
+                peer_id: peer.to_bytes(),
+                score,
+                observations,
+                updated_at_unix_ms: now,
+            })
+            .collect();
+        if !changed.is_empty() {
+            self.save(Write::Reputations(changed));
+        }
+    }
+
+    /// Hands the negotiation's messages not yet written to the writer. With `report`, or when
+    /// a local caller waits, the write is reported back under the returned token.
+    fn persist_negotiation(&mut self, id: &NegotiationId, report: bool) -> Stored {
+        let Some(writer) = &self.writer else {
+            return Stored::NoStore;
+        };
+        let Some(n) = self.inp.get(id) else {
+            return Stored::NoStore;
+        };
+        let done = self.persisted_len.get(id).copied().unwrap_or(0);
+        let envelopes = n.transcript().envelopes();
+        if done >= envelopes.len() {
+            return Stored::NoStore;
+        }
+        let token = self.next_token;
+        self.next_token += 1;
+        let write = Write::Transcript {
+            id: id.0,
+            meta: meta_of(n, &self.local, inp::state_name(n.state()), now_ms()),
+            first_seq: u64::try_from(done).unwrap_or(u64::MAX),
+            messages: envelopes[done..].to_vec(),
+            token: Some(token),
+        };
+        let len = envelopes.len();
+        match writer.write(write) {
+            Ok(()) => {
+                self.persisted_len.insert(*id, len);
+                Stored::Later(token)
+            }
+            Err(_) if report => Stored::Refused,
+            // Written with the negotiation's next change.
+            Err(_) => Stored::NoStore,
+        }
+    }
+
+    /// A write the loop waited on is durable, or failed.
+    fn on_persisted(&mut self, done: Persisted) {
+        let Some(waiting) = self.awaiting_store.remove(&done.token) else {
+            return;
+        };
+        match waiting {
+            AwaitingStore::Ack {
+                channel,
+                peer,
+                id,
+                previous,
+                event,
+            } => {
+                let ack = match done.result {
+                    Ok(()) => {
+                        self.peers.observe(peer, Observation::Valid);
+                        let _ = self.negotiation_events.send(Arc::new(event));
+                        accepted()
+                    }
+                    Err(reason) => {
+                        tracing::error!(%reason, negotiation = %id, "negotiation message not stored; refused");
+                        self.inp.roll_back(id, previous.map(|b| *b));
+                        self.persisted_len.remove(&id);
+                        storage_refusal()
+                    }
+                };
+                let _ = self.swarm.behaviour_mut().inp.send_response(channel, ack);
+            }
+            AwaitingStore::Publish { intent, reply } => match done.result {
+                Ok(()) => self.publish_now(intent, reply),
+                Err(reason) => {
+                    let _ = reply.send(Err(NetError::Storage {
+                        what: "the intent before publishing it",
+                        reason,
+                    }));
+                }
+            },
+            AwaitingStore::Reply { reply, id, event } => {
+                let result = match done.result {
+                    Ok(()) => {
+                        let _ = self.negotiation_events.send(Arc::new(event.clone()));
+                        Ok(event)
+                    }
+                    Err(reason) => {
+                        // Written again from the start with the next change (rewrites of the
+                        // same bytes are no-ops).
+                        self.persisted_len.remove(&id);
+                        Err(NetError::Storage {
+                            what: "its message, which the other party took",
+                            reason,
+                        })
+                    }
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
     fn info(&self) -> NodeInfo {
         NodeInfo {
             peer_id: self.local.to_string(),
@@ -708,7 +1072,38 @@ impl EventLoop {
             .count()
     }
 
+    /// Publishes an intent of this node; with a store, only once it is on disk, so a published
+    /// intent survives a crash.
     fn publish(
+        &mut self,
+        intent: Box<mesh_core::SignedIntent>,
+        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+    ) {
+        if let Some(writer) = &self.writer {
+            let token = self.next_token;
+            self.next_token += 1;
+            let write = Write::Reported {
+                write: Box::new(Write::Intent(stored_intent(&intent, true, now_ms()))),
+                token,
+            };
+            match writer.write(write) {
+                Ok(()) => {
+                    self.awaiting_store
+                        .insert(token, AwaitingStore::Publish { intent, reply });
+                }
+                Err(_) => {
+                    let _ = reply.send(Err(NetError::Busy {
+                        what: "store writes",
+                        limit: crate::persist::WRITE_QUEUE,
+                    }));
+                }
+            }
+            return;
+        }
+        self.publish_now(intent, reply);
+    }
+
+    fn publish_now(
         &mut self,
         intent: Box<mesh_core::SignedIntent>,
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
@@ -843,6 +1238,7 @@ impl EventLoop {
             return false;
         }
         self.open_intents.insert(Arc::new(intent.clone()), now);
+        self.save(Write::Intent(stored_intent(&intent, false, now)));
         tracing::debug!(id = %intent.id, %topic, %from, "intent received");
         let _ = self.intents.send(Arc::new(ReceivedIntent {
             intent,
@@ -1040,6 +1436,7 @@ impl EventLoop {
         for cap in self.config.capabilities.clone() {
             self.provide(cap.provider_key());
         }
+        self.save(Write::OwnRecord(signed.envelope.clone()));
         self.records.insert(signed);
         self.metrics.announcements.inc();
         tracing::debug!(seq = self.record_seq, "agent record announced");
@@ -1120,7 +1517,7 @@ impl EventLoop {
                 if let Some(served_by) = found.peer {
                     self.peers.observe(served_by, Observation::Valid);
                 }
-                self.records.insert(record.clone());
+                self.remember_record(&record);
                 if let Some(d) = self.discoveries.get_mut(&id) {
                     d.found.insert(peer, record);
                     d.record_queries.remove(&qid);
@@ -1227,7 +1624,7 @@ impl EventLoop {
                             if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
                                 tracing::debug!(error = %e, "record store full");
                             }
-                            self.records.insert(verified);
+                            self.remember_record(&verified);
                         }
                         self.peers.observe(source, Observation::Valid);
                     }
@@ -1366,6 +1763,17 @@ impl EventLoop {
                 if let identify::Event::Received { peer_id, info, .. } = e {
                     self.peers
                         .identified(peer_id, &info.listen_addrs, info.agent_version.clone());
+                    self.save(Write::Peer(mesh_store::StoredPeer {
+                        peer_id: peer_id.to_bytes(),
+                        addresses: info
+                            .listen_addrs
+                            .iter()
+                            .filter(|a| is_dialable(a))
+                            .take(crate::peers::MAX_ADDRS_PER_PEER)
+                            .map(ToString::to_string)
+                            .collect(),
+                        last_seen_unix_ms: now_ms(),
+                    }));
                     let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
                     if speaks_kad {
                         for addr in info
@@ -1506,6 +1914,14 @@ impl EventLoop {
         }
         for id in self.inp.handle_timeouts(now_ms()) {
             tracing::info!(negotiation = %id, "negotiation timed out");
+            self.save_meta(&id);
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING;
+            self.save_reputations();
+            if self.writer.is_some() {
+                self.save(Write::Prune { now_ms: now_ms() });
+            }
         }
         self.book.prune(now_ms());
         if now >= self.next_topic_check {

@@ -172,6 +172,9 @@ impl MeshHandle {
 
     /// Signs `intent` with this node's key and publishes it on the topic of each of its
     /// capabilities. Waits up to the configured publish wait for a subscriber to be reachable.
+    ///
+    /// With a store, the signed intent is on disk before it is published, so a published intent
+    /// survives a crash.
     pub async fn publish_intent(&self, intent: &Intent) -> Result<PublishOutcome, NetError> {
         let signed = intent.sign(&self.keypair, unix_ms(std::time::SystemTime::now()))?;
         self.call(|reply| Command::Publish {

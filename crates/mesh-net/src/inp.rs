@@ -217,7 +217,8 @@ fn kind_name(kind: MessageKind) -> String {
     format!("{kind:?}").to_lowercase()
 }
 
-fn state_name(state: State) -> &'static str {
+/// The API name of a negotiation state (`offered`, `agreed`, ...).
+pub fn state_name(state: State) -> &'static str {
     match state {
         State::AwaitingOffer => "awaiting_offer",
         State::Offered => "offered",
@@ -506,6 +507,29 @@ impl Registry {
                 status: IntentStatus::Agreed,
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// Takes a negotiation rebuilt from storage at start. Returns `false` when the registry is
+    /// full.
+    pub fn insert_restored(&mut self, negotiation: Negotiation) -> bool {
+        if self.negotiations.len() >= MAX_NEGOTIATIONS {
+            return false;
+        }
+        self.negotiations.insert(negotiation.id(), negotiation);
+        true
+    }
+
+    /// Puts a negotiation back as it was before a step that could not be stored (`None`: it
+    /// did not exist).
+    pub fn roll_back(&mut self, id: NegotiationId, previous: Option<Negotiation>) {
+        match previous {
+            Some(n) => {
+                self.negotiations.insert(id, n);
+            }
+            None => {
+                self.negotiations.remove(&id);
+            }
         }
     }
 

@@ -38,6 +38,8 @@ pub mod intent_book;
 pub mod metrics;
 pub mod open_intents;
 pub mod peers;
+pub mod persist;
+pub mod restore;
 
 pub use adp::{AgentInfo, AgentQuery};
 pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};

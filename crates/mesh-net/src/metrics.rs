@@ -33,6 +33,10 @@ pub struct MeshMetrics {
     pub intents_cancelled: Counter,
     /// DHT lookups of a negotiation peer none of whose known addresses worked.
     pub inp_route_lookups: Counter,
+    /// Store writes that failed.
+    pub store_errors: Counter,
+    /// Store writes dropped because the writer's queue was full.
+    pub store_writes_dropped: Counter,
     /// Gossip messages refused by validation, by reason.
     pub messages_rejected: Family<ReasonLabel, Counter>,
     /// Agent records refused (from the DHT or from a peer's store request), by reason.
@@ -79,6 +83,16 @@ impl MeshMetrics {
             "intents_cancelled",
             "Held intents cancelled by their publisher",
             m.intents_cancelled.clone(),
+        );
+        r.register(
+            "store_errors",
+            "Store writes that failed (see the node's log)",
+            m.store_errors.clone(),
+        );
+        r.register(
+            "store_writes_dropped",
+            "Store writes dropped because the writer fell behind",
+            m.store_writes_dropped.clone(),
         );
         r.register(
             "inp_route_lookups",

@@ -40,7 +40,14 @@ struct Entry {
 pub struct PeerBook {
     connected: HashMap<PeerId, Entry>,
     reputation: LocalReputation,
+    /// Peers whose score changed since the last [`PeerBook::take_changed`], with how many
+    /// observations each score rests on in all.
+    changed: HashMap<PeerId, u64>,
+    observations: HashMap<PeerId, u64>,
 }
+
+/// Score changes remembered between two saves at most.
+const CHANGED_CAPACITY: usize = 4096;
 
 impl PeerBook {
     /// A connection to `peer` at `addr` opened.
@@ -101,7 +108,35 @@ impl PeerBook {
 
     /// Records what `peer` did; returns its new score.
     pub fn observe(&mut self, peer: PeerId, observation: Observation) -> f64 {
+        let count = if self.observations.len() < mesh_core::reputation::DEFAULT_CAPACITY
+            || self.observations.contains_key(&peer)
+        {
+            let c = self.observations.entry(peer).or_default();
+            *c += 1;
+            *c
+        } else {
+            1
+        };
+        if self.changed.len() < CHANGED_CAPACITY || self.changed.contains_key(&peer) {
+            self.changed.insert(peer, count);
+        }
         self.reputation.observe(peer, observation)
+    }
+
+    /// Sets a score and its observation count read back from storage.
+    pub fn restore_reputation(&mut self, peer: PeerId, score: f64, observations: u64) {
+        self.reputation.restore(peer, score);
+        if self.observations.len() < mesh_core::reputation::DEFAULT_CAPACITY {
+            self.observations.insert(peer, observations);
+        }
+    }
+
+    /// The scores that changed since the last call: peer, score, observations.
+    pub fn take_changed(&mut self) -> Vec<(PeerId, f64, u64)> {
+        self.changed
+            .drain()
+            .map(|(peer, count)| (peer, self.reputation.score(&peer), count))
+            .collect()
     }
 
     /// Local reputation of `peer`.

@@ -98,6 +98,9 @@ impl From<NetError> for ApiError {
             NetError::Stopped => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string())
             }
+            NetError::Storage { .. } => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage", e.to_string())
+            }
             NetError::IntentNotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_intent", e.to_string())
             }

@@ -1,0 +1,153 @@
+//! Reading back what a node stored before it stopped: everything is verified again as if it
+//! had just arrived, and anything that no longer verifies (or has expired) is skipped.
+
+use std::sync::Arc;
+
+use libp2p::{Multiaddr, PeerId};
+use mesh_core::negotiation::{Config, Negotiation, Transcript};
+use mesh_core::{SignedAgentRecord, SignedCancellation, SignedIntent};
+use mesh_store::{IntentStatus, NegotiationMeta, Role, Store, StoreError, StoredIntent};
+
+use crate::intent_book::OWN_INTENTS_CAPACITY;
+use crate::open_intents::OPEN_INTENTS_CAPACITY;
+
+/// Peers read back at most (the most recently seen).
+pub const PEERS_RESTORED: usize = 256;
+
+/// What a node had.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Its own unexpired intents.
+    pub own_intents: Vec<Arc<SignedIntent>>,
+    /// Open intents received from others.
+    pub open_intents: Vec<Arc<SignedIntent>>,
+    /// Cancellations of its own intents, with the intent.
+    pub cancellations: Vec<(Arc<SignedCancellation>, Arc<SignedIntent>)>,
+    /// Its negotiations, rebuilt from their transcripts.
+    pub negotiations: Vec<Negotiation>,
+    /// Peers and their addresses, most recently seen first.
+    pub peers: Vec<(PeerId, Vec<Multiaddr>)>,
+    /// Unexpired agent records of other peers.
+    pub records: Vec<SignedAgentRecord>,
+    /// Local reputation: peer, score, observations.
+    pub reputations: Vec<(PeerId, f64, u64)>,
+    /// Entries that did not verify and were skipped.
+    pub skipped: usize,
+}
+
+/// Reads `store` at `now_ms`.
+pub fn restore(store: &Store, now_ms: u64) -> Result<Restored, StoreError> {
+    let mut out = Restored::default();
+    for stored in store.own_intents(now_ms, OWN_INTENTS_CAPACITY)? {
+        let Some(intent) = verify_intent(&stored, now_ms, &mut out.skipped) else {
+            continue;
+        };
+        if stored.status == IntentStatus::Cancelled
+            && let Some(bytes) = store.cancellation(&stored.id)?
+        {
+            match SignedCancellation::verify(&bytes, now_ms) {
+                Ok(c) if c.cancels(&intent) => {
+                    out.cancellations.push((Arc::new(c), Arc::clone(&intent)));
+                }
+                _ => out.skipped += 1,
+            }
+        }
+        out.own_intents.push(intent);
+    }
+    for stored in store.open_intents(now_ms, OPEN_INTENTS_CAPACITY)? {
+        if stored.own {
+            continue;
+        }
+        if let Some(intent) = verify_intent(&stored, now_ms, &mut out.skipped) {
+            out.open_intents.push(intent);
+        }
+    }
+    for stored in store.negotiations()? {
+        let transcript = Transcript::from_envelopes(store.transcript(&stored.id)?);
+        if transcript.is_empty() {
+            continue;
+        }
+        match Negotiation::resume(&transcript, Config::default(), now_ms) {
+            Ok(n) => out.negotiations.push(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "stored transcript does not verify; skipped");
+                out.skipped += 1;
+            }
+        }
+    }
+    for peer in store.peers(PEERS_RESTORED)? {
+        let Ok(id) = PeerId::from_bytes(&peer.peer_id) else {
+            out.skipped += 1;
+            continue;
+        };
+        let addrs: Vec<Multiaddr> = peer
+            .addresses
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        if !addrs.is_empty() {
+            out.peers.push((id, addrs));
+        }
+    }
+    for record in store.agent_records(now_ms)? {
+        match SignedAgentRecord::verify(&record.envelope, None, now_ms) {
+            Ok(r) => out.records.push(r),
+            Err(_) => out.skipped += 1,
+        }
+    }
+    for r in store.reputations()? {
+        match PeerId::from_bytes(&r.peer_id) {
+            Ok(id) if (0.0..=1.0).contains(&r.score) => {
+                out.reputations.push((id, r.score, r.observations));
+            }
+            _ => out.skipped += 1,
+        }
+    }
+    Ok(out)
+}
+
+fn verify_intent(
+    stored: &StoredIntent,
+    now_ms: u64,
+    skipped: &mut usize,
+) -> Option<Arc<SignedIntent>> {
+    match SignedIntent::verify(&stored.envelope, now_ms) {
+        Ok(i) if i.id.0 == stored.id => Some(Arc::new(i)),
+        Ok(_) | Err(_) => {
+            *skipped += 1;
+            None
+        }
+    }
+}
+
+/// The store's record of one intent.
+pub fn stored_intent(intent: &SignedIntent, own: bool, now_ms: u64) -> StoredIntent {
+    StoredIntent {
+        id: intent.id.0,
+        envelope: intent.envelope.clone(),
+        expires_at_unix_ms: intent.content.expires_at_ms,
+        status: IntentStatus::Open,
+        own,
+        received_at_unix_ms: now_ms,
+    }
+}
+
+/// The store's meta of a negotiation, as seen by `local`.
+pub fn meta_of(n: &Negotiation, local: &PeerId, state: &str, now_ms: u64) -> NegotiationMeta {
+    let publisher = n.publisher() == *local;
+    NegotiationMeta {
+        intent_id: n.intent_id().0,
+        role: if publisher {
+            Role::Publisher
+        } else {
+            Role::Agent
+        },
+        counterparty: if publisher {
+            n.agent().to_bytes()
+        } else {
+            n.publisher().to_bytes()
+        },
+        state: state.to_owned(),
+        updated_at_unix_ms: now_ms,
+    }
+}
