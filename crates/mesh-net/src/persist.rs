@@ -8,13 +8,14 @@
 //! durable (or failed), so the loop can acknowledge a received negotiation message only after
 //! it is on disk, and answer a local caller only after its own message is.
 //!
-//! The writer takes every queued write at once and groups consecutive intents into one
-//! transaction, so a burst of intents costs one commit.
+//! The writer takes every queued write at once and writes all its intents in one transaction
+//! and all its negotiation messages in another (group commit), so a burst costs two commits.
 
 use std::thread::JoinHandle;
 
 use mesh_store::{
     NegotiationMeta, Store, StoredAgentRecord, StoredIntent, StoredPeer, StoredReputation,
+    TranscriptAppend,
 };
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
@@ -170,25 +171,108 @@ fn run(
             }
         }
         let mut intents = Vec::new();
+        let mut transcripts = Vec::new();
         for write in batch.drain(..) {
-            if let Write::Intent(i) = write {
-                intents.push(i);
-                continue;
-            }
-            flush_intents(&store, &mut intents, &errors);
-            let (token, result) = apply(&store, write);
-            if let Err(e) = &result {
-                errors.inc();
-                tracing::error!(error = %e, "store write failed");
-            }
-            if let Some(token) = token {
-                let result = result.map_err(|e| e.to_string());
-                if done.blocking_send(Persisted { token, result }).is_err() {
-                    // The event loop is gone; nothing waits for the answer.
+            match write {
+                Write::Intent(i) => intents.push(i),
+                Write::Transcript {
+                    id,
+                    meta,
+                    first_seq,
+                    messages,
+                    token,
+                } => transcripts.push(TranscriptWrite {
+                    id,
+                    meta,
+                    first_seq,
+                    messages,
+                    token,
+                }),
+                other => {
+                    flush_intents(&store, &mut intents, &errors);
+                    flush_transcripts(&store, &mut transcripts, &done, &errors);
+                    let (token, result) = apply(&store, other);
+                    if let Err(e) = &result {
+                        errors.inc();
+                        tracing::error!(error = %e, "store write failed");
+                    }
+                    if let Some(token) = token {
+                        report(&done, token, result.map_err(|e| e.to_string()));
+                    }
                 }
             }
         }
         flush_intents(&store, &mut intents, &errors);
+        flush_transcripts(&store, &mut transcripts, &done, &errors);
+    }
+}
+
+fn report(done: &mpsc::Sender<Persisted>, token: u64, result: Result<(), String>) {
+    // An error means the event loop is gone and nothing waits for the answer.
+    let _ = done.blocking_send(Persisted { token, result });
+}
+
+/// New messages of one negotiation, waiting in the writer.
+struct TranscriptWrite {
+    id: [u8; 32],
+    meta: NegotiationMeta,
+    first_seq: u64,
+    messages: Vec<Vec<u8>>,
+    token: Option<u64>,
+}
+
+/// Writes every queued negotiation message in one transaction, then reports each write.
+fn flush_transcripts(
+    store: &Store,
+    writes: &mut Vec<TranscriptWrite>,
+    done: &mpsc::Sender<Persisted>,
+    errors: &Counter,
+) {
+    if writes.is_empty() {
+        return;
+    }
+    let appends: Vec<TranscriptAppend<'_>> = writes
+        .iter()
+        .flat_map(|w| {
+            (w.first_seq..)
+                .zip(&w.messages)
+                .map(|(seq, message)| TranscriptAppend {
+                    negotiation_id: &w.id,
+                    meta: &w.meta,
+                    seq,
+                    message,
+                })
+        })
+        .collect();
+    let outcome = store.append_transcript_messages(&appends);
+    drop(appends);
+    let mut results = match &outcome {
+        Ok(results) => results
+            .iter()
+            .map(|r| r.as_ref().err().map(ToString::to_string))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+    .into_iter();
+    for w in writes.drain(..) {
+        let mut result = match &outcome {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        for _ in &w.messages {
+            if let Some(Some(e)) = results.next()
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        if let Err(e) = &result {
+            errors.inc();
+            tracing::error!(error = %e, "negotiation message not stored");
+        }
+        if let Some(token) = w.token {
+            report(done, token, result);
+        }
     }
 }
 
@@ -217,15 +301,18 @@ fn apply(store: &Store, write: Write) -> (Option<u64>, Result<(), mesh_store::St
             messages,
             token,
         } => {
-            let mut result = Ok(());
-            for (seq, bytes) in (first_seq..).zip(&messages) {
-                result = store
-                    .append_transcript_message(&id, &meta, seq, bytes)
-                    .map(|_| ());
-                if result.is_err() {
-                    break;
-                }
-            }
+            let appends: Vec<TranscriptAppend<'_>> = (first_seq..)
+                .zip(&messages)
+                .map(|(seq, message)| TranscriptAppend {
+                    negotiation_id: &id,
+                    meta: &meta,
+                    seq,
+                    message,
+                })
+                .collect();
+            let result = store
+                .append_transcript_messages(&appends)
+                .and_then(|rs| rs.into_iter().try_for_each(|r| r.map(|_| ())));
             (token, result)
         }
         Write::Meta { id, meta } => (None, store.set_negotiation_meta(&id, &meta)),

@@ -25,12 +25,35 @@ const LARGE_STORE_INTENTS: u64 = 100_000;
 const FILL_BATCH: u64 = 1_000;
 const NOW_MS: u64 = 1_000_000;
 
+/// The baseline: appending 600 bytes to a plain file and `fsync`ing it, the least a durable
+/// write can cost on this disk.
+fn raw_fsync_baseline(path: &Path) -> Result<(), Box<dyn Error>> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    let data = vec![0u8; ENVELOPE_BYTES];
+    let started = Instant::now();
+    let mut written = 0u64;
+    while written < SINGLE_WRITES && started.elapsed() < SINGLE_WRITES_FOR_AT_MOST {
+        file.write_all(&data)?;
+        file.sync_data()?;
+        written += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "baseline: raw append + fdatasync: {:>9.0} /s  ({written} writes, {:.2} ms each)",
+        written as f64 / secs,
+        secs * 1e3 / written as f64
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = match std::env::args_os().nth(1) {
         Some(parent) => tempfile::tempdir_in(parent)?,
         None => tempfile::tempdir()?,
     };
     println!("mesh-store benchmark in {}", dir.path().display());
+    raw_fsync_baseline(&dir.path().join("raw.log"))?;
     single_writes(&dir.path().join("single.redb"))?;
     batched_writes(&dir.path().join("batched.redb"))?;
     transcript_and_event_appends(&dir.path().join("appends.redb"))?;

@@ -55,6 +55,7 @@ mod test_support;
 pub use check::{CheckReport, Problem};
 pub use config::{DEFAULT_CACHE_BYTES, DEFAULT_EVENT_RETENTION, StoreConfig};
 pub use error::StoreError;
+pub use negotiations::TranscriptAppend;
 pub use schema::{MAGIC, SCHEMA_VERSION};
 pub use store::Store;
 pub use types::{

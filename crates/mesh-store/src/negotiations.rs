@@ -27,44 +27,22 @@ impl Store {
         seq: u64,
         message: &[u8],
     ) -> Result<Appended, StoreError> {
+        self.write(|txn, path| append_in(txn, path, negotiation_id, meta, seq, message))
+    }
+
+    /// Appends many messages (of one or several negotiations) in one transaction, so they cost
+    /// one commit. Each append is checked as [`Store::append_transcript_message`] checks it and
+    /// gets its own result; the others are written even if one is refused. An error of the
+    /// commit itself fails them all.
+    pub fn append_transcript_messages(
+        &self,
+        appends: &[TranscriptAppend<'_>],
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
         self.write(|txn, path| {
-            let mut transcripts = txn.open_table(TRANSCRIPTS).at(path)?;
-            if let Some(stored) = transcripts.get((negotiation_id, seq)).at(path)? {
-                return if stored.value() == message {
-                    Ok(Appended::AlreadyPresent)
-                } else {
-                    Err(StoreError::Conflict {
-                        negotiation: hex::encode(negotiation_id),
-                        seq,
-                    })
-                };
-            }
-            let expected = match transcripts
-                .range((negotiation_id, 0)..=(negotiation_id, u64::MAX))
-                .at(path)?
-                .next_back()
-            {
-                Some(last) => last.at(path)?.0.value().1.saturating_add(1),
-                None => 0,
-            };
-            if seq != expected {
-                return Err(StoreError::OutOfOrder {
-                    negotiation: hex::encode(negotiation_id),
-                    expected,
-                    got: seq,
-                });
-            }
-            transcripts
-                .insert((negotiation_id, seq), message)
-                .at(path)?;
-            txn.open_table(NEGOTIATIONS)
-                .at(path)?
-                .insert(
-                    negotiation_id,
-                    encoding::encode(&NegotiationValue::from_meta(meta)).as_slice(),
-                )
-                .at(path)?;
-            Ok(Appended::Written)
+            Ok(appends
+                .iter()
+                .map(|a| append_in(txn, path, a.negotiation_id, a.meta, a.seq, a.message))
+                .collect())
         })
     }
 
@@ -157,6 +135,66 @@ impl Store {
     }
 }
 
+/// One message for [`Store::append_transcript_messages`].
+#[derive(Debug, Clone, Copy)]
+pub struct TranscriptAppend<'a> {
+    /// The negotiation.
+    pub negotiation_id: &'a Id,
+    /// Its meta after the message.
+    pub meta: &'a NegotiationMeta,
+    /// The message's sequence number.
+    pub seq: u64,
+    /// The signed envelope.
+    pub message: &'a [u8],
+}
+
+fn append_in(
+    txn: &redb::WriteTransaction,
+    path: &std::path::Path,
+    negotiation_id: &Id,
+    meta: &NegotiationMeta,
+    seq: u64,
+    message: &[u8],
+) -> Result<Appended, StoreError> {
+    let mut transcripts = txn.open_table(TRANSCRIPTS).at(path)?;
+    if let Some(stored) = transcripts.get((negotiation_id, seq)).at(path)? {
+        return if stored.value() == message {
+            Ok(Appended::AlreadyPresent)
+        } else {
+            Err(StoreError::Conflict {
+                negotiation: hex::encode(negotiation_id),
+                seq,
+            })
+        };
+    }
+    let expected = match transcripts
+        .range((negotiation_id, 0)..=(negotiation_id, u64::MAX))
+        .at(path)?
+        .next_back()
+    {
+        Some(last) => last.at(path)?.0.value().1.saturating_add(1),
+        None => 0,
+    };
+    if seq != expected {
+        return Err(StoreError::OutOfOrder {
+            negotiation: hex::encode(negotiation_id),
+            expected,
+            got: seq,
+        });
+    }
+    transcripts
+        .insert((negotiation_id, seq), message)
+        .at(path)?;
+    txn.open_table(NEGOTIATIONS)
+        .at(path)?
+        .insert(
+            negotiation_id,
+            encoding::encode(&NegotiationValue::from_meta(meta)).as_slice(),
+        )
+        .at(path)?;
+    Ok(Appended::Written)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::error::StoreError;
@@ -171,6 +209,63 @@ mod tests {
             state: state.into(),
             updated_at_unix_ms: at,
         }
+    }
+
+    #[test]
+    fn a_batch_checks_each_append_and_commits_once() {
+        use super::TranscriptAppend;
+        let (_dir, store) = open_temp();
+        let (a, b) = ([7; 32], [8; 32]);
+        let (m1, m2) = (meta("offered", 1), meta("agreed", 2));
+        store
+            .append_transcript_message(&b, &m1, 0, b"theirs")
+            .unwrap();
+        let results = store
+            .append_transcript_messages(&[
+                TranscriptAppend {
+                    negotiation_id: &a,
+                    meta: &m1,
+                    seq: 0,
+                    message: b"offer",
+                },
+                TranscriptAppend {
+                    negotiation_id: &a,
+                    meta: &m2,
+                    seq: 1,
+                    message: b"accept",
+                },
+                TranscriptAppend {
+                    negotiation_id: &b,
+                    meta: &m2,
+                    seq: 0,
+                    message: b"other",
+                },
+                TranscriptAppend {
+                    negotiation_id: &b,
+                    meta: &m2,
+                    seq: 5,
+                    message: b"gap",
+                },
+                TranscriptAppend {
+                    negotiation_id: &b,
+                    meta: &m2,
+                    seq: 0,
+                    message: b"theirs",
+                },
+            ])
+            .unwrap();
+        assert!(matches!(results[0], Ok(Appended::Written)));
+        assert!(matches!(results[1], Ok(Appended::Written)));
+        assert!(matches!(results[2], Err(StoreError::Conflict { .. })));
+        assert!(matches!(results[3], Err(StoreError::OutOfOrder { .. })));
+        assert!(matches!(results[4], Ok(Appended::AlreadyPresent)));
+        assert_eq!(
+            store.transcript(&a).unwrap(),
+            [b"offer".to_vec(), b"accept".to_vec()]
+        );
+        assert_eq!(store.transcript(&b).unwrap(), [b"theirs".to_vec()]);
+        assert_eq!(store.negotiation(&a).unwrap(), Some(m2));
+        assert!(store.check().unwrap().is_clean());
     }
 
     #[test]
