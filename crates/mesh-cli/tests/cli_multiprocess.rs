@@ -294,6 +294,33 @@ fn bad_input_gets_one_line_errors_that_say_what_to_do() {
 }
 
 #[test]
+fn a_corrupt_or_foreign_store_stops_the_node_and_is_left_untouched() {
+    let (_d, home) = fresh_home();
+    let out = mesh(&home, &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = home.join("store.redb");
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    for contents in [garbage, b"a text file, not a store\n".to_vec()] {
+        std::fs::write(&store, &contents).unwrap();
+        let out = mesh(
+            &home,
+            &["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"],
+        );
+        assert!(!out.status.success(), "the node must not start");
+        let err = stderr(&out);
+        assert!(err.contains("store.redb"), "{err}");
+        assert!(err.lines().count() <= 2, "one clear error: {err}");
+        assert_eq!(
+            std::fs::read(&store).unwrap(),
+            contents,
+            "the file is untouched"
+        );
+        let out = mesh(&home, &["store", "check"]);
+        assert!(!out.status.success());
+    }
+}
+
+#[test]
 fn key_readable_by_others_stops_the_node_with_the_fix() {
     use std::os::unix::fs::PermissionsExt;
     let (_d, home) = fresh_home();
