@@ -90,6 +90,10 @@ pub struct NodeArgs {
     /// Do not discover peers on the local network with mDNS.
     #[arg(long)]
     pub no_mdns: bool,
+    /// Stop when standard input closes: a program that starts the node as a child with a pipe
+    /// on its stdin takes the node down with it, even if it is killed.
+    #[arg(long)]
+    pub exit_on_stdin_close: bool,
 }
 
 #[derive(Debug, Subcommand)]

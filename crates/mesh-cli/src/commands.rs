@@ -115,13 +115,45 @@ async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
     }
     println!("Press Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
-    let reason = wait_for_stop(&node).await;
+    let reason = wait_for_stop(&node, args.exit_on_stdin_close).await;
     tracing::info!(reason, "stopping");
     node.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_stop(node: &Node) -> &'static str {
+/// Resolves when standard input reaches its end (or fails). The read runs on a plain thread,
+/// which does not hold the runtime up when the node stops for another reason.
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            let _ = tx.send(());
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = rx.await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch standard input; ignoring --exit-on-stdin-close");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn wait_for_stop(node: &Node, on_stdin_close: bool) -> &'static str {
+    let stdin = async {
+        if on_stdin_close {
+            stdin_closed().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(stdin);
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => {
@@ -134,6 +166,7 @@ async fn wait_for_stop(node: &Node) -> &'static str {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return "interrupt",
             _ = term.recv() => return "terminate",
+            _ = &mut stdin => return "standard input closed",
             _ = poll.tick() => if node.is_finished() { return "network task ended" },
         }
     }

@@ -321,6 +321,56 @@ fn a_corrupt_or_foreign_store_stops_the_node_and_is_left_untouched() {
 }
 
 #[test]
+fn exit_on_stdin_close_stops_the_node_when_its_parent_goes() {
+    let (_d, home) = fresh_home();
+    let start = |flag: bool| {
+        let mut cmd = Command::new(MESH);
+        cmd.arg("--home")
+            .arg(&home)
+            .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .env_remove("MESH_HOME")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if flag {
+            cmd.arg("--exit-on-stdin-close");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !home.join("api").exists() {
+            assert!(Instant::now() < deadline, "the node never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(child.stdin.take());
+        child
+    };
+    let wait_exit = |child: &mut std::process::Child, within: Duration| {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    };
+    // Without the flag, a closed stdin means nothing.
+    let mut plain = Proc(start(false));
+    assert!(wait_exit(&mut plain.0, Duration::from_secs(2)).is_none());
+    terminate(&plain);
+    assert!(wait_exit(&mut plain.0, Duration::from_secs(10)).is_some());
+    let _ = std::fs::remove_file(home.join("api"));
+    // With it, the node stops cleanly as soon as its stdin closes.
+    let mut child = start(true);
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("the node stops");
+    assert!(status.success(), "{status}");
+    assert!(
+        !home.join("api").exists(),
+        "a clean stop removes the API file"
+    );
+}
+
+#[test]
 fn key_readable_by_others_stops_the_node_with_the_fix() {
     use std::os::unix::fs::PermissionsExt;
     let (_d, home) = fresh_home();

@@ -42,7 +42,9 @@ const STDERR_LINES = 40;
 
 /** The command-line arguments of `mesh node` for `options`. */
 export function nodeArguments(options: NodeProcessOptions): string[] {
-  const args = ["--home", options.home, "node", "--api", options.apiAddress];
+  // The node stops when our end of its stdin pipe closes, so it dies with this process even
+  // when this process is killed by a signal.
+  const args = ["--home", options.home, "node", "--api", options.apiAddress, "--exit-on-stdin-close"];
   for (const address of options.listen) args.push("--listen", address);
   for (const peer of options.bootstrapPeers) args.push("--bootstrap", peer);
   for (const capability of options.capabilities) args.push("--capability", capability);
@@ -80,7 +82,7 @@ export class NodeProcess {
     await rm(apiFile, { force: true });
     const child = spawn(options.binary, nodeArguments(options), {
       env: options.env,
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["pipe", "ignore", "pipe"],
     });
     // A node left running when this process exits would hold its home: kill it.
     const forget = atExit(() => child.kill("SIGKILL"));
