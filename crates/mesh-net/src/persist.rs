@@ -197,7 +197,7 @@ fn run(
                         tracing::error!(error = %e, "store write failed");
                     }
                     if let Some(token) = token {
-                        report(&done, token, result.map_err(|e| e.to_string()));
+                        report(&done, token, result);
                     }
                 }
             }
@@ -231,6 +231,21 @@ fn flush_transcripts(
     if writes.is_empty() {
         return;
     }
+    let results = append_all(store, writes);
+    for (w, result) in writes.drain(..).zip(results) {
+        if let Err(e) = &result {
+            errors.inc();
+            tracing::error!(error = %e, "negotiation message not stored");
+        }
+        if let Some(token) = w.token {
+            report(done, token, result);
+        }
+    }
+}
+
+/// Appends the messages of `writes` in one transaction; the result of each write, `Err` with
+/// the first refusal among its messages or the commit's error.
+fn append_all(store: &Store, writes: &[TranscriptWrite]) -> Vec<Result<(), String>> {
     let appends: Vec<TranscriptAppend<'_>> = writes
         .iter()
         .flat_map(|w| {
@@ -244,36 +259,23 @@ fn flush_transcripts(
                 })
         })
         .collect();
-    let outcome = store.append_transcript_messages(&appends);
-    drop(appends);
-    let mut results = match &outcome {
-        Ok(results) => results
-            .iter()
-            .map(|r| r.as_ref().err().map(ToString::to_string))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-    .into_iter();
-    for w in writes.drain(..) {
-        let mut result = match &outcome {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        };
-        for _ in &w.messages {
-            if let Some(Some(e)) = results.next()
-                && result.is_ok()
-            {
-                result = Err(e);
+    let outcome = match store.append_transcript_messages(&appends) {
+        Ok(results) => results,
+        Err(e) => return writes.iter().map(|_| Err(e.to_string())).collect(),
+    };
+    let mut each = outcome.into_iter();
+    writes
+        .iter()
+        .map(|w| {
+            let mut result = Ok(());
+            for r in each.by_ref().take(w.messages.len()) {
+                if let (Err(e), Ok(())) = (r, &result) {
+                    result = Err(e.to_string());
+                }
             }
-        }
-        if let Err(e) = &result {
-            errors.inc();
-            tracing::error!(error = %e, "negotiation message not stored");
-        }
-        if let Some(token) = w.token {
-            report(done, token, result);
-        }
-    }
+            result
+        })
+        .collect()
 }
 
 fn flush_intents(store: &Store, intents: &mut Vec<StoredIntent>, errors: &Counter) {
@@ -287,13 +289,16 @@ fn flush_intents(store: &Store, intents: &mut Vec<StoredIntent>, errors: &Counte
     intents.clear();
 }
 
-fn apply(store: &Store, write: Write) -> (Option<u64>, Result<(), mesh_store::StoreError>) {
+fn apply(store: &Store, write: Write) -> (Option<u64>, Result<(), String>) {
+    let text = |r: Result<(), mesh_store::StoreError>| r.map_err(|e| e.to_string());
     match write {
-        Write::Intent(i) => (None, store.put_intent(&i)),
-        Write::Cancellation { id, envelope } => (None, store.put_cancellation(&id, &envelope)),
-        Write::Peer(p) => (None, store.upsert_peer(&p)),
-        Write::AgentRecord(r) => (None, store.put_agent_record(&r)),
-        Write::OwnRecord(r) => (None, store.set_own_record(&r)),
+        Write::Intent(i) => (None, text(store.put_intent(&i))),
+        Write::Cancellation { id, envelope } => {
+            (None, text(store.put_cancellation(&id, &envelope)))
+        }
+        Write::Peer(p) => (None, text(store.upsert_peer(&p))),
+        Write::AgentRecord(r) => (None, text(store.put_agent_record(&r))),
+        Write::OwnRecord(r) => (None, text(store.set_own_record(&r))),
         Write::Transcript {
             id,
             meta,
@@ -301,26 +306,24 @@ fn apply(store: &Store, write: Write) -> (Option<u64>, Result<(), mesh_store::St
             messages,
             token,
         } => {
-            let appends: Vec<TranscriptAppend<'_>> = (first_seq..)
-                .zip(&messages)
-                .map(|(seq, message)| TranscriptAppend {
-                    negotiation_id: &id,
-                    meta: &meta,
-                    seq,
-                    message,
-                })
-                .collect();
-            let result = store
-                .append_transcript_messages(&appends)
-                .and_then(|rs| rs.into_iter().try_for_each(|r| r.map(|_| ())));
+            let write = TranscriptWrite {
+                id,
+                meta,
+                first_seq,
+                messages,
+                token,
+            };
+            let result = append_all(store, std::slice::from_ref(&write))
+                .pop()
+                .unwrap_or(Ok(()));
             (token, result)
         }
-        Write::Meta { id, meta } => (None, store.set_negotiation_meta(&id, &meta)),
+        Write::Meta { id, meta } => (None, text(store.set_negotiation_meta(&id, &meta))),
         Write::Reputations(list) => {
             let result = list.iter().try_for_each(|r| store.put_reputation(r));
-            (None, result)
+            (None, text(result))
         }
-        Write::Prune { now_ms } => (None, store.prune_expired(now_ms).map(|_| ())),
+        Write::Prune { now_ms } => (None, text(store.prune_expired(now_ms).map(|_| ()))),
         Write::Reported { write, token } => (Some(token), apply(store, *write).1),
     }
 }

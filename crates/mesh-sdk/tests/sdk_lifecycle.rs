@@ -6,9 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{STEP, agent, eventually};
 use futures::StreamExt;
 use mesh_sdk::{
     AgentHandler, Answer, AwardPolicy, Bid, Delivery, Eta, Intent, IntentId, LowestPrice,
@@ -16,20 +18,7 @@ use mesh_sdk::{
 };
 use tokio::sync::mpsc;
 
-const STEP: Duration = Duration::from_secs(30);
 const CAPABILITY: &str = "data-analysis";
-
-fn node(dir: &std::path::Path, name: &str, caps: &[&str], bootstrap: &[String]) -> MeshNetwork {
-    MeshNetwork::builder()
-        .home(dir.join(name))
-        .name(name)
-        .capabilities(caps.iter().copied())
-        .bootstrap_peers(bootstrap.iter().cloned())
-        .listen_addresses(["/ip4/127.0.0.1/tcp/0"])
-        .mdns(false)
-        .build()
-        .expect("valid settings")
-}
 
 fn usd(amount: &str) -> Price {
     Price::new(amount, "USD").unwrap()
@@ -95,24 +84,6 @@ impl AgentHandler for Declines {
     }
 }
 
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {what} within {} s",
-            STEP.as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn status(network: &MeshNetwork, id: IntentId) -> String {
     network
         .intent(id)
@@ -155,14 +126,14 @@ async fn publish(publisher: &MeshNetwork, title: &str) -> IntentId {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handlers_bid_policy_counters_and_the_status_follows_the_job() {
     let dir = tempfile::tempdir().unwrap();
-    let publisher = node(dir.path(), "publisher", &[], &[]);
+    let publisher = agent(dir.path(), "publisher", &[], &[]);
     publisher.connect().await.unwrap();
     let hub = vec![publisher.info().await.unwrap().listen_addrs[0].clone()];
 
     let (finished_tx, mut finished) = mpsc::channel(16);
-    let steady = node(dir.path(), "steady", &[CAPABILITY], &hub);
-    let haggler = node(dir.path(), "haggler", &[CAPABILITY], &hub);
-    let picky = node(dir.path(), "picky", &[CAPABILITY], &hub);
+    let steady = agent(dir.path(), "steady", &[CAPABILITY], &hub);
+    let haggler = agent(dir.path(), "haggler", &[CAPABILITY], &hub);
+    let picky = agent(dir.path(), "picky", &[CAPABILITY], &hub);
     for n in [&steady, &haggler, &picky] {
         n.connect().await.unwrap();
     }
@@ -295,11 +266,11 @@ async fn handlers_bid_policy_counters_and_the_status_follows_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_intent_travels_withdraws_offers_and_takes_no_more() {
     let dir = tempfile::tempdir().unwrap();
-    let publisher = node(dir.path(), "publisher", &[], &[]);
+    let publisher = agent(dir.path(), "publisher", &[], &[]);
     publisher.connect().await.unwrap();
     let hub = vec![publisher.info().await.unwrap().listen_addrs[0].clone()];
-    let bidder = node(dir.path(), "bidder", &[CAPABILITY], &hub);
-    let watcher = node(dir.path(), "watcher", &[CAPABILITY], &hub);
+    let bidder = agent(dir.path(), "bidder", &[CAPABILITY], &hub);
+    let watcher = agent(dir.path(), "watcher", &[CAPABILITY], &hub);
     bidder.connect().await.unwrap();
     watcher.connect().await.unwrap();
     let (finished_tx, mut finished) = mpsc::channel(16);
@@ -402,7 +373,7 @@ async fn a_cancelled_intent_travels_withdraws_offers_and_takes_no_more() {
 
     // A late joiner catches up on the open intent... and never on the cancelled one.
     let third = publish(&publisher, "Summarise reviews").await;
-    let late = node(dir.path(), "late", &[CAPABILITY], &hub);
+    let late = agent(dir.path(), "late", &[CAPABILITY], &hub);
     late.connect().await.unwrap();
     let mut late_intents = late.subscribe_to_intents();
     let got = tokio::time::timeout(STEP, late_intents.next())

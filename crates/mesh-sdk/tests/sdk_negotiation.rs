@@ -5,9 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use common::agent;
 use futures::{Stream, StreamExt};
 use mesh_core::negotiation::{ResultContent, Role};
 use mesh_sdk::{
@@ -24,18 +27,6 @@ const CAPABILITY: &str = "text-generation";
 const MAIN: &str = "Summarise this PDF";
 const SIDE: &str = "Translate this poem";
 const RESULT: &[u8] = b"A short summary of the PDF.";
-
-fn agent(dir: &std::path::Path, name: &str, caps: &[&str], bootstrap: &[String]) -> MeshNetwork {
-    MeshNetwork::builder()
-        .home(dir.join(name))
-        .name(name)
-        .capabilities(caps.iter().copied())
-        .bootstrap_peers(bootstrap.iter().cloned())
-        .listen_addresses(["/ip4/127.0.0.1/tcp/0"])
-        .mdns(false)
-        .build()
-        .expect("valid settings")
-}
 
 async fn wait_for(
     events: &mut Events,

@@ -4,58 +4,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{STEP, agent, eventually};
 use futures::StreamExt;
 use mesh_sdk::{
-    AgentQuery, Delivery, Eta, Intent, IntentId, MeshNetwork, NegotiationId, Price, Proposal,
-    Receipt,
+    AgentQuery, Delivery, Eta, Intent, IntentId, NegotiationId, Price, Proposal, Receipt,
 };
 
-const STEP: Duration = Duration::from_secs(30);
 const CAPABILITY: &str = "data-analysis";
-
-fn node(home: &Path, caps: &[&str], bootstrap: &[String]) -> MeshNetwork {
-    MeshNetwork::builder()
-        .home(home)
-        .capabilities(caps.iter().copied())
-        .bootstrap_peers(bootstrap.iter().cloned())
-        .listen_addresses(["/ip4/127.0.0.1/tcp/0"])
-        .mdns(false)
-        .build()
-        .expect("valid settings")
-}
-
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {what} within {} s",
-            STEP.as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_keeps_peers_intents_and_negotiations() {
     let dir = tempfile::tempdir().unwrap();
-    let hub = node(&dir.path().join("hub"), &[], &[]);
+    let hub = agent(dir.path(), "hub", &[], &[]);
     hub.connect().await.unwrap();
     let hub_addr = vec![hub.info().await.unwrap().listen_addrs[0].clone()];
-    let agent = node(&dir.path().join("agent"), &[CAPABILITY], &hub_addr);
+    let agent = common::agent(dir.path(), "agent", &[CAPABILITY], &hub_addr);
     agent.connect().await.unwrap();
-    let publisher_home = dir.path().join("publisher");
-    let publisher = node(&publisher_home, &[], &hub_addr);
+    let publisher = common::agent(dir.path(), "publisher", &[], &hub_addr);
     publisher.connect().await.unwrap();
     let publisher_id = publisher.info().await.unwrap().peer_id;
 
@@ -101,7 +70,7 @@ async fn a_restarted_node_keeps_peers_intents_and_negotiations() {
 
     // Restart with no bootstrap peer at all: only what the store remembers.
     publisher.shutdown().await;
-    let publisher = node(&publisher_home, &[], &[]);
+    let publisher = common::agent(dir.path(), "publisher", &[], &[]);
     publisher.connect().await.unwrap();
     assert_eq!(publisher.info().await.unwrap().peer_id, publisher_id);
 
@@ -152,7 +121,7 @@ async fn a_restarted_node_keeps_peers_intents_and_negotiations() {
 
     // And once more: a completed job is still there after another restart.
     publisher.shutdown().await;
-    let publisher = node(&publisher_home, &[], &[]);
+    let publisher = common::agent(dir.path(), "publisher", &[], &[]);
     publisher.connect().await.unwrap();
     let transcript = publisher.transcript(nid).await.unwrap().unwrap();
     assert_eq!(transcript.len(), 4);
