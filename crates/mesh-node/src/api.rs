@@ -8,7 +8,7 @@
 //! | GET | `/v1/info` | yes | peer id, full listen addresses, capabilities |
 //! | GET | `/v1/peers` | yes | connected peers with RTT and local reputation |
 //! | POST | `/v1/intents` | yes | sign and publish an intent |
-//! | GET | `/v1/intents/stream` | yes | Server-Sent Events, one `intent` event per verified intent |
+//! | GET | `/v1/intents/stream` | yes | Server-Sent Events: `intent` per verified intent, `intent_update` per cancellation; resumable with `Last-Event-ID` |
 //! | GET | `/v1/agents` | yes | discover agents by capability and minimum reputation |
 
 use std::convert::Infallible;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -27,9 +27,10 @@ use mesh_core::{Capability, IntentError};
 use mesh_net::{AgentQuery, MeshHandle, NetError};
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
-use crate::views::{ErrorBody, ErrorDetail, IntentView, PublishIntentRequest};
+use crate::events::{EventKind, Replay, Resume, ResumeQuery};
+use crate::views::{ErrorBody, ErrorDetail, PublishIntentRequest};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -41,6 +42,8 @@ pub struct ApiState {
     pub handle: MeshHandle,
     /// The node's store (event log for stream resumption).
     pub store: mesh_store::Store,
+    /// The node's event log, which the event streams read.
+    pub events: crate::events::EventLog,
     /// The bearer token.
     pub token: Arc<str>,
     /// Metrics registry (read-only once the node runs).
@@ -244,45 +247,24 @@ fn parse_list(list: &Option<String>) -> Result<Vec<Capability>, ApiError> {
 async fn stream(
     State(state): State<ApiState>,
     Query(query): Query<CapabilityQuery>,
+    Query(resume): Query<ResumeQuery>,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let filter = parse_list(&query.capabilities)?;
-    // Subscribe to the broadcast before joining topics so nothing falls in between.
-    let rx = state.handle.subscribe_intents();
+    let resume = Resume::from_request(&headers, &resume)?;
+    // Subscribe to the live events before joining topics and before reading the log, so that
+    // nothing falls in between; the replay skips what it has already sent.
+    let replay = Replay::subscribe(&state.events, &[EventKind::Intent, EventKind::IntentUpdate])
+        .filter(filter.iter().map(|c| c.to_string()).collect());
     if !filter.is_empty() {
-        state.handle.subscribe(filter.clone()).await?;
+        state.handle.subscribe(filter).await?;
     }
-    let metrics = state.handle.metrics().clone();
+    let replay = replay.start(resume).await;
     let mut shutdown = state.shutdown.clone();
     let stop = async move {
         let _ = shutdown.wait_for(|stopped| *stopped).await;
     };
-    let events = futures::stream::unfold((rx, metrics), |(mut rx, metrics)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(received) => return Some((received, (rx, metrics))),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "intent stream subscriber fell behind");
-                    metrics.subscriber_lagged.inc_by(n);
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
-    .filter(move |r| {
-        let keep = filter.is_empty() || r.intent.capabilities.iter().any(|c| filter.contains(c));
-        async move { keep }
-    })
-    .map(|r| {
-        let view = IntentView::received(&r);
-        let event = Event::default()
-            .event("intent")
-            .id(view.id.clone())
-            .json_data(&view)
-            .unwrap_or_else(|_| Event::default().comment("unencodable intent"));
-        Ok(event)
-    })
-    .take_until(Box::pin(stop));
+    let events = replay.into_stream().take_until(Box::pin(stop));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,10 +14,10 @@ use mesh_core::IntentId;
 use mesh_core::negotiation::Price;
 use mesh_net::{AwardOutcome, AwardPolicy, CancelOutcome, IntentView, LowestPrice};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 
 use crate::api::{ApiError, ApiState};
 use crate::body::OptionalJsonBody;
+use crate::events::{EventKind, Replay, Resume, ResumeQuery};
 
 /// Longest offer window or answer wait an award request may ask for.
 pub const MAX_AWARD_WAIT: Duration = Duration::from_secs(300);
@@ -206,31 +206,17 @@ async fn offers(
 
 async fn negotiation_stream(
     State(state): State<ApiState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = state.handle.subscribe_negotiations();
+    Query(resume): Query<ResumeQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let resume = Resume::from_request(&headers, &resume)?;
+    let replay = Replay::subscribe(&state.events, &[EventKind::Negotiation])
+        .start(resume)
+        .await;
     let mut shutdown = state.shutdown.clone();
     let stop = async move {
         let _ = shutdown.wait_for(|stopped| *stopped).await;
     };
-    let events = futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(event) => return Some((event, rx)),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "negotiation stream subscriber fell behind");
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
-    .map(|e| {
-        let event = Event::default()
-            .event("negotiation")
-            .id(format!("{}:{}", e.negotiation_id, e.seq))
-            .json_data(&*e)
-            .unwrap_or_else(|_| Event::default().comment("unencodable event"));
-        Ok(event)
-    })
-    .take_until(Box::pin(stop));
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    let events = replay.into_stream().take_until(Box::pin(stop));
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

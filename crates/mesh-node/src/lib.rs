@@ -18,6 +18,7 @@
 pub mod api;
 pub mod body;
 mod error;
+pub mod events;
 pub mod home;
 pub mod intent_api;
 pub mod negotiation_api;

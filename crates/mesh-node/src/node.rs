@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
 use crate::error::NodeError;
+use crate::events::Recorder;
 use crate::home::Home;
 
 /// What a node needs to start.
@@ -63,6 +64,7 @@ pub struct Node {
     stop_api: watch::Sender<bool>,
     api_task: Option<JoinHandle<()>>,
     net_task: JoinHandle<()>,
+    recorder: Recorder,
 }
 
 impl std::fmt::Debug for Node {
@@ -120,6 +122,7 @@ impl Node {
         let mut registry = Registry::default();
         let net = config.net.with_store(store.clone());
         let (handle, net_task) = mesh_net::spawn(keypair, net, &mut registry)?;
+        let recorder = Recorder::spawn(&handle, store.clone(), &mut registry);
         let (stop_api, stop_rx) = watch::channel(false);
         let mut api_addr = None;
         let mut api_task = None;
@@ -131,6 +134,7 @@ impl Node {
             let state = ApiState {
                 handle: handle.clone(),
                 store: store.clone(),
+                events: recorder.log(),
                 token: Arc::from(token),
                 registry: Arc::new(registry),
                 shutdown: stop_rx.clone(),
@@ -166,6 +170,7 @@ impl Node {
             stop_api,
             api_task,
             net_task,
+            recorder,
         })
     }
 
@@ -194,7 +199,8 @@ impl Node {
         self.net_task.is_finished()
     }
 
-    /// Stops the API (ending event streams), then the network, and removes the API file.
+    /// Stops the API (ending event streams), then the network, then the event log recorder,
+    /// and removes the API file.
     pub async fn shutdown(self) {
         let _ = self.stop_api.send(true);
         if let Some(task) = self.api_task {
@@ -202,6 +208,7 @@ impl Node {
         }
         let _ = self.handle.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.net_task).await;
+        self.recorder.stop().await;
         if self.api_addr.is_some() {
             self.home.remove_api();
         }

@@ -87,6 +87,25 @@ pub fn document() -> Value {
         "description": "Comma-separated capability names, each matching [a-z0-9][a-z0-9._-]{0,63}",
         "schema": {"type": "string", "example": "text-generation,data-analysis"}
     });
+    let resume_params = json!([
+        {
+            "name": "Last-Event-ID", "in": "header", "required": false,
+            "description": "Resume after this event: the decimal `id:` of the last event received. Every event the node's log still holds after it (of this stream's kinds, and for intents matching `capabilities`) is sent first, in order, then live events, none twice. Browsers' EventSource sends it on reconnect. A value that is not a decimal number is ignored (live events only, with a comment saying so).",
+            "schema": {"type": "string", "pattern": "^[0-9]+$", "example": "1042"}
+        },
+        {
+            "name": "last_event_id", "in": "query", "required": false,
+            "description": "The same as the Last-Event-ID header, for clients that cannot set headers; the header wins when both are present. 0 replays the whole log. Not a decimal number: 400 `invalid_last_event_id`.",
+            "schema": {"type": "integer", "minimum": 0}
+        }
+    ]);
+    let stream_description = "Every event has `id:` its sequence number in the node's event log, a decimal string that increases across event kinds and node restarts (the log lives in the node's store and keeps the newest 100,000 events). The stream starts with `retry: 2000`. A resume point older than the log gets what the log holds, after a comment line `: log starts at N`; one ahead of the log gets live events, after a comment. Comment lines (`:`) are keep-alives (every 15 s) or such notes. A client that falls behind loses nothing the log still holds. The stream ends when the node stops.";
+    let mut intents_stream_params = vec![caps_param.clone()];
+    let mut negotiations_stream_params = Vec::new();
+    if let Value::Array(params) = &resume_params {
+        intents_stream_params.extend(params.iter().cloned());
+        negotiations_stream_params.extend(params.iter().cloned());
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -113,6 +132,12 @@ pub fn document() -> Value {
                 "PublishOutcome": {"type": "object", "required": ["id", "topics"], "properties": {
                     "id": {"type": "string", "description": "Intent id: SHA-256 of the signed payload, hex"},
                     "topics": {"type": "array", "items": {"type": "object", "required": ["capability", "peers"], "properties": {"capability": {"type": "string"}, "peers": {"type": "integer", "description": "Subscribers known when published; 0 means none was reachable"}}}}
+                }},
+                "IntentUpdate": {"type": "object", "required": ["id", "status"], "properties": {
+                    "id": {"type": "string", "description": "Intent id, 64 hex digits"},
+                    "status": {"type": "string", "description": "The intent's new status; `cancelled` today"},
+                    "reason": {"type": "string", "description": "The publisher's reason, for a cancellation"},
+                    "capabilities": {"type": "array", "items": {"type": "string"}, "description": "The intent's capabilities; absent when the node no longer held the intent (such updates go to every intent stream)"}
                 }},
                 "Intent": {"type": "object", "required": ["id", "publisher", "capabilities", "title", "description", "deadline_ms", "created_at_ms", "expires_at_ms", "min_reputation"], "properties": {
                     "id": {"type": "string"}, "publisher": {"type": "string"},
@@ -228,10 +253,10 @@ pub fn document() -> Value {
                 "responses": with_errors(json!({"201": ok("Published", json!({"$ref": "#/components/schemas/PublishOutcome"})), "413": {"description": "Body over 256 KiB"}}))
             }},
             "/v1/intents/stream": {"get": {
-                "summary": "Server-Sent Events: one `intent` event (data: Intent JSON, id: intent id) per verified intent",
-                "description": "With `capabilities`, the node joins those topics and only their intents are sent; without, every intent on the node's topics.",
-                "parameters": [caps_param.clone()],
-                "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Intent"}}}}}))
+                "summary": "Server-Sent Events: an `intent` event (data: Intent JSON) per verified intent received, an `intent_update` event (data: IntentUpdate JSON) per cancellation; resumable with Last-Event-ID",
+                "description": format!("With `capabilities`, the node joins those topics and only their intents, and updates of them, are sent; without, every intent on the node's topics. {stream_description}"),
+                "parameters": intents_stream_params,
+                "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Intent"}, {"$ref": "#/components/schemas/IntentUpdate"}]}}}}}))
             }},
             "/v1/intents/{id}": {"get": {
                 "summary": "One intent with its lifecycle status",
@@ -256,7 +281,9 @@ pub fn document() -> Value {
                 "responses": with_errors(json!({"200": ok("Offers", json!({"type": "array", "items": {"$ref": "#/components/schemas/Offer"}}))}))
             }},
             "/v1/negotiations/stream": {"get": {
-                "summary": "Server-Sent Events: one `negotiation` event (data: NegotiationEvent JSON) per message taken into this node's negotiations, sent or received",
+                "summary": "Server-Sent Events: one `negotiation` event (data: NegotiationEvent JSON) per message taken into this node's negotiations, sent or received; resumable with Last-Event-ID",
+                "description": stream_description,
+                "parameters": negotiations_stream_params,
                 "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/NegotiationEvent"}}}}}))
             }},
             "/v1/negotiations": {"get": {"summary": "This node's negotiations", "responses": with_errors(json!({"200": ok("Negotiations", json!({"type": "array", "items": {"$ref": "#/components/schemas/NegotiationSummary"}}))}))}},

@@ -623,16 +623,21 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Server-Sent Events: one `intent` event (data: Intent JSON, id: intent id) per verified intent
-         * @description With `capabilities`, the node joins those topics and only their intents are sent; without, every intent on the node's topics.
+         * Server-Sent Events: an `intent` event (data: Intent JSON) per verified intent received, an `intent_update` event (data: IntentUpdate JSON) per cancellation; resumable with Last-Event-ID
+         * @description With `capabilities`, the node joins those topics and only their intents, and updates of them, are sent; without, every intent on the node's topics. Every event has `id:` its sequence number in the node's event log, a decimal string that increases across event kinds and node restarts (the log lives in the node's store and keeps the newest 100,000 events). The stream starts with `retry: 2000`. A resume point older than the log gets what the log holds, after a comment line `: log starts at N`; one ahead of the log gets live events, after a comment. Comment lines (`:`) are keep-alives (every 15 s) or such notes. A client that falls behind loses nothing the log still holds. The stream ends when the node stops.
          */
         get: {
             parameters: {
                 query?: {
                     /** @description Comma-separated capability names, each matching [a-z0-9][a-z0-9._-]{0,63} */
                     capabilities?: string;
+                    /** @description The same as the Last-Event-ID header, for clients that cannot set headers; the header wins when both are present. 0 replays the whole log. Not a decimal number: 400 `invalid_last_event_id`. */
+                    last_event_id?: number;
                 };
-                header?: never;
+                header?: {
+                    /** @description Resume after this event: the decimal `id:` of the last event received. Every event the node's log still holds after it (of this stream's kinds, and for intents matching `capabilities`) is sent first, in order, then live events, none twice. Browsers' EventSource sends it on reconnect. A value that is not a decimal number is ignored (live events only, with a comment saying so). */
+                    "Last-Event-ID"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -644,7 +649,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/event-stream": components["schemas"]["Intent"];
+                        "text/event-stream": components["schemas"]["Intent"] | components["schemas"]["IntentUpdate"];
                     };
                 };
                 /** @description Bad input */
@@ -1428,11 +1433,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-Sent Events: one `negotiation` event (data: NegotiationEvent JSON) per message taken into this node's negotiations, sent or received */
+        /**
+         * Server-Sent Events: one `negotiation` event (data: NegotiationEvent JSON) per message taken into this node's negotiations, sent or received; resumable with Last-Event-ID
+         * @description Every event has `id:` its sequence number in the node's event log, a decimal string that increases across event kinds and node restarts (the log lives in the node's store and keeps the newest 100,000 events). The stream starts with `retry: 2000`. A resume point older than the log gets what the log holds, after a comment line `: log starts at N`; one ahead of the log gets live events, after a comment. Comment lines (`:`) are keep-alives (every 15 s) or such notes. A client that falls behind loses nothing the log still holds. The stream ends when the node stops.
+         */
         get: {
             parameters: {
-                query?: never;
-                header?: never;
+                query?: {
+                    /** @description The same as the Last-Event-ID header, for clients that cannot set headers; the header wins when both are present. 0 replays the whole log. Not a decimal number: 400 `invalid_last_event_id`. */
+                    last_event_id?: number;
+                };
+                header?: {
+                    /** @description Resume after this event: the decimal `id:` of the last event received. Every event the node's log still holds after it (of this stream's kinds, and for intents matching `capabilities`) is sent first, in order, then live events, none twice. Browsers' EventSource sends it on reconnect. A value that is not a decimal number is ignored (live events only, with a comment saying so). */
+                    "Last-Event-ID"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -1663,6 +1677,16 @@ export interface components {
         };
         /** @enum {string} */
         IntentStatus: "open" | "negotiating" | "agreed" | "delivered" | "completed" | "expired" | "cancelled";
+        IntentUpdate: {
+            /** @description The intent's capabilities; absent when the node no longer held the intent (such updates go to every intent stream) */
+            capabilities?: string[];
+            /** @description Intent id, 64 hex digits */
+            id: string;
+            /** @description The publisher's reason, for a cancellation */
+            reason?: string;
+            /** @description The intent's new status; `cancelled` today */
+            status: string;
+        };
         IntentView: {
             /** @example 2.50 USD */
             budget?: string;

@@ -1,0 +1,329 @@
+//! Server-Sent Event streams of the log: replay after the client's last event id, then live
+//! events, with no gap and no duplicate.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::Event;
+use futures::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{EventKind, EventLog, LoggedEvent, REPLAY_PAGE, RETRY};
+use crate::api::ApiError;
+
+/// Query parameter of the streams that lets a client which cannot set headers resume.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ResumeQuery {
+    /// The last event id the client received.
+    #[serde(default)]
+    last_event_id: Option<String>,
+}
+
+/// Where a stream resumes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Live events only, from now on.
+    Live,
+    /// Every retained event after this sequence number, then live events.
+    After(u64),
+    /// The `Last-Event-ID` header was not a sequence number (say, one from an older node): live
+    /// events only, and a comment says so.
+    Ignored,
+}
+
+impl Resume {
+    /// The `Last-Event-ID` header if present (a browser's `EventSource` sets it on reconnect,
+    /// so it is newer than anything in the URL), else the `last_event_id` query parameter.
+    pub(crate) fn from_request(headers: &HeaderMap, query: &ResumeQuery) -> Result<Self, ApiError> {
+        if let Some(value) = headers.get("last-event-id") {
+            let parsed = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+            return Ok(parsed.map_or(Resume::Ignored, Resume::After));
+        }
+        match query.last_event_id.as_deref().map(str::trim) {
+            None | Some("") => Ok(Resume::Live),
+            Some(v) => v.parse().map(Resume::After).map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_last_event_id",
+                    format!("last_event_id {v:?} is not an event id: pass the decimal `id:` of the last event received"),
+                )
+            }),
+        }
+    }
+}
+
+/// The SSE events of the log for one stream: `kinds` (with `filter`, capability names, for
+/// intents and their updates), starting as `resume` says. Subscribe before anything else
+/// happens (joining topics, say) so that no event falls in between.
+pub(crate) struct Replay {
+    log: EventLog,
+    live: broadcast::Receiver<Arc<LoggedEvent>>,
+    kinds: &'static [EventKind],
+    filter: Vec<String>,
+    /// The highest sequence number handled, sent or filtered out.
+    last: Option<u64>,
+    /// Whether the next events come from the store rather than the live broadcast.
+    catching_up: bool,
+    /// Stored events read and not yet handled.
+    pending: VecDeque<Arc<LoggedEvent>>,
+    /// A live event seen ahead of a gap, handled once the gap is read back.
+    held: Option<Arc<LoggedEvent>>,
+    /// Fields to send before any event.
+    preface: VecDeque<Event>,
+}
+
+impl Replay {
+    /// Subscribes to the live events of `log` (first, so that nothing is missed).
+    pub(crate) fn subscribe(log: &EventLog, kinds: &'static [EventKind]) -> Self {
+        Self {
+            live: log.subscribe(),
+            log: log.clone(),
+            kinds,
+            filter: Vec::new(),
+            last: None,
+            catching_up: false,
+            pending: VecDeque::new(),
+            held: None,
+            preface: VecDeque::from([Event::default().retry(RETRY)]),
+        }
+    }
+
+    /// Only intents (and updates of intents) with one of these capabilities; empty for all.
+    pub(crate) fn filter(mut self, capabilities: Vec<String>) -> Self {
+        self.filter = capabilities;
+        self
+    }
+
+    /// Reads where the log stands and decides where to start; call after [`Self::subscribe`].
+    pub(crate) async fn start(mut self, resume: Resume) -> Self {
+        let end = match self.log.last_seq().await {
+            Ok(end) => Some(end),
+            Err(e) => {
+                tracing::warn!(error = %e, "event log unreadable; the stream starts live");
+                self.preface
+                    .push_back(Event::default().comment("event log unreadable: live events only"));
+                None
+            }
+        };
+        match (resume, end) {
+            (Resume::After(id), Some(end)) if id > end => {
+                self.preface.push_back(Event::default().comment(format!(
+                    "last event id {id} is ahead of the log, which ends at {end}: live events only"
+                )));
+                self.last = Some(end);
+            }
+            (Resume::After(id), Some(_)) => {
+                self.last = Some(id);
+                self.catching_up = true;
+            }
+            (Resume::Ignored, end) => {
+                self.preface.push_back(
+                    Event::default().comment("Last-Event-ID is not an event id: live events only"),
+                );
+                self.last = end;
+            }
+            (_, end) => self.last = end,
+        }
+        self
+    }
+
+    fn wants(&self, event: &LoggedEvent) -> bool {
+        self.kinds.contains(&event.kind) && event.matches(&self.filter)
+    }
+
+    /// The next SSE event, or `None` once the recorder has stopped.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(field) = self.preface.pop_front() {
+                return Some(field);
+            }
+            if let Some(event) = self.pending.pop_front() {
+                if self.last.is_some_and(|last| event.seq <= last) {
+                    continue;
+                }
+                self.last = Some(event.seq);
+                if self.wants(&event) {
+                    return Some(sse_event(&event));
+                }
+                continue;
+            }
+            if self.catching_up {
+                self.read_page().await;
+                continue;
+            }
+            match self.live.recv().await {
+                Ok(event) => match self.last {
+                    Some(last) if event.seq <= last => {}
+                    Some(last) if event.seq > last + 1 => {
+                        // Events between were recorded while this stream was not listening.
+                        self.held = Some(event);
+                        self.catching_up = true;
+                    }
+                    _ => self.pending.push_back(event),
+                },
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!(
+                        missed = n,
+                        "event stream fell behind; reading the gap from the store"
+                    );
+                    if self.last.is_some() {
+                        self.catching_up = true;
+                    }
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Reads the next page after `last` from the store; a short page ends the catch-up.
+    async fn read_page(&mut self) {
+        let after = self.last.unwrap_or(0);
+        match self.log.after(after, REPLAY_PAGE).await {
+            Ok(page) => {
+                if let Some(first) = page.first()
+                    && first.seq > after + 1
+                {
+                    self.preface.push_back(
+                        Event::default().comment(format!("log starts at {}", first.seq)),
+                    );
+                }
+                if page.len() < REPLAY_PAGE {
+                    self.end_catch_up();
+                }
+                self.pending.extend(page.into_iter().map(Arc::new));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "event log unreadable; the stream goes on live");
+                self.preface.push_back(
+                    Event::default().comment("event log unreadable: some events are missing"),
+                );
+                self.end_catch_up();
+            }
+        }
+    }
+
+    fn end_catch_up(&mut self) {
+        self.catching_up = false;
+        if let Some(held) = self.held.take() {
+            self.pending.push_back(held);
+        }
+    }
+
+    /// The stream of SSE events.
+    pub(crate) fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> {
+        futures::stream::unfold(self, |mut replay| async move {
+            let event = replay.next().await?;
+            Some((Ok(event), replay))
+        })
+    }
+}
+
+fn sse_event(event: &LoggedEvent) -> Event {
+    Event::default()
+        .event(event.kind.as_str())
+        .id(event.seq.to_string())
+        .data(&event.data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::LoggedEvent;
+    use mesh_store::Store;
+
+    #[test]
+    fn header_wins_over_query_and_bad_ids_are_handled() {
+        let query = |v: &str| ResumeQuery {
+            last_event_id: Some(v.to_owned()),
+        };
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            Resume::from_request(&headers, &ResumeQuery::default()).unwrap(),
+            Resume::Live
+        );
+        assert_eq!(
+            Resume::from_request(&headers, &query("7")).unwrap(),
+            Resume::After(7)
+        );
+        assert!(Resume::from_request(&headers, &query("abc")).is_err());
+        headers.insert("last-event-id", "12".parse().unwrap());
+        assert_eq!(
+            Resume::from_request(&headers, &query("7")).unwrap(),
+            Resume::After(12)
+        );
+        headers.insert("last-event-id", "deadbeef".parse().unwrap());
+        assert_eq!(
+            Resume::from_request(&headers, &query("7")).unwrap(),
+            Resume::Ignored
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lagging_stream_reads_the_gap_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let (live, _) = broadcast::channel(2);
+        let log = EventLog {
+            store: store.clone(),
+            live: live.downgrade(),
+        };
+        let replay = Replay::subscribe(&log, &[EventKind::Negotiation])
+            .start(Resume::Live)
+            .await;
+        // Ten events, recorded and published, overflow the live queue of two.
+        for i in 0..10u64 {
+            let data = format!("{{\"n\":{i}}}");
+            let seq = store.append_event("negotiation", data.as_bytes()).unwrap();
+            let _ = live.send(Arc::new(LoggedEvent {
+                seq,
+                kind: EventKind::Negotiation,
+                data,
+                capabilities: Vec::new(),
+            }));
+        }
+        drop(live);
+        let mut replay = replay;
+        // The retry field first, then the ten events in order, none twice.
+        assert!(replay.next().await.is_some());
+        let mut seqs = Vec::new();
+        while replay.next().await.is_some() {
+            seqs.push(replay.last.unwrap());
+        }
+        assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
+    }
+
+    #[tokio::test]
+    async fn an_id_older_than_the_log_gets_what_is_kept_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = mesh_store::StoreConfig::new().with_event_retention(3);
+        let store = Store::open_with(&dir.path().join("store.redb"), config).unwrap();
+        for i in 0..10u64 {
+            store
+                .append_event("intent", format!("{{\"n\":{i}}}").as_bytes())
+                .unwrap();
+        }
+        let (live, _) = broadcast::channel(4);
+        let log = EventLog {
+            store,
+            live: live.downgrade(),
+        };
+        let mut replay = Replay::subscribe(&log, &[EventKind::Intent])
+            .start(Resume::After(2))
+            .await;
+        drop(live);
+        let retry = format!("{:?}", replay.next().await.unwrap());
+        assert!(retry.contains("retry: 2000"), "{retry}");
+        let comment = format!("{:?}", replay.next().await.unwrap());
+        assert!(comment.contains("log starts at 8"), "{comment}");
+        let mut seqs = Vec::new();
+        while let Some(event) = replay.next().await {
+            assert!(format!("{event:?}").contains("event: intent"));
+            seqs.push(replay.last.unwrap());
+        }
+        assert_eq!(seqs, [8, 9, 10]);
+    }
+}
