@@ -251,7 +251,8 @@ async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let filter = parse_list(&query.capabilities)?;
-    let resume = Resume::from_request(&headers, &resume)?;
+    let cursor = resume.cursor()?.map(|name| format!("intents/{name}"));
+    let mut resume = Resume::from_request(&headers, &resume)?;
     // Subscribe to the live events before joining topics and before reading the log, so that
     // nothing falls in between; the replay skips what it has already sent.
     let replay = Replay::subscribe(&state.events, &[EventKind::Intent, EventKind::IntentUpdate])
@@ -259,7 +260,11 @@ async fn stream(
     if !filter.is_empty() {
         state.handle.subscribe(filter).await?;
     }
-    let replay = replay.start(resume).await;
+    let replay = replay
+        .with_cursor(cursor, &mut resume)
+        .await
+        .start(resume)
+        .await;
     let mut shutdown = state.shutdown.clone();
     let stop = async move {
         let _ = shutdown.wait_for(|stopped| *stopped).await;

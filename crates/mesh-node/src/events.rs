@@ -188,6 +188,11 @@ impl std::fmt::Debug for EventLog {
     }
 }
 
+/// Store key of a stream cursor.
+fn cursor_key(name: &str) -> String {
+    format!("sse/{name}")
+}
+
 impl EventLog {
     /// A receiver of every event from now on, each after it is durable. A receiver more than
     /// [`LIVE_QUEUE`] events behind loses the oldest (`RecvError::Lagged`); they are still in
@@ -210,6 +215,27 @@ impl EventLog {
             .into_iter()
             .filter_map(LoggedEvent::from_stored)
             .collect())
+    }
+
+    /// The position saved under a named cursor, if any.
+    pub async fn cursor(&self, name: &str) -> Result<Option<u64>, EventLogError> {
+        let (store, key) = (self.store.clone(), cursor_key(name));
+        Ok(tokio::task::spawn_blocking(move || store.cursor(&key))
+            .await
+            .map_err(|e| EventLogError::Task(e.to_string()))??)
+    }
+
+    /// Saves a named cursor's position, in the background; a failure is only logged.
+    pub fn save_cursor(&self, name: &str, seq: u64) {
+        let (store, key) = (self.store.clone(), cursor_key(name));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn_blocking(move || {
+            if let Err(e) = store.set_cursor(&key, seq) {
+                tracing::warn!(error = %e, cursor = %key, "cannot save a stream cursor");
+            }
+        });
     }
 
     /// The sequence number of the last event appended, 0 if none ever was.

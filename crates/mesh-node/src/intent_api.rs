@@ -209,8 +209,11 @@ async fn negotiation_stream(
     Query(resume): Query<ResumeQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let resume = Resume::from_request(&headers, &resume)?;
+    let cursor = resume.cursor()?.map(|name| format!("negotiations/{name}"));
+    let mut resume = Resume::from_request(&headers, &resume)?;
     let replay = Replay::subscribe(&state.events, &[EventKind::Negotiation])
+        .with_cursor(cursor, &mut resume)
+        .await
         .start(resume)
         .await;
     let mut shutdown = state.shutdown.clone();

@@ -97,6 +97,11 @@ pub fn document() -> Value {
             "name": "last_event_id", "in": "query", "required": false,
             "description": "The same as the Last-Event-ID header, for clients that cannot set headers; the header wins when both are present. 0 replays the whole log. Not a decimal number: 400 `invalid_last_event_id`.",
             "schema": {"type": "integer", "minimum": 0}
+        },
+        {
+            "name": "cursor", "in": "query", "required": false,
+            "description": "A name for this stream (1 to 64 of a-z, 0-9, '.', '_', '-'). The node saves the id of the last event it handed to the connection under it, and a later connection with the same name and no event id resumes after that. An event in flight when a connection breaks may be past the saved position: use Last-Event-ID to get every event exactly once. Bad name: 400 `invalid_cursor`.",
+            "schema": {"type": "string", "pattern": "^[a-z0-9._-]{1,64}$", "example": "worker-1"}
         }
     ]);
     let stream_description = "Every event has `id:` its sequence number in the node's event log, a decimal string that increases across event kinds and node restarts (the log lives in the node's store and keeps the newest 100,000 events). The stream starts with `retry: 2000`. A resume point older than the log gets what the log holds, after a comment line `: log starts at N`; one ahead of the log gets live events, after a comment. Comment lines (`:`) are keep-alives (every 15 s) or such notes. A client that falls behind loses nothing the log still holds. The stream ends when the node stops.";

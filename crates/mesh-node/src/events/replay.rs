@@ -21,6 +21,40 @@ pub(crate) struct ResumeQuery {
     /// The last event id the client received.
     #[serde(default)]
     last_event_id: Option<String>,
+    /// A name under which the node remembers how far this stream got, so that a client that
+    /// reconnects with the same name (and no event id) resumes there.
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// Longest cursor name.
+const MAX_CURSOR_NAME: usize = 64;
+/// How often a named cursor's position is saved while events flow, at most.
+const CURSOR_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ResumeQuery {
+    /// The cursor name, checked: 1 to 64 of `a-z`, `0-9`, `.`, `_`, `-`.
+    pub(crate) fn cursor(&self) -> Result<Option<String>, ApiError> {
+        let Some(name) = self.cursor.as_deref() else {
+            return Ok(None);
+        };
+        let valid = !name.is_empty()
+            && name.len() <= MAX_CURSOR_NAME
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if valid {
+            Ok(Some(name.to_owned()))
+        } else {
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_cursor",
+                format!(
+                    "cursor {name:?} is not a cursor name: use 1 to 64 of a-z, 0-9, '.', '_' and '-'"
+                ),
+            ))
+        }
+    }
 }
 
 /// Where a stream resumes from.
@@ -74,6 +108,24 @@ pub(crate) struct Replay {
     held: Option<Arc<LoggedEvent>>,
     /// Fields to send before any event.
     preface: VecDeque<Event>,
+    /// The named cursor this stream advances, with the last position saved and when.
+    cursor: Option<Cursor>,
+}
+
+struct Cursor {
+    name: String,
+    saved: Option<u64>,
+    saved_at: std::time::Instant,
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        if let (Some(c), Some(last)) = (&self.cursor, self.last)
+            && c.saved != Some(last)
+        {
+            self.log.save_cursor(&c.name, last);
+        }
+    }
 }
 
 impl Replay {
@@ -89,6 +141,40 @@ impl Replay {
             pending: VecDeque::new(),
             held: None,
             preface: VecDeque::from([Event::default().retry(RETRY)]),
+            cursor: None,
+        }
+    }
+
+    /// Advances the named cursor `name` as events are sent; with no event id from the client,
+    /// resumes from its saved position. Call before [`Self::start`].
+    pub(crate) async fn with_cursor(mut self, name: Option<String>, resume: &mut Resume) -> Self {
+        let Some(name) = name else {
+            return self;
+        };
+        if *resume == Resume::Live {
+            match self.log.cursor(&name).await {
+                Ok(Some(seq)) => *resume = Resume::After(seq),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read a stream cursor; starting live"),
+            }
+        }
+        self.cursor = Some(Cursor {
+            name,
+            saved: None,
+            saved_at: std::time::Instant::now(),
+        });
+        self
+    }
+
+    /// Saves the named cursor if it moved and the last save is old enough.
+    fn advance_cursor(&mut self) {
+        let (Some(c), Some(last)) = (self.cursor.as_mut(), self.last) else {
+            return;
+        };
+        if c.saved != Some(last) && c.saved_at.elapsed() >= CURSOR_SAVE_INTERVAL {
+            self.log.save_cursor(&c.name, last);
+            c.saved = Some(last);
+            c.saved_at = std::time::Instant::now();
         }
     }
 
@@ -146,6 +232,7 @@ impl Replay {
                     continue;
                 }
                 self.last = Some(event.seq);
+                self.advance_cursor();
                 if self.wants(&event) {
                     return Some(sse_event(&event));
                 }
@@ -236,9 +323,26 @@ mod tests {
     use mesh_store::Store;
 
     #[test]
+    fn cursor_names_are_checked() {
+        let named = |v: &str| ResumeQuery {
+            last_event_id: None,
+            cursor: Some(v.to_owned()),
+        };
+        assert_eq!(
+            named("agent-1.a_b").cursor().unwrap().as_deref(),
+            Some("agent-1.a_b")
+        );
+        assert_eq!(ResumeQuery::default().cursor().unwrap(), None);
+        for bad in ["", "Agent", "a/b", &"x".repeat(65)] {
+            assert!(named(bad).cursor().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn header_wins_over_query_and_bad_ids_are_handled() {
         let query = |v: &str| ResumeQuery {
             last_event_id: Some(v.to_owned()),
+            cursor: None,
         };
         let mut headers = HeaderMap::new();
         assert_eq!(

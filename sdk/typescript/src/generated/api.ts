@@ -631,6 +631,8 @@ export interface paths {
                 query?: {
                     /** @description Comma-separated capability names, each matching [a-z0-9][a-z0-9._-]{0,63} */
                     capabilities?: string;
+                    /** @description A name for this stream (1 to 64 of a-z, 0-9, '.', '_', '-'). The node saves the id of the last event it handed to the connection under it, and a later connection with the same name and no event id resumes after that. An event in flight when a connection breaks may be past the saved position: use Last-Event-ID to get every event exactly once. Bad name: 400 `invalid_cursor`. */
+                    cursor?: string;
                     /** @description The same as the Last-Event-ID header, for clients that cannot set headers; the header wins when both are present. 0 replays the whole log. Not a decimal number: 400 `invalid_last_event_id`. */
                     last_event_id?: number;
                 };
@@ -1440,6 +1442,8 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description A name for this stream (1 to 64 of a-z, 0-9, '.', '_', '-'). The node saves the id of the last event it handed to the connection under it, and a later connection with the same name and no event id resumes after that. An event in flight when a connection breaks may be past the saved position: use Last-Event-ID to get every event exactly once. Bad name: 400 `invalid_cursor`. */
+                    cursor?: string;
                     /** @description The same as the Last-Event-ID header, for clients that cannot set headers; the header wins when both are present. 0 replays the whole log. Not a decimal number: 400 `invalid_last_event_id`. */
                     last_event_id?: number;
                 };
