@@ -78,6 +78,29 @@ pub fn build_swarm(
     Ok(swarm)
 }
 
+/// A transport a swarm can run on: authenticated and multiplexed, as `SwarmBuilder` makes them.
+pub type BoxedTransport =
+    libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>;
+
+/// Builds the swarm on `transport` instead of TCP and QUIC (for example an in-memory transport
+/// in a simulation), with the same behaviours.
+pub fn build_swarm_on(
+    keypair: Keypair,
+    config: &NetConfig,
+    transport: BoxedTransport,
+) -> Result<Swarm<MeshBehaviour>, NetError> {
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_other_transport(|_| transport)
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key| build_behaviour(key, config))
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    Ok(swarm)
+}
+
 fn build_behaviour(
     key: &Keypair,
     config: &NetConfig,

@@ -170,9 +170,30 @@ pub fn spawn(
     config: NetConfig,
     registry: &mut Registry,
 ) -> Result<(MeshHandle, JoinHandle<()>), NetError> {
+    let swarm = build_swarm(keypair.clone(), &config, registry)?;
+    spawn_swarm(keypair, config, registry, swarm)
+}
+
+/// Starts the network task on `transport` instead of TCP and QUIC (for example an in-memory
+/// transport in a simulation). Everything else is as [`spawn`].
+pub fn spawn_on(
+    keypair: Keypair,
+    config: NetConfig,
+    registry: &mut Registry,
+    transport: crate::behaviour::BoxedTransport,
+) -> Result<(MeshHandle, JoinHandle<()>), NetError> {
+    let swarm = crate::behaviour::build_swarm_on(keypair.clone(), &config, transport)?;
+    spawn_swarm(keypair, config, registry, swarm)
+}
+
+fn spawn_swarm(
+    keypair: Keypair,
+    config: NetConfig,
+    registry: &mut Registry,
+    mut swarm: Swarm<MeshBehaviour>,
+) -> Result<(MeshHandle, JoinHandle<()>), NetError> {
     let libp2p_metrics = Libp2pMetrics::new(registry);
     let metrics = MeshMetrics::register(registry);
-    let mut swarm = build_swarm(keypair.clone(), &config, registry)?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())

@@ -45,7 +45,7 @@ pub use adp::{AgentInfo, AgentQuery};
 pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
 pub use config::NetConfig;
 pub use error::NetError;
-pub use event_loop::spawn;
+pub use event_loop::{spawn, spawn_on};
 pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent};
 pub use inp::{InpError, NegotiationEvent, NegotiationSummary, ProposalView};
 pub use intent_book::{CancelOutcome, IntentUpdate, IntentView};
