@@ -162,6 +162,8 @@ pub(crate) struct Discovery {
     pub record_queries: HashMap<QueryId, PeerId>,
     pub requested: HashSet<PeerId>,
     pub found: HashMap<PeerId, SignedAgentRecord>,
+    /// Whether a provider has been found yet (its lookup cost is counted once).
+    pub provider_seen: bool,
     pub reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
 }
 
@@ -182,6 +184,7 @@ impl Discovery {
             record_queries: HashMap::new(),
             requested: HashSet::new(),
             found: HashMap::new(),
+            provider_seen: false,
             reply,
         }
     }

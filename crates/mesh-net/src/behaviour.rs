@@ -71,7 +71,7 @@ pub fn build_swarm(
         .with_dns()
         .map_err(|e| setup(&e))?
         .with_bandwidth_metrics(registry)
-        .with_behaviour(|key| build_behaviour(key, config))
+        .with_behaviour(|key| build_behaviour(key, config, registry))
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
         .build();
@@ -83,10 +83,11 @@ pub type BoxedTransport =
     libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>;
 
 /// Builds the swarm on `transport` instead of TCP and QUIC (for example an in-memory transport
-/// in a simulation), with the same behaviours.
+/// in a simulation), with the same behaviours and their metrics in `registry`.
 pub fn build_swarm_on(
     keypair: Keypair,
     config: &NetConfig,
+    registry: &mut Registry,
     transport: BoxedTransport,
 ) -> Result<Swarm<MeshBehaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
@@ -94,7 +95,7 @@ pub fn build_swarm_on(
         .with_tokio()
         .with_other_transport(|_| transport)
         .map_err(|e| setup(&e))?
-        .with_behaviour(|key| build_behaviour(key, config))
+        .with_behaviour(|key| build_behaviour(key, config, registry))
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
         .build();
@@ -104,6 +105,7 @@ pub fn build_swarm_on(
 fn build_behaviour(
     key: &Keypair,
     config: &NetConfig,
+    registry: &mut Registry,
 ) -> Result<MeshBehaviour, Box<dyn std::error::Error + Send + Sync>> {
     let peer_id = key.public().to_peer_id();
 
@@ -144,6 +146,11 @@ fn build_behaviour(
 
     let gossip_config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_millis(700))
+        .mesh_n(config.gossip_degree.target())
+        .mesh_n_low(config.gossip_degree.low())
+        .mesh_n_high(config.gossip_degree.high())
+        .mesh_outbound_min(config.gossip_degree.outbound_min())
+        .gossip_lazy(config.gossip_degree.lazy())
         .validation_mode(ValidationMode::Strict)
         .validate_messages()
         .max_transmit_size(MAX_GOSSIP_TRANSMIT_BYTES)
@@ -156,8 +163,14 @@ fn build_behaviour(
             gossipsub::MessageId::from(h.finalize().to_vec())
         })
         .build()?;
+    // Per-topic counters of messages received with and without duplicates, sent, published,
+    // and of the mesh: bounded by `MetricsConfig`'s topic limit.
     let mut gossipsub =
-        gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?
+            .with_metrics(
+                registry.sub_registry_with_prefix("gossipsub"),
+                gossipsub::MetricsConfig::default(),
+            );
     gossipsub.with_peer_score(idp::peer_score_params(), idp::peer_score_thresholds())?;
 
     let mdns = if config.mdns {

@@ -45,6 +45,61 @@ pub struct NetConfig {
     pub intent_queue: usize,
     /// Where the node keeps what it learns across restarts; `None` keeps everything in memory.
     pub store: Option<mesh_store::Store>,
+    /// Peers each node forwards every intent to on a topic (gossipsub's `D`): more makes
+    /// delivery faster and more robust against peers that do not forward, fewer sends fewer
+    /// duplicate copies. See [`GossipDegree`].
+    pub gossip_degree: GossipDegree,
+}
+
+/// The gossip mesh degree of a node and the bounds derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GossipDegree(usize);
+
+impl GossipDegree {
+    /// The default, gossipsub's own: 6.
+    pub const DEFAULT: GossipDegree = GossipDegree(6);
+
+    /// A degree of `d` mesh peers, at least 2 and at most 32.
+    pub fn new(d: usize) -> Result<Self, crate::NetError> {
+        if (2..=32).contains(&d) {
+            Ok(Self(d))
+        } else {
+            Err(crate::NetError::Setup(format!(
+                "gossip degree {d} is out of range: use 2 to 32 (6 by default)"
+            )))
+        }
+    }
+
+    /// Mesh peers aimed at (`D`).
+    pub fn target(self) -> usize {
+        self.0
+    }
+
+    /// Fewest mesh peers before more are grafted (`D_lo`): `D - 1`, as gossipsub's defaults.
+    pub fn low(self) -> usize {
+        self.0 - 1
+    }
+
+    /// Most mesh peers before some are pruned (`D_hi`): twice `D`.
+    pub fn high(self) -> usize {
+        2 * self.0
+    }
+
+    /// Outbound mesh peers kept at least (`D_out`): a third of `D`, at least 1.
+    pub fn outbound_min(self) -> usize {
+        (self.0 / 3).max(1)
+    }
+
+    /// Peers told about recent messages at each heartbeat (`D_lazy`): at least 6.
+    pub fn lazy(self) -> usize {
+        self.0.max(6)
+    }
+}
+
+impl Default for GossipDegree {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl NetConfig {
@@ -66,6 +121,7 @@ impl NetConfig {
             publish_wait: Duration::from_secs(5),
             intent_queue: 1024,
             store: None,
+            gossip_degree: GossipDegree::DEFAULT,
         }
     }
 
@@ -97,5 +153,30 @@ impl NetConfig {
     pub fn with_agent_name(mut self, name: impl Into<String>) -> Self {
         self.agent_name = name.into();
         self
+    }
+}
+
+#[cfg(test)]
+mod gossip_degree_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::GossipDegree;
+
+    #[test]
+    fn every_allowed_degree_makes_a_valid_gossipsub_config() {
+        for d in 2..=32 {
+            let g = GossipDegree::new(d).unwrap();
+            libp2p::gossipsub::ConfigBuilder::default()
+                .mesh_n(g.target())
+                .mesh_n_low(g.low())
+                .mesh_n_high(g.high())
+                .mesh_outbound_min(g.outbound_min())
+                .gossip_lazy(g.lazy())
+                .build()
+                .unwrap_or_else(|e| panic!("degree {d}: {e}"));
+        }
+        assert_eq!(GossipDegree::DEFAULT.low(), 5, "gossipsub's default D_lo");
+        assert!(GossipDegree::new(1).is_err());
+        assert!(GossipDegree::new(33).is_err());
     }
 }

@@ -32,7 +32,7 @@ use crate::config::{KAD_PROTOCOL, NetConfig};
 use crate::error::NetError;
 use crate::handle::{
     COMMAND_QUEUE, Command, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicOutcome,
-    id_hex,
+    TopicPeers, id_hex,
 };
 use crate::idp::{self, SeenIntents, Verdict};
 use crate::inp::{self, NegotiationEvent};
@@ -182,7 +182,7 @@ pub fn spawn_on(
     registry: &mut Registry,
     transport: crate::behaviour::BoxedTransport,
 ) -> Result<(MeshHandle, JoinHandle<()>), NetError> {
-    let swarm = crate::behaviour::build_swarm_on(keypair.clone(), &config, transport)?;
+    let swarm = crate::behaviour::build_swarm_on(keypair.clone(), &config, registry, transport)?;
     spawn_swarm(keypair, config, registry, swarm)
 }
 
@@ -385,6 +385,18 @@ impl EventLoop {
             Command::Discover { query, reply } => self.start_discovery(query, reply),
             Command::Peers { reply } => {
                 let _ = reply.send(self.peers.list());
+            }
+            Command::TopicPeers { capability, reply } => {
+                let topic = IdentTopic::new(capability.topic()).hash();
+                let gossipsub = &self.swarm.behaviour().gossipsub;
+                let _ = reply.send(TopicPeers {
+                    mesh: gossipsub.mesh_peers(&topic).copied().collect(),
+                    subscribed: gossipsub
+                        .all_peers()
+                        .filter(|(_, topics)| topics.contains(&&topic))
+                        .map(|(peer, _)| *peer)
+                        .collect(),
+                });
             }
             Command::Info { reply } => {
                 let _ = reply.send(self.info());
@@ -1505,11 +1517,18 @@ impl EventLoop {
         self.discoveries.insert(id, discovery);
     }
 
-    fn on_providers_found(&mut self, id: u64, providers: HashSet<PeerId>) {
+    fn on_providers_found(&mut self, id: u64, providers: HashSet<PeerId>, stats: &kad::QueryStats) {
         let now = now_ms();
         let Some(d) = self.discoveries.get_mut(&id) else {
             return;
         };
+        if !d.provider_seen && providers.iter().any(|p| *p != self.local) {
+            d.provider_seen = true;
+            self.metrics
+                .discovery_first_provider_requests
+                .0
+                .observe(f64::from(stats.num_requests()));
+        }
         for peer in providers {
             if peer == self.local
                 || d.requested.len() >= adp::MAX_RECORD_FETCHES
@@ -1673,7 +1692,13 @@ impl EventLoop {
         }
     }
 
-    fn on_kad_query(&mut self, id: QueryId, result: QueryResult, last: bool) {
+    fn on_kad_query(
+        &mut self,
+        id: QueryId,
+        result: QueryResult,
+        stats: &kad::QueryStats,
+        last: bool,
+    ) {
         let purpose = if last {
             self.queries.remove(&id)
         } else {
@@ -1686,7 +1711,7 @@ impl EventLoop {
             (
                 QueryPurpose::DiscoveryProviders(d),
                 QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
-            ) => self.on_providers_found(d, providers),
+            ) => self.on_providers_found(d, providers, stats),
             (
                 QueryPurpose::DiscoveryRecord(d, peer),
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))),
@@ -1762,8 +1787,11 @@ impl EventLoop {
                 match e {
                     kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
                     kad::Event::OutboundQueryProgressed {
-                        id, result, step, ..
-                    } => self.on_kad_query(id, result, step.last),
+                        id,
+                        result,
+                        step,
+                        stats,
+                    } => self.on_kad_query(id, result, &stats, step.last),
                     kad::Event::RoutingUpdated { is_new_peer, .. } => {
                         let size: usize = self
                             .swarm

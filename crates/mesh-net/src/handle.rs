@@ -67,6 +67,16 @@ pub struct NodeInfo {
     pub agent_version: String,
 }
 
+/// The gossip peers of one capability topic, as [`MeshHandle::topic_peers`] reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicPeers {
+    /// Peers in this node's gossip mesh for the topic: every message is forwarded to them.
+    pub mesh: Vec<PeerId>,
+    /// Connected peers subscribed to the topic (the mesh included): this node's own
+    /// messages are published to all of them.
+    pub subscribed: Vec<PeerId>,
+}
+
 pub(crate) enum Command {
     Publish {
         intent: Box<SignedIntent>,
@@ -82,6 +92,10 @@ pub(crate) enum Command {
     },
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    TopicPeers {
+        capability: Capability,
+        reply: oneshot::Sender<TopicPeers>,
     },
     Info {
         reply: oneshot::Sender<NodeInfo>,
@@ -214,6 +228,13 @@ impl MeshHandle {
     /// The peers connected now.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
         self.call(|reply| Command::Peers { reply }).await
+    }
+
+    /// The gossip peers of a capability's topic: those in this node's mesh for it and all
+    /// connected peers subscribed to it.
+    pub async fn topic_peers(&self, capability: Capability) -> Result<TopicPeers, NetError> {
+        self.call(|reply| Command::TopicPeers { capability, reply })
+            .await
     }
 
     /// What the node says about itself.

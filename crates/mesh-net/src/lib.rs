@@ -43,10 +43,10 @@ pub mod restore;
 
 pub use adp::{AgentInfo, AgentQuery};
 pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
-pub use config::NetConfig;
+pub use config::{GossipDegree, NetConfig};
 pub use error::NetError;
 pub use event_loop::{spawn, spawn_on};
-pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent};
+pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers};
 pub use inp::{InpError, NegotiationEvent, NegotiationSummary, ProposalView};
 pub use intent_book::{CancelOutcome, IntentUpdate, IntentView};
 pub use metrics::MeshMetrics;

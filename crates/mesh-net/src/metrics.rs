@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Label naming why something was refused.
@@ -18,6 +19,16 @@ pub struct ReasonLabel {
 pub struct ResultLabel {
     /// `ok` or `error`.
     pub result: String,
+}
+
+/// A histogram of DHT requests per lookup: 1, 2, 4, ... 512.
+#[derive(Debug, Clone)]
+pub struct LookupRequests(pub Histogram);
+
+impl Default for LookupRequests {
+    fn default() -> Self {
+        Self(Histogram::new(exponential_buckets(1.0, 2.0, 10)))
+    }
 }
 
 /// Counters and gauges of the MESH protocols.
@@ -45,6 +56,8 @@ pub struct MeshMetrics {
     pub discovery_queries: Family<ResultLabel, Counter>,
     /// Agents returned by discovery queries.
     pub agents_discovered: Counter,
+    /// DHT requests a discovery query had sent when its first provider arrived.
+    pub discovery_first_provider_requests: LookupRequests,
     /// Announcements (record put + provider records) made.
     pub announcements: Counter,
     /// Bootstrap dials, by result.
@@ -118,6 +131,12 @@ impl MeshMetrics {
             "agents_discovered",
             "Agents returned by discovery queries",
             m.agents_discovered.clone(),
+        );
+        r.register(
+            "discovery_first_provider_requests",
+            "DHT requests a discovery query had sent when the first provider of a wanted \
+             capability arrived",
+            m.discovery_first_provider_requests.0.clone(),
         );
         r.register(
             "announcements",

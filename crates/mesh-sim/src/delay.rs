@@ -1,47 +1,92 @@
-//! A stream wrapper that delivers every byte a fixed time after it arrived: the one-way latency
-//! of a simulated link.
+//! A stream wrapper that models one simulated link: every byte is delivered a fixed time after
+//! it arrived (the one-way latency), a seeded share of reads is "lost" and delivered only after
+//! a retransmission timeout, and the bytes written are counted.
 //!
 //! Bytes are taken from the inner stream as soon as the reader is polled, stamped with their
-//! arrival time, and handed out once `latency` has passed. Writes go straight through, so each
+//! due time, and handed out once it has passed, in order: a late chunk holds back the ones
+//! behind it, as a lost segment does on a TCP connection. Writes go straight through, so each
 //! direction of a connection gets the latency once (on the receiving side).
 
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{AsyncRead, AsyncWrite};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::time::{Instant, Sleep};
 
 /// Bytes read from the inner stream at once.
 const SCRATCH: usize = 8 * 1024;
 /// Most bytes read ahead of the reader per connection.
 const READ_AHEAD: usize = 4 * 1024 * 1024;
+/// The least time a lost chunk waits to be resent, as Linux's minimum TCP RTO.
+const MIN_RTO: Duration = Duration::from_millis(200);
 
-/// `S` with a one-way delay on what is read from it.
+/// The behaviour of every link of a simulation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkModel {
+    /// One-way latency.
+    pub latency: Duration,
+    /// Probability in `[0, 1)` that a chunk read from the link was lost and comes
+    /// [`LinkModel::retransmit_delay`] late.
+    pub loss: f64,
+}
+
+impl LinkModel {
+    /// How much later a lost chunk arrives: the minimum TCP retransmission timeout plus a
+    /// round trip.
+    pub fn retransmit_delay(&self) -> Duration {
+        MIN_RTO + 2 * self.latency
+    }
+}
+
+/// `S` with a link's latency and loss on what is read from it, and its writes counted.
 pub struct Delayed<S> {
     inner: S,
-    latency: Duration,
+    link: LinkModel,
+    rng: StdRng,
+    sent: Arc<AtomicU64>,
     queue: VecDeque<(Instant, Vec<u8>, usize)>,
     queued: usize,
+    last_due: Option<Instant>,
     inner_done: bool,
     timer: Option<Pin<Box<Sleep>>>,
     scratch: Box<[u8]>,
 }
 
 impl<S> Delayed<S> {
-    /// Wraps `inner`, delaying reads by `latency`.
-    pub fn new(inner: S, latency: Duration) -> Self {
+    /// Wraps `inner`; `seed` drives the losses of this link, `sent` counts the bytes written.
+    pub fn new(inner: S, link: LinkModel, seed: u64, sent: Arc<AtomicU64>) -> Self {
         Self {
             inner,
-            latency,
+            link,
+            rng: StdRng::seed_from_u64(seed),
+            sent,
             queue: VecDeque::new(),
             queued: 0,
+            last_due: None,
             inner_done: false,
             timer: None,
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
         }
+    }
+
+    fn due(&mut self) -> Instant {
+        let mut due = Instant::now() + self.link.latency;
+        if self.link.loss > 0.0 && self.rng.gen_bool(self.link.loss.clamp(0.0, 1.0)) {
+            due += self.link.retransmit_delay();
+        }
+        // In order: nothing overtakes a chunk that is late.
+        if let Some(last) = self.last_due {
+            due = due.max(last);
+        }
+        self.last_due = Some(due);
+        due
     }
 }
 
@@ -59,8 +104,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Delayed<S> {
                 Poll::Ready(Ok(n)) => {
                     let chunk = this.scratch[..n].to_vec();
                     this.queued += n;
-                    this.queue
-                        .push_back((Instant::now() + this.latency, chunk, 0));
+                    let due = this.due();
+                    this.queue.push_back((due, chunk, 0));
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => break,
@@ -99,7 +144,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Delayed<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &written {
+            self.sent.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -108,5 +157,46 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Delayed<S> {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use futures::io::Cursor;
+    use futures::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_arrive_after_the_latency() {
+        let link = LinkModel {
+            latency: Duration::from_millis(25),
+            loss: 0.0,
+        };
+        let sent = Arc::new(AtomicU64::new(0));
+        let mut link_end = Delayed::new(Cursor::new(b"hello".to_vec()), link, 1, sent);
+        let t0 = Instant::now();
+        let mut buf = Vec::new();
+        link_end.read_to_end(&mut buf).await.unwrap();
+        assert_eq!(buf, b"hello");
+        assert_eq!(t0.elapsed(), Duration::from_millis(25));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_chunk_comes_a_retransmission_late_and_writes_are_counted() {
+        let link = LinkModel {
+            latency: Duration::from_millis(10),
+            loss: 0.999_999,
+        };
+        let sent = Arc::new(AtomicU64::new(0));
+        let mut link_end = Delayed::new(Cursor::new(b"abc".to_vec()), link, 1, sent.clone());
+        let t0 = Instant::now();
+        let mut buf = Vec::new();
+        link_end.read_to_end(&mut buf).await.unwrap();
+        assert_eq!(buf, b"abc");
+        assert_eq!(t0.elapsed(), link.latency + link.retransmit_delay());
+        link_end.write_all(b"12345").await.unwrap();
+        assert_eq!(sent.load(Ordering::Relaxed), 5);
     }
 }

@@ -1,12 +1,20 @@
 //! `mesh-sim`: many real MESH nodes in one process, over an in-memory transport whose links
-//! have a configurable one-way latency, driven by seeded scenarios.
+//! have a configurable one-way latency and loss, driven by seeded scenarios.
 //!
-//! Scenarios so far: [`propagation`] (time for intents to reach subscribers, delivery ratio,
-//! duplicates, against the ideal of the mesh's hop count times the link latency).
+//! Scenarios: [`propagation`] (time for intents to reach subscribers, delivery ratio, copies
+//! received, bytes sent, against the ideal of the gossip paths' hop count times the link
+//! latency), [`discovery`] (DHT lookups for agents of a capability), [`negotiation`]
+//! (completed negotiations per second) and [`churn`] (delivery while nodes leave and join).
+//! Each runs on a [`clock::Clock`]: virtual (latencies exact, processing free) or real.
 #![deny(missing_docs)]
 
+pub mod clock;
 pub mod delay;
+pub mod discovery;
 pub mod net;
+pub mod observe;
+pub mod population;
 pub mod propagation;
+pub mod topology;
 
 pub use propagation::{Params, Report};

@@ -3,10 +3,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use mesh_sim::propagation::{Params, run};
+use clap::{Args, Parser, Subcommand};
+use mesh_net::GossipDegree;
+use mesh_sim::clock::Clock;
+use mesh_sim::delay::LinkModel;
+use mesh_sim::net::NodeSettings;
+use mesh_sim::{discovery, propagation};
+use serde::Serialize;
 
-/// Many real MESH nodes in one process, over in-memory links with a latency.
+/// Many real MESH nodes in one process, over in-memory links with a latency and a loss rate.
 #[derive(Debug, Parser)]
 #[command(name = "mesh-sim", version)]
 struct Cli {
@@ -14,86 +19,231 @@ struct Cli {
     scenario: Scenario,
 }
 
+/// Settings every scenario shares.
+#[derive(Debug, Args)]
+struct Common {
+    /// Nodes.
+    #[arg(long, default_value_t = 100)]
+    nodes: usize,
+    /// One-way latency of every link, ms.
+    #[arg(long, default_value_t = 25)]
+    latency_ms: u64,
+    /// Probability that a chunk read from a link was lost and arrives a retransmission
+    /// timeout (200 ms + one round trip) late.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Most connections per node.
+    #[arg(long, default_value_t = 48)]
+    max_connections: u32,
+    /// Gossip mesh degree (gossipsub's D) of every node.
+    #[arg(long, default_value_t = 6)]
+    gossip_degree: usize,
+    /// Random live nodes each node bootstraps from.
+    #[arg(long, default_value_t = 3)]
+    degree: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// `virtual`: latencies exact and processing free; `real`: wall clock on every core.
+    #[arg(long, value_enum, default_value_t = Clock::Virtual)]
+    clock: Clock,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl Common {
+    fn settings(&self) -> anyhow::Result<NodeSettings> {
+        anyhow::ensure!(
+            (0.0..1.0).contains(&self.loss),
+            "--loss must be in [0, 1), for example 0.01 for 1%"
+        );
+        Ok(NodeSettings {
+            link: LinkModel {
+                latency: Duration::from_millis(self.latency_ms),
+                loss: self.loss,
+            },
+            max_connections: self.max_connections,
+            gossip_degree: GossipDegree::new(self.gossip_degree)?,
+            ..NodeSettings::default()
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Scenario {
-    /// How fast intents reach every subscriber.
+    /// How fast intents reach every subscriber, copies received, bytes sent.
     Propagation {
-        /// Nodes, the publisher included.
-        #[arg(long, default_value_t = 100)]
-        nodes: usize,
-        /// One-way latency of every link, ms.
-        #[arg(long, default_value_t = 25)]
-        latency_ms: u64,
+        #[command(flatten)]
+        common: Common,
         /// Intents measured.
         #[arg(long, default_value_t = 10)]
         intents: usize,
         /// Inline payload per intent, bytes (at most 49152).
         #[arg(long, default_value_t = 0)]
         payload_bytes: usize,
-        /// Earlier nodes each node bootstraps from.
-        #[arg(long, default_value_t = 3)]
-        degree: usize,
-        /// Seed of every random choice.
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        /// Also write the report as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
+    },
+    /// How many DHT requests and rounds a node needs to find agents of a rare capability.
+    Discovery {
+        #[command(flatten)]
+        common: Common,
+        /// Nodes offering the rare capability.
+        #[arg(long, default_value_t = 5)]
+        providers: usize,
+        /// Discovery queries, each from a different node.
+        #[arg(long, default_value_t = 20)]
+        queries: usize,
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "error".to_owned()))
         .with_writer(std::io::stderr)
         .init();
-    let Scenario::Propagation {
-        nodes,
-        latency_ms,
-        intents,
-        payload_bytes,
-        degree,
-        seed,
-        json,
-    } = Cli::parse().scenario;
-    let params = Params {
-        nodes,
-        latency: Duration::from_millis(latency_ms),
-        intents,
-        payload_bytes,
-        degree,
-        seed,
-        ..Params::default()
-    };
-    let report = run(&params).await?;
-    let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
-    println!(
-        "propagation: {} nodes, {} ms links, {} intents of {} B payload, seed {}",
-        report.nodes, report.latency_ms, intents, report.payload_bytes, report.seed
-    );
-    println!("| measure | value |\n|---|---:|");
-    println!("| setup (start + mesh formed), s | {:.1} |", report.setup_s);
-    println!("| delivery ratio | {:.4} |", report.delivery_ratio);
-    println!(
-        "| time to 50% / 95% / 100%, median ms | {} / {} / {} |",
-        ms(report.median_t50_ms),
-        ms(report.median_t95_ms),
-        ms(report.median_t100_ms)
-    );
-    println!(
-        "| ideal (eccentricity {} x latency), ms | {:.1} |",
-        report.eccentricity, report.ideal_ms
-    );
-    println!(
-        "| time to 100% / ideal | {} |",
-        report
-            .t100_over_ideal
-            .map_or("-".to_owned(), |r| format!("{r:.2}"))
-    );
-    if let Some(path) = json {
-        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    match Cli::parse().scenario {
+        Scenario::Propagation {
+            common,
+            intents,
+            payload_bytes,
+        } => {
+            let params = propagation::Params {
+                nodes: common.nodes,
+                settings: common.settings()?,
+                intents,
+                payload_bytes,
+                degree: common.degree,
+                seed: common.seed,
+                clock: common.clock,
+                ..propagation::Params::default()
+            };
+            let report = common
+                .clock
+                .runtime()?
+                .block_on(propagation::run(&params))?;
+            print_propagation(&report, common.clock);
+            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+        }
+        Scenario::Discovery {
+            common,
+            providers,
+            queries,
+        } => {
+            let params = discovery::Params {
+                nodes: common.nodes,
+                providers,
+                queries,
+                settings: common.settings()?,
+                degree: common.degree,
+                seed: common.seed,
+                clock: common.clock,
+                ..discovery::Params::default()
+            };
+            let report = common.clock.runtime()?.block_on(discovery::run(&params))?;
+            print_discovery(&report, common.clock);
+            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+        }
+    }
+    Ok(())
+}
+
+/// A report with the clock it was measured on.
+#[derive(Serialize)]
+struct Run<'a, R: Serialize> {
+    clock: Clock,
+    #[serde(flatten)]
+    report: &'a R,
+}
+
+impl<'a, R: Serialize> Run<'a, R> {
+    fn new(clock: Clock, report: &'a R) -> Self {
+        Self { clock, report }
+    }
+}
+
+fn write_json<T: Serialize>(path: Option<&PathBuf>, value: &T) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, serde_json::to_string_pretty(value)?)?;
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".to_owned(), |v| format!("{v:.1}"))
+}
+
+fn print_propagation(r: &propagation::Report, clock: Clock) {
+    println!(
+        "propagation: {} nodes, {} ms links, loss {}, {} intents of {} B payload, seed {}, {} clock",
+        r.nodes,
+        r.latency_ms,
+        r.loss,
+        r.intents.len(),
+        r.payload_bytes,
+        r.seed,
+        clock
+    );
+    println!("| measure | value |\n|---|---:|");
+    println!("| setup (start + mesh formed), s | {:.1} |", r.setup_s);
+    println!(
+        "| connections / mesh peers per node | {:.1} / {:.1} |",
+        r.mean_connections, r.mean_mesh_peers
+    );
+    println!("| delivery ratio | {:.4} |", r.delivery_ratio);
+    println!(
+        "| time to 50% / 95% / 100%, median ms | {} / {} / {} |",
+        ms(r.median_t50_ms),
+        ms(r.median_t95_ms),
+        ms(r.median_t100_ms)
+    );
+    println!(
+        "| ideal (gossip hops {} x latency), ms | {:.1} |",
+        r.gossip_hops, r.ideal_ms
+    );
+    println!(
+        "| time to 100% / ideal | {} |",
+        r.t100_over_ideal
+            .map_or("-".to_owned(), |v| format!("{v:.2}"))
+    );
+    println!(
+        "| copies received per delivery | {} |",
+        r.copies_per_delivery
+            .map_or("-".to_owned(), |v| format!("{v:.2}"))
+    );
+    println!(
+        "| bytes sent per node per intent | {:.0} |",
+        r.bytes_per_node_per_intent
+    );
+}
+
+fn print_discovery(r: &discovery::Report, clock: Clock) {
+    println!(
+        "discovery: {} nodes, {} providers, {} ms links, {} queries, seed {}, {} clock",
+        r.nodes,
+        r.providers,
+        r.latency_ms,
+        r.queries.len(),
+        r.seed,
+        clock
+    );
+    println!("| measure | value |\n|---|---:|");
+    println!(
+        "| queries finding a provider / all providers | {:.2} / {:.2} |",
+        r.success_ratio, r.complete_ratio
+    );
+    println!(
+        "| DHT requests until the first provider, median | {} |",
+        ms(r.median_first_provider_requests)
+    );
+    println!(
+        "| lookup rounds until the first provider (requests / {}), median | {} |",
+        discovery::PARALLELISM,
+        ms(r.median_first_provider_rounds)
+    );
+    println!(
+        "| whole query, median ms (round trips) | {} ({}) |",
+        ms(r.median_latency_ms),
+        ms(r.median_latency_rtts)
+    );
 }

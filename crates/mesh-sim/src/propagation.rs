@@ -1,55 +1,64 @@
 //! The intent propagation scenario: one publisher, every other node subscribed to the intent's
-//! capability; how long intents take to reach 50%, 95% and 100% of the subscribers.
+//! capability; how long intents take to reach 50%, 95% and 100% of the subscribers, how many
+//! copies each node receives, and how many bytes the nodes send.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use mesh_core::{Capability, Intent, IntentId, Keypair};
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{RngCore, SeedableRng};
+use mesh_core::{Capability, Intent, IntentId};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::net::{SimNode, start};
+use crate::clock::{self, Clock};
+use crate::net::NodeSettings;
+use crate::observe::Totals;
+use crate::population::Population;
+use crate::topology;
 
 /// The capability every simulated subscriber offers.
 pub const CAPABILITY: &str = "sim";
 
-/// Memory ports already handed out in this process.
-static NEXT_PORT: AtomicU64 = AtomicU64::new(1);
+/// gossipsub's count of topic messages received, duplicates included.
+const RECEIVED_ALL: &str = "gossipsub_topic_msg_recv_counts_unfiltered_total";
+/// gossipsub's count of topic messages received, first copies only.
+const RECEIVED_FIRST: &str = "gossipsub_topic_msg_recv_counts_total";
 
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct Params {
     /// Nodes, the publisher included.
     pub nodes: usize,
-    /// One-way latency of every link.
-    pub latency: Duration,
+    /// How every node and link is set up.
+    pub settings: NodeSettings,
     /// Intents measured.
     pub intents: usize,
     /// Inline payload of each intent, bytes (at most 48 KiB).
     pub payload_bytes: usize,
-    /// Earlier nodes each node bootstraps from.
+    /// Random live nodes each node bootstraps from.
     pub degree: usize,
     /// Seed of every random choice.
     pub seed: u64,
     /// How long one intent may take to reach everyone before it counts as not delivered.
     pub intent_timeout: Duration,
+    /// The clock the run is on.
+    pub clock: Clock,
+    /// How long the network settles once the mesh has formed, before the measurement.
+    pub settle: Duration,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Self {
             nodes: 100,
-            latency: Duration::from_millis(25),
+            settings: NodeSettings::default(),
             intents: 10,
             payload_bytes: 0,
             degree: 3,
             seed: 7,
             intent_timeout: Duration::from_secs(30),
+            clock: Clock::Virtual,
+            settle: Duration::from_secs(5),
         }
     }
 }
@@ -76,15 +85,26 @@ pub struct Report {
     pub subscribers: usize,
     /// One-way link latency, ms.
     pub latency_ms: f64,
+    /// Link loss probability.
+    pub loss: f64,
     /// Payload per intent, bytes.
     pub payload_bytes: usize,
     /// Seed.
     pub seed: u64,
-    /// Seconds to start the nodes and form the mesh.
+    /// Seconds (of the run's clock) to start the nodes and form the mesh.
     pub setup_s: f64,
-    /// Hops from the publisher to the furthest node in the connection graph.
-    pub eccentricity: usize,
-    /// The ideal time to reach everyone: eccentricity × latency, ms.
+    /// Mean connections per node when measuring.
+    pub mean_connections: f64,
+    /// Mean gossip mesh peers per node when measuring.
+    pub mean_mesh_peers: f64,
+    /// Hops from the publisher to the furthest node over connections.
+    pub connection_hops: usize,
+    /// Hops from the publisher to the furthest subscriber over the paths gossip takes: the
+    /// publisher to its subscribed peers, then each node to its mesh peers.
+    pub gossip_hops: usize,
+    /// Subscribers the gossip paths reach.
+    pub gossip_reach: usize,
+    /// The ideal time to reach everyone: gossip hops × latency, ms.
     pub ideal_ms: f64,
     /// Deliveries over subscribers × intents.
     pub delivery_ratio: f64,
@@ -96,6 +116,12 @@ pub struct Report {
     pub median_t100_ms: Option<f64>,
     /// `median_t100_ms / ideal_ms`.
     pub t100_over_ideal: Option<f64>,
+    /// Copies of an intent a subscriber receives on average, the first included.
+    pub copies_per_delivery: Option<f64>,
+    /// Bytes each node sends per intent, all traffic during the measurement included.
+    pub bytes_per_node_per_intent: f64,
+    /// Arrival times of the first measured intent at each subscriber it reached, ms, sorted.
+    pub first_intent_arrivals_ms: Vec<f64>,
     /// Each intent.
     pub intents: Vec<IntentResult>,
 }
@@ -106,35 +132,24 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         p.nodes >= 2,
         "at least two nodes: a publisher and a subscriber"
     );
+    anyhow::ensure!(
+        p.payload_bytes <= mesh_core::intent::MAX_PAYLOAD_BYTES,
+        "--payload-bytes must be at most {}",
+        mesh_core::intent::MAX_PAYLOAD_BYTES
+    );
     let started = Instant::now();
-    let mut rng = StdRng::seed_from_u64(p.seed);
     let capability = Capability::new(CAPABILITY)?;
-    let base = NEXT_PORT.fetch_add(p.nodes as u64, Ordering::Relaxed) * 1_000_000;
-    let mut nodes: Vec<SimNode> = Vec::with_capacity(p.nodes);
-    for i in 0..p.nodes {
-        let mut secret = [0u8; 32];
-        rng.fill_bytes(&mut secret);
-        let key = Keypair::ed25519_from_bytes(secret)?;
-        let mut earlier: Vec<usize> = (0..i).collect();
-        earlier.shuffle(&mut rng);
-        let bootstrap = earlier
-            .iter()
-            .take(p.degree)
-            .map(|j| nodes[*j].addr.clone())
-            .collect();
-        nodes.push(start(
-            key,
-            base + i as u64,
-            &capability,
-            true,
-            bootstrap,
-            p.latency,
-        )?);
+    let mut population = Population::new(p.settings.clone(), p.seed);
+    for _ in 0..p.nodes {
+        population.add(vec![capability.clone()], p.degree)?;
     }
 
     // Every subscriber's receipts, with the instant each arrived.
     let (tx, mut rx) = mpsc::channel::<(usize, IntentId, Instant)>(65_536);
-    for (i, node) in nodes.iter().enumerate().skip(1) {
+    for i in population.live().skip(1) {
+        let Some(node) = population.get(i) else {
+            continue;
+        };
         let mut intents = node.handle.subscribe_intents();
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -151,10 +166,14 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     }
     drop(tx);
     let subscribers = p.nodes - 1;
-    let publisher = &nodes[0].handle;
+    let publisher = population
+        .get(0)
+        .ok_or_else(|| anyhow::anyhow!("the publisher is not running"))?
+        .handle
+        .clone();
 
     // Warm up until one intent reaches every subscriber: the mesh has formed.
-    let ready_by = Instant::now() + Duration::from_secs(120);
+    let ready_by = Instant::now() + Duration::from_secs(300);
     let mut ready = false;
     while !ready && Instant::now() < ready_by {
         let id: IntentId = publisher
@@ -167,11 +186,25 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .len()
             == subscribers;
     }
-    anyhow::ensure!(ready, "the mesh did not form within 120 s");
+    anyhow::ensure!(ready, "the mesh did not form within 300 s");
     let setup_s = started.elapsed().as_secs_f64();
-    let eccentricity = eccentricity(&nodes).await?;
+    clock::settle(p.clock, p.settle).await;
 
+    let connections = topology::connections(&population).await?;
+    let gossip = topology::gossip(&population, &capability, 0).await?;
+    let gossip_depth = gossip.hops_from(0);
+    let gossip_hops = gossip_depth.values().copied().max().unwrap_or(0);
+    let connection_hops = connections
+        .hops_from(0)
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(0);
+    let mesh_only = topology::gossip(&population, &capability, usize::MAX).await?;
+
+    let before = Totals::read(&population);
     let mut results = Vec::with_capacity(p.intents);
+    let mut first_intent_arrivals_ms = Vec::new();
     let payload = vec![b'x'; p.payload_bytes];
     for k in 0..p.intents {
         let mut intent = Intent::new(format!("job {k}")).capabilities([CAPABILITY]);
@@ -196,21 +229,30 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             t95_ms: at(0.95),
             t100_ms: at(1.0),
         });
+        if k == 0 {
+            first_intent_arrivals_ms = times;
+        }
     }
+    let spent = Totals::read(&population).since(&before);
+    population.stop_all().await;
+
     let delivered: usize = results.iter().map(|r| r.delivered).sum();
-    let ideal_ms = eccentricity as f64 * p.latency.as_secs_f64() * 1e3;
+    let ideal_ms = gossip_hops as f64 * p.settings.link.latency.as_secs_f64() * 1e3;
     let median_t100_ms = median(results.iter().map(|r| r.t100_ms));
-    for n in &nodes {
-        let _ = n.handle.shutdown().await;
-    }
+    let first_copies = spent.get(RECEIVED_FIRST);
     Ok(Report {
         nodes: p.nodes,
         subscribers,
-        latency_ms: p.latency.as_secs_f64() * 1e3,
+        latency_ms: p.settings.link.latency.as_secs_f64() * 1e3,
+        loss: p.settings.link.loss,
         payload_bytes: p.payload_bytes,
         seed: p.seed,
         setup_s,
-        eccentricity,
+        mean_connections: connections.mean_degree(p.nodes),
+        mean_mesh_peers: mesh_only.mean_degree(p.nodes),
+        connection_hops,
+        gossip_hops,
+        gossip_reach: gossip_depth.len().saturating_sub(1),
         ideal_ms,
         delivery_ratio: delivered as f64 / (subscribers * p.intents.max(1)) as f64,
         median_t50_ms: median(results.iter().map(|r| r.t50_ms)),
@@ -219,6 +261,10 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         t100_over_ideal: median_t100_ms
             .filter(|_| ideal_ms > 0.0)
             .map(|t| t / ideal_ms),
+        copies_per_delivery: (first_copies > 0.0).then(|| spent.get(RECEIVED_ALL) / first_copies),
+        bytes_per_node_per_intent: spent.bytes_sent as f64
+            / (p.nodes as f64 * p.intents.max(1) as f64),
+        first_intent_arrivals_ms,
         intents: results,
     })
 }
@@ -248,40 +294,8 @@ async fn collect(
     times
 }
 
-/// Hops from node 0 to the furthest node, over the connections the nodes report.
-async fn eccentricity(nodes: &[SimNode]) -> anyhow::Result<usize> {
-    let index: HashMap<String, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.handle.peer_id().to_string(), i))
-        .collect();
-    let mut edges = vec![Vec::new(); nodes.len()];
-    for (i, n) in nodes.iter().enumerate() {
-        for peer in n.handle.peers().await? {
-            if let Some(j) = index.get(&peer.peer_id) {
-                edges[i].push(*j);
-            }
-        }
-    }
-    let mut depth = vec![usize::MAX; nodes.len()];
-    depth[0] = 0;
-    let mut queue = VecDeque::from([0usize]);
-    while let Some(i) = queue.pop_front() {
-        for &j in &edges[i] {
-            if depth[j] == usize::MAX {
-                depth[j] = depth[i] + 1;
-                queue.push_back(j);
-            }
-        }
-    }
-    Ok(depth
-        .into_iter()
-        .filter(|d| *d != usize::MAX)
-        .max()
-        .unwrap_or(0))
-}
-
-fn median(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+/// The median of the values present.
+pub fn median(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let mut v: Vec<f64> = values.flatten().collect();
     if v.is_empty() {
         return None;

@@ -1,0 +1,64 @@
+//! Which clock a scenario runs on.
+//!
+//! - [`Clock::Virtual`]: tokio's paused clock on one thread. Time moves only when every node
+//!   is idle, jumping to the next timer, so link latencies are exact and the nodes' processing
+//!   takes no simulated time: figures show the protocols alone, the same on any machine.
+//!   libp2p's own timers (gossipsub heartbeats, idle and query timeouts) still follow the wall
+//!   clock.
+//! - [`Clock::Real`]: the wall clock on every core: figures include the time the nodes take to
+//!   process messages, all sharing this machine's cores.
+
+use serde::Serialize;
+
+/// The clock of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// Simulated time: latencies exact, processing free.
+    Virtual,
+    /// Wall-clock time on every core: processing included.
+    Real,
+}
+
+impl Clock {
+    /// A runtime that keeps this clock.
+    pub fn runtime(self) -> std::io::Result<tokio::runtime::Runtime> {
+        match self {
+            Clock::Virtual => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build(),
+            Clock::Real => tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build(),
+        }
+    }
+}
+
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Clock::Virtual => "virtual",
+            Clock::Real => "real",
+        })
+    }
+}
+
+/// Lets the network settle for `duration`: on the virtual clock, alternately advances
+/// simulated time and lets the wall clock run (so libp2p's wall-clock timers, such as
+/// gossipsub's heartbeat, fire and their messages cross the simulated links), a tenth of a
+/// second at a time; on the real clock, just waits.
+pub async fn settle(clock: Clock, duration: std::time::Duration) {
+    const STEP: std::time::Duration = std::time::Duration::from_millis(100);
+    match clock {
+        Clock::Real => tokio::time::sleep(duration).await,
+        Clock::Virtual => {
+            let steps = (duration.as_millis() / STEP.as_millis()).max(1);
+            for _ in 0..steps {
+                tokio::time::sleep(STEP).await;
+                // A blocking task holds simulated time still while the wall clock runs.
+                let _ = tokio::task::spawn_blocking(|| std::thread::sleep(STEP)).await;
+            }
+        }
+    }
+}
