@@ -53,11 +53,17 @@ pub async fn settle(clock: Clock, duration: std::time::Duration) {
     match clock {
         Clock::Real => tokio::time::sleep(duration).await,
         Clock::Virtual => {
-            let steps = (duration.as_millis() / STEP.as_millis()).max(1);
-            for _ in 0..steps {
-                tokio::time::sleep(STEP).await;
+            let end = tokio::time::Instant::now() + duration;
+            loop {
+                let step = end
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .min(STEP);
+                if step.is_zero() {
+                    return;
+                }
+                tokio::time::sleep(step).await;
                 // A blocking task holds simulated time still while the wall clock runs.
-                let _ = tokio::task::spawn_blocking(|| std::thread::sleep(STEP)).await;
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(step)).await;
             }
         }
     }

@@ -8,9 +8,11 @@
 //! Each runs on a [`clock::Clock`]: virtual (latencies exact, processing free) or real.
 #![deny(missing_docs)]
 
+pub mod churn;
 pub mod clock;
 pub mod delay;
 pub mod discovery;
+pub mod negotiation;
 pub mod net;
 pub mod observe;
 pub mod population;

@@ -8,7 +8,7 @@ use mesh_net::GossipDegree;
 use mesh_sim::clock::Clock;
 use mesh_sim::delay::LinkModel;
 use mesh_sim::net::NodeSettings;
-use mesh_sim::{discovery, propagation};
+use mesh_sim::{churn, discovery, negotiation, propagation};
 use serde::Serialize;
 
 /// Many real MESH nodes in one process, over in-memory links with a latency and a loss rate.
@@ -94,6 +94,37 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         queries: usize,
     },
+    /// Negotiations from intent to receipt: completed per second, time to receipt.
+    Negotiation {
+        #[command(flatten)]
+        common: Common,
+        /// Nodes that publish intents.
+        #[arg(long, default_value_t = 10)]
+        publishers: usize,
+        /// Intents each publisher publishes at once.
+        #[arg(long, default_value_t = 5)]
+        intents_per_publisher: usize,
+        /// Agents bidding on each intent, on average.
+        #[arg(long, default_value_t = 3)]
+        bidders: usize,
+        /// How long a publisher collects offers before it awards, ms.
+        #[arg(long, default_value_t = 1000)]
+        window_ms: u64,
+    },
+    /// Delivery while a share of the nodes leaves and joins every minute.
+    Churn {
+        #[command(flatten)]
+        common: Common,
+        /// Share of the nodes replaced per minute.
+        #[arg(long, default_value_t = 0.1)]
+        churn_per_minute: f64,
+        /// Seconds of churn while intents flow.
+        #[arg(long, default_value_t = 120)]
+        duration_s: u64,
+        /// One intent every this many ms, from a random node.
+        #[arg(long, default_value_t = 1000)]
+        intent_interval_ms: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -141,6 +172,57 @@ fn main() -> anyhow::Result<()> {
             };
             let report = common.clock.runtime()?.block_on(discovery::run(&params))?;
             print_discovery(&report, common.clock);
+            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+        }
+        Scenario::Negotiation {
+            common,
+            publishers,
+            intents_per_publisher,
+            bidders,
+            window_ms,
+        } => {
+            let params = negotiation::Params {
+                nodes: common.nodes,
+                publishers,
+                intents_per_publisher,
+                bidders,
+                window: Duration::from_millis(window_ms),
+                settings: common.settings()?,
+                degree: common.degree,
+                seed: common.seed,
+                clock: common.clock,
+                ..negotiation::Params::default()
+            };
+            let report = common
+                .clock
+                .runtime()?
+                .block_on(negotiation::run(&params))?;
+            print_negotiation(&report, common.clock);
+            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+        }
+        Scenario::Churn {
+            common,
+            churn_per_minute,
+            duration_s,
+            intent_interval_ms,
+        } => {
+            anyhow::ensure!(
+                intent_interval_ms > 0,
+                "--intent-interval-ms must be at least 1"
+            );
+            let params = churn::Params {
+                nodes: common.nodes,
+                churn_per_minute,
+                duration: Duration::from_secs(duration_s),
+                intent_interval: Duration::from_millis(intent_interval_ms),
+                settings: common.settings()?,
+                degree: common.degree,
+                seed: common.seed,
+                clock: common.clock,
+                ..churn::Params::default()
+            };
+            let report = common.clock.runtime()?.block_on(churn::run(&params))?;
+            print_churn(&report, common.clock);
             write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
         }
     }
@@ -245,5 +327,69 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
         "| whole query, median ms (round trips) | {} ({}) |",
         ms(r.median_latency_ms),
         ms(r.median_latency_rtts)
+    );
+}
+
+fn print_negotiation(r: &negotiation::Report, clock: Clock) {
+    println!(
+        "negotiation: {} nodes, {} publishers, {} intents, {} ms links, {} ms window, seed {}, {} clock",
+        r.nodes, r.publishers, r.intents, r.latency_ms, r.window_ms, r.seed, clock
+    );
+    println!("| measure | value |\n|---|---:|");
+    println!("| offers taken in | {} |", r.offers);
+    println!(
+        "| completed / unawarded / failed | {} / {} / {} |",
+        r.completed, r.unawarded, r.failed
+    );
+    println!("| run, s | {:.2} |", r.run_s);
+    println!(
+        "| completed negotiations per second | {:.1} |",
+        r.completed_per_s
+    );
+    println!("| INP messages per second | {:.1} |", r.inp_messages_per_s);
+    println!(
+        "| publish to receipt, median ms | {} |",
+        ms(r.median_publish_to_receipt_ms)
+    );
+    println!(
+        "| beyond the offer window, median round trips | {} |",
+        ms(r.median_beyond_window_rtts)
+    );
+    let mut errors: Vec<_> = r.errors.iter().collect();
+    errors.sort();
+    for (what, n) in errors {
+        println!("| error: {what} | {n} |");
+    }
+}
+
+fn print_churn(r: &churn::Report, clock: Clock) {
+    println!(
+        "churn: {} nodes, {:.0}% replaced per minute for {:.0} s, {} ms links, seed {}, {} clock",
+        r.nodes,
+        r.churn_per_minute * 100.0,
+        r.duration_s,
+        r.latency_ms,
+        r.seed,
+        clock
+    );
+    println!("| measure | value |\n|---|---:|");
+    println!("| nodes replaced | {} |", r.replaced);
+    println!("| intents published | {} |", r.intents);
+    println!(
+        "| delivered / expected | {} / {} ({:.4}) |",
+        r.delivered, r.expected, r.delivery_ratio
+    );
+    println!(
+        "| intents reaching every expected node | {} of {} |",
+        r.complete_intents, r.intents
+    );
+    println!(
+        "| time to 95% / 100%, median ms | {} / {} |",
+        ms(r.median_t95_ms),
+        ms(r.median_t100_ms)
+    );
+    println!(
+        "| deliveries to nodes still joining | {} |",
+        r.early_deliveries
     );
 }
