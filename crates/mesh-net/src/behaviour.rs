@@ -122,7 +122,8 @@ fn build_behaviour(
 
     let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
     kad_config
-        .set_query_timeout(Duration::from_secs(10))
+        .set_query_timeout(config.dht_query_timeout)
+        .set_substreams_timeout(config.request_timeout)
         .set_record_filtering(kad::StoreInserts::FilterBoth)
         .set_record_ttl(Some(mesh_core::agent_record::RECORD_TTL))
         .set_publication_interval(None)
@@ -186,7 +187,7 @@ fn build_behaviour(
         CatchupCodec::new(MAX_CATCHUP_REQUEST_BYTES, MAX_CATCHUP_RESPONSE_BYTES),
         [(StreamProtocol::new(IDP_PROTOCOL), ProtocolSupport::Full)],
         request_response::Config::default()
-            .with_request_timeout(Duration::from_secs(10))
+            .with_request_timeout(config.request_timeout)
             .with_max_concurrent_streams(32),
     );
 
@@ -200,7 +201,7 @@ fn build_behaviour(
             ProtocolSupport::Full,
         )],
         request_response::Config::default()
-            .with_request_timeout(Duration::from_secs(20))
+            .with_request_timeout(2 * config.request_timeout)
             .with_max_concurrent_streams(64),
     );
 

@@ -3,6 +3,12 @@
 //! Pure bookkeeping: the event loop asks [`Bootstrap::due`] which addresses to dial now, and
 //! reports what happened with [`Bootstrap::dialing`], [`Bootstrap::connected`] and
 //! [`Bootstrap::failed`] / [`Bootstrap::disconnected`].
+//!
+//! A bootstrap peer the node never reached is retried with backoff for as long as the node
+//! runs. One it reached and lost is dialled again only while the node has fewer than
+//! [`ENOUGH_PEERS`] peers: a node that is well connected does not need its bootstrap peers,
+//! and redialling them whenever an idle connection closes would load the bootstrap nodes
+//! with every node of the network.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +20,8 @@ use libp2p::{Multiaddr, PeerId};
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest delay between retries.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Connected peers from which a bootstrap peer that was reached and lost is left alone.
+pub const ENOUGH_PEERS: usize = 4;
 
 #[derive(Debug)]
 struct Entry {
@@ -23,6 +31,7 @@ struct Entry {
     next_at: Instant,
     dialing: Option<ConnectionId>,
     connected: bool,
+    ever_connected: bool,
 }
 
 /// The state of every configured bootstrap peer.
@@ -58,16 +67,20 @@ impl Bootstrap {
                     next_at: now,
                     dialing: None,
                     connected: false,
+                    ever_connected: false,
                 })
                 .collect(),
         }
     }
 
-    /// Addresses to dial now: neither connected nor being dialled, and past their backoff.
-    pub fn due(&self, now: Instant) -> Vec<Multiaddr> {
+    /// Addresses to dial now, for a node with `peers` connected peers: neither connected nor
+    /// being dialled, past their backoff, and either never reached or needed (fewer than
+    /// [`ENOUGH_PEERS`] peers).
+    pub fn due(&self, now: Instant, peers: usize) -> Vec<Multiaddr> {
         self.entries
             .iter()
             .filter(|e| !e.connected && e.dialing.is_none() && e.next_at <= now)
+            .filter(|e| !e.ever_connected || peers < ENOUGH_PEERS)
             .map(|e| e.addr.clone())
             .collect()
     }
@@ -87,6 +100,7 @@ impl Bootstrap {
                 hit |= e.dialing == Some(id);
                 e.dialing = None;
                 e.connected = true;
+                e.ever_connected = true;
                 e.failures = 0;
                 e.peer.get_or_insert(peer);
             }
@@ -153,21 +167,21 @@ mod tests {
         let now = Instant::now();
         let a = addr();
         let mut b = Bootstrap::new(vec![a.clone()], now);
-        assert_eq!(b.due(now), vec![a.clone()]);
+        assert_eq!(b.due(now, 0), vec![a.clone()]);
         let id = ConnectionId::new_unchecked(1);
         b.dialing(&a, id);
         assert!(
-            b.due(now).is_empty(),
+            b.due(now, 0).is_empty(),
             "no second dial while one is in flight"
         );
         assert!(b.failed(id, now));
-        assert!(b.due(now).is_empty());
-        assert_eq!(b.due(now + Duration::from_secs(1)), vec![a.clone()]);
+        assert!(b.due(now, 0).is_empty());
+        assert_eq!(b.due(now + Duration::from_secs(1), 0), vec![a.clone()]);
         let id2 = ConnectionId::new_unchecked(2);
         b.dialing(&a, id2);
         b.failed(id2, now);
-        assert!(b.due(now + Duration::from_secs(1)).is_empty());
-        assert_eq!(b.due(now + Duration::from_secs(2)).len(), 1);
+        assert!(b.due(now + Duration::from_secs(1), 0).is_empty());
+        assert_eq!(b.due(now + Duration::from_secs(2), 0).len(), 1);
     }
 
     #[test]
@@ -180,8 +194,25 @@ mod tests {
         b.dialing(&a, id);
         assert!(b.connected(id, peer));
         assert_eq!(b.connected_count(), 1);
-        assert!(b.due(now + MAX_BACKOFF).is_empty());
+        assert!(b.due(now + MAX_BACKOFF, 0).is_empty());
         b.disconnected(peer, now);
-        assert_eq!(b.due(now + INITIAL_BACKOFF), vec![a]);
+        assert_eq!(b.due(now + INITIAL_BACKOFF, 0), vec![a]);
+    }
+
+    #[test]
+    fn a_lost_bootstrap_peer_is_redialled_only_while_the_node_has_few_peers() {
+        let now = Instant::now();
+        let (reached, never) = (addr(), addr());
+        let peer = peer_id_of(&reached).unwrap();
+        let mut b = Bootstrap::new(vec![reached.clone(), never.clone()], now);
+        let id = ConnectionId::new_unchecked(4);
+        b.dialing(&reached, id);
+        assert!(b.connected(id, peer));
+        b.disconnected(peer, now);
+        let later = now + INITIAL_BACKOFF;
+        // Well connected: only the peer never reached is still tried.
+        assert_eq!(b.due(later, ENOUGH_PEERS), vec![never.clone()]);
+        // Short of peers: both.
+        assert_eq!(b.due(later, ENOUGH_PEERS - 1), vec![reached, never]);
     }
 }

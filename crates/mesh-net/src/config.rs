@@ -39,6 +39,13 @@ pub struct NetConfig {
     pub announce_interval: Duration,
     /// How long `discover_agents` waits for the DHT at most.
     pub discovery_timeout: Duration,
+    /// How long one DHT query (a lookup, and a record's storing) may take in all. Longer than
+    /// [`NetConfig::request_timeout`], so that a lookup can route around a peer that does not
+    /// answer.
+    pub dht_query_timeout: Duration,
+    /// How long a peer may take to answer one request: a DHT request or an IDP catch-up; an
+    /// INP message may take twice as long (the other party stores it before answering).
+    pub request_timeout: Duration,
     /// How long `publish_intent` waits for a subscriber to become reachable on a topic.
     pub publish_wait: Duration,
     /// Capacity of the queue of received intents kept for each local subscriber.
@@ -118,6 +125,8 @@ impl NetConfig {
             idle_connection_timeout: Duration::from_secs(120),
             announce_interval: Duration::from_secs(20 * 60),
             discovery_timeout: Duration::from_secs(15),
+            dht_query_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
             publish_wait: Duration::from_secs(5),
             intent_queue: 1024,
             store: None,

@@ -29,6 +29,7 @@ use crate::adp::{self, Discovery, RecordCache};
 use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent, build_swarm};
 use crate::bootstrap::{Bootstrap, peer_id_of};
 use crate::config::{KAD_PROTOCOL, NetConfig};
+use crate::conn_trim::{self, ConnectionTrim};
 use crate::error::NetError;
 use crate::handle::{
     COMMAND_QUEUE, Command, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicOutcome,
@@ -216,6 +217,8 @@ fn spawn_swarm(
         local: keypair.public().to_peer_id(),
         keypair,
         bootstrap: Bootstrap::new(config.bootstrap.clone(), now),
+        trim: ConnectionTrim::new(config.max_connections),
+        next_trim: now + conn_trim::INTERVAL,
         config,
         swarm,
         commands: rx,
@@ -299,6 +302,9 @@ struct EventLoop {
     catchup_served: HashMap<PeerId, Instant>,
     records: RecordCache,
     bootstrap: Bootstrap,
+    /// Keeps connections below the limit, so that needed dials still get a slot.
+    trim: ConnectionTrim,
+    next_trim: Instant,
     subscriptions: Vec<Capability>,
     listen_addrs: Vec<Multiaddr>,
     queries: HashMap<QueryId, QueryPurpose>,
@@ -733,9 +739,14 @@ impl EventLoop {
                 let Some(out) = self.finish_inp(request_id) else {
                     return;
                 };
-                if matches!(error, request_response::OutboundFailure::DialFailure) && !out.looked_up
-                {
-                    // No known address works: look the peer up in the DHT, then retry once.
+                if matches!(error, request_response::OutboundFailure::DialFailure) {
+                    if out.looked_up {
+                        self.fail_inp(out, "no known address works, nor any the DHT knows");
+                        return;
+                    }
+                    // The connection limit may have refused the dial: free a slot for it.
+                    self.make_room();
+                    // No known address may work: look the peer up in the DHT, then retry once.
                     self.park_inp(peer, out);
                     return;
                 }
@@ -799,17 +810,14 @@ impl EventLoop {
         }
     }
 
-    /// The DHT lookup of `peer` ended with `addrs`: retry its parked messages, or fail them.
+    /// The DHT lookup of `peer` ended with `addrs`: retry its parked messages once, with these
+    /// and the addresses known before (a slot under the connection limit may have opened).
     fn on_peer_found(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         for addr in &addrs {
             self.swarm.add_peer_address(peer, addr.clone());
         }
         for out in self.inp_outbox.unpark(&peer) {
-            if addrs.is_empty() {
-                self.fail_inp(out, "no known address works and the DHT knows no other");
-            } else {
-                self.send_inp(out);
-            }
+            self.send_inp(out);
         }
     }
 
@@ -1884,6 +1892,7 @@ impl EventLoop {
                 ..
             } => {
                 if num_established.get() == 1 {
+                    self.trim.opened(peer_id, Instant::now());
                     let subscriptions = self.subscriptions.clone();
                     self.request_catchup(peer_id, &subscriptions);
                 }
@@ -1912,6 +1921,7 @@ impl EventLoop {
                     .connected_peers
                     .set(self.peers.connected_count() as i64);
                 if num_established == 0 {
+                    self.trim.closed(&peer_id);
                     self.bootstrap.disconnected(peer_id, Instant::now());
                 }
             }
@@ -1931,7 +1941,7 @@ impl EventLoop {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
-        for addr in self.bootstrap.due(now) {
+        for addr in self.bootstrap.due(now, self.peers.connected_count()) {
             let opts = match peer_id_of(&addr) {
                 Some(peer) => DialOpts::peer_id(peer)
                     .addresses(vec![strip_p2p(&addr)])
@@ -1973,6 +1983,10 @@ impl EventLoop {
             }
         }
         self.book.prune(now_ms());
+        if now >= self.next_trim {
+            self.next_trim = now + conn_trim::INTERVAL;
+            self.trim_connections(now);
+        }
         if now >= self.next_topic_check {
             self.next_topic_check = now + TOPIC_CHECK;
             for cap in self.subscriptions.clone() {
@@ -1980,6 +1994,65 @@ impl EventLoop {
                     self.lookup_topic_peers(cap);
                 }
             }
+        }
+    }
+}
+
+impl EventLoop {
+    /// Closes the connections beyond the trim target that are worth least (see
+    /// [`conn_trim`]).
+    fn trim_connections(&mut self, now: Instant) {
+        let open = self
+            .swarm
+            .network_info()
+            .connection_counters()
+            .num_established() as usize;
+        let mesh: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_mesh_peers()
+            .copied()
+            .collect();
+        let victims = self.trim.victims(
+            open,
+            now,
+            |p| mesh.contains(p) || self.inp_outbox.in_flight(p) > 0,
+            |p| self.peers.reputation(p),
+        );
+        for peer in victims {
+            tracing::debug!(%peer, open, target = self.trim.target(), "trimming a connection");
+            self.metrics.connections_trimmed.inc();
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// At the connection limit, closes the connection worth least, however young, so that a
+    /// needed dial gets a slot.
+    fn make_room(&mut self) {
+        let open = self
+            .swarm
+            .network_info()
+            .connection_counters()
+            .num_established();
+        if open < self.config.max_connections {
+            return;
+        }
+        let mesh: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_mesh_peers()
+            .copied()
+            .collect();
+        let victim = self.trim.least_valuable(
+            |p| mesh.contains(p) || self.inp_outbox.in_flight(p) > 0,
+            |p| self.peers.reputation(p),
+        );
+        if let Some(peer) = victim {
+            tracing::debug!(%peer, open, "closing a connection to make room for a dial");
+            self.metrics.connections_trimmed.inc();
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod behaviour;
 pub mod bootstrap;
 pub mod codec;
 pub mod config;
+pub mod conn_trim;
 mod error;
 mod event_loop;
 mod handle;

@@ -58,6 +58,8 @@ pub struct MeshMetrics {
     pub agents_discovered: Counter,
     /// DHT requests a discovery query had sent when its first provider arrived.
     pub discovery_first_provider_requests: LookupRequests,
+    /// Connections closed to keep headroom under the connection limit.
+    pub connections_trimmed: Counter,
     /// Announcements (record put + provider records) made.
     pub announcements: Counter,
     /// Bootstrap dials, by result.
@@ -137,6 +139,11 @@ impl MeshMetrics {
             "DHT requests a discovery query had sent when the first provider of a wanted \
              capability arrived",
             m.discovery_first_provider_requests.0.clone(),
+        );
+        r.register(
+            "connections_trimmed",
+            "Connections closed to keep headroom under the connection limit",
+            m.connections_trimmed.clone(),
         );
         r.register(
             "announcements",
