@@ -122,8 +122,10 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let mut joined: Vec<Instant> = Vec::new();
     let mut left: HashMap<usize, Instant> = HashMap::new();
     let start = Instant::now();
-    for _ in 0..p.nodes {
-        let i = population.add(vec![capability.clone()], p.degree)?;
+    population
+        .start_many(p.nodes, p.degree, p.clock, |_| vec![capability.clone()])
+        .await?;
+    for i in population.live().collect::<Vec<_>>() {
         listen(&population, i, &tx);
         joined.push(start - p.join_grace);
     }

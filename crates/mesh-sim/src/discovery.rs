@@ -26,6 +26,11 @@ pub const PARALLELISM: u32 = 3;
 /// The histogram of requests sent when the first provider arrived, `_sum` and `_count`.
 const FIRST_PROVIDER_SUM: &str = "mesh_discovery_first_provider_requests_sum";
 const FIRST_PROVIDER_COUNT: &str = "mesh_discovery_first_provider_requests_count";
+/// libp2p's count of connections established.
+const CONNECTIONS: &str = "libp2p_swarm_connections_established_total";
+/// libp2p's histogram of requests per finished DHT query, its sum and count.
+const KAD_REQUESTS: &str = "libp2p_kad_query_result_num_requests_sum";
+const KAD_QUERIES: &str = "libp2p_kad_query_result_num_requests_count";
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -59,7 +64,8 @@ impl Default for Params {
             degree: 3,
             seed: 7,
             clock: Clock::Virtual,
-            settle: Duration::from_secs(10),
+            // Long enough for records to be announced and connections trimmed once.
+            settle: Duration::from_secs(30),
         }
     }
 }
@@ -100,8 +106,21 @@ pub struct Report {
     pub median_latency_ms: Option<f64>,
     /// The same in round trips of one link.
     pub median_latency_rtts: Option<f64>,
+    /// What the network did at rest, before the queries.
+    pub background: Background,
     /// Each query.
     pub queries: Vec<QueryResult>,
+}
+
+/// Traffic of the network at rest, per node and minute of the run's clock.
+#[derive(Debug, Clone, Serialize)]
+pub struct Background {
+    /// Connections established.
+    pub connections_per_node_minute: f64,
+    /// DHT requests sent by this node's queries.
+    pub dht_requests_per_node_minute: f64,
+    /// DHT queries finished.
+    pub dht_queries_per_node_minute: f64,
 }
 
 /// Runs the scenario.
@@ -115,17 +134,28 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let mut population = Population::new(p.settings.clone(), p.seed);
     // Providers are spread over the start order.
     let stride = p.nodes / p.providers;
-    for i in 0..p.nodes {
-        let mut caps = vec![common.clone()];
-        if i % stride == stride / 2 && i / stride < p.providers {
-            caps.push(rare.clone());
-        }
-        population.add(caps, p.degree)?;
-    }
-    let providers: Vec<usize> = (0..p.nodes)
-        .filter(|i| i % stride == stride / 2 && i / stride < p.providers)
-        .collect();
-    clock::settle(p.clock, p.settle).await;
+    let is_provider = |i: usize| i % stride == stride / 2 && i / stride < p.providers;
+    population
+        .start_many(p.nodes, p.degree, p.clock, |i| {
+            let mut caps = vec![common.clone()];
+            if is_provider(i) {
+                caps.push(rare.clone());
+            }
+            caps
+        })
+        .await?;
+    let providers: Vec<usize> = (0..p.nodes).filter(|i| is_provider(*i)).collect();
+    // The second half of the settling time shows what the network costs at rest.
+    clock::settle(p.clock, p.settle / 2).await;
+    let quiet_from = (Totals::read(&population), Instant::now());
+    clock::settle(p.clock, p.settle / 2).await;
+    let quiet = Totals::read(&population).since(&quiet_from.0);
+    let quiet_minutes = quiet_from.1.elapsed().as_secs_f64() / 60.0 * p.nodes as f64;
+    let background = Background {
+        connections_per_node_minute: quiet.get(CONNECTIONS) / quiet_minutes,
+        dht_requests_per_node_minute: quiet.get(KAD_REQUESTS) / quiet_minutes,
+        dht_queries_per_node_minute: quiet.get(KAD_QUERIES) / quiet_minutes,
+    };
 
     let candidates: Vec<usize> = population
         .live()
@@ -176,6 +206,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .filter(|_| rtt_ms > 0.0)
             .map(|l| l / rtt_ms),
         median_latency_ms,
+        background,
         queries,
     })
 }

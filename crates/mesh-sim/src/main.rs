@@ -328,6 +328,13 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
         ms(r.median_latency_ms),
         ms(r.median_latency_rtts)
     );
+    let b = &r.background;
+    println!(
+        "| at rest, per node and minute: connections / DHT queries / DHT requests | {:.1} / {:.1} / {:.1} |",
+        b.connections_per_node_minute,
+        b.dht_queries_per_node_minute,
+        b.dht_requests_per_node_minute
+    );
 }
 
 fn print_negotiation(r: &negotiation::Report, clock: Clock) {

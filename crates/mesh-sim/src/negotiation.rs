@@ -64,7 +64,8 @@ impl Default for Params {
             degree: 3,
             seed: 7,
             clock: Clock::Virtual,
-            settle: Duration::from_secs(5),
+            // Long enough for the nodes to trim their connections under the limit once.
+            settle: Duration::from_secs(20),
             timeout: Duration::from_secs(120),
         }
     }
@@ -130,9 +131,9 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     anyhow::ensure!(p.bidders >= 1, "--bidders must be at least 1");
     let capability = Capability::new(CAPABILITY)?;
     let mut population = Population::new(p.settings.clone(), p.seed);
-    for _ in 0..p.nodes {
-        population.add(vec![capability.clone()], p.degree)?;
-    }
+    population
+        .start_many(p.nodes, p.degree, p.clock, |_| vec![capability.clone()])
+        .await?;
     let stride = p.nodes / p.publishers;
     let publishers: Vec<usize> = (0..p.publishers).map(|k| k * stride).collect();
     clock::settle(p.clock, p.settle).await;

@@ -27,6 +27,10 @@ pub struct NodeSettings {
     pub idle_connection_timeout: Duration,
     /// Gossip mesh degree.
     pub gossip_degree: GossipDegree,
+    /// How long a peer may take to answer a request, and a DHT query or a discovery may take
+    /// in all: libp2p measures them on the wall clock, on which hundreds of nodes sharing a
+    /// few cores are slow, so a simulation allows far more than a real node does.
+    pub wall_timeout: Duration,
 }
 
 impl Default for NodeSettings {
@@ -37,8 +41,9 @@ impl Default for NodeSettings {
                 loss: 0.0,
             },
             max_connections: 48,
-            idle_connection_timeout: Duration::from_secs(30),
+            idle_connection_timeout: Duration::from_secs(10),
             gossip_degree: GossipDegree::DEFAULT,
+            wall_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -105,6 +110,9 @@ pub fn start(spec: NodeSpec, settings: &NodeSettings) -> anyhow::Result<SimNode>
     config.max_connections = settings.max_connections;
     config.idle_connection_timeout = settings.idle_connection_timeout;
     config.gossip_degree = settings.gossip_degree;
+    config.request_timeout = settings.wall_timeout / 2;
+    config.dht_query_timeout = settings.wall_timeout;
+    config.discovery_timeout = settings.wall_timeout;
     let peer_id = spec.key.public().to_peer_id();
     let sent = Arc::new(AtomicU64::new(0));
     let mut registry = Registry::default();

@@ -8,10 +8,15 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 
+use crate::clock::Clock;
 use crate::net::{NodeSettings, NodeSpec, SimNode, start};
 
 /// Memory ports already handed out in this process (memory addresses are process-wide).
 static NEXT_PORT: AtomicU64 = AtomicU64::new(1);
+/// Nodes started together by [`Population::start_many`] before a pause.
+pub const START_BATCH: usize = 25;
+/// The pause between two batches.
+pub const START_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Nodes of one simulation; a slot is `None` once its node has left.
 pub struct Population {
@@ -55,6 +60,25 @@ impl Population {
         )?;
         self.nodes.push(Some(node));
         Ok(self.nodes.len() - 1)
+    }
+
+    /// Starts `n` nodes, node `k` offering `capabilities(k)`, [`START_BATCH`] at a time with
+    /// [`START_PAUSE`] (on `clock`) between batches: nodes join over time rather than in one
+    /// instant, as in a real network, and the first ones are listening when later ones dial.
+    pub async fn start_many(
+        &mut self,
+        n: usize,
+        degree: usize,
+        clock: Clock,
+        capabilities: impl Fn(usize) -> Vec<Capability>,
+    ) -> anyhow::Result<()> {
+        for k in 0..n {
+            if k > 0 && k % START_BATCH == 0 {
+                crate::clock::settle(clock, START_PAUSE).await;
+            }
+            self.add(capabilities(k), degree)?;
+        }
+        Ok(())
     }
 
     /// Stops node `index`; it leaves without a word, as a crashed or disconnected node does.

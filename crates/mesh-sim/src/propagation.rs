@@ -140,9 +140,9 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let started = Instant::now();
     let capability = Capability::new(CAPABILITY)?;
     let mut population = Population::new(p.settings.clone(), p.seed);
-    for _ in 0..p.nodes {
-        population.add(vec![capability.clone()], p.degree)?;
-    }
+    population
+        .start_many(p.nodes, p.degree, p.clock, |_| vec![capability.clone()])
+        .await?;
 
     // Every subscriber's receipts, with the instant each arrived.
     let (tx, mut rx) = mpsc::channel::<(usize, IntentId, Instant)>(65_536);
