@@ -99,6 +99,20 @@ pub struct Report {
     pub median_t100_ms: Option<f64>,
     /// Deliveries to nodes younger than the grace (counted apart, not expected).
     pub early_deliveries: usize,
+    /// Each intent: when it was published (s from the start of churn), the nodes expected to
+    /// get it and those that did.
+    pub per_intent: Vec<ChurnIntent>,
+}
+
+/// One intent of a churn run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChurnIntent {
+    /// Seconds from the start of churn to its publication.
+    pub at_s: f64,
+    /// Nodes expected to receive it.
+    pub expected: usize,
+    /// Of those, the ones that did in time.
+    pub delivered: usize,
 }
 
 /// One published intent.
@@ -198,6 +212,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let mut complete = 0;
     let mut t95 = Vec::new();
     let mut t100 = Vec::new();
+    let mut per_intent = Vec::with_capacity(published.len());
     for intent in &published {
         let deadline = intent.at + p.intent_timeout;
         let want: HashSet<usize> = (0..joined.len())
@@ -215,6 +230,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         times.sort_by(f64::total_cmp);
         expected += want.len();
         delivered += times.len();
+        per_intent.push(ChurnIntent {
+            at_s: intent.at.duration_since(began).as_secs_f64(),
+            expected: want.len(),
+            delivered: times.len(),
+        });
         let needed = (want.len() as f64 * 0.95).ceil() as usize;
         t95.push(times.get(needed.max(1) - 1).copied());
         if times.len() == want.len() {
@@ -241,6 +261,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         median_t95_ms: median(t95.into_iter()),
         median_t100_ms: median(t100.into_iter()),
         early_deliveries: early,
+        per_intent,
     })
 }
 

@@ -6,6 +6,7 @@
 //! latency), [`discovery`] (DHT lookups for agents of a capability), [`negotiation`]
 //! (completed negotiations per second) and [`churn`] (delivery while nodes leave and join).
 //! Each runs on a [`clock::Clock`]: virtual (latencies exact, processing free) or real.
+//! [`suite`] runs them all at one size and writes JSON, SVG charts ([`plot`]) and a report.
 #![deny(missing_docs)]
 
 pub mod churn;
@@ -15,8 +16,10 @@ pub mod discovery;
 pub mod negotiation;
 pub mod net;
 pub mod observe;
+pub mod plot;
 pub mod population;
 pub mod propagation;
+pub mod suite;
 pub mod topology;
 
 pub use propagation::{Params, Report};

@@ -8,7 +8,7 @@ use mesh_net::GossipDegree;
 use mesh_sim::clock::Clock;
 use mesh_sim::delay::LinkModel;
 use mesh_sim::net::NodeSettings;
-use mesh_sim::{churn, discovery, negotiation, propagation};
+use mesh_sim::{churn, discovery, negotiation, propagation, suite};
 use serde::Serialize;
 
 /// Many real MESH nodes in one process, over in-memory links with a latency and a loss rate.
@@ -111,6 +111,20 @@ enum Scenario {
         #[arg(long, default_value_t = 1000)]
         window_ms: u64,
     },
+    /// Every scenario at one size: JSON, SVG charts and a report against the targets.
+    Suite {
+        #[command(flatten)]
+        common: Common,
+        /// Directory for the JSON files, the charts and report.md.
+        #[arg(long, default_value = "sim-report")]
+        out: PathBuf,
+        /// Gossip degrees measured besides --gossip-degree, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "3,4")]
+        degrees: Vec<usize>,
+        /// Seconds of churn.
+        #[arg(long, default_value_t = 120)]
+        churn_duration_s: u64,
+    },
     /// Delivery while a share of the nodes leaves and joins every minute.
     Churn {
         #[command(flatten)]
@@ -199,6 +213,25 @@ fn main() -> anyhow::Result<()> {
                 .block_on(negotiation::run(&params))?;
             print_negotiation(&report, common.clock);
             write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+        }
+        Scenario::Suite {
+            common,
+            out,
+            degrees,
+            churn_duration_s,
+        } => {
+            let mut params = suite::Params::at(common.nodes, out.clone());
+            params.settings = common.settings()?;
+            params.degrees = degrees;
+            params.churn_duration = Duration::from_secs(churn_duration_s);
+            params.seed = common.seed;
+            params.clock = common.clock;
+            common.clock.runtime()?.block_on(suite::run(&params))?;
+            println!(
+                "{}",
+                std::fs::read_to_string(out.join("report.md")).unwrap_or_default()
+            );
+            println!("report, charts and JSON written to {}", out.display());
         }
         Scenario::Churn {
             common,

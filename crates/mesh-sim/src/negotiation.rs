@@ -106,6 +106,8 @@ pub struct Report {
     pub median_publish_to_receipt_ms: Option<f64>,
     /// The same minus the offer window, in link round trips.
     pub median_beyond_window_rtts: Option<f64>,
+    /// Time from publication to receipt of each completed negotiation, ms, sorted.
+    pub publish_to_receipt_ms: Vec<f64>,
 }
 
 /// What the tasks of a run report.
@@ -211,7 +213,10 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
 
     let rtt_ms = 2.0 * p.settings.link.latency.as_secs_f64() * 1e3;
     let window_ms = p.window.as_secs_f64() * 1e3;
-    let median_ms = median(completed.iter().map(|d| Some(d.as_secs_f64() * 1e3)));
+    let mut publish_to_receipt_ms: Vec<f64> =
+        completed.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    publish_to_receipt_ms.sort_by(f64::total_cmp);
+    let median_ms = median(publish_to_receipt_ms.iter().map(|m| Some(*m)));
     let per_s = |n: usize| if run_s > 0.0 { n as f64 / run_s } else { 0.0 };
     Ok(Report {
         nodes: p.nodes,
@@ -232,6 +237,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         median_beyond_window_rtts: median_ms
             .filter(|_| rtt_ms > 0.0)
             .map(|m| (m - window_ms) / rtt_ms),
+        publish_to_receipt_ms,
     })
 }
 

@@ -91,6 +91,8 @@ pub struct Report {
     pub payload_bytes: usize,
     /// Seed.
     pub seed: u64,
+    /// Gossip mesh degree (`D`) of every node.
+    pub gossip_degree: usize,
     /// Seconds (of the run's clock) to start the nodes and form the mesh.
     pub setup_s: f64,
     /// Mean connections per node when measuring.
@@ -247,6 +249,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         loss: p.settings.link.loss,
         payload_bytes: p.payload_bytes,
         seed: p.seed,
+        gossip_degree: p.settings.gossip_degree.target(),
         setup_s,
         mean_connections: connections.mean_degree(p.nodes),
         mean_mesh_peers: mesh_only.mean_degree(p.nodes),

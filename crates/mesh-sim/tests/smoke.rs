@@ -1,33 +1,81 @@
-//! A small propagation run: it completes and every subscriber gets every intent (never timed).
+//! Small runs of every scenario: each completes and delivers (never timed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Duration;
+
 use mesh_sim::clock::Clock;
-use mesh_sim::propagation::{Params, run};
+use mesh_sim::{churn, discovery, negotiation, propagation};
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    Clock::Virtual.runtime().unwrap().block_on(f)
+}
 
 #[test]
 fn thirty_nodes_deliver_every_intent() {
-    let params = Params {
+    let params = propagation::Params {
         nodes: 30,
         intents: 3,
-        ..Params::default()
+        ..propagation::Params::default()
     };
-    let report = Clock::Virtual
-        .runtime()
-        .unwrap()
-        .block_on(run(&params))
-        .unwrap();
+    let report = block_on(propagation::run(&params)).unwrap();
     assert_eq!(report.subscribers, 29);
     assert_eq!(report.delivery_ratio, 1.0, "{report:?}");
-    assert_eq!(
-        report.gossip_reach, 29,
-        "gossip paths reach everyone: {report:?}"
-    );
+    assert_eq!(report.gossip_reach, 29, "gossip paths reach everyone: {report:?}");
     assert!(report.gossip_hops >= 1);
     assert!(report.intents.iter().all(|i| i.t100_ms.is_some()));
-    let copies = report
-        .copies_per_delivery
-        .expect("gossipsub counted receipts");
+    let copies = report.copies_per_delivery.expect("gossipsub counted receipts");
     assert!(copies >= 1.0, "{copies}");
     assert!(report.bytes_per_node_per_intent > 0.0);
+}
+
+#[test]
+fn discovery_finds_every_provider() {
+    let params = discovery::Params {
+        nodes: 24,
+        providers: 3,
+        queries: 4,
+        settle: Duration::from_secs(12),
+        ..discovery::Params::default()
+    };
+    let report = block_on(discovery::run(&params)).unwrap();
+    assert_eq!(report.queries.len(), 4);
+    assert_eq!(report.success_ratio, 1.0, "{report:?}");
+    assert_eq!(report.complete_ratio, 1.0, "{report:?}");
+}
+
+#[test]
+fn every_negotiation_reaches_its_receipt() {
+    let params = negotiation::Params {
+        nodes: 16,
+        publishers: 2,
+        intents_per_publisher: 2,
+        // Every agent bids, so every intent has offers.
+        bidders: 15,
+        window: Duration::from_millis(500),
+        settle: Duration::from_secs(8),
+        ..negotiation::Params::default()
+    };
+    let report = block_on(negotiation::run(&params)).unwrap();
+    assert_eq!(report.completed, 4, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.offers >= 4 * 14, "{report:?}");
+    assert_eq!(report.publish_to_receipt_ms.len(), 4);
+}
+
+#[test]
+fn intents_reach_the_nodes_that_stay_while_others_churn() {
+    let params = churn::Params {
+        nodes: 20,
+        churn_per_minute: 0.3,
+        duration: Duration::from_secs(30),
+        settle: Duration::from_secs(5),
+        ..churn::Params::default()
+    };
+    let report = block_on(churn::run(&params)).unwrap();
+    assert!(report.replaced >= 2, "{report:?}");
+    assert!(report.intents >= 20, "{report:?}");
+    assert!(report.expected > 0);
+    assert!(report.delivery_ratio >= 0.95, "{report:?}");
 }

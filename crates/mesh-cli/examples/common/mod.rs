@@ -39,6 +39,17 @@ impl Drop for NodeProc {
 
 impl NodeProc {
     pub fn spawn(mesh: &Path, home: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start(mesh, home, extra, false)
+    }
+
+    /// Like [`NodeProc::spawn`], with `--exit-on-stdin-close` and a pipe on the node's stdin:
+    /// the node also stops when this process dies without dropping it (a signal, a panic
+    /// elsewhere), as the pipe closes then.
+    pub fn spawn_tied(mesh: &Path, home: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start(mesh, home, extra, true)
+    }
+
+    fn start(mesh: &Path, home: &Path, extra: &[&str], tied: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(home)?;
         let log = home.join("node.log");
         let stderr = File::create(&log).with_context(|| format!("create {}", log.display()))?;
@@ -47,9 +58,10 @@ impl NodeProc {
             .arg(home)
             .arg("node")
             .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args(tied.then_some("--exit-on-stdin-close"))
             .args(extra)
             .env_remove("MESH_HOME")
-            .stdin(Stdio::null())
+            .stdin(if tied { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

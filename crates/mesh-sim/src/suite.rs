@@ -1,0 +1,438 @@
+//! Every scenario at one size, in one run: JSON of each, SVG charts, and a report in Markdown
+//! that sets each figure against its target.
+//!
+//! Runs, in order: intent propagation with small intents at the default gossip degree, then at
+//! the degrees of [`Params::degrees`] (the duplicates trade-off), with large intents; discovery
+//! at each size of [`Params::discovery_sizes`]; negotiation; churn. Each run's JSON is written
+//! as soon as it ends, so a long suite that is stopped keeps what it measured.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mesh_net::GossipDegree;
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::net::NodeSettings;
+use crate::plot::{Chart, Series};
+use crate::{churn, discovery, negotiation, propagation};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Nodes of every scenario but the discovery sizes.
+    pub nodes: usize,
+    /// Where the JSON files, the charts and `report.md` go.
+    pub out: PathBuf,
+    /// Node and link settings (the gossip degree is the default one).
+    pub settings: NodeSettings,
+    /// Gossip degrees measured besides the default, with small intents.
+    pub degrees: Vec<usize>,
+    /// Network sizes of the discovery scenario.
+    pub discovery_sizes: Vec<usize>,
+    /// Intents per propagation run.
+    pub intents: usize,
+    /// Payload of the large intents, bytes.
+    pub large_payload_bytes: usize,
+    /// Seconds of churn.
+    pub churn_duration: Duration,
+    /// Seed of every run.
+    pub seed: u64,
+    /// Clock of every run.
+    pub clock: Clock,
+}
+
+impl Params {
+    /// The suite at `nodes` nodes, discovery at 100, 300 and `nodes` (those not above it).
+    pub fn at(nodes: usize, out: PathBuf) -> Self {
+        let mut discovery_sizes: Vec<usize> = [100, 300]
+            .into_iter()
+            .filter(|n| *n < nodes)
+            .collect();
+        discovery_sizes.push(nodes);
+        Self {
+            nodes,
+            out,
+            settings: NodeSettings::default(),
+            degrees: vec![3, 4],
+            discovery_sizes,
+            intents: 5,
+            large_payload_bytes: mesh_core::intent::MAX_PAYLOAD_BYTES,
+            churn_duration: Duration::from_secs(120),
+            seed: 7,
+            clock: Clock::Virtual,
+        }
+    }
+}
+
+/// Everything the suite measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Nodes.
+    pub nodes: usize,
+    /// The clock.
+    pub clock: Clock,
+    /// Small intents at the default degree.
+    pub propagation: propagation::Report,
+    /// Small intents at each other degree, `(degree, report)`.
+    pub propagation_by_degree: Vec<(usize, propagation::Report)>,
+    /// Large intents at the default degree.
+    pub propagation_large: propagation::Report,
+    /// Discovery at each size.
+    pub discovery: Vec<discovery::Report>,
+    /// Negotiation.
+    pub negotiation: negotiation::Report,
+    /// Churn.
+    pub churn: churn::Report,
+}
+
+/// Runs the suite, writing into `p.out` as it goes.
+pub async fn run(p: &Params) -> anyhow::Result<Report> {
+    std::fs::create_dir_all(&p.out).map_err(|e| {
+        anyhow::anyhow!("cannot create the output directory {}: {e}", p.out.display())
+    })?;
+    let prop = |settings: NodeSettings, payload_bytes: usize| propagation::Params {
+        nodes: p.nodes,
+        settings,
+        intents: p.intents,
+        payload_bytes,
+        seed: p.seed,
+        clock: p.clock,
+        ..propagation::Params::default()
+    };
+    let default_degree = p.settings.gossip_degree.target();
+    eprintln!("suite: propagation, {} nodes, small intents", p.nodes);
+    let small = propagation::run(&prop(p.settings.clone(), 0)).await?;
+    save(&p.out, &format!("propagation-d{default_degree}"), &small)?;
+    let mut by_degree = Vec::new();
+    for &d in &p.degrees {
+        eprintln!("suite: propagation, {} nodes, gossip degree {d}", p.nodes);
+        let settings = NodeSettings {
+            gossip_degree: GossipDegree::new(d)?,
+            ..p.settings.clone()
+        };
+        let r = propagation::run(&prop(settings, 0)).await?;
+        save(&p.out, &format!("propagation-d{d}"), &r)?;
+        by_degree.push((d, r));
+    }
+    eprintln!("suite: propagation, {} nodes, large intents", p.nodes);
+    let large = propagation::run(&prop(p.settings.clone(), p.large_payload_bytes)).await?;
+    save(&p.out, "propagation-large", &large)?;
+
+    let mut disc = Vec::new();
+    for &n in &p.discovery_sizes {
+        eprintln!("suite: discovery, {n} nodes");
+        let r = discovery::run(&discovery::Params {
+            nodes: n,
+            settings: p.settings.clone(),
+            seed: p.seed,
+            clock: p.clock,
+            ..discovery::Params::default()
+        })
+        .await?;
+        save(&p.out, &format!("discovery-{n}"), &r)?;
+        disc.push(r);
+    }
+
+    eprintln!("suite: negotiation, {} nodes", p.nodes);
+    let neg = negotiation::run(&negotiation::Params {
+        nodes: p.nodes,
+        publishers: (p.nodes / 10).max(1),
+        intents_per_publisher: 2,
+        settings: p.settings.clone(),
+        seed: p.seed,
+        clock: p.clock,
+        ..negotiation::Params::default()
+    })
+    .await?;
+    save(&p.out, "negotiation", &neg)?;
+
+    eprintln!("suite: churn, {} nodes", p.nodes);
+    let ch = churn::run(&churn::Params {
+        nodes: p.nodes,
+        duration: p.churn_duration,
+        settings: p.settings.clone(),
+        seed: p.seed,
+        clock: p.clock,
+        ..churn::Params::default()
+    })
+    .await?;
+    save(&p.out, "churn", &ch)?;
+
+    let report = Report {
+        nodes: p.nodes,
+        clock: p.clock,
+        propagation: small,
+        propagation_by_degree: by_degree,
+        propagation_large: large,
+        discovery: disc,
+        negotiation: neg,
+        churn: ch,
+    };
+    save(&p.out, "suite", &report)?;
+    draw(&report, &p.out)?;
+    std::fs::write(p.out.join("report.md"), markdown(&report))?;
+    Ok(report)
+}
+
+fn save<T: Serialize>(dir: &Path, name: &str, value: &T) -> anyhow::Result<()> {
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(value)?)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Draws the suite's charts into `dir`.
+pub fn draw(r: &Report, dir: &Path) -> anyhow::Result<()> {
+    let mut arrivals = vec![Series::cdf(
+        format!("small, degree {}", r.propagation.gossip_degree),
+        &r.propagation.first_intent_arrivals_ms,
+    )];
+    for (d, p) in &r.propagation_by_degree {
+        arrivals.push(Series::cdf(
+            format!("small, degree {d}"),
+            &p.first_intent_arrivals_ms,
+        ));
+    }
+    arrivals.push(Series::cdf(
+        format!("{} KiB payload", r.propagation_large.payload_bytes / 1024),
+        &r.propagation_large.first_intent_arrivals_ms,
+    ));
+    Chart {
+        title: &format!("Intent propagation, {} nodes: share of subscribers reached", r.nodes),
+        x_label: "ms after publication",
+        y_label: "share of subscribers",
+        series: arrivals,
+        markers: vec![(
+            r.propagation.ideal_ms,
+            format!("ideal ({} hops)", r.propagation.gossip_hops),
+        )],
+        dots: false,
+    }
+    .write_svg(&dir.join("propagation.svg"))?;
+
+    let mut copies = vec![(
+        r.propagation.gossip_degree as f64,
+        r.propagation.copies_per_delivery.unwrap_or(0.0),
+    )];
+    copies.extend(
+        r.propagation_by_degree
+            .iter()
+            .map(|(d, p)| (*d as f64, p.copies_per_delivery.unwrap_or(0.0))),
+    );
+    copies.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Chart {
+        title: &format!("Copies received per delivered intent, {} nodes", r.nodes),
+        x_label: "gossip degree D",
+        y_label: "copies per delivery",
+        series: vec![Series {
+            name: "copies".to_owned(),
+            points: copies,
+        }],
+        markers: Vec::new(),
+        dots: true,
+    }
+    .write_svg(&dir.join("duplicates.svg"))?;
+
+    let point = |f: fn(&discovery::Report) -> Option<f64>| {
+        r.discovery
+            .iter()
+            .filter_map(|d| f(d).map(|v| (d.nodes as f64, v)))
+            .collect()
+    };
+    Chart {
+        title: "Discovery: median cost of finding a matching agent",
+        x_label: "nodes",
+        y_label: "median",
+        series: vec![
+            Series {
+                name: "lookup rounds to the first provider".to_owned(),
+                points: point(|d| d.median_first_provider_rounds),
+            },
+            Series {
+                name: "whole query, link round trips".to_owned(),
+                points: point(|d| d.median_latency_rtts),
+            },
+        ],
+        markers: Vec::new(),
+        dots: true,
+    }
+    .write_svg(&dir.join("discovery.svg"))?;
+
+    Chart {
+        title: &format!(
+            "Negotiations, {} nodes: time from publication to receipt",
+            r.nodes
+        ),
+        x_label: "ms",
+        y_label: "share of completed negotiations",
+        series: vec![Series::cdf(
+            "publication to receipt",
+            &r.negotiation.publish_to_receipt_ms,
+        )],
+        markers: vec![(r.negotiation.window_ms, "offer window".to_owned())],
+        dots: false,
+    }
+    .write_svg(&dir.join("negotiation.svg"))?;
+
+    Chart {
+        title: &format!(
+            "Churn, {} nodes, {:.0}% replaced per minute: delivery per intent",
+            r.nodes,
+            r.churn.churn_per_minute * 100.0
+        ),
+        x_label: "s from the start of churn",
+        y_label: "delivered / expected",
+        series: vec![Series {
+            name: "intent".to_owned(),
+            points: r
+                .churn
+                .per_intent
+                .iter()
+                .filter(|i| i.expected > 0)
+                .map(|i| (i.at_s, i.delivered as f64 / i.expected as f64))
+                .collect(),
+        }],
+        markers: Vec::new(),
+        dots: true,
+    }
+    .write_svg(&dir.join("churn.svg"))?;
+    Ok(())
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**not met**" }
+}
+
+/// The report: targets first, then each scenario, then the charts.
+pub fn markdown(r: &Report) -> String {
+    let p = &r.propagation;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# MESH simulation: {} nodes ({} clock)\n\nSeed {}, one-way link latency {} ms, loss {}. \
+         Every node is a real MESH node (`mesh-net`'s behaviours and event loop) on an \
+         in-memory transport with Noise and Yamux.\n",
+        r.nodes, r.clock, p.seed, p.latency_ms, p.loss
+    );
+    let disc = r.discovery.last();
+    let _ = writeln!(s, "## Targets\n\n| target | figure | |\n|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| propagation: 100% delivery | {:.4} | {} |",
+        p.delivery_ratio,
+        verdict(p.delivery_ratio >= 1.0)
+    );
+    let _ = writeln!(
+        s,
+        "| propagation: time to 100% within 1.3 × ideal | {} ms / {:.0} ms = {} | {} |",
+        opt(p.median_t100_ms, 1),
+        p.ideal_ms,
+        opt(p.t100_over_ideal, 2),
+        verdict(p.t100_over_ideal.is_some_and(|x| x <= 1.3))
+    );
+    let _ = writeln!(
+        s,
+        "| duplicates: at most 3 copies per delivered intent (degree {}) | {} | {} |",
+        p.gossip_degree,
+        opt(p.copies_per_delivery, 2),
+        verdict(p.copies_per_delivery.is_some_and(|x| x <= 3.0))
+    );
+    if let Some(d) = disc {
+        let _ = writeln!(
+            s,
+            "| discovery at {} nodes: first matching agent within 3 lookup rounds (median) | {} | {} |",
+            d.nodes,
+            opt(d.median_first_provider_rounds, 1),
+            verdict(d.success_ratio >= 1.0 && d.median_first_provider_rounds.is_some_and(|x| x <= 3.0))
+        );
+    }
+
+    let _ = writeln!(
+        s,
+        "\n## Propagation\n\n| run | delivery | to 50% ms | to 95% ms | to 100% ms | ideal ms (hops) | 100% / ideal | copies per delivery | bytes per node per intent |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut rows = vec![(format!("small, degree {}", p.gossip_degree), p)];
+    for (d, q) in &r.propagation_by_degree {
+        rows.push((format!("small, degree {d}"), q));
+    }
+    rows.push((
+        format!("{} B payload, degree {}", r.propagation_large.payload_bytes, r.propagation_large.gossip_degree),
+        &r.propagation_large,
+    ));
+    for (name, q) in rows {
+        let _ = writeln!(
+            s,
+            "| {name} | {:.4} | {} | {} | {} | {:.0} ({}) | {} | {} | {:.0} |",
+            q.delivery_ratio,
+            opt(q.median_t50_ms, 1),
+            opt(q.median_t95_ms, 1),
+            opt(q.median_t100_ms, 1),
+            q.ideal_ms,
+            q.gossip_hops,
+            opt(q.t100_over_ideal, 2),
+            opt(q.copies_per_delivery, 2),
+            q.bytes_per_node_per_intent
+        );
+    }
+
+    let _ = writeln!(
+        s,
+        "\n## Discovery\n\n| nodes | found a provider / all | DHT requests to the first provider | lookup rounds | whole query ms (round trips) | at rest per node-minute: connections / DHT queries |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for d in &r.discovery {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} / {:.2} | {} | {} | {} ({}) | {:.1} / {:.1} |",
+            d.nodes,
+            d.success_ratio,
+            d.complete_ratio,
+            opt(d.median_first_provider_requests, 1),
+            opt(d.median_first_provider_rounds, 1),
+            opt(d.median_latency_ms, 1),
+            opt(d.median_latency_rtts, 1),
+            d.background.connections_per_node_minute,
+            d.background.dht_queries_per_node_minute
+        );
+    }
+
+    let n = &r.negotiation;
+    let _ = writeln!(
+        s,
+        "\n## Negotiation\n\n{} publishers, {} intents, {} ms offer window.\n\n| completed | unawarded | failed | completed per s | INP messages per s | publication to receipt, median ms |\n|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {:.1} | {:.1} | {} |",
+        n.publishers,
+        n.intents,
+        n.window_ms,
+        n.completed,
+        n.unawarded,
+        n.failed,
+        n.completed_per_s,
+        n.inp_messages_per_s,
+        opt(n.median_publish_to_receipt_ms, 1)
+    );
+
+    let c = &r.churn;
+    let _ = writeln!(
+        s,
+        "\n## Churn\n\n{:.0}% of the nodes replaced per minute for {:.0} s.\n\n| replaced | intents | delivered / expected | complete intents | to 95% ms | to 100% ms |\n|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} / {} ({:.4}) | {} | {} | {} |",
+        c.churn_per_minute * 100.0,
+        c.duration_s,
+        c.replaced,
+        c.intents,
+        c.delivered,
+        c.expected,
+        c.delivery_ratio,
+        c.complete_intents,
+        opt(c.median_t95_ms, 1),
+        opt(c.median_t100_ms, 1)
+    );
+    let _ = writeln!(
+        s,
+        "\n## Charts\n\n![propagation](propagation.svg)\n\n![duplicates](duplicates.svg)\n\n![discovery](discovery.svg)\n\n![negotiation](negotiation.svg)\n\n![churn](churn.svg)"
+    );
+    s
+}
