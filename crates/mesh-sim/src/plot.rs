@@ -89,7 +89,10 @@ impl Chart<'_> {
         for (k, s) in self.series.iter().enumerate() {
             let colour = PALETTE[k % PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
                 .map_err(draw_error)?
                 .label(s.name.as_str())
                 .legend(move |(x, y)| {
@@ -97,11 +100,7 @@ impl Chart<'_> {
                 });
             if self.dots {
                 chart
-                    .draw_series(
-                        s.points
-                            .iter()
-                            .map(|p| Circle::new(*p, 3, colour.filled())),
-                    )
+                    .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, colour.filled())))
                     .map_err(draw_error)?;
             }
         }
@@ -143,7 +142,11 @@ mod tests {
         let s = Series::cdf("x", &[3.0, 1.0, 2.0, f64::NAN]);
         assert_eq!(s.points.first(), Some(&(0.0, 0.0)));
         assert_eq!(s.points.last(), Some(&(3.0, 1.0)));
-        assert!(s.points.windows(2).all(|w| w[0].1 <= w[1].1 && w[0].0 <= w[1].0));
+        assert!(
+            s.points
+                .windows(2)
+                .all(|w| w[0].1 <= w[1].1 && w[0].0 <= w[1].0)
+        );
     }
 
     #[test]

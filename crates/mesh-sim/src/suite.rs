@@ -46,10 +46,8 @@ pub struct Params {
 impl Params {
     /// The suite at `nodes` nodes, discovery at 100, 300 and `nodes` (those not above it).
     pub fn at(nodes: usize, out: PathBuf) -> Self {
-        let mut discovery_sizes: Vec<usize> = [100, 300]
-            .into_iter()
-            .filter(|n| *n < nodes)
-            .collect();
+        let mut discovery_sizes: Vec<usize> =
+            [100, 300].into_iter().filter(|n| *n < nodes).collect();
         discovery_sizes.push(nodes);
         Self {
             nodes,
@@ -90,7 +88,10 @@ pub struct Report {
 /// Runs the suite, writing into `p.out` as it goes.
 pub async fn run(p: &Params) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&p.out).map_err(|e| {
-        anyhow::anyhow!("cannot create the output directory {}: {e}", p.out.display())
+        anyhow::anyhow!(
+            "cannot create the output directory {}: {e}",
+            p.out.display()
+        )
     })?;
     let prop = |settings: NodeSettings, payload_bytes: usize| propagation::Params {
         nodes: p.nodes,
@@ -199,7 +200,10 @@ pub fn draw(r: &Report, dir: &Path) -> anyhow::Result<()> {
         &r.propagation_large.first_intent_arrivals_ms,
     ));
     Chart {
-        title: &format!("Intent propagation, {} nodes: share of subscribers reached", r.nodes),
+        title: &format!(
+            "Intent propagation, {} nodes: share of subscribers reached",
+            r.nodes
+        ),
         x_label: "ms after publication",
         y_label: "share of subscribers",
         series: arrivals,
@@ -348,7 +352,9 @@ pub fn markdown(r: &Report) -> String {
             "| discovery at {} nodes: first matching agent within 3 lookup rounds (median) | {} | {} |",
             d.nodes,
             opt(d.median_first_provider_rounds, 1),
-            verdict(d.success_ratio >= 1.0 && d.median_first_provider_rounds.is_some_and(|x| x <= 3.0))
+            verdict(
+                d.success_ratio >= 1.0 && d.median_first_provider_rounds.is_some_and(|x| x <= 3.0)
+            )
         );
     }
 
@@ -361,7 +367,10 @@ pub fn markdown(r: &Report) -> String {
         rows.push((format!("small, degree {d}"), q));
     }
     rows.push((
-        format!("{} B payload, degree {}", r.propagation_large.payload_bytes, r.propagation_large.gossip_degree),
+        format!(
+            "{} B payload, degree {}",
+            r.propagation_large.payload_bytes, r.propagation_large.gossip_degree
+        ),
         &r.propagation_large,
     ));
     for (name, q) in rows {

@@ -21,10 +21,15 @@ fn thirty_nodes_deliver_every_intent() {
     let report = block_on(propagation::run(&params)).unwrap();
     assert_eq!(report.subscribers, 29);
     assert_eq!(report.delivery_ratio, 1.0, "{report:?}");
-    assert_eq!(report.gossip_reach, 29, "gossip paths reach everyone: {report:?}");
+    assert_eq!(
+        report.gossip_reach, 29,
+        "gossip paths reach everyone: {report:?}"
+    );
     assert!(report.gossip_hops >= 1);
     assert!(report.intents.iter().all(|i| i.t100_ms.is_some()));
-    let copies = report.copies_per_delivery.expect("gossipsub counted receipts");
+    let copies = report
+        .copies_per_delivery
+        .expect("gossipsub counted receipts");
     assert!(copies >= 1.0, "{copies}");
     assert!(report.bytes_per_node_per_intent > 0.0);
 }
