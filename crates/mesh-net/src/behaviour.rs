@@ -152,7 +152,11 @@ fn build_behaviour(
         .mesh_n_high(config.gossip_degree.high())
         .mesh_outbound_min(config.gossip_degree.outbound_min())
         .gossip_lazy(config.gossip_degree.lazy())
-        .validation_mode(ValidationMode::Strict)
+        // Every intent and cancellation is a signed envelope that application validation checks
+        // at each hop: gossipsub's own author signature would be a second signature check per
+        // hop and about a hundred bytes per message for nothing. Messages carry no author,
+        // sequence number or signature, and ids come from their content.
+        .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
         .max_transmit_size(MAX_GOSSIP_TRANSMIT_BYTES)
         .duplicate_cache_time(Duration::from_secs(120))
@@ -166,12 +170,11 @@ fn build_behaviour(
         .build()?;
     // Per-topic counters of messages received with and without duplicates, sent, published,
     // and of the mesh: bounded by `MetricsConfig`'s topic limit.
-    let mut gossipsub =
-        gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?
-            .with_metrics(
-                registry.sub_registry_with_prefix("gossipsub"),
-                gossipsub::MetricsConfig::default(),
-            );
+    let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config)?
+        .with_metrics(
+            registry.sub_registry_with_prefix("gossipsub"),
+            gossipsub::MetricsConfig::default(),
+        );
     gossipsub.with_peer_score(idp::peer_score_params(), idp::peer_score_thresholds())?;
 
     let mdns = if config.mdns {

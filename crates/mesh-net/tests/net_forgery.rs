@@ -33,6 +33,7 @@ use mesh_net::{AgentQuery, MeshHandle, ReceivedIntent};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prost::Message as _;
+use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 const CAPABILITY: &str = "text-generation";
@@ -93,11 +94,14 @@ impl AttackerNode {
                     kad::Config::new(StreamProtocol::new(mesh_net::config::KAD_PROTOCOL)),
                 );
                 kad.set_mode(Some(kad::Mode::Server));
+                // MESH's gossip: anonymous messages, ids from their content.
                 let config = gossipsub::ConfigBuilder::default()
-                    .validation_mode(ValidationMode::Strict)
+                    .validation_mode(ValidationMode::Anonymous)
+                    .message_id_fn(|m: &gossipsub::Message| {
+                        gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec())
+                    })
                     .build()?;
-                let gossipsub =
-                    gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?;
+                let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
                 Ok(Attacker {
                     identify,
                     kad,
