@@ -33,9 +33,20 @@ pub enum Command {
         /// Replace an existing identity.
         #[arg(long)]
         force: bool,
+        /// Keep the key encrypted with a passphrase (argon2id, XChaCha20-Poly1305). The
+        /// passphrase comes from --passphrase-file, else MESH_KEY_PASSPHRASE, else is asked
+        /// twice on the terminal.
+        #[arg(long)]
+        encrypt: bool,
+        /// File holding the passphrase (its content less one trailing newline).
+        #[arg(long, value_name = "FILE", requires = "encrypt")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Run a node until Ctrl-C.
     Node(NodeArgs),
+    /// Encrypt or decrypt the identity key in place; the peer id stays the same.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Show this node's peer id and addresses.
     Id {
         /// Print JSON.
@@ -94,6 +105,26 @@ pub struct NodeArgs {
     /// on its stdin takes the node down with it, even if it is killed.
     #[arg(long)]
     pub exit_on_stdin_close: bool,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+/// Where the passphrase of an encrypted identity key comes from.
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    /// File holding the passphrase of the identity key (its content less one trailing
+    /// newline). Without it: MESH_KEY_PASSPHRASE, else a prompt when standard input is a
+    /// terminal. A plaintext key needs none.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Encrypt the plaintext identity key with a new passphrase (asked twice on a terminal).
+    Encrypt(PassphraseArgs),
+    /// Decrypt the identity key, storing it in plain text (mode 0600) again.
+    Decrypt(PassphraseArgs),
 }
 
 #[derive(Debug, Subcommand)]

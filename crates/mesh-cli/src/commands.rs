@@ -1,6 +1,7 @@
 //! The commands.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -8,11 +9,13 @@ use anyhow::{Context, bail};
 use mesh_core::Budget;
 use mesh_core::intent::MAX_PAYLOAD_BYTES;
 use mesh_net::{AgentInfo, NodeInfo, PeerInfo, PublishOutcome};
+use mesh_node::home::{KeyState, Passphrase};
 use mesh_node::views::{BudgetView, IntentView, PayloadView, PublishIntentRequest};
-use mesh_node::{Home, Node, NodeConfig};
+use mesh_node::{Home, HomeError, Node, NodeConfig};
 
 use crate::args::{
-    AgentsCommand, Cli, Command, IntentsCommand, NodeArgs, PublishArgs, StoreCommand,
+    AgentsCommand, Cli, Command, IntentsCommand, KeyCommand, NodeArgs, PassphraseArgs, PublishArgs,
+    StoreCommand,
 };
 use crate::client::ApiClient;
 use crate::sse;
@@ -20,8 +23,14 @@ use crate::sse;
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let home = Home::resolve(cli.home.clone())?;
     match cli.command {
-        Command::Init { force } => init(&home, force),
+        Command::Init {
+            force,
+            encrypt,
+            passphrase_file,
+        } => init(home, force, encrypt, passphrase_file.as_deref()),
         Command::Node(args) => node(home, args).await,
+        Command::Key(KeyCommand::Encrypt(args)) => key_encrypt(home, &args),
+        Command::Key(KeyCommand::Decrypt(args)) => key_decrypt(home, &args),
         Command::Id { json } => id(&home, json).await,
         Command::Peers { json } => peers(&home, json).await,
         Command::Intents(IntentsCommand::Publish(args)) => publish(&home, args).await,
@@ -76,15 +85,117 @@ fn store_check(home: &Home) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init(home: &Home, force: bool) -> anyhow::Result<ExitCode> {
+/// Whether the passphrase is one to open a key with, or a new one to encrypt a key with.
+#[derive(Clone, Copy)]
+enum Ask {
+    Existing,
+    New,
+}
+
+/// The passphrase from `--passphrase-file`, else `MESH_KEY_PASSPHRASE`, else the terminal when
+/// standard input is one.
+fn passphrase(home: &Home, args: &PassphraseArgs, ask: Ask) -> Result<Passphrase, HomeError> {
+    passphrase_from(home, args.passphrase_file.as_deref(), ask)
+}
+
+fn passphrase_from(home: &Home, file: Option<&Path>, ask: Ask) -> Result<Passphrase, HomeError> {
+    let path = home.identity_path();
+    if let Some(file) = file {
+        return Passphrase::from_file(file);
+    }
+    if let Some(p) = Passphrase::from_env() {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(HomeError::PassphraseNeeded { path });
+    }
+    match ask {
+        Ask::Existing => Passphrase::prompt(&path),
+        Ask::New => Passphrase::prompt_new(&path),
+    }
+}
+
+fn init(
+    home: Home,
+    force: bool,
+    encrypt: bool,
+    passphrase_file: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let path = home.identity_path();
+    if path.exists() && !force {
+        return Err(HomeError::AlreadyInitialised { path }.into());
+    }
+    let home = if encrypt {
+        let p = passphrase_from(&home, passphrase_file, Ask::New)?;
+        home.with_passphrase(p)
+    } else {
+        home
+    };
     let key = home.init(force)?;
-    println!("Created identity {}", key.public().to_peer_id());
+    println!(
+        "Created identity {} ({})",
+        key.public().to_peer_id(),
+        protection(&home)?
+    );
     println!("Home: {}", home.dir().display());
     println!("Next: mesh --home {} node", home.dir().display());
     Ok(ExitCode::SUCCESS)
 }
 
+/// How the identity key is stored, for people.
+fn protection(home: &Home) -> Result<String, HomeError> {
+    Ok(match home.key_state()? {
+        KeyState::Encrypted(kdf) => format!("encrypted: {kdf}, XChaCha20-Poly1305"),
+        KeyState::Plain => "plain text, mode 0600".to_owned(),
+        KeyState::Missing => "missing".to_owned(),
+    })
+}
+
+fn key_encrypt(home: Home, args: &PassphraseArgs) -> anyhow::Result<ExitCode> {
+    let path = home.identity_path();
+    match home.key_state()? {
+        KeyState::Missing => return Err(HomeError::NoIdentity { path }.into()),
+        KeyState::Encrypted(_) => return Err(HomeError::AlreadyEncrypted { path }.into()),
+        KeyState::Plain => {}
+    }
+    let p = passphrase(&home, args, Ask::New)?;
+    let home = home.with_passphrase(p);
+    let key = home.encrypt_identity()?;
+    println!(
+        "Encrypted identity {} in {} ({})",
+        key.public().to_peer_id(),
+        path.display(),
+        protection(&home)?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn key_decrypt(home: Home, args: &PassphraseArgs) -> anyhow::Result<ExitCode> {
+    let path = home.identity_path();
+    match home.key_state()? {
+        KeyState::Missing => return Err(HomeError::NoIdentity { path }.into()),
+        KeyState::Plain => return Err(HomeError::NotEncrypted { path }.into()),
+        KeyState::Encrypted(_) => {}
+    }
+    let p = passphrase(&home, args, Ask::Existing)?;
+    let home = home.with_passphrase(p);
+    let key = home.decrypt_identity()?;
+    println!(
+        "Decrypted identity {} in {}: it is stored in plain text (mode 0600) again",
+        key.public().to_peer_id(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let home = match home.key_state()? {
+        KeyState::Encrypted(_) => {
+            let p = passphrase(&home, &args.passphrase, Ask::Existing)?;
+            home.with_passphrase(p)
+        }
+        KeyState::Missing | KeyState::Plain => home,
+    };
     let mut config = NodeConfig::new(home).with_api(args.api);
     if !args.listen.is_empty() {
         config.net.listen = args.listen;

@@ -1,7 +1,9 @@
 //! `mesh`: run a MESH node, publish and watch intents, discover agents, play the demo.
 //!
-//! Every command except `init`, `node` and `demo` is a thin client of a running node's local
-//! API, found through `$MESH_HOME/api` and authenticated with `$MESH_HOME/api-token`.
+//! Every command except `init`, `node`, `key` and `demo` is a thin client of a running node's
+//! local API, found through `$MESH_HOME/api` and authenticated with `$MESH_HOME/api-token`.
+//! `init`, `node` and `key` read the identity key; an encrypted one is opened with the passphrase
+//! from `--passphrase-file`, `MESH_KEY_PASSPHRASE` or the terminal.
 
 mod args;
 mod client;
