@@ -59,9 +59,9 @@ fn bench(c: &mut Criterion) {
     let mut n = 0u64;
     let mut admit = |intent: &mesh_core::SignedIntent| {
         n += 1;
-        let mut fresh = intent.id;
-        fresh.0[..8].copy_from_slice(&n.to_le_bytes());
-        seen.insert(fresh)
+        let mut fresh = intent.id.0;
+        fresh[..8].copy_from_slice(&n.to_le_bytes());
+        seen.insert(fresh, intent.content.expires_at_ms)
     };
     g.bench_function("anonymous", |b| {
         b.iter(|| {

@@ -159,7 +159,7 @@ fn build_behaviour(
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
         .max_transmit_size(MAX_GOSSIP_TRANSMIT_BYTES)
-        .duplicate_cache_time(Duration::from_secs(120))
+        .duplicate_cache_time(config.gossip_duplicate_cache)
         .message_id_fn(|m: &gossipsub::Message| {
             let mut h = Sha256::new();
             h.update(m.topic.as_str().as_bytes());

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use libp2p::Multiaddr;
+
+pub use crate::rate_limit::Rate;
 use mesh_core::{Capability, Skill};
 
 /// Kademlia protocol id of the MESH DHT.
@@ -52,10 +54,41 @@ pub struct NetConfig {
     pub intent_queue: usize,
     /// Where the node keeps what it learns across restarts; `None` keeps everything in memory.
     pub store: Option<mesh_store::Store>,
+    /// Rate limits on what peers may ask of this node, and on intents per publisher.
+    pub limits: Limits,
+    /// How long gossipsub remembers the ids of the messages it has seen. A replay after that
+    /// is still recognised, by MESH's own cache, until the intent expires.
+    pub gossip_duplicate_cache: Duration,
     /// Peers each node forwards every intent to on a topic (gossipsub's `D`): more makes
     /// delivery faster and more robust against peers that do not forward, fewer sends fewer
     /// duplicate copies. See [`GossipDegree`].
     pub gossip_degree: GossipDegree,
+}
+
+/// Rate limits of a node: token buckets per peer and protocol, and a quota of intents per
+/// publisher enforced at every hop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Intents of one publisher this node forwards and delivers, whoever relays them: the
+    /// excess is dropped (and its sender penalised when the sender is the publisher itself, so
+    /// the excess stops at the first hop). This node's own publishing keeps to it too.
+    pub intents_per_publisher: Rate,
+    /// Negotiation messages one peer may send this node; beyond, they are refused as
+    /// `rate_limited` (the sender may retry).
+    pub negotiation_messages_per_peer: Rate,
+    /// Records and provider announcements one peer may store in this node's part of the DHT;
+    /// beyond, they are dropped.
+    pub dht_puts_per_peer: Rate,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            intents_per_publisher: Rate::per(120, Duration::from_secs(60)),
+            negotiation_messages_per_peer: Rate::per(200, Duration::from_secs(10)),
+            dht_puts_per_peer: Rate::per(60, Duration::from_secs(60)),
+        }
+    }
 }
 
 /// The gossip mesh degree of a node and the bounds derived from it.
@@ -131,6 +164,8 @@ impl NetConfig {
             intent_queue: 1024,
             store: None,
             gossip_degree: GossipDegree::DEFAULT,
+            limits: Limits::default(),
+            gossip_duplicate_cache: Duration::from_secs(120),
         }
     }
 

@@ -61,6 +61,18 @@ pub enum NetError {
         /// Its limit.
         limit: usize,
     },
+    /// This node keeps to a rate the network enforces.
+    #[error(
+        "too many {what}: the network accepts {per_minute:.0} a minute per publisher (bursts of {burst:.0}); wait and retry"
+    )]
+    RateLimited {
+        /// What was limited.
+        what: &'static str,
+        /// The sustained rate.
+        per_minute: f64,
+        /// The largest burst.
+        burst: f64,
+    },
     /// No intent with this id is known to this node.
     #[error(
         "intent {id} is not known to this node: check the id (64 hex digits) or that it has not expired"

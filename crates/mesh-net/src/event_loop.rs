@@ -43,6 +43,7 @@ use crate::metrics::MeshMetrics;
 use crate::open_intents::{MAX_CATCHUP_INTENTS, OpenIntents};
 use crate::peers::PeerBook;
 use crate::persist::{Persisted, Write, Writer};
+use crate::rate_limit::KeyedLimiter;
 use crate::restore::{meta_of, restore, stored_intent};
 use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 
@@ -60,6 +61,8 @@ const MAX_SUBSCRIPTIONS: usize = 256;
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
 /// Known peers redialled at start, at most.
 const PEERS_REDIALLED: usize = 16;
+/// Peers (or publishers) each rate limiter remembers at most.
+const LIMITED_PEERS: usize = 16_384;
 /// Interval of the housekeeping tick.
 const TICK: Duration = Duration::from_millis(250);
 /// Interval between topic connectivity checks.
@@ -213,12 +216,14 @@ fn spawn_swarm(
         metrics: metrics.clone(),
     };
     let now = Instant::now();
+    let limits = config.limits;
     let mut event_loop = EventLoop {
         local: keypair.public().to_peer_id(),
         keypair,
         bootstrap: Bootstrap::new(config.bootstrap.clone(), now),
         trim: ConnectionTrim::new(config.max_connections),
         next_trim: now + conn_trim::INTERVAL,
+        next_housekeeping_ids: now + HOUSEKEEPING,
         config,
         swarm,
         commands: rx,
@@ -239,6 +244,10 @@ fn spawn_swarm(
         libp2p_metrics,
         peers: PeerBook::default(),
         seen: SeenIntents::default(),
+        forwarded: SeenIntents::default(),
+        publisher_quota: KeyedLimiter::new(limits.intents_per_publisher, LIMITED_PEERS),
+        inp_limit: KeyedLimiter::new(limits.negotiation_messages_per_peer, LIMITED_PEERS),
+        dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
         open_intents: OpenIntents::default(),
         catchup_served: HashMap::new(),
         records: RecordCache::default(),
@@ -297,7 +306,17 @@ struct EventLoop {
     metrics: MeshMetrics,
     libp2p_metrics: Libp2pMetrics,
     peers: PeerBook,
+    /// Intent ids delivered to local subscribers, until each intent expires.
     seen: SeenIntents,
+    /// Gossip message ids accepted for forwarding, until each intent expires: a replay after
+    /// gossipsub's own duplicate cache forgot it is not forwarded again.
+    forwarded: SeenIntents,
+    /// Intents per publisher, at every hop.
+    publisher_quota: KeyedLimiter<PeerId>,
+    /// Negotiation messages per peer.
+    inp_limit: KeyedLimiter<PeerId>,
+    /// DHT records and provider announcements stored per peer.
+    dht_put_limit: KeyedLimiter<PeerId>,
     open_intents: OpenIntents,
     catchup_served: HashMap<PeerId, Instant>,
     records: RecordCache,
@@ -305,6 +324,8 @@ struct EventLoop {
     /// Keeps connections below the limit, so that needed dials still get a slot.
     trim: ConnectionTrim,
     next_trim: Instant,
+    /// When expired ids are next forgotten.
+    next_housekeeping_ids: Instant,
     subscriptions: Vec<Capability>,
     listen_addrs: Vec<Multiaddr>,
     queries: HashMap<QueryId, QueryPurpose>,
@@ -621,6 +642,17 @@ impl EventLoop {
                     },
                 ..
             } => {
+                if !self.inp_limit.allow(&peer, Instant::now()) {
+                    self.metrics.reject_message("rate_limited");
+                    let ack = NegotiationAck {
+                        accepted: false,
+                        code: "rate_limited".into(),
+                        reason: "too many negotiation messages from this peer; retry shortly"
+                            .into(),
+                    };
+                    let _ = self.swarm.behaviour_mut().inp.send_response(channel, ack);
+                    return;
+                }
                 let nid = mesh_core::negotiation::peek(&request.envelope)
                     .ok()
                     .map(|h| h.negotiation_id);
@@ -843,7 +875,7 @@ impl EventLoop {
         let restored = restore(store, now)
             .map_err(|e| NetError::Setup(format!("cannot read the store: {e}")))?;
         for intent in &restored.own_intents {
-            self.seen.insert(intent.id);
+            self.seen.insert(intent.id.0, intent.content.expires_at_ms);
             self.book.publish(Arc::clone(intent), now);
             self.open_intents.insert(Arc::clone(intent), now);
         }
@@ -853,7 +885,7 @@ impl EventLoop {
             self.open_intents.remove(&intent.id);
         }
         for intent in restored.open_intents {
-            self.seen.insert(intent.id);
+            self.seen.insert(intent.id.0, intent.content.expires_at_ms);
             self.open_intents.insert(intent, now);
         }
         let negotiations = restored.negotiations.len();
@@ -1120,6 +1152,17 @@ impl EventLoop {
         intent: Box<mesh_core::SignedIntent>,
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
     ) {
+        // Every node drops a publisher's intents beyond the quota: keep to it rather than
+        // publish what the network will refuse.
+        if !self.publisher_quota.allow(&self.local, Instant::now()) {
+            let rate = self.publisher_quota.rate();
+            let _ = reply.send(Err(NetError::RateLimited {
+                what: "intents published",
+                per_minute: rate.per_second * 60.0,
+                burst: rate.burst,
+            }));
+            return;
+        }
         if let Some(writer) = &self.writer {
             let token = self.next_token;
             self.next_token += 1;
@@ -1149,7 +1192,7 @@ impl EventLoop {
         intent: Box<mesh_core::SignedIntent>,
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
     ) {
-        self.seen.insert(intent.id);
+        self.seen.insert(intent.id.0, intent.content.expires_at_ms);
         let shared = Arc::new((*intent).clone());
         self.book.publish(Arc::clone(&shared), now_ms());
         self.open_intents.insert(shared, now_ms());
@@ -1235,7 +1278,12 @@ impl EventLoop {
         message_id: gossipsub::MessageId,
         message: gossipsub::Message,
     ) {
-        let verdict = idp::validate(message.topic.as_str(), &message.data, now_ms());
+        let now = now_ms();
+        let verdict = self.admit(
+            idp::validate(message.topic.as_str(), &message.data, now),
+            &message_id,
+            propagation_source,
+        );
         let acceptance = verdict.acceptance();
         self.swarm
             .behaviour_mut()
@@ -1266,6 +1314,42 @@ impl EventLoop {
         }
     }
 
+    /// Applies what validation alone cannot see to a gossip message's verdict: a replay of a
+    /// message accepted before is ignored, and an intent beyond its publisher's quota is
+    /// dropped (rejected, with a penalty, when the publisher itself sent it).
+    fn admit(
+        &mut self,
+        verdict: Verdict,
+        message_id: &gossipsub::MessageId,
+        source: PeerId,
+    ) -> Verdict {
+        let expires_at_ms = match &verdict {
+            Verdict::Accept(intent) => intent.content.expires_at_ms,
+            Verdict::Cancel(c) => c.content.expires_at_ms,
+            Verdict::Ignore(_) | Verdict::Reject(_) => return verdict,
+        };
+        let Some(key) = idp::message_key(message_id) else {
+            return verdict;
+        };
+        if self.forwarded.contains(&key) {
+            return Verdict::Ignore("replayed");
+        }
+        if let Verdict::Accept(intent) = &verdict
+            && !self.seen.contains(&intent.id.0)
+            && !self
+                .publisher_quota
+                .allow(&intent.publisher, Instant::now())
+        {
+            return if intent.publisher == source {
+                Verdict::Reject("over_quota")
+            } else {
+                Verdict::Ignore("over_quota_relayed")
+            };
+        }
+        self.forwarded.insert(key, expires_at_ms);
+        verdict
+    }
+
     /// Keeps a verified intent among the open ones and hands it to local subscribers, unless it
     /// was seen before. Returns whether it was new.
     fn deliver(
@@ -1275,7 +1359,9 @@ impl EventLoop {
         topic: Capability,
     ) -> bool {
         let now = now_ms();
-        if self.book.cancellation_of(&intent).is_some() || !self.seen.insert(intent.id) {
+        if self.book.cancellation_of(&intent).is_some()
+            || !self.seen.insert(intent.id.0, intent.content.expires_at_ms)
+        {
             return false;
         }
         self.open_intents.insert(Arc::new(intent.clone()), now);
@@ -1650,6 +1736,10 @@ impl EventLoop {
                 record: Some(record),
                 ..
             } => {
+                if !self.dht_put_limit.allow(&source, Instant::now()) {
+                    self.metrics.reject_record("rate_limited");
+                    return;
+                }
                 let Some(owner) = peer_of_record_key(record.key.as_ref()) else {
                     self.metrics.reject_record("unknown_key");
                     self.peers.observe(source, Observation::Invalid);
@@ -1686,6 +1776,11 @@ impl EventLoop {
             kad::InboundRequest::AddProvider {
                 record: Some(record),
             } => {
+                // libp2p takes a provider record only from the provider itself.
+                if !self.dht_put_limit.allow(&record.provider, Instant::now()) {
+                    self.metrics.reject_record("rate_limited");
+                    return;
+                }
                 if let Err(e) = self
                     .swarm
                     .behaviour_mut()
@@ -1983,6 +2078,11 @@ impl EventLoop {
             }
         }
         self.book.prune(now_ms());
+        if now >= self.next_housekeeping_ids {
+            self.next_housekeeping_ids = now + HOUSEKEEPING;
+            self.seen.prune(now_ms());
+            self.forwarded.prune(now_ms());
+        }
         if now >= self.next_trim {
             self.next_trim = now + conn_trim::INTERVAL;
             self.trim_connections(now);

@@ -11,7 +11,7 @@
 //! ([`SignedCancellation`]), told apart from intents by the envelope's payload type and
 //! validated the same way.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -19,17 +19,19 @@ use libp2p::gossipsub::{
     MessageAcceptance, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
 };
 use mesh_core::envelope::EnvelopeError;
-use mesh_core::intent::IntentId;
 use mesh_core::{CancellationError, Capability, IntentError, SignedCancellation, SignedIntent};
 
-/// Intent ids remembered to suppress duplicates.
-pub const SEEN_CAPACITY: usize = 65_536;
+/// Ids remembered to suppress duplicates and replays.
+pub const SEEN_CAPACITY: usize = 262_144;
 
-/// Bounded insertion-ordered set of intent ids already delivered.
+/// Ids already seen (intent ids, or gossip message ids), each kept until the expiry of the
+/// intent it stands for: an intent replayed after gossipsub's own duplicate cache forgot it is
+/// still recognised, for as long as it could be accepted at all. Bounded: when full, the id
+/// expiring first makes room.
 #[derive(Debug)]
 pub struct SeenIntents {
-    order: VecDeque<IntentId>,
-    set: HashSet<IntentId>,
+    expiry: HashMap<[u8; 32], u64>,
+    by_expiry: BTreeSet<(u64, [u8; 32])>,
     capacity: usize,
 }
 
@@ -40,38 +42,60 @@ impl Default for SeenIntents {
 }
 
 impl SeenIntents {
-    /// A cache that remembers the last `capacity` ids.
+    /// A cache of at most `capacity` ids.
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            order: VecDeque::new(),
-            set: HashSet::new(),
+            expiry: HashMap::new(),
+            by_expiry: BTreeSet::new(),
             capacity: capacity.max(1),
         }
     }
 
-    /// Remembers `id`; returns `true` if it was new.
-    pub fn insert(&mut self, id: IntentId) -> bool {
-        if !self.set.insert(id) {
+    /// Remembers `id` until `expires_at_ms`; returns `true` if it was new.
+    pub fn insert(&mut self, id: [u8; 32], expires_at_ms: u64) -> bool {
+        if self.expiry.contains_key(&id) {
             return false;
         }
-        self.order.push_back(id);
-        if self.order.len() > self.capacity
-            && let Some(old) = self.order.pop_front()
+        if self.expiry.len() >= self.capacity
+            && let Some(first) = self.by_expiry.pop_first()
         {
-            self.set.remove(&old);
+            self.expiry.remove(&first.1);
         }
+        self.expiry.insert(id, expires_at_ms);
+        self.by_expiry.insert((expires_at_ms, id));
         true
+    }
+
+    /// Whether `id` was seen and has not expired.
+    pub fn contains(&self, id: &[u8; 32]) -> bool {
+        self.expiry.contains_key(id)
+    }
+
+    /// Forgets the ids expired at `now_ms`.
+    pub fn prune(&mut self, now_ms: u64) {
+        while let Some(first) = self.by_expiry.first().copied() {
+            if first.0 > now_ms {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.expiry.remove(&first.1);
+        }
     }
 
     /// Number of ids remembered.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.expiry.len()
     }
 
     /// Whether no id is remembered.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.expiry.is_empty()
     }
+}
+
+/// The 32 bytes of a gossip message id (SHA-256 of topic and data), if it is one.
+pub fn message_key(id: &libp2p::gossipsub::MessageId) -> Option<[u8; 32]> {
+    id.0.as_slice().try_into().ok()
 }
 
 /// What to do with a received gossip message.
@@ -206,15 +230,24 @@ mod tests {
     const NOW: u64 = 1_700_000_000_000;
 
     #[test]
-    fn seen_is_bounded_and_dedups() {
+    fn seen_ids_last_until_their_expiry_and_the_first_to_expire_makes_room() {
         let mut seen = SeenIntents::with_capacity(2);
-        let ids: Vec<IntentId> = (0u8..3).map(|i| IntentId([i; 32])).collect();
-        assert!(seen.insert(ids[0]));
-        assert!(!seen.insert(ids[0]));
-        assert!(seen.insert(ids[1]));
-        assert!(seen.insert(ids[2]));
+        let ids: Vec<[u8; 32]> = (0u8..3).map(|i| [i; 32]).collect();
+        assert!(seen.insert(ids[0], NOW + 10));
+        assert!(!seen.insert(ids[0], NOW + 10), "a replay is recognised");
+        assert!(seen.insert(ids[1], NOW + 5));
+        assert!(seen.insert(ids[2], NOW + 20));
         assert_eq!(seen.len(), 2);
-        assert!(seen.insert(ids[0]), "oldest id was forgotten");
+        assert!(
+            !seen.contains(&ids[1]),
+            "the id expiring first was forgotten"
+        );
+        assert!(seen.contains(&ids[0]) && seen.contains(&ids[2]));
+        seen.prune(NOW + 10);
+        assert!(!seen.contains(&ids[0]), "expired ids are forgotten");
+        assert!(seen.contains(&ids[2]));
+        seen.prune(NOW + 20);
+        assert!(seen.is_empty());
     }
 
     #[test]

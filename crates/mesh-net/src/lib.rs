@@ -40,11 +40,12 @@ pub mod metrics;
 pub mod open_intents;
 pub mod peers;
 pub mod persist;
+pub mod rate_limit;
 pub mod restore;
 
 pub use adp::{AgentInfo, AgentQuery};
 pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
-pub use config::{GossipDegree, NetConfig};
+pub use config::{GossipDegree, Limits, NetConfig, Rate};
 pub use error::NetError;
 pub use event_loop::{spawn, spawn_on};
 pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers};

@@ -12,16 +12,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::attacker::{AttackerNode, PATIENCE, wait_until};
 use common::{drain, start};
-use futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
-use libp2p::kad::{self, QueryResult, Quorum, store::MemoryStore};
+use libp2p::gossipsub::IdentTopic;
+use libp2p::kad;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId};
 use mesh_core::agent_record::{RECORD_TTL, agent_record_key};
 use mesh_core::envelope::{self, AGENT_RECORD_DOMAIN, AGENT_RECORD_PAYLOAD_TYPE, EnvelopeError};
 use mesh_core::{
@@ -33,196 +32,9 @@ use mesh_net::{AgentQuery, MeshHandle, ReceivedIntent};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prost::Message as _;
-use sha2::{Digest, Sha256};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::broadcast;
 
 const CAPABILITY: &str = "text-generation";
-/// Upper bound for anything the network has to do; every wait polls and returns early.
-const PATIENCE: Duration = Duration::from_secs(45);
-
-// ----- the attacker: a plain libp2p swarm, not a MESH node -----
-
-#[derive(NetworkBehaviour)]
-struct Attacker {
-    identify: identify::Behaviour,
-    kad: kad::Behaviour<MemoryStore>,
-    gossipsub: gossipsub::Behaviour,
-}
-
-/// What the attacker's swarm reported, for the test to wait on.
-#[derive(Debug, Default)]
-struct AttackerLog {
-    puts_ok: usize,
-    puts_failed: Vec<String>,
-    provides_ok: usize,
-    provides_failed: Vec<String>,
-}
-
-type Op = Box<dyn FnOnce(&mut Swarm<Attacker>) + Send>;
-
-/// The attacker's swarm, driven by its own task; the test acts on it through closures.
-struct AttackerNode {
-    key: Keypair,
-    ops: mpsc::Sender<Op>,
-    log: Arc<Mutex<AttackerLog>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl AttackerNode {
-    fn spawn() -> Self {
-        let key = Keypair::generate_ed25519();
-        let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .expect("tcp transport")
-            .with_behaviour(|key| {
-                let peer_id = key.public().to_peer_id();
-                let identify = identify::Behaviour::new(
-                    identify::Config::new(
-                        mesh_net::config::IDENTIFY_PROTOCOL.to_owned(),
-                        key.public(),
-                    )
-                    .with_agent_version("attacker/0.0.0".to_owned()),
-                );
-                let mut kad = kad::Behaviour::with_config(
-                    peer_id,
-                    MemoryStore::new(peer_id),
-                    kad::Config::new(StreamProtocol::new(mesh_net::config::KAD_PROTOCOL)),
-                );
-                kad.set_mode(Some(kad::Mode::Server));
-                // MESH's gossip: anonymous messages, ids from their content.
-                let config = gossipsub::ConfigBuilder::default()
-                    .validation_mode(ValidationMode::Anonymous)
-                    .message_id_fn(|m: &gossipsub::Message| {
-                        gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec())
-                    })
-                    .build()?;
-                let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
-                Ok(Attacker {
-                    identify,
-                    kad,
-                    gossipsub,
-                })
-            })
-            .expect("attacker behaviour")
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
-            .build();
-        swarm
-            .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
-            .expect("attacker listens");
-
-        let (ops, mut rx) = mpsc::channel::<Op>(64);
-        let log = Arc::new(Mutex::new(AttackerLog::default()));
-        let task_log = log.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    op = rx.recv() => match op {
-                        Some(op) => op(&mut swarm),
-                        None => return,
-                    },
-                    event = swarm.select_next_some() => record_event(&task_log, event),
-                }
-            }
-        });
-        Self {
-            key,
-            ops,
-            log,
-            task,
-        }
-    }
-
-    fn peer_id(&self) -> PeerId {
-        self.key.public().to_peer_id()
-    }
-
-    /// Runs `f` on the attacker's swarm, inside its task.
-    async fn with<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Swarm<Attacker>) -> R + Send + 'static,
-    ) -> R {
-        let (tx, rx) = oneshot::channel();
-        let op: Op = Box::new(move |swarm| {
-            let _ = tx.send(f(swarm));
-        });
-        self.ops
-            .send(op)
-            .await
-            .map_err(|_| "stopped")
-            .expect("attacker task is running");
-        rx.await.expect("attacker task replied")
-    }
-
-    async fn listen_addr(&self) -> Multiaddr {
-        let mut addr = None;
-        wait_until("the attacker to listen", async || {
-            addr = self.with(|s| s.listeners().next().cloned()).await;
-            addr.is_some()
-        })
-        .await;
-        addr.expect("listen address")
-    }
-
-    /// Puts `value` under `key` in the DHT with `put_record`.
-    async fn put_record(&self, key: Vec<u8>, value: Vec<u8>) {
-        self.with(move |s| {
-            s.behaviour_mut()
-                .kad
-                .put_record(
-                    kad::Record::new(kad::RecordKey::new(&key), value),
-                    Quorum::One,
-                )
-                .expect("attacker stores the record locally");
-        })
-        .await;
-    }
-
-    /// Publishes `data` on `topic` with the attacker's own (valid) gossipsub signature.
-    async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<(), String> {
-        let topic = IdentTopic::new(topic);
-        self.with(move |s| {
-            s.behaviour_mut()
-                .gossipsub
-                .publish(topic, data)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .await
-    }
-
-    fn log<R>(&self, f: impl FnOnce(&AttackerLog) -> R) -> R {
-        f(&self.log.lock().expect("attacker log"))
-    }
-}
-
-impl Drop for AttackerNode {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn record_event(log: &Mutex<AttackerLog>, event: SwarmEvent<AttackerEvent>) {
-    let SwarmEvent::Behaviour(AttackerEvent::Kad(kad::Event::OutboundQueryProgressed {
-        result,
-        ..
-    })) = event
-    else {
-        return;
-    };
-    let mut log = log.lock().expect("attacker log");
-    match result {
-        QueryResult::PutRecord(Ok(_)) => log.puts_ok += 1,
-        QueryResult::PutRecord(Err(e)) => log.puts_failed.push(e.to_string()),
-        QueryResult::StartProviding(Ok(_)) => log.provides_ok += 1,
-        QueryResult::StartProviding(Err(e)) => log.provides_failed.push(e.to_string()),
-        _ => {}
-    }
-}
 
 // ----- forgeries -----
 
@@ -353,18 +165,6 @@ async fn reputation(node: &MeshHandle, peer: PeerId) -> f64 {
         .find(|p| p.peer_id == peer.to_string())
         .unwrap_or_else(|| panic!("{peer} is not connected to {}", node.peer_id()))
         .reputation
-}
-
-/// Polls `check` until it holds, failing the test after [`PATIENCE`].
-async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Publishes a fresh message made by `make` until `landed` holds. A single message is not

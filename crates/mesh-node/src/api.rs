@@ -98,6 +98,9 @@ impl From<NetError> for ApiError {
             NetError::Busy { .. } => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string())
             }
+            NetError::RateLimited { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            }
             NetError::Stopped => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string())
             }

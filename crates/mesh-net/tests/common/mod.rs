@@ -1,6 +1,8 @@
 //! Helpers shared by the in-process network tests: real nodes on loopback TCP.
 #![allow(dead_code)]
 
+pub mod attacker;
+
 use std::time::{Duration, Instant};
 
 use libp2p::Multiaddr;
@@ -33,6 +35,16 @@ pub async fn start_as(
     capabilities: &[&str],
     bootstrap: Option<&Multiaddr>,
 ) -> TestNode {
+    start_configured(keypair, capabilities, bootstrap, |c| c).await
+}
+
+/// A node whose configuration `configure` adjusts (limits, timeouts).
+pub async fn start_configured(
+    keypair: Keypair,
+    capabilities: &[&str],
+    bootstrap: Option<&Multiaddr>,
+    configure: impl FnOnce(NetConfig) -> NetConfig,
+) -> TestNode {
     let caps = capabilities
         .iter()
         .map(|c| Capability::new(*c).expect("valid capability"))
@@ -42,6 +54,7 @@ pub async fn start_as(
         .with_mdns(false)
         .with_bootstrap(bootstrap.into_iter().cloned().collect())
         .with_agent_name(capabilities.join("+"));
+    let config = configure(config);
     let mut registry = Registry::default();
     let (handle, _task) = mesh_net::spawn(keypair, config, &mut registry).expect("spawn");
     let intents = handle.subscribe_intents();

@@ -1,0 +1,228 @@
+//! The attacker of the network tests: a plain libp2p swarm, not a MESH node, that speaks
+//! MESH's protocols (identify `/mesh/1.0.0`, Kademlia `/mesh/kad/1.0.0` in server mode,
+//! anonymous gossipsub with content ids) and lets a test push whatever it likes through them.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::kad::{self, QueryResult, Quorum, store::MemoryStore};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify, noise, tcp, yamux};
+use mesh_core::Keypair;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+/// Upper bound for anything the network has to do; every wait polls and returns early.
+pub const PATIENCE: Duration = Duration::from_secs(45);
+
+// ----- the attacker: a plain libp2p swarm, not a MESH node -----
+
+#[derive(NetworkBehaviour)]
+pub struct Attacker {
+    pub identify: identify::Behaviour,
+    pub kad: kad::Behaviour<MemoryStore>,
+    pub gossipsub: gossipsub::Behaviour,
+}
+
+/// What the attacker's swarm reported, for the test to wait on.
+#[derive(Debug, Default)]
+pub struct AttackerLog {
+    pub puts_ok: usize,
+    pub puts_failed: Vec<String>,
+    pub provides_ok: usize,
+    pub provides_failed: Vec<String>,
+}
+
+pub type Op = Box<dyn FnOnce(&mut Swarm<Attacker>) + Send>;
+
+/// The attacker's swarm, driven by its own task; the test acts on it through closures.
+pub struct AttackerNode {
+    pub key: Keypair,
+    ops: mpsc::Sender<Op>,
+    log: Arc<Mutex<AttackerLog>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AttackerNode {
+    pub fn spawn() -> Self {
+        Self::spawn_with(true)
+    }
+
+    /// An attacker that only dials out: no listen address, so honest nodes cannot learn one
+    /// and reach it on their own.
+    pub fn spawn_dialing_only() -> Self {
+        Self::spawn_with(false)
+    }
+
+    fn spawn_with(listen: bool) -> Self {
+        let key = Keypair::generate_ed25519();
+        let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("tcp transport")
+            .with_behaviour(|key| {
+                let peer_id = key.public().to_peer_id();
+                let identify = identify::Behaviour::new(
+                    identify::Config::new(
+                        mesh_net::config::IDENTIFY_PROTOCOL.to_owned(),
+                        key.public(),
+                    )
+                    .with_agent_version("attacker/0.0.0".to_owned()),
+                );
+                let mut kad = kad::Behaviour::with_config(
+                    peer_id,
+                    MemoryStore::new(peer_id),
+                    kad::Config::new(StreamProtocol::new(mesh_net::config::KAD_PROTOCOL)),
+                );
+                kad.set_mode(Some(kad::Mode::Server));
+                // MESH's gossip: anonymous messages, ids from their content.
+                let config = gossipsub::ConfigBuilder::default()
+                    .validation_mode(ValidationMode::Anonymous)
+                    // Short, so that a test can replay a message it published.
+                    .duplicate_cache_time(Duration::from_secs(1))
+                    .message_id_fn(|m: &gossipsub::Message| {
+                        gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec())
+                    })
+                    .build()?;
+                let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+                Ok(Attacker {
+                    identify,
+                    kad,
+                    gossipsub,
+                })
+            })
+            .expect("attacker behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+            .build();
+        if listen {
+            swarm
+                .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+                .expect("attacker listens");
+        }
+
+        let (ops, mut rx) = mpsc::channel::<Op>(64);
+        let log = Arc::new(Mutex::new(AttackerLog::default()));
+        let task_log = log.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    op = rx.recv() => match op {
+                        Some(op) => op(&mut swarm),
+                        None => return,
+                    },
+                    event = swarm.select_next_some() => record_event(&task_log, event),
+                }
+            }
+        });
+        Self {
+            key,
+            ops,
+            log,
+            task,
+        }
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.key.public().to_peer_id()
+    }
+
+    /// Runs `f` on the attacker's swarm, inside its task.
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Swarm<Attacker>) -> R + Send + 'static,
+    ) -> R {
+        let (tx, rx) = oneshot::channel();
+        let op: Op = Box::new(move |swarm| {
+            let _ = tx.send(f(swarm));
+        });
+        self.ops
+            .send(op)
+            .await
+            .map_err(|_| "stopped")
+            .expect("attacker task is running");
+        rx.await.expect("attacker task replied")
+    }
+
+    pub async fn listen_addr(&self) -> Multiaddr {
+        let mut addr = None;
+        wait_until("the attacker to listen", async || {
+            addr = self.with(|s| s.listeners().next().cloned()).await;
+            addr.is_some()
+        })
+        .await;
+        addr.expect("listen address")
+    }
+
+    /// Puts `value` under `key` in the DHT with `put_record`.
+    pub async fn put_record(&self, key: Vec<u8>, value: Vec<u8>) {
+        self.with(move |s| {
+            s.behaviour_mut()
+                .kad
+                .put_record(
+                    kad::Record::new(kad::RecordKey::new(&key), value),
+                    Quorum::One,
+                )
+                .expect("attacker stores the record locally");
+        })
+        .await;
+    }
+
+    /// Publishes `data` on `topic` with the attacker's own (valid) gossipsub signature.
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<(), String> {
+        let topic = IdentTopic::new(topic);
+        self.with(move |s| {
+            s.behaviour_mut()
+                .gossipsub
+                .publish(topic, data)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    pub fn log<R>(&self, f: impl FnOnce(&AttackerLog) -> R) -> R {
+        f(&self.log.lock().expect("attacker log"))
+    }
+}
+
+impl Drop for AttackerNode {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn record_event(log: &Mutex<AttackerLog>, event: SwarmEvent<AttackerEvent>) {
+    let SwarmEvent::Behaviour(AttackerEvent::Kad(kad::Event::OutboundQueryProgressed {
+        result,
+        ..
+    })) = event
+    else {
+        return;
+    };
+    let mut log = log.lock().expect("attacker log");
+    match result {
+        QueryResult::PutRecord(Ok(_)) => log.puts_ok += 1,
+        QueryResult::PutRecord(Err(e)) => log.puts_failed.push(e.to_string()),
+        QueryResult::StartProviding(Ok(_)) => log.provides_ok += 1,
+        QueryResult::StartProviding(Err(e)) => log.provides_failed.push(e.to_string()),
+        _ => {}
+    }
+}
+
+/// Polls `check` until it holds, failing the test after [`PATIENCE`].
+pub async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
