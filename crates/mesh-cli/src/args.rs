@@ -105,6 +105,10 @@ pub struct NodeArgs {
     /// on its stdin takes the node down with it, even if it is killed.
     #[arg(long)]
     pub exit_on_stdin_close: bool,
+    /// Intents one publisher may send through this node per minute (bursts as large), this
+    /// node's own included. A network parameter: every node of a network should use the same.
+    #[arg(long, value_name = "N", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub intent_quota: u32,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
 }

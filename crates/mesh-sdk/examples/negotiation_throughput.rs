@@ -429,6 +429,8 @@ fn agent(
         .listen_addresses(["/ip4/127.0.0.1/tcp/0"])
         .mdns(false)
         .connect_timeout(Duration::from_secs(30))
+        // A benchmark publishes far faster than an agent: lift the per-publisher quota.
+        .intent_quota(1_000_000)
         .build()
 }
 

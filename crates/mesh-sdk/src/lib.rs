@@ -118,6 +118,7 @@ pub struct MeshNetworkBuilder {
     mdns: Option<bool>,
     name: Option<String>,
     connect_timeout: Option<Duration>,
+    intent_quota: Option<u32>,
 }
 
 impl MeshNetworkBuilder {
@@ -182,6 +183,14 @@ impl MeshNetworkBuilder {
         self
     }
 
+    /// Intents one publisher may send through this node per minute, in bursts as large,
+    /// this agent's own included (default 120). A network parameter: every node of a network
+    /// should use the same.
+    pub fn intent_quota(mut self, per_minute: u32) -> Self {
+        self.intent_quota = Some(per_minute);
+        self
+    }
+
     /// Validates the settings. Nothing touches the network until [`MeshNetwork::connect`].
     pub fn build(self) -> Result<MeshNetwork, Error> {
         let parse = |s: &String| {
@@ -206,6 +215,10 @@ impl MeshNetworkBuilder {
         config.net.capabilities = capabilities;
         config.net.mdns = self.mdns.unwrap_or(true);
         config.net.agent_name = self.name.unwrap_or_default();
+        if let Some(per_minute) = self.intent_quota {
+            config.net.limits.intents_per_publisher =
+                mesh_net::Rate::per(per_minute, Duration::from_secs(60));
+        }
         config.api = self.api;
         Ok(MeshNetwork {
             config,

@@ -58,6 +58,8 @@ impl NodeProc {
             .arg(home)
             .arg("node")
             .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            // Benchmarks publish far faster than an agent: lift the per-publisher quota.
+            .args(["--intent-quota", "1000000"])
             .args(tied.then_some("--exit-on-stdin-close"))
             .args(extra)
             .env_remove("MESH_HOME")
