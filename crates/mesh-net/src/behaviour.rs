@@ -30,6 +30,8 @@ pub const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
 /// All protocols of a MESH node.
 #[derive(NetworkBehaviour)]
 pub struct MeshBehaviour {
+    /// Inbound connections per IP address, checked before the handshake.
+    pub ip_limits: crate::ip_limits::Behaviour,
     /// Connection limits, checked before any other behaviour sees a connection.
     pub limits: connection_limits::Behaviour,
     /// Identify: exchange listen addresses and protocols.
@@ -209,6 +211,10 @@ fn build_behaviour(
     );
 
     Ok(MeshBehaviour {
+        ip_limits: crate::ip_limits::Behaviour::new(
+            config.max_inbound_per_ip as usize,
+            config.ip_limit_exempt.clone(),
+        ),
         limits: connection_limits::Behaviour::new(limits),
         identify,
         ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),

@@ -35,6 +35,10 @@ pub struct NetConfig {
     pub max_connections_per_peer: u32,
     /// Most connections being set up at once, in each direction.
     pub max_pending_connections: u32,
+    /// Most inbound connections from one IP address (checked before the handshake).
+    pub max_inbound_per_ip: u32,
+    /// Addresses whose inbound connections are not counted against `max_inbound_per_ip`.
+    pub ip_limit_exempt: Vec<std::net::IpAddr>,
     /// Close connections idle for this long.
     pub idle_connection_timeout: Duration,
     /// How often the agent record and provider records are re-signed and re-published.
@@ -155,6 +159,11 @@ impl NetConfig {
             max_connections: 256,
             max_connections_per_peer: 4,
             max_pending_connections: 64,
+            max_inbound_per_ip: 32,
+            ip_limit_exempt: vec![
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ],
             idle_connection_timeout: Duration::from_secs(120),
             announce_interval: Duration::from_secs(20 * 60),
             discovery_timeout: Duration::from_secs(15),

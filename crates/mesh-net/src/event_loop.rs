@@ -2028,6 +2028,22 @@ impl EventLoop {
                 self.metrics.bootstrap_dial(false);
                 tracing::warn!(error = %error, "bootstrap dial failed; will retry with backoff");
             }
+            SwarmEvent::IncomingConnectionError {
+                error: libp2p::swarm::ListenError::Denied { cause },
+                send_back_addr,
+                ..
+            } => {
+                let reason = if cause
+                    .downcast_ref::<crate::ip_limits::TooManyFromIp>()
+                    .is_some()
+                {
+                    "per_ip"
+                } else {
+                    "limit"
+                };
+                self.metrics.connection_refused(reason);
+                tracing::debug!(addr = %send_back_addr, %cause, "inbound connection refused");
+            }
             _ => {}
         }
     }

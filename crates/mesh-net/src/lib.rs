@@ -36,6 +36,7 @@ pub mod idp;
 pub mod inp;
 pub mod inp_outbox;
 pub mod intent_book;
+pub mod ip_limits;
 pub mod metrics;
 pub mod open_intents;
 pub mod peers;

@@ -60,6 +60,8 @@ pub struct MeshMetrics {
     pub discovery_first_provider_requests: LookupRequests,
     /// Connections closed to keep headroom under the connection limit.
     pub connections_trimmed: Counter,
+    /// Inbound connections refused, by limit (`per_ip`, `limit` for libp2p's own limits).
+    pub connections_refused: Family<ReasonLabel, Counter>,
     /// Announcements (record put + provider records) made.
     pub announcements: Counter,
     /// Bootstrap dials, by result.
@@ -141,6 +143,11 @@ impl MeshMetrics {
             m.discovery_first_provider_requests.0.clone(),
         );
         r.register(
+            "connections_refused",
+            "Inbound connections refused, by limit",
+            m.connections_refused.clone(),
+        );
+        r.register(
             "connections_trimmed",
             "Connections closed to keep headroom under the connection limit",
             m.connections_trimmed.clone(),
@@ -178,7 +185,16 @@ impl MeshMetrics {
         m
     }
 
-    /// Counts a refused gossip message.
+    /// Counts a refused inbound connection.
+    pub fn connection_refused(&self, reason: &str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a refused gossip or negotiation message.
     pub fn reject_message(&self, reason: &str) {
         self.messages_rejected
             .get_or_create(&ReasonLabel {
