@@ -12,7 +12,7 @@
 //! | GET | `/v1/agents` | yes | discover agents by capability and minimum reputation |
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
@@ -24,7 +24,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{Stream, StreamExt};
 use mesh_core::{Capability, IntentError};
-use mesh_net::{AgentQuery, MeshHandle, NetError};
+use mesh_net::rate_limit::KeyedLimiter;
+use mesh_net::{AgentQuery, MeshHandle, NetError, Rate};
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -128,8 +129,16 @@ impl From<NetError> for ApiError {
     }
 }
 
-/// The API router.
-pub fn router(state: ApiState) -> Router {
+/// Requests the local API serves by default: 500 a second, in bursts of up to 1,000.
+pub const DEFAULT_API_RATE: Rate = Rate {
+    per_second: 500.0,
+    burst: 1000.0,
+};
+
+/// The API router, serving at most `rate` requests (every endpoint; an event stream counts once,
+/// when it opens).
+pub fn router(state: ApiState, rate: Rate) -> Router {
+    let limiter = Arc::new(Mutex::new(KeyedLimiter::new(rate, 1)));
     let protected = Router::new()
         .route("/v1/info", get(info))
         .route("/v1/peers", get(peers))
@@ -147,7 +156,27 @@ pub fn router(state: ApiState) -> Router {
         .merge(protected)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(limiter, rate_limit))
         .with_state(state)
+}
+
+async fn rate_limit(
+    State(limiter): State<Arc<Mutex<KeyedLimiter<()>>>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let allowed = limiter
+        .lock()
+        .map(|mut l| l.allow(&(), std::time::Instant::now()))
+        .unwrap_or(true);
+    if !allowed {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests to the local API: slow down and retry shortly",
+        ));
+    }
+    Ok(next.run(request).await)
 }
 
 async fn require_token(

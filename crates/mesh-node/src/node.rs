@@ -23,6 +23,8 @@ pub struct NodeConfig {
     pub net: NetConfig,
     /// Where to serve the local API (loopback only); `None` for no API.
     pub api: Option<SocketAddr>,
+    /// Requests the local API serves at most.
+    pub api_rate: mesh_net::Rate,
 }
 
 impl NodeConfig {
@@ -39,6 +41,7 @@ impl NodeConfig {
             home,
             net: NetConfig::new(listen),
             api: None,
+            api_rate: api::DEFAULT_API_RATE,
         }
     }
 
@@ -139,7 +142,7 @@ impl Node {
                 registry: Arc::new(registry),
                 shutdown: stop_rx.clone(),
             };
-            let app = api::router(state);
+            let app = api::router(state, config.api_rate);
             let mut stop = stop_rx;
             api_task = Some(tokio::spawn(async move {
                 let shutdown = async move {

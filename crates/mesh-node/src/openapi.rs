@@ -35,7 +35,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 fn error_responses() -> Value {
     json!({
         "400": {"description": "Bad input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        "401": {"description": "Missing or wrong bearer token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        "401": {"description": "Missing or wrong bearer token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        "429": {"description": "Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     })
 }
 

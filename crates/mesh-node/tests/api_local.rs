@@ -421,3 +421,28 @@ async fn intent_lifecycle_endpoints_list_cancel_and_refuse_clearly() {
     drop(res);
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_api_rate_get_429_with_the_json_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(Home::new(dir.path())).with_api(([127, 0, 0, 1], 0).into());
+    config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.net.mdns = false;
+    // Five at once, then one every ten seconds: nothing comes back while the test runs.
+    config.api_rate = mesh_net::Rate {
+        per_second: 0.1,
+        burst: 5.0,
+    };
+    let node = Node::start(config).await.expect("node starts");
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/health", base(&node));
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(client.get(&url).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses[..5], [200; 5], "{statuses:?}");
+    assert_eq!(statuses[5..], [429; 3], "{statuses:?}");
+    let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("retry"));
+}

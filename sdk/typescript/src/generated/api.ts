@@ -123,6 +123,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -215,6 +224,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -264,6 +282,15 @@ export interface paths {
                 };
                 /** @description Missing or wrong bearer token */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -321,6 +348,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
             };
         };
@@ -383,6 +419,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
             };
         };
@@ -468,6 +513,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -550,6 +604,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -598,6 +661,15 @@ export interface paths {
                 };
                 /** @description Missing or wrong bearer token */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -672,6 +744,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -731,6 +812,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         post?: never;
@@ -777,6 +867,15 @@ export interface paths {
                 };
                 /** @description Missing or wrong bearer token */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -851,6 +950,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -923,6 +1031,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description The other party is unreachable */
                 502: {
@@ -1006,6 +1123,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description The other party is unreachable */
                 502: {
                     headers: {
@@ -1087,6 +1213,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description The other party is unreachable */
                 502: {
@@ -1170,6 +1305,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description The other party is unreachable */
                 502: {
                     headers: {
@@ -1251,6 +1395,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description The other party is unreachable */
                 502: {
@@ -1334,6 +1487,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description The other party is unreachable */
                 502: {
                     headers: {
@@ -1413,6 +1575,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Publisher unreachable */
                 502: {
                     headers: {
@@ -1483,6 +1654,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1537,6 +1717,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1575,6 +1764,15 @@ export interface paths {
                 };
                 /** @description Missing or wrong bearer token */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
