@@ -1,7 +1,7 @@
 //! Micro-benchmarks of MESH's signing and verification paths, on one core.
 //!
 //! Run with `cargo bench -p mesh-core --bench envelope` (see docs/BENCHMARKS.md). Every
-//! benchmark counts one element per iteration, so criterion prints operations per second.
+//! benchmark counts one element per operation, so criterion prints operations per second.
 //!
 //! Groups:
 //! - `ed25519_raw`: the baseline, `Keypair::sign` / `PublicKey::verify` of exactly the bytes a
@@ -11,6 +11,10 @@
 //! - `intent`: the whole pipeline, `Intent::sign` and `SignedIntent::verify` (signature, schema,
 //!   size and expiry checks).
 //! - `agent_record`: `AgentRecord::sign` and `SignedAgentRecord::verify`.
+//! - `batch`: many small intents from as many publishers, as in an IDP catch-up answer:
+//!   `SignedIntent::verify` of each against one `SignedIntent::verify_batch` (64 and 256),
+//!   `envelope::open` of each against one `envelope::open_batch` (64), and a batch of 64 with
+//!   one forged signature (the fallback). These count one element per intent.
 //!
 //! Sizes: `small` is a typical intent (a ~300-byte envelope), `large` carries the largest inline
 //! payload allowed, 48 KiB.
@@ -257,9 +261,98 @@ fn bench_agent_record(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_batch(c: &mut Criterion) {
+    const MOST: usize = 256;
+    let envelopes: Vec<Vec<u8>> = (0..MOST)
+        .map(|_| {
+            small_intent()
+                .sign(&Keypair::generate_ed25519(), NOW)
+                .expect("fixture intent signs")
+                .envelope
+        })
+        .collect();
+    let refs: Vec<&[u8]> = envelopes.iter().map(Vec::as_slice).collect();
+    assert!(
+        SignedIntent::verify_batch(&refs, LATER)
+            .iter()
+            .all(Result::is_ok)
+    );
+    // The same 64 with the amount of one changed after signing.
+    let mut forged = envelopes[..64].to_vec();
+    let at = forged[17]
+        .windows(4)
+        .position(|w| w == b"2.50")
+        .expect("amount in the envelope");
+    forged[17][at] = b'9';
+    let forged_refs: Vec<&[u8]> = forged.iter().map(Vec::as_slice).collect();
+
+    let mut group = c.benchmark_group("batch");
+    group.measurement_time(Duration::from_secs(5));
+    for n in [64usize, 256] {
+        let items = &refs[..n];
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(
+            BenchmarkId::new("intent_verify_each", n),
+            items,
+            |b, items| {
+                b.iter(|| {
+                    for e in items {
+                        SignedIntent::verify(black_box(e), LATER).expect("verify");
+                    }
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("intent_verify_batch", n),
+            items,
+            |b, items| b.iter(|| SignedIntent::verify_batch(black_box(items), LATER)),
+        );
+    }
+    group.throughput(Throughput::Elements(64));
+    group.bench_with_input(
+        BenchmarkId::new("intent_verify_batch_one_forged", 64),
+        &forged_refs,
+        |b, items| b.iter(|| SignedIntent::verify_batch(black_box(items), LATER)),
+    );
+    let items = &refs[..64];
+    group.bench_with_input(
+        BenchmarkId::new("envelope_open_each", 64),
+        items,
+        |b, items| {
+            b.iter(|| {
+                for e in items {
+                    envelope::open(
+                        black_box(e),
+                        MAX_INTENT_ENVELOPE_BYTES,
+                        INTENT_DOMAIN,
+                        INTENT_PAYLOAD_TYPE,
+                    )
+                    .expect("open");
+                }
+            })
+        },
+    );
+    group.bench_with_input(
+        BenchmarkId::new("envelope_open_batch", 64),
+        items,
+        |b, items| {
+            b.iter(|| {
+                envelope::open_batch(
+                    black_box(items),
+                    MAX_INTENT_ENVELOPE_BYTES,
+                    INTENT_DOMAIN,
+                    INTENT_PAYLOAD_TYPE,
+                )
+            })
+        },
+    );
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_ed25519_raw, bench_envelope, bench_proto, bench_intent, bench_agent_record
+    targets = bench_ed25519_raw, bench_envelope, bench_proto, bench_intent, bench_agent_record,
+        bench_batch
 }
 criterion_main!(benches);

@@ -10,6 +10,8 @@
 //! - [`LocalReputation`]: this node's own score of each peer in `[0, 1]`.
 //! - [`negotiation`]: the Intent Negotiation Protocol's signed messages, its deterministic
 //!   state machine ([`Negotiation`]) and offline-verifiable [`Transcript`]s.
+//! - [`trust`]: network-wide reputation: receipts as [`ReceiptAttestation`]s, the bounded
+//!   [`TrustGraph`] and its EigenTrust-style aggregation into [`TrustScores`].
 //!
 //! Nothing here reads a clock: every check that depends on time takes `now_ms`, Unix
 //! milliseconds, from the caller.
@@ -23,6 +25,7 @@ pub mod intent;
 pub mod lifecycle;
 pub mod negotiation;
 pub mod reputation;
+pub mod trust;
 
 pub use agent_record::{AgentRecord, AgentRecordError, SignedAgentRecord, Skill};
 pub use cancellation::{CancellationError, SignedCancellation};
@@ -34,6 +37,9 @@ pub use negotiation::{
     Negotiation, NegotiationError, NegotiationId, Transcript, TranscriptError, TranscriptSummary,
 };
 pub use reputation::{LocalReputation, Observation};
+pub use trust::{
+    AttestationError, ReceiptAttestation, TrustGraph, TrustScores, VerifiedAttestation,
+};
 
 /// Unix milliseconds of a [`std::time::SystemTime`], saturating at 0 for times before 1970.
 pub fn unix_ms(time: std::time::SystemTime) -> u64 {
