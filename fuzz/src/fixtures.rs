@@ -224,8 +224,7 @@ pub fn completed_steps() -> Vec<(Role, Body)> {
         (
             Role::Agent,
             Body::Offer(
-                proposal("2.50", Eta::Within(Duration::from_secs(600)))
-                    .with_terms("one revision"),
+                proposal("2.50", Eta::Within(Duration::from_secs(600))).with_terms("one revision"),
             ),
         ),
         (

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 /// Whether `a` and `b` are the same float or neighbours.
 pub fn floats_close(a: f64, b: f64) -> bool {
-    a == b || (a.is_sign_positive() == b.is_sign_positive() && a.to_bits().abs_diff(b.to_bits()) <= 1)
+    a == b
+        || (a.is_sign_positive() == b.is_sign_positive() && a.to_bits().abs_diff(b.to_bits()) <= 1)
 }
 
 /// Whether two JSON documents are equal, floats to within [`floats_close`].

@@ -25,7 +25,9 @@ impl Rng {
 }
 
 /// Values that sit on the edges of what decoders check: lengths, varint limits, ASCII digits.
-const INTERESTING: &[u8] = &[0x00, 0x01, 0x7f, 0x80, 0xff, b'0', b'9', b'.', b'"', b'{', b'}'];
+const INTERESTING: &[u8] = &[
+    0x00, 0x01, 0x7f, 0x80, 0xff, b'0', b'9', b'.', b'"', b'{', b'}',
+];
 
 /// `seed` changed in 1 to 4 places: a flipped bit, a replaced, inserted or removed byte, a
 /// repeated or dropped range, or a splice from `other`.

@@ -133,10 +133,22 @@ fn cancellations(seeds: &mut Seeds) {
 fn agent_records(seeds: &mut Seeds) {
     use Outcome::{Accepted, Refused};
     let t = "agent_record";
-    seeds.add(t, "valid-envelope", 1 << 4, &agent_record_envelope(), Accepted);
+    seeds.add(
+        t,
+        "valid-envelope",
+        1 << 4,
+        &agent_record_envelope(),
+        Accepted,
+    );
     let payload = fixtures::agent_record_content().encode_to_vec();
     seeds.add(t, "valid-payload", 1, &payload, Accepted);
-    seeds.add(t, "under-another-key", 2 << 4, &agent_record_envelope(), Refused);
+    seeds.add(
+        t,
+        "under-another-key",
+        2 << 4,
+        &agent_record_envelope(),
+        Refused,
+    );
     seeds.add(t, "expired", 4 << 1, &agent_record_envelope(), Refused);
     let key = agent_record::agent_record_key(&fixtures::peer(&fixtures::keys().agent));
     seeds.add(t, "record-key", 0, &key, Refused);
@@ -167,7 +179,14 @@ fn negotiations(seeds: &mut Seeds) {
     }
     let price = |amount: &str| Price::new(amount, "USD").expect("a valid price");
     let alternatives = [
-        ("withdraw", 1, Role::Agent, Body::Withdraw { reason: "busy".into() }),
+        (
+            "withdraw",
+            1,
+            Role::Agent,
+            Body::Withdraw {
+                reason: "busy".into(),
+            },
+        ),
         (
             "reject",
             1,
@@ -187,7 +206,10 @@ fn negotiations(seeds: &mut Seeds) {
             "deliver-location",
             3,
             Role::Agent,
-            Body::Deliver(Delivery::at_location("https://results.example/r/1", [9; 32])),
+            Body::Deliver(Delivery::at_location(
+                "https://results.example/r/1",
+                [9; 32],
+            )),
         ),
     ];
     for (name, taken, role, body) in alternatives {
@@ -221,13 +243,24 @@ fn transcripts(seeds: &mut Seeds) {
     let within = Eta::Within(Duration::from_secs(60));
     let withdrawn = fixtures::negotiate(&[
         (Role::Agent, Body::Offer(Proposal::new(price("3"), within))),
-        (Role::Publisher, Body::Counter(Proposal::new(price("1"), within))),
-        (Role::Agent, Body::Withdraw { reason: "no".into() }),
+        (
+            Role::Publisher,
+            Body::Counter(Proposal::new(price("1"), within)),
+        ),
+        (
+            Role::Agent,
+            Body::Withdraw {
+                reason: "no".into(),
+            },
+        ),
     ]);
     let withdrawn = withdrawn[3].transcript();
     seeds.add(t, "withdrawn-json", 1, &json(withdrawn), Accepted);
     let delivered = fixtures::negotiate(&[
-        (Role::Agent, Body::Offer(Proposal::new(price("0.5"), within))),
+        (
+            Role::Agent,
+            Body::Offer(Proposal::new(price("0.5"), within)),
+        ),
         (Role::Publisher, Body::Accept),
         (
             Role::Agent,
@@ -247,7 +280,10 @@ fn frames(seeds: &mut Seeds) {
     let t = "framing";
     let completed = fixtures::states()[5].transcript().clone();
     let frames: [(&str, Vec<u8>); 9] = [
-        ("intent", encode_length_prefixed(&fixtures::intent_content())),
+        (
+            "intent",
+            encode_length_prefixed(&fixtures::intent_content()),
+        ),
         (
             "cancellation",
             encode_length_prefixed(&fixtures::cancellation_content()),

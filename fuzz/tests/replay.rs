@@ -169,7 +169,10 @@ fn every_target_is_tested() {
     );
     for name in names {
         assert!(
-            root().join("fuzz_targets").join(format!("{name}.rs")).exists(),
+            root()
+                .join("fuzz_targets")
+                .join(format!("{name}.rs"))
+                .exists(),
             "target {name} has no fuzz_targets/{name}.rs"
         );
     }

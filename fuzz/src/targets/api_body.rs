@@ -20,9 +20,9 @@ use libp2p::Multiaddr;
 use mesh_core::agent_record::{AgentRecord, RECORD_TTL};
 use mesh_core::negotiation::{Body, Delivery, Eta, Negotiation, Price, Proposal, Receipt, Role};
 use mesh_core::{IntentId, SignedCancellation, SignedIntent};
+use mesh_net::idp::{self, Verdict};
 use mesh_net::inp::Registry;
 use mesh_net::{AwardPolicy, InpError};
-use mesh_net::idp::{self, Verdict};
 use mesh_node::body::{JsonBody, OptionalJsonBody};
 use mesh_node::intent_api::{AwardRequest, CancelRequest, MAX_AWARD_WAIT};
 use mesh_node::negotiation_api::{
@@ -300,7 +300,10 @@ fn dial(request: &DialRequest) -> bool {
     let Ok(address) = request.address.parse::<Multiaddr>() else {
         return false;
     };
-    assert_eq!(address.to_string().parse::<Multiaddr>().ok(), Some(address.clone()));
+    assert_eq!(
+        address.to_string().parse::<Multiaddr>().ok(),
+        Some(address.clone())
+    );
     assert_eq!(Multiaddr::try_from(address.to_vec()).ok(), Some(address));
     true
 }

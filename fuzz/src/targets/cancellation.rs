@@ -4,7 +4,7 @@
 //! Flags: bit 0 set, the data is a cancellation payload sealed with the publisher's fixture
 //! key (clear: an envelope as received); bits 1 to 3 pick the clock around the fixtures' `NOW`.
 
-use mesh_core::{Capability, CancellationError, SignedCancellation};
+use mesh_core::{CancellationError, Capability, SignedCancellation};
 use mesh_net::idp::{self, Verdict};
 use prost::Message;
 

@@ -57,8 +57,8 @@ fn received(bytes: &[u8]) -> Outcome {
 fn sealed(payload: &[u8], domain: (&str, &[u8], usize)) -> Outcome {
     let key = &fixtures::keys().publisher;
     let bytes = fixtures::seal(key, domain, payload.to_vec());
-    let (opened, signer) = envelope::open(&bytes, usize::MAX, domain.0, domain.1)
-        .expect("a sealed envelope opens");
+    let (opened, signer) =
+        envelope::open(&bytes, usize::MAX, domain.0, domain.1).expect("a sealed envelope opens");
     assert_eq!(opened, payload);
     assert_eq!(signer, key.public());
     for other in DOMAINS.iter().filter(|d| d.0 != domain.0) {

@@ -37,14 +37,10 @@ pub fn run(bytes: &[u8]) -> Outcome {
             data,
             limit(mesh_core::cancellation::MAX_CANCELLATION_ENVELOPE_BYTES),
         ),
-        2 => check::<v1::AgentRecord>(
-            data,
-            limit(mesh_core::agent_record::MAX_AGENT_RECORD_BYTES),
-        ),
-        3 => check::<v1::NegotiationMessage>(
-            data,
-            limit(mesh_core::negotiation::MAX_ENVELOPE_BYTES),
-        ),
+        2 => check::<v1::AgentRecord>(data, limit(mesh_core::agent_record::MAX_AGENT_RECORD_BYTES)),
+        3 => {
+            check::<v1::NegotiationMessage>(data, limit(mesh_core::negotiation::MAX_ENVELOPE_BYTES))
+        }
         4 => check::<v1::Transcript>(data, limit(mesh_core::negotiation::MAX_TRANSCRIPT_BYTES)),
         5 => check::<v1::OpenIntentsRequest>(
             data,

@@ -57,7 +57,11 @@ pub fn run(bytes: &[u8]) -> Outcome {
             assert_eq!(negotiation.transcript(), before.transcript());
             if negotiation.state() != before.state() {
                 assert!(matches!(negotiation.state(), State::Expired { .. }));
-                assert!(before.poll_timeout().is_some_and(|deadline| now >= deadline));
+                assert!(
+                    before
+                        .poll_timeout()
+                        .is_some_and(|deadline| now >= deadline)
+                );
             }
             drop(e.to_string());
         }
@@ -81,7 +85,10 @@ fn transcript_holds(transcript: &Transcript, negotiation: &Negotiation, now: u64
     assert_eq!(summary.receipt.as_ref(), negotiation.receipt());
     assert_eq!(
         Some(summary.head),
-        transcript.envelopes().last().map(|e| negotiation::message_hash(e))
+        transcript
+            .envelopes()
+            .last()
+            .map(|e| negotiation::message_hash(e))
     );
     let resumed = Negotiation::resume(transcript, Default::default(), now)
         .expect("a verified transcript resumes");
