@@ -109,6 +109,12 @@ pub struct NodeArgs {
     /// node's own included. A network parameter: every node of a network should use the same.
     #[arg(long, value_name = "N", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub intent_quota: u32,
+    /// Proof-of-work stamp every intent must carry, in leading zero bits (0 for none, at most
+    /// 32): intents below it are rejected, and this node stamps its own (about 2^N hashes
+    /// each: 20 bits is a fraction of a second). A network parameter: every node of a network
+    /// must use the same.
+    #[arg(long, value_name = "BITS", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub proof_of_work_bits: u8,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
 }

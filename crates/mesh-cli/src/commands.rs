@@ -206,6 +206,7 @@ async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
     config.net.agent_name = args.name.unwrap_or_default();
     config.net.limits.intents_per_publisher =
         mesh_net::Rate::per(args.intent_quota, Duration::from_secs(60));
+    config.net.proof_of_work_bits = args.proof_of_work_bits;
     let node = Node::start(config).await?;
     let handle = node.handle().clone();
     let mut info = handle.info().await?;

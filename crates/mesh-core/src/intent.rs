@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::capability::{Capability, CapabilityError};
 use crate::envelope::{self, EnvelopeError, INTENT_DOMAIN, INTENT_PAYLOAD_TYPE};
+use crate::work;
 
 /// Largest signed intent envelope accepted from anyone, in bytes.
 pub const MAX_INTENT_ENVELOPE_BYTES: usize = 64 * 1024;
@@ -246,6 +247,27 @@ impl Intent {
 
     /// Validates the intent, signs it with `keypair` at `now_ms` and returns it verified.
     pub fn sign(&self, keypair: &Keypair, now_ms: u64) -> Result<SignedIntent, IntentError> {
+        self.sign_with_work(keypair, now_ms, 0)
+    }
+
+    /// Like [`Intent::sign`], with a proof-of-work stamp of `difficulty` leading zero bits
+    /// (see [`crate::work`]; 0 for none). About `2^difficulty` hashes: run it off any event
+    /// loop when the difficulty is high.
+    pub fn sign_with_work(
+        &self,
+        keypair: &Keypair,
+        now_ms: u64,
+        difficulty: u8,
+    ) -> Result<SignedIntent, IntentError> {
+        if difficulty > work::MAX_DIFFICULTY {
+            return Err(IntentError::invalid(
+                "proof_of_work",
+                format!(
+                    "a difficulty of {difficulty} bits is above the most a network may ask, {}",
+                    work::MAX_DIFFICULTY
+                ),
+            ));
+        }
         if self.ttl.is_zero() || self.ttl > MAX_TTL {
             return Err(IntentError::invalid(
                 "ttl",
@@ -279,6 +301,12 @@ impl Intent {
         };
         // Check every rule before signing, so nothing invalid is ever signed.
         let capabilities = check_content(&wire, now_ms)?;
+        let mut wire = wire;
+        if difficulty > 0 {
+            let base = work::work_base(&wire);
+            let (nonce, _) = work::solve(&base, difficulty, rand::random());
+            wire.nonce = nonce.to_vec();
+        }
         let payload = wire.encode_to_vec();
         let id = IntentId::of_payload(&payload);
         let envelope = envelope::seal(keypair, INTENT_DOMAIN, INTENT_PAYLOAD_TYPE, payload)?;
@@ -368,6 +396,12 @@ impl IntentError {
 }
 
 impl SignedIntent {
+    /// Leading zero bits of this intent's proof-of-work stamp ([`crate::work`]): the
+    /// difficulty it meets. Costs an encoding and two hashes.
+    pub fn work_bits(&self) -> u32 {
+        work::stamp_bits(&work::work_base(&self.content), &self.content.nonce)
+    }
+
     /// Opens and checks a signed intent envelope at time `now_ms`.
     pub fn verify(envelope_bytes: &[u8], now_ms: u64) -> Result<Self, IntentError> {
         let opened = envelope::open(
@@ -558,6 +592,26 @@ mod tests {
             .description("Ten pages, plain English")
             .payload("text/plain", b"hello".to_vec())
             .budget(Budget::new("2.50", "USD"))
+    }
+
+    #[test]
+    fn a_stamped_intent_meets_its_difficulty_and_any_change_breaks_the_stamp() {
+        let key = Keypair::generate_ed25519();
+        let plain = sample().sign(&key, NOW).expect("signs");
+        assert!(
+            plain.work_bits() < 16,
+            "an unstamped nonce is a lottery ticket"
+        );
+        let stamped = sample().sign_with_work(&key, NOW, 12).expect("signs");
+        assert!(stamped.work_bits() >= 12);
+        let verified = SignedIntent::verify(&stamped.envelope, NOW + 1).expect("verifies");
+        assert_eq!(verified.work_bits(), stamped.work_bits());
+        // The stamp covers every other field: the same nonce on another title is worthless.
+        let mut other = stamped.content.clone();
+        other.title = "Summarise that PDF".into();
+        assert!(work::stamp_bits(&work::work_base(&other), &other.nonce) < 12);
+        let too_hard = sample().sign_with_work(&key, NOW, work::MAX_DIFFICULTY + 1);
+        assert!(matches!(too_hard, Err(IntentError::Invalid { .. })));
     }
 
     /// Signs arbitrary wire content, bypassing the checks of `Intent::sign`.

@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod negotiation;
 pub mod reputation;
 pub mod trust;
+pub mod work;
 
 pub use agent_record::{AgentRecord, AgentRecordError, SignedAgentRecord, Skill};
 pub use cancellation::{CancellationError, SignedCancellation};

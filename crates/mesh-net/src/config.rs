@@ -67,6 +67,12 @@ pub struct NetConfig {
     /// delivery faster and more robust against peers that do not forward, fewer sends fewer
     /// duplicate copies. See [`GossipDegree`].
     pub gossip_degree: GossipDegree,
+    /// Proof-of-work stamp every intent must carry on this network, in leading zero bits of
+    /// its stamp hash (see `mesh_core::work`); 0, the default, asks for none. A network
+    /// parameter: every node of one network must use the same value, since a node rejects
+    /// (and penalises the sender of) an intent below it. This node stamps its own intents to
+    /// it, about `2^bits` hashes each.
+    pub proof_of_work_bits: u8,
 }
 
 /// Rate limits of a node: token buckets per peer and protocol, and a quota of intents per
@@ -175,6 +181,7 @@ impl NetConfig {
             gossip_degree: GossipDegree::DEFAULT,
             limits: Limits::default(),
             gossip_duplicate_cache: Duration::from_secs(120),
+            proof_of_work_bits: 0,
         }
     }
 

@@ -214,6 +214,7 @@ fn spawn_swarm(
         intent_updates: intent_updates.downgrade(),
         keypair: keypair.clone(),
         metrics: metrics.clone(),
+        proof_of_work_bits: config.proof_of_work_bits,
     };
     let now = Instant::now();
     let limits = config.limits;
@@ -1280,7 +1281,12 @@ impl EventLoop {
     ) {
         let now = now_ms();
         let verdict = self.admit(
-            idp::validate(message.topic.as_str(), &message.data, now),
+            idp::validate_stamped(
+                message.topic.as_str(),
+                &message.data,
+                now,
+                self.config.proof_of_work_bits,
+            ),
             &message_id,
             propagation_source,
         );
@@ -1449,6 +1455,13 @@ impl EventLoop {
         let now = now_ms();
         for envelope in response.envelopes {
             match mesh_core::SignedIntent::verify(&envelope, now) {
+                Ok(intent)
+                    if self.config.proof_of_work_bits > 0
+                        && intent.work_bits() < u32::from(self.config.proof_of_work_bits) =>
+                {
+                    self.peers.observe(peer, Observation::Invalid);
+                    self.metrics.reject_message("insufficient_work");
+                }
                 Ok(intent) => {
                     let Some(topic) = intent
                         .capabilities

@@ -151,6 +151,8 @@ pub struct MeshHandle {
     pub(crate) intent_updates: broadcast::WeakSender<Arc<IntentUpdate>>,
     pub(crate) keypair: Keypair,
     pub(crate) metrics: MeshMetrics,
+    /// The network's proof-of-work difficulty, which this node's intents are stamped to.
+    pub(crate) proof_of_work_bits: u8,
 }
 
 impl std::fmt::Debug for MeshHandle {
@@ -188,9 +190,22 @@ impl MeshHandle {
     /// capabilities. Waits up to the configured publish wait for a subscriber to be reachable.
     ///
     /// With a store, the signed intent is on disk before it is published, so a published intent
-    /// survives a crash.
+    /// survives a crash. On a network that asks for a proof-of-work stamp, the stamp is
+    /// computed first, on a blocking thread.
     pub async fn publish_intent(&self, intent: &Intent) -> Result<PublishOutcome, NetError> {
-        let signed = intent.sign(&self.keypair, unix_ms(std::time::SystemTime::now()))?;
+        let now = unix_ms(std::time::SystemTime::now());
+        let signed = if self.proof_of_work_bits == 0 {
+            intent.sign(&self.keypair, now)?
+        } else {
+            let (intent, keypair, bits) = (
+                intent.clone(),
+                self.keypair.clone(),
+                self.proof_of_work_bits,
+            );
+            tokio::task::spawn_blocking(move || intent.sign_with_work(&keypair, now, bits))
+                .await
+                .map_err(|_| NetError::Stopped)??
+        };
         self.call(|reply| Command::Publish {
             intent: Box::new(signed),
             reply,

@@ -124,15 +124,23 @@ impl Verdict {
 
 /// Validates a message received on `topic` at `now_ms`.
 pub fn validate(topic: &str, data: &[u8], now_ms: u64) -> Verdict {
+    validate_stamped(topic, data, now_ms, 0)
+}
+
+/// [`validate`] on a network that asks every intent for a proof-of-work stamp of
+/// `work_bits` (0 for none): an intent below it is rejected as `insufficient_work`.
+pub fn validate_stamped(topic: &str, data: &[u8], now_ms: u64, work_bits: u8) -> Verdict {
     let Some(topic_capability) = Capability::from_topic(topic) else {
         return Verdict::Reject("unknown_topic");
     };
     match SignedIntent::verify(data, now_ms) {
         Ok(intent) => {
-            if intent.capabilities.contains(&topic_capability) {
-                Verdict::Accept(Box::new(intent))
-            } else {
+            if !intent.capabilities.contains(&topic_capability) {
                 Verdict::Reject("wrong_topic")
+            } else if work_bits > 0 && intent.work_bits() < u32::from(work_bits) {
+                Verdict::Reject("insufficient_work")
+            } else {
+                Verdict::Accept(Box::new(intent))
             }
         }
         Err(IntentError::Envelope(EnvelopeError::WrongPayloadType { .. })) => {

@@ -105,6 +105,9 @@ pub enum Error {
         /// Seconds waited.
         secs: u64,
     },
+    /// A setting is out of range.
+    #[error("invalid setting: {0}")]
+    Invalid(String),
 }
 
 /// Builds a [`MeshNetwork`].
@@ -119,6 +122,7 @@ pub struct MeshNetworkBuilder {
     name: Option<String>,
     connect_timeout: Option<Duration>,
     intent_quota: Option<u32>,
+    proof_of_work_bits: u8,
 }
 
 impl MeshNetworkBuilder {
@@ -191,6 +195,15 @@ impl MeshNetworkBuilder {
         self
     }
 
+    /// The proof-of-work stamp every intent of the network must carry, in leading zero bits
+    /// (default 0, none; at most 32). This agent stamps its intents to it, about `2^bits`
+    /// hashes each, and rejects intents below it. A network parameter: every node of a
+    /// network must use the same.
+    pub fn proof_of_work_bits(mut self, bits: u8) -> Self {
+        self.proof_of_work_bits = bits;
+        self
+    }
+
     /// Validates the settings. Nothing touches the network until [`MeshNetwork::connect`].
     pub fn build(self) -> Result<MeshNetwork, Error> {
         let parse = |s: &String| {
@@ -219,6 +232,14 @@ impl MeshNetworkBuilder {
             config.net.limits.intents_per_publisher =
                 mesh_net::Rate::per(per_minute, Duration::from_secs(60));
         }
+        if self.proof_of_work_bits > mesh_core::work::MAX_DIFFICULTY {
+            return Err(Error::Invalid(format!(
+                "proof_of_work_bits is {}, above the most a network may ask ({}); use 0 to 32",
+                self.proof_of_work_bits,
+                mesh_core::work::MAX_DIFFICULTY
+            )));
+        }
+        config.net.proof_of_work_bits = self.proof_of_work_bits;
         config.api = self.api;
         Ok(MeshNetwork {
             config,
