@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 use crate::codec::ProtoCodec;
 use crate::config::{IDENTIFY_PROTOCOL, IDP_PROTOCOL, KAD_PROTOCOL, NetConfig};
 use crate::error::NetError;
-use crate::idp;
 
 /// Largest gossipsub frame: one intent envelope plus gossipsub's own framing.
 pub const MAX_GOSSIP_TRANSMIT_BYTES: usize = mesh_core::intent::MAX_INTENT_ENVELOPE_BYTES + 4096;
@@ -177,7 +176,10 @@ fn build_behaviour(
             registry.sub_registry_with_prefix("gossipsub"),
             gossipsub::MetricsConfig::default(),
         );
-    gossipsub.with_peer_score(idp::peer_score_params(), idp::peer_score_thresholds())?;
+    gossipsub.with_peer_score(
+        crate::scoring::peer_score_params(),
+        crate::scoring::peer_score_thresholds(),
+    )?;
 
     let mdns = if config.mdns {
         Some(mdns::tokio::Behaviour::new(

@@ -45,6 +45,7 @@ use crate::peers::PeerBook;
 use crate::persist::{Persisted, Write, Writer};
 use crate::rate_limit::KeyedLimiter;
 use crate::restore::{meta_of, restore, stored_intent};
+use crate::scoring;
 use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 
 /// Peers subscribed to a topic below which the node looks for more in the DHT.
@@ -67,6 +68,8 @@ const LIMITED_PEERS: usize = 16_384;
 const TICK: Duration = Duration::from_millis(250);
 /// Interval between topic connectivity checks.
 const TOPIC_CHECK: Duration = Duration::from_secs(10);
+/// How often topic score parameters and application scores are brought up to date.
+const SCORING_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest interval between two catch-up answers to one peer.
 const CATCHUP_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Peers whose last catch-up request is remembered for rate limiting.
@@ -263,6 +266,8 @@ fn spawn_swarm(
         record_seq: 0,
         next_announce: now + Duration::from_millis(300),
         next_topic_check: now + TOPIC_CHECK,
+        traffic: scoring::TopicTraffic::default(),
+        next_scoring: now + SCORING_INTERVAL,
     };
     if let Some(store) = event_loop.config.store.clone() {
         event_loop.restore_from(&store)?;
@@ -325,6 +330,9 @@ struct EventLoop {
     /// Keeps connections below the limit, so that needed dials still get a slot.
     trim: ConnectionTrim,
     next_trim: Instant,
+    /// Traffic of each intent topic, which decides when mesh peers are judged on forwarding.
+    traffic: scoring::TopicTraffic,
+    next_scoring: Instant,
     /// When expired ids are next forgotten.
     next_housekeeping_ids: Instant,
     subscriptions: Vec<Capability>,
@@ -412,7 +420,8 @@ impl EventLoop {
             }
             Command::Discover { query, reply } => self.start_discovery(query, reply),
             Command::Peers { reply } => {
-                let _ = reply.send(self.peers.list());
+                let gossipsub = &self.swarm.behaviour().gossipsub;
+                let _ = reply.send(self.peers.list(|p| gossipsub.peer_score(p)));
             }
             Command::TopicPeers { capability, reply } => {
                 let topic = IdentTopic::new(capability.topic()).hash();
@@ -1110,7 +1119,7 @@ impl EventLoop {
                 tracing::warn!(%cap, error = %e, "cannot subscribe");
                 continue;
             }
-            if let Err(e) = gs.set_topic_params(topic, idp::topic_score_params()) {
+            if let Err(e) = gs.set_topic_params(topic, scoring::topic_params(None)) {
                 tracing::warn!(%cap, error = %e, "cannot set topic score parameters");
             }
             self.subscriptions.push(cap.clone());
@@ -1298,6 +1307,8 @@ impl EventLoop {
         match verdict {
             Verdict::Accept(intent) => {
                 self.peers.observe(propagation_source, Observation::Valid);
+                self.traffic
+                    .record(&message.topic, intent.publisher, Instant::now());
                 let Some(topic) = Capability::from_topic(message.topic.as_str()) else {
                     return;
                 };
@@ -2116,6 +2127,10 @@ impl EventLoop {
             self.next_trim = now + conn_trim::INTERVAL;
             self.trim_connections(now);
         }
+        if now >= self.next_scoring {
+            self.next_scoring = now + SCORING_INTERVAL;
+            self.update_scoring(now);
+        }
         if now >= self.next_topic_check {
             self.next_topic_check = now + TOPIC_CHECK;
             for cap in self.subscriptions.clone() {
@@ -2128,6 +2143,37 @@ impl EventLoop {
 }
 
 impl EventLoop {
+    /// Brings gossipsub's scoring up to date: each topic judged on forwarding or not as its
+    /// traffic now asks (see [`scoring`]), and every connected peer's application score from
+    /// its local reputation.
+    fn update_scoring(&mut self, now: Instant) {
+        for (hash, judged) in self.traffic.changes(now) {
+            let Some(cap) = self
+                .subscriptions
+                .iter()
+                .find(|c| IdentTopic::new(c.topic()).hash() == hash)
+                .cloned()
+            else {
+                self.traffic.forget(&hash);
+                continue;
+            };
+            tracing::debug!(%cap, ?judged, "topic forwarding threshold");
+            let gs = &mut self.swarm.behaviour_mut().gossipsub;
+            if let Err(e) =
+                gs.set_topic_params(IdentTopic::new(cap.topic()), scoring::topic_params(judged))
+            {
+                tracing::warn!(%cap, error = %e, "cannot set topic score parameters");
+            }
+        }
+        for peer in self.peers.connected_peers(usize::MAX) {
+            let score = scoring::app_score(self.peers.reputation(&peer));
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .set_application_score(&peer, score);
+        }
+    }
+
     /// Closes the connections beyond the trim target that are worth least (see
     /// [`conn_trim`]).
     fn trim_connections(&mut self, now: Instant) {

@@ -11,15 +11,10 @@
 //! ([`SignedCancellation`]), told apart from intents by the envelope's payload type and
 //! validated the same way.
 
-use std::collections::{BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
-
-use libp2p::gossipsub::{
-    MessageAcceptance, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
-};
+use libp2p::gossipsub::MessageAcceptance;
 use mesh_core::envelope::EnvelopeError;
 use mesh_core::{CancellationError, Capability, IntentError, SignedCancellation, SignedIntent};
+use std::collections::{BTreeSet, HashMap};
 
 /// Ids remembered to suppress duplicates and replays.
 pub const SEEN_CAPACITY: usize = 262_144;
@@ -185,51 +180,6 @@ pub fn reason_of(e: &IntentError) -> &'static str {
     }
 }
 
-/// Gossipsub peer-score parameters of MESH. Topic parameters are added per topic with
-/// [`topic_score_params`] when the node subscribes.
-pub fn peer_score_params() -> PeerScoreParams {
-    PeerScoreParams {
-        // Loopback and private test networks host many peers on one IP.
-        ip_colocation_factor_whitelist: [
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]
-        .into_iter()
-        .collect(),
-        ..PeerScoreParams::default()
-    }
-}
-
-/// Per-topic score: rewards first deliveries and punishes invalid messages hard. Mesh delivery
-/// rate penalties are off until they are tuned against the simulator.
-pub fn topic_score_params() -> TopicScoreParams {
-    TopicScoreParams {
-        topic_weight: 1.0,
-        time_in_mesh_weight: 0.01,
-        time_in_mesh_quantum: Duration::from_secs(1),
-        time_in_mesh_cap: 3600.0,
-        first_message_deliveries_weight: 1.0,
-        first_message_deliveries_decay: 0.5,
-        first_message_deliveries_cap: 100.0,
-        mesh_message_deliveries_weight: 0.0,
-        mesh_failure_penalty_weight: 0.0,
-        invalid_message_deliveries_weight: -100.0,
-        invalid_message_deliveries_decay: 0.3,
-        ..TopicScoreParams::default()
-    }
-}
-
-/// Score thresholds: below `graylist` a peer's messages are ignored entirely.
-pub fn peer_score_thresholds() -> PeerScoreThresholds {
-    PeerScoreThresholds {
-        gossip_threshold: -10.0,
-        publish_threshold: -50.0,
-        graylist_threshold: -80.0,
-        accept_px_threshold: 10.0,
-        opportunistic_graft_threshold: 5.0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,12 +239,5 @@ mod tests {
             ),
             Verdict::Ignore("expired")
         ));
-    }
-
-    #[test]
-    fn score_params_are_valid() {
-        assert!(peer_score_params().validate().is_ok());
-        assert!(topic_score_params().validate().is_ok());
-        assert!(peer_score_thresholds().validate().is_ok());
     }
 }

@@ -17,7 +17,9 @@
 //! - [`award`]: the publisher's side of a negotiation: offer window, strategy, counter,
 //!   exactly one acceptance;
 //! - [`bootstrap`]: dialling bootstrap peers with retry and exponential backoff;
-//! - [`peers`]: what the node knows of each connected peer (addresses, RTT, local reputation).
+//! - [`peers`]: what the node knows of each connected peer (addresses, RTT, local reputation);
+//! - [`scoring`]: gossipsub peer scoring of intent topics, judged on forwarding while they
+//!   carry traffic.
 #![deny(missing_docs)]
 
 pub mod adp;
@@ -43,6 +45,7 @@ pub mod peers;
 pub mod persist;
 pub mod rate_limit;
 pub mod restore;
+pub mod scoring;
 
 pub use adp::{AgentInfo, AgentQuery};
 pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};

@@ -25,6 +25,10 @@ pub struct PeerInfo {
     pub connections: u32,
     /// This node's local reputation of it, in `[0, 1]`.
     pub reputation: f64,
+    /// Its gossipsub peer score here (see `scoring`): below 0 it is pruned from this node's
+    /// meshes, below -80 everything it sends on gossip is ignored. `None` before gossipsub has
+    /// seen it.
+    pub gossip_score: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -144,8 +148,8 @@ impl PeerBook {
         self.reputation.score(peer)
     }
 
-    /// Connected peers, best reputation first.
-    pub fn list(&self) -> Vec<PeerInfo> {
+    /// Connected peers, best reputation first, with the gossip score `gossip_score` gives.
+    pub fn list(&self, gossip_score: impl Fn(&PeerId) -> Option<f64>) -> Vec<PeerInfo> {
         let mut out: Vec<PeerInfo> = self
             .connected
             .iter()
@@ -156,6 +160,7 @@ impl PeerBook {
                 agent_version: e.agent_version.clone(),
                 connections: e.connections,
                 reputation: self.reputation.score(peer),
+                gossip_score: gossip_score(peer),
             })
             .collect();
         out.sort_by(|a, b| {

@@ -199,7 +199,8 @@ pub fn document() -> Value {
                 "Peer": {"type": "object", "required": ["peer_id", "addresses", "connections", "reputation"], "properties": {
                     "peer_id": {"type": "string"}, "addresses": {"type": "array", "items": {"type": "string"}},
                     "rtt_ms": {"type": ["number", "null"]}, "agent_version": {"type": ["string", "null"]},
-                    "connections": {"type": "integer"}, "reputation": {"type": "number", "minimum": 0, "maximum": 1}
+                    "connections": {"type": "integer"}, "reputation": {"type": "number", "minimum": 0, "maximum": 1},
+                    "gossip_score": {"type": ["number", "null"], "description": "The peer's gossipsub score at this node: below 0 it is pruned from the node's meshes, below -80 its gossip is ignored"}
                 }},
                 "Proposal": {"type": "object", "required": ["amount", "currency", "eta_secs"], "properties": {
                     "amount": {"type": "string", "example": "2.50"}, "currency": {"type": "string", "example": "USD"},

@@ -2,6 +2,7 @@
 //! MESH's protocols (identify `/mesh/1.0.0`, Kademlia `/mesh/kad/1.0.0` in server mode,
 //! anonymous gossipsub with content ids) and lets a test push whatever it likes through them.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,8 @@ pub type Op = Box<dyn FnOnce(&mut Swarm<Attacker>) + Send>;
 /// The attacker's swarm, driven by its own task; the test acts on it through closures.
 pub struct AttackerNode {
     pub key: Keypair,
+    /// For a validating attacker: whether it forwards what it receives.
+    forwarding: Arc<AtomicBool>,
     ops: mpsc::Sender<Op>,
     log: Arc<Mutex<AttackerLog>>,
     task: tokio::task::JoinHandle<()>,
@@ -47,16 +50,28 @@ pub struct AttackerNode {
 
 impl AttackerNode {
     pub fn spawn() -> Self {
-        Self::spawn_with(true)
+        Self::spawn_with(true, false)
     }
 
     /// An attacker that only dials out: no listen address, so honest nodes cannot learn one
     /// and reach it on their own.
     pub fn spawn_dialing_only() -> Self {
-        Self::spawn_with(false)
+        Self::spawn_with(false, false)
     }
 
-    fn spawn_with(listen: bool) -> Self {
+    /// An attacker that validates what it receives, as MESH nodes do: it forwards every
+    /// message while [`AttackerNode::set_forwarding`] is on (the default) and none once it is
+    /// off, while it stays in its peers' meshes.
+    pub fn spawn_validating() -> Self {
+        Self::spawn_with(true, true)
+    }
+
+    /// Turns forwarding on or off (for an attacker from [`AttackerNode::spawn_validating`]).
+    pub fn set_forwarding(&self, on: bool) {
+        self.forwarding.store(on, Ordering::SeqCst);
+    }
+
+    fn spawn_with(listen: bool, validating: bool) -> Self {
         let key = Keypair::generate_ed25519();
         let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
             .with_tokio()
@@ -82,7 +97,14 @@ impl AttackerNode {
                 );
                 kad.set_mode(Some(kad::Mode::Server));
                 // MESH's gossip: anonymous messages, ids from their content.
-                let config = gossipsub::ConfigBuilder::default()
+                let mut config = gossipsub::ConfigBuilder::default();
+                if validating {
+                    // As MESH nodes: their heartbeat, and forwarding only after validation.
+                    config
+                        .heartbeat_interval(Duration::from_millis(700))
+                        .validate_messages();
+                }
+                let config = config
                     .validation_mode(ValidationMode::Anonymous)
                     // Short, so that a test can replay a message it published.
                     .duplicate_cache_time(Duration::from_secs(1))
@@ -109,6 +131,8 @@ impl AttackerNode {
         let (ops, mut rx) = mpsc::channel::<Op>(64);
         let log = Arc::new(Mutex::new(AttackerLog::default()));
         let task_log = log.clone();
+        let forwarding = Arc::new(AtomicBool::new(true));
+        let task_forwarding = forwarding.clone();
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -116,12 +140,27 @@ impl AttackerNode {
                         Some(op) => op(&mut swarm),
                         None => return,
                     },
-                    event = swarm.select_next_some() => record_event(&task_log, event),
+                    event = swarm.select_next_some() => {
+                        if let SwarmEvent::Behaviour(AttackerEvent::Gossipsub(
+                            gossipsub::Event::Message { propagation_source, message_id, .. },
+                        )) = &event
+                            && validating
+                            && task_forwarding.load(Ordering::SeqCst)
+                        {
+                            swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                                message_id,
+                                propagation_source,
+                                gossipsub::MessageAcceptance::Accept,
+                            );
+                        }
+                        record_event(&task_log, event)
+                    }
                 }
             }
         });
         Self {
             key,
+            forwarding,
             ops,
             log,
             task,

@@ -1966,6 +1966,8 @@ export interface components {
             addresses: string[];
             agent_version?: string | null;
             connections: number;
+            /** @description The peer's gossipsub score at this node: below 0 it is pruned from the node's meshes, below -80 its gossip is ignored */
+            gossip_score?: number | null;
             peer_id: string;
             reputation: number;
             rtt_ms?: number | null;
