@@ -101,7 +101,7 @@ pub fn topic_params(judged: Option<f64>) -> TopicScoreParams {
         mesh_failure_penalty_weight: 0.0,
         mesh_failure_penalty_decay: 0.9,
         invalid_message_deliveries_weight: -100.0,
-        invalid_message_deliveries_decay: 0.3,
+        invalid_message_deliveries_decay: 0.99,
         ..TopicScoreParams::default()
     };
     if let Some(threshold) = judged.filter(|t| *t > 0.0) {
