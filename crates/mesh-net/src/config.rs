@@ -5,6 +5,9 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 
 pub use crate::rate_limit::Rate;
+pub use crate::reach_config::{
+    DiscoverySources, NatConfig, PeerExchangeConfig, RelayLimits, RendezvousConfig, Role,
+};
 use mesh_core::{Capability, Skill};
 
 /// Kademlia protocol id of the MESH DHT.
@@ -67,6 +70,17 @@ pub struct NetConfig {
     /// delivery faster and more robust against peers that do not forward, fewer sends fewer
     /// duplicate copies. See [`GossipDegree`].
     pub gossip_degree: GossipDegree,
+    /// What the node does for the network: an agent, or a coordinator serving rendezvous,
+    /// relay, AutoNAT and the DHT. See [`Role`].
+    pub role: Role,
+    /// NAT traversal: relays, UPnP, AutoNAT, and the relay limits of a coordinator.
+    pub nat: NatConfig,
+    /// Where agent discovery looks (DHT, rendezvous, or both).
+    pub discovery: DiscoverySources,
+    /// Rendezvous registrations.
+    pub rendezvous: RendezvousConfig,
+    /// Peer exchange and DHT random walks.
+    pub peer_exchange: PeerExchangeConfig,
 }
 
 /// Rate limits of a node: token buckets per peer and protocol, and a quota of intents per
@@ -175,7 +189,18 @@ impl NetConfig {
             gossip_degree: GossipDegree::DEFAULT,
             limits: Limits::default(),
             gossip_duplicate_cache: Duration::from_secs(120),
+            role: Role::Agent,
+            nat: NatConfig::default(),
+            discovery: DiscoverySources::default(),
+            rendezvous: RendezvousConfig::default(),
+            peer_exchange: PeerExchangeConfig::default(),
         }
+    }
+
+    /// Sets the role.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     /// Sets the bootstrap peers.
