@@ -435,7 +435,11 @@ impl Reachability {
 
     /// A peer saw our connection come from `observed`; it also told us its protocols.
     pub fn on_identify(&mut self, peer: PeerId, observed: &Multiaddr, serves_hop: bool) {
-        if !is_relayed(observed) && !self.observed.contains(observed) {
+        let is_ip = observed
+            .iter()
+            .next()
+            .is_some_and(|p| matches!(p, Protocol::Ip4(_) | Protocol::Ip6(_)));
+        if is_ip && !is_relayed(observed) && !self.observed.contains(observed) {
             if self.observed.len() >= MAX_OBSERVED {
                 self.observed.remove(0);
             }
@@ -631,16 +635,18 @@ impl Reachability {
 
     // ----- connections -----
 
-    /// A connection opened, to `addr` (the remote address), as dialler or listener.
+    /// A connection opened, to `addr` (the remote address), relayed or not, as dialler or
+    /// listener. (The remote address of a relayed connection we accepted is only the peer's
+    /// id: whether it is relayed comes from the local address.)
     pub fn connection_opened(
         &mut self,
         id: ConnectionId,
         peer: PeerId,
         addr: &Multiaddr,
+        relayed: bool,
         dialer: bool,
         now: Instant,
     ) {
-        let relayed = is_relayed(addr);
         self.connections.insert(id, Conn { peer, relayed });
         if dialer && !relayed && !self.dialled.contains_key(&peer) {
             let plain: Multiaddr = addr

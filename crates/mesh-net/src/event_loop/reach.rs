@@ -121,6 +121,7 @@ impl EventLoop {
             id,
             peer,
             endpoint.get_remote_address(),
+            endpoint.is_relayed(),
             endpoint.is_dialer(),
             Instant::now(),
         );
