@@ -89,6 +89,8 @@ pub fn build_swarm(
         )
         .map_err(|e| setup(&e))?
         .with_quic()
+        .with_other_transport(|key| webrtc_transport(key, config))
+        .map_err(|e| setup(&e))?
         .with_dns()
         .map_err(|e| setup(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
@@ -101,6 +103,27 @@ pub fn build_swarm(
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
         .build();
     Ok(swarm)
+}
+
+/// WebRTC-direct with the configured certificate, or nothing without one.
+fn webrtc_transport(
+    key: &Keypair,
+    config: &NetConfig,
+) -> Result<
+    libp2p::core::transport::OptionalTransport<BoxedTransport>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    use libp2p::core::Transport as _;
+    let Some(pem) = &config.webrtc_certificate else {
+        return Ok(libp2p::core::transport::OptionalTransport::none());
+    };
+    // Installed once per process; later calls find it there.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certificate = libp2p_webrtc::tokio::Certificate::from_pem(pem)?;
+    let transport = libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+        .map(|(peer, conn), _| (peer, libp2p::core::muxing::StreamMuxerBox::new(conn)))
+        .boxed();
+    Ok(libp2p::core::transport::OptionalTransport::some(transport))
 }
 
 /// A transport a swarm can run on: authenticated and multiplexed, as `SwarmBuilder` makes them.

@@ -81,6 +81,9 @@ pub struct NetConfig {
     pub rendezvous: RendezvousConfig,
     /// Peer exchange and DHT random walks.
     pub peer_exchange: PeerExchangeConfig,
+    /// The PEM of the WebRTC-direct certificate (see [`crate::webrtc`]); `None` leaves
+    /// WebRTC-direct off. Listen on `/ip4/0.0.0.0/udp/<port>/webrtc-direct` to use it.
+    pub webrtc_certificate: Option<String>,
 }
 
 /// Rate limits of a node: token buckets per peer and protocol, and a quota of intents per
@@ -194,6 +197,7 @@ impl NetConfig {
             discovery: DiscoverySources::default(),
             rendezvous: RendezvousConfig::default(),
             peer_exchange: PeerExchangeConfig::default(),
+            webrtc_certificate: None,
         }
     }
 

@@ -53,6 +53,7 @@ pub mod record_fetch;
 pub mod rendezvous;
 pub mod restore;
 pub mod walk;
+pub mod webrtc;
 
 pub use adp::{AgentInfo, AgentQuery};
 pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
