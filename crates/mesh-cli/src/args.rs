@@ -71,6 +71,13 @@ pub enum Command {
     /// Inspect the node's store (with the node stopped).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Explain this node's reachability in plain words: AutoNAT's verdict and why, the NAT,
+    /// addresses, relay reservations, each peer direct or relayed, and what to do.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the local API's OpenAPI document (the same one a node serves at /openapi.json).
     Openapi,
     /// Start a small local mesh and narrate discovery and intent flow.
@@ -116,7 +123,43 @@ pub struct NodeArgs {
     #[arg(long, value_name = "BITS", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=32))]
     pub proof_of_work_bits: u8,
     #[command(flatten)]
+    pub reach: ReachArgs,
+    #[command(flatten)]
     pub passphrase: PassphraseArgs,
+}
+
+/// Role, NAT traversal and discovery sources of `mesh node`.
+#[derive(Debug, Args)]
+pub struct ReachArgs {
+    /// agent (default): publishes and fulfils intents, uses relays when behind a NAT.
+    /// coordinator: also serves rendezvous, circuit relay v2, AutoNAT and the DHT for others.
+    #[arg(long, value_name = "ROLE", default_value = "agent", value_parser = parse_role)]
+    pub role: mesh_net::Role,
+    /// Relay to reserve a slot at from the start, e.g. /ip4/203.0.113.7/tcp/7700/p2p/12D3Koo...
+    /// (repeatable). Without it, an agent reserves at the coordinators it is connected to once
+    /// AutoNAT finds it behind a NAT.
+    #[arg(long = "relay", value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    pub relays: Vec<Multiaddr>,
+    /// An address this node is reachable at from outside (repeatable), e.g. the public address
+    /// of a coordinator behind a 1:1 NAT.
+    #[arg(long = "external-address", value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    pub external_addresses: Vec<Multiaddr>,
+    /// Do not ask the router for a port mapping with UPnP (agents ask by default).
+    #[arg(long)]
+    pub no_upnp: bool,
+    /// Let AutoNAT use peers and addresses on private IP ranges: for private networks and
+    /// test beds whose "public" side has private addresses.
+    #[arg(long)]
+    pub autonat_private_ips: bool,
+    /// Do not look agents up in the DHT (rendezvous only).
+    #[arg(long)]
+    pub no_dht_discovery: bool,
+    /// Do not register at or ask rendezvous points (DHT only).
+    #[arg(long)]
+    pub no_rendezvous: bool,
+    /// Connected peers to aim for; below it the node walks the DHT for more.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub target_peers: usize,
 }
 
 /// Where the passphrase of an encrypted identity key comes from.
@@ -361,6 +404,10 @@ fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
     s.parse::<Multiaddr>().map_err(|e| {
         format!("{e}; a multiaddr looks like /ip4/127.0.0.1/tcp/7700 or /ip4/127.0.0.1/tcp/7700/p2p/12D3Koo...")
     })
+}
+
+fn parse_role(s: &str) -> Result<mesh_net::Role, String> {
+    s.parse()
 }
 
 fn parse_capability(s: &str) -> Result<Capability, String> {

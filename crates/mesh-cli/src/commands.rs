@@ -33,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key(KeyCommand::Decrypt(args)) => key_decrypt(home, &args),
         Command::Id { json } => id(&home, json).await,
         Command::Peers { json } => peers(&home, json).await,
+        Command::Doctor { json } => crate::doctor::run(&home, json).await,
         Command::Intents(IntentsCommand::Publish(args)) => publish(&home, args).await,
         Command::Intents(IntentsCommand::Watch { capabilities, json }) => {
             let names: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
@@ -207,6 +208,7 @@ async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
     config.net.limits.intents_per_publisher =
         mesh_net::Rate::per(args.intent_quota, Duration::from_secs(60));
     config.net.proof_of_work_bits = args.proof_of_work_bits;
+    crate::doctor::apply(&mut config.net, &args.reach);
     let node = Node::start(config).await?;
     let handle = node.handle().clone();
     let mut info = handle.info().await?;

@@ -9,6 +9,7 @@ mod args;
 mod client;
 mod commands;
 mod demo;
+mod doctor;
 mod intents;
 mod negotiations;
 mod sse;

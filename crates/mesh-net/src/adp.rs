@@ -164,6 +164,12 @@ pub(crate) struct Discovery {
     pub found: HashMap<PeerId, SignedAgentRecord>,
     /// Whether a provider has been found yet (its lookup cost is counted once).
     pub provider_seen: bool,
+    /// Rendezvous discover requests not answered yet.
+    pub rendezvous_pending: usize,
+    /// Agent records asked of agents found at rendezvous points, not answered yet.
+    pub record_fetches: usize,
+    /// Agents named by a rendezvous point (the others came from the DHT).
+    pub via_rendezvous: HashSet<PeerId>,
     pub reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
 }
 
@@ -185,13 +191,19 @@ impl Discovery {
             requested: HashSet::new(),
             found: HashMap::new(),
             provider_seen: false,
+            rendezvous_pending: 0,
+            record_fetches: 0,
+            via_rendezvous: HashSet::new(),
             reply,
         }
     }
 
-    /// Whether every DHT query of this discovery has finished.
+    /// Whether every DHT query and rendezvous request of this discovery has finished.
     pub fn is_done(&self) -> bool {
-        self.provider_queries.is_empty() && self.record_queries.is_empty()
+        self.provider_queries.is_empty()
+            && self.record_queries.is_empty()
+            && self.rendezvous_pending == 0
+            && self.record_fetches == 0
     }
 }
 

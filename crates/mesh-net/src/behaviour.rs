@@ -8,7 +8,8 @@ use libp2p::kad::{self, store::MemoryStore, store::MemoryStoreConfig};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
 use libp2p::{
-    StreamProtocol, Swarm, SwarmBuilder, connection_limits, identify, mdns, noise, ping, tcp, yamux,
+    StreamProtocol, Swarm, SwarmBuilder, autonat, connection_limits, dcutr, identify, mdns, noise,
+    ping, relay, rendezvous, tcp, upnp, yamux,
 };
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
@@ -47,6 +48,24 @@ pub struct MeshBehaviour {
     pub inp: request_response::Behaviour<crate::inp::InpCodec>,
     /// mDNS, when enabled.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Circuit relay v2 server (hop), on coordinators.
+    pub relay_server: Toggle<relay::Behaviour>,
+    /// Circuit relay v2 client: reservations and relayed connections (absent on transports
+    /// that cannot carry it, such as the simulator's).
+    pub relay_client: Toggle<relay::client::Behaviour>,
+    /// DCUtR: upgrades a relayed connection to a direct one by hole punching.
+    pub dcutr: dcutr::Behaviour,
+    /// AutoNAT (v1): asks peers to dial back to learn whether this node is reachable, and
+    /// answers their dial-back requests.
+    pub autonat: autonat::Behaviour,
+    /// UPnP IGD port mapping on the local router, when enabled.
+    pub upnp: Toggle<upnp::tokio::Behaviour>,
+    /// Rendezvous server, on coordinators.
+    pub rendezvous_server: Toggle<rendezvous::server::Behaviour>,
+    /// Rendezvous client: registers this agent's capabilities and discovers others.
+    pub rendezvous: rendezvous::client::Behaviour,
+    /// ADP record fetch: asks an agent found at a rendezvous point for its signed record.
+    pub agent_record: request_response::Behaviour<crate::record_fetch::AgentRecordCodec>,
 }
 
 /// Codec of IDP catch-up.
@@ -69,14 +88,41 @@ pub fn build_swarm(
         )
         .map_err(|e| setup(&e))?
         .with_quic()
+        .with_other_transport(|key| webrtc_transport(key, config))
+        .map_err(|e| setup(&e))?
         .with_dns()
         .map_err(|e| setup(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup(&e))?
         .with_bandwidth_metrics(registry)
-        .with_behaviour(|key| build_behaviour(key, config, registry))
+        .with_behaviour(|key, relay_client| {
+            build_behaviour(key, config, registry, Some(relay_client))
+        })
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
         .build();
     Ok(swarm)
+}
+
+/// WebRTC-direct with the configured certificate, or nothing without one.
+fn webrtc_transport(
+    key: &Keypair,
+    config: &NetConfig,
+) -> Result<
+    libp2p::core::transport::OptionalTransport<BoxedTransport>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    use libp2p::core::Transport as _;
+    let Some(pem) = &config.webrtc_certificate else {
+        return Ok(libp2p::core::transport::OptionalTransport::none());
+    };
+    // Installed once per process; later calls find it there.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certificate = libp2p_webrtc::tokio::Certificate::from_pem(pem)?;
+    let transport = libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+        .map(|(peer, conn), _| (peer, libp2p::core::muxing::StreamMuxerBox::new(conn)))
+        .boxed();
+    Ok(libp2p::core::transport::OptionalTransport::some(transport))
 }
 
 /// A transport a swarm can run on: authenticated and multiplexed, as `SwarmBuilder` makes them.
@@ -96,7 +142,7 @@ pub fn build_swarm_on(
         .with_tokio()
         .with_other_transport(|_| transport)
         .map_err(|e| setup(&e))?
-        .with_behaviour(|key| build_behaviour(key, config, registry))
+        .with_behaviour(|key| build_behaviour(key, config, registry, None))
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
         .build();
@@ -107,6 +153,7 @@ fn build_behaviour(
     key: &Keypair,
     config: &NetConfig,
     registry: &mut Registry,
+    relay_client: Option<relay::client::Behaviour>,
 ) -> Result<MeshBehaviour, Box<dyn std::error::Error + Send + Sync>> {
     let peer_id = key.public().to_peer_id();
 
@@ -160,6 +207,9 @@ fn build_behaviour(
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
         .max_transmit_size(MAX_GOSSIP_TRANSMIT_BYTES)
+        // Peer exchange on prune: a pruned peer learns other peers of the topic; PX is taken
+        // only from peers whose score reaches `accept_px_threshold`.
+        .do_px()
         .duplicate_cache_time(config.gossip_duplicate_cache)
         .message_id_fn(|m: &gossipsub::Message| {
             let mut h = Sha256::new();
@@ -225,5 +275,25 @@ fn build_behaviour(
         catchup,
         inp,
         mdns: Toggle::from(mdns),
+        relay_server: Toggle::from(config.role.serves_relay().then(|| {
+            let mut relay =
+                relay::Behaviour::new(peer_id, crate::reachability::relay_config(config));
+            // A coordinator serves the relay by its role: libp2p would wait for a confirmed
+            // external address, which a coordinator on a private network never gets.
+            relay.set_status(Some(relay::Status::Enable));
+            relay
+        })),
+        relay_client: Toggle::from(relay_client),
+        dcutr: dcutr::Behaviour::new(peer_id),
+        autonat: autonat::Behaviour::new(peer_id, crate::reachability::autonat_config(config)),
+        upnp: Toggle::from(config.nat.upnp.then(upnp::tokio::Behaviour::default)),
+        rendezvous_server: Toggle::from(
+            config
+                .role
+                .serves_rendezvous()
+                .then(|| rendezvous::server::Behaviour::new(rendezvous::server::Config::default())),
+        ),
+        rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+        agent_record: crate::record_fetch::behaviour(config.request_timeout),
     })
 }

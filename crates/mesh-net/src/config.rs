@@ -5,6 +5,9 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 
 pub use crate::rate_limit::Rate;
+pub use crate::reach_config::{
+    DiscoverySources, NatConfig, PeerExchangeConfig, RelayLimits, RendezvousConfig, Role,
+};
 use mesh_core::{Capability, Skill};
 
 /// Kademlia protocol id of the MESH DHT.
@@ -73,6 +76,20 @@ pub struct NetConfig {
     /// (and penalises the sender of) an intent below it. This node stamps its own intents to
     /// it, about `2^bits` hashes each.
     pub proof_of_work_bits: u8,
+    /// What the node does for the network: an agent, or a coordinator serving rendezvous,
+    /// relay, AutoNAT and the DHT. See [`Role`].
+    pub role: Role,
+    /// NAT traversal: relays, UPnP, AutoNAT, and the relay limits of a coordinator.
+    pub nat: NatConfig,
+    /// Where agent discovery looks (DHT, rendezvous, or both).
+    pub discovery: DiscoverySources,
+    /// Rendezvous registrations.
+    pub rendezvous: RendezvousConfig,
+    /// Peer exchange and DHT random walks.
+    pub peer_exchange: PeerExchangeConfig,
+    /// The PEM of the WebRTC-direct certificate (see [`crate::webrtc`]); `None` leaves
+    /// WebRTC-direct off. Listen on `/ip4/0.0.0.0/udp/<port>/webrtc-direct` to use it.
+    pub webrtc_certificate: Option<String>,
 }
 
 /// Rate limits of a node: token buckets per peer and protocol, and a quota of intents per
@@ -182,7 +199,19 @@ impl NetConfig {
             limits: Limits::default(),
             gossip_duplicate_cache: Duration::from_secs(120),
             proof_of_work_bits: 0,
+            role: Role::Agent,
+            nat: NatConfig::default(),
+            discovery: DiscoverySources::default(),
+            rendezvous: RendezvousConfig::default(),
+            peer_exchange: PeerExchangeConfig::default(),
+            webrtc_certificate: None,
         }
+    }
+
+    /// Sets the role.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     /// Sets the bootstrap peers.

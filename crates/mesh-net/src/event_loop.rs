@@ -1,5 +1,7 @@
 //! The task that owns the Swarm.
 
+mod reach;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -88,6 +90,7 @@ enum QueryPurpose {
     DiscoveryRecord(u64, PeerId),
     TopicPeers(Capability),
     FindPeer(PeerId),
+    RandomWalk,
 }
 
 /// A negotiation step waiting for its write to be durable.
@@ -221,6 +224,7 @@ fn spawn_swarm(
     };
     let now = Instant::now();
     let limits = config.limits;
+    let config_for_reach = config.clone();
     let mut event_loop = EventLoop {
         local: keypair.public().to_peer_id(),
         keypair,
@@ -268,7 +272,9 @@ fn spawn_swarm(
         next_topic_check: now + TOPIC_CHECK,
         traffic: scoring::TopicTraffic::default(),
         next_scoring: now + SCORING_INTERVAL,
+        nat: reach::Reach::new(&config_for_reach, registry, now),
     };
+    event_loop.add_configured_external();
     if let Some(store) = event_loop.config.store.clone() {
         event_loop.restore_from(&store)?;
         let (writer, persisted) = Writer::start(
@@ -346,6 +352,8 @@ struct EventLoop {
     record_seq: u64,
     next_announce: Instant,
     next_topic_check: Instant,
+    /// Reachability, rendezvous and peer exchange.
+    nat: reach::Reach,
 }
 
 fn now_ms() -> u64 {
@@ -481,6 +489,9 @@ impl EventLoop {
             }
             Command::Cancel { id, reason, reply } => {
                 let _ = reply.send(self.cancel(id, &reason));
+            }
+            Command::Reachability { reply } => {
+                let _ = reply.send(self.reachability_report());
             }
             Command::Shutdown { .. } => {}
         }
@@ -1622,7 +1633,7 @@ impl EventLoop {
             self.config.discovery_timeout,
             reply,
         );
-        for cap in &caps {
+        for cap in caps.iter().filter(|_| self.config.discovery.dht) {
             let qid = self
                 .swarm
                 .behaviour_mut()
@@ -1632,7 +1643,9 @@ impl EventLoop {
                 .insert(qid, QueryPurpose::DiscoveryProviders(id));
             discovery.provider_queries.insert(qid);
         }
+        self.start_rendezvous_discovery(id, &mut discovery);
         self.discoveries.insert(id, discovery);
+        self.maybe_finish_discovery(id);
     }
 
     fn on_providers_found(&mut self, id: u64, providers: HashSet<PeerId>, stats: &kad::QueryStats) {
@@ -1707,6 +1720,7 @@ impl EventLoop {
         let Some(d) = self.discoveries.remove(&id) else {
             return;
         };
+        self.count_sources(&d);
         let peers = &self.peers;
         let agents = adp::rank(
             d.found.values(),
@@ -1860,6 +1874,9 @@ impl EventLoop {
                 self.on_peer_found(peer, addrs);
             }
             (QueryPurpose::FindPeer(peer), _) => self.on_peer_found(peer, Vec::new()),
+            (QueryPurpose::RandomWalk, QueryResult::GetClosestPeers(result)) => {
+                self.on_walk_result(result)
+            }
             _ => {}
         }
         if !last {
@@ -1937,6 +1954,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(MeshBehaviourEvent::Identify(e)) => {
                 self.libp2p_metrics.record(&e);
                 if let identify::Event::Received { peer_id, info, .. } = e {
+                    self.on_identify_reach(peer_id, &info);
                     self.peers
                         .identified(peer_id, &info.listen_addrs, info.agent_version.clone());
                     self.save(Write::Peer(mesh_store::StoredPeer {
@@ -1992,9 +2010,25 @@ impl EventLoop {
                     }
                 }
             }
+            SwarmEvent::Behaviour(
+                e @ (MeshBehaviourEvent::Autonat(_)
+                | MeshBehaviourEvent::Upnp(_)
+                | MeshBehaviourEvent::Dcutr(_)
+                | MeshBehaviourEvent::RelayServer(_)
+                | MeshBehaviourEvent::RelayClient(_)
+                | MeshBehaviourEvent::Rendezvous(_)
+                | MeshBehaviourEvent::AgentRecord(_)),
+            ) => self.on_reach_event(e),
             SwarmEvent::Behaviour(_) => {}
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => self.on_listener_closed_reach(listener_id, format!("{reason:?}")),
+            SwarmEvent::ExternalAddrConfirmed { address } => self.on_external_confirmed(&address),
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
+                self.on_new_listen_addr_reach(&address);
                 if !self.listen_addrs.contains(&address) {
                     self.listen_addrs.push(address);
                 }
@@ -2010,6 +2044,7 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
+                self.on_connection_reach(connection_id, peer_id, &endpoint);
                 if num_established.get() == 1 {
                     self.trim.opened(peer_id, Instant::now());
                     let subscriptions = self.subscriptions.clone();
@@ -2032,9 +2067,11 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 num_established,
                 ..
             } => {
+                self.on_connection_closed_reach(connection_id, peer_id, num_established);
                 self.peers.connection_closed(peer_id, num_established);
                 self.metrics
                     .connected_peers
@@ -2094,6 +2131,7 @@ impl EventLoop {
         if now >= self.next_announce {
             self.announce();
         }
+        self.reach_tick(now);
         if !self.pending_publishes.is_empty() {
             self.retry_pending_publishes(true);
         }

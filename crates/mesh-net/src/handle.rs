@@ -134,6 +134,9 @@ pub(crate) enum Command {
         reason: String,
         reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
     },
+    Reachability {
+        reply: oneshot::Sender<crate::reachability::ReachabilityReport>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -184,6 +187,12 @@ impl MeshHandle {
             .await
             .map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Where this node stands: AutoNAT's verdict and why, NAT and UPnP, addresses, relay
+    /// reservations, direct and relayed peers, and what to do (the report of `mesh doctor`).
+    pub async fn reachability(&self) -> Result<crate::reachability::ReachabilityReport, NetError> {
+        self.call(|reply| Command::Reachability { reply }).await
     }
 
     /// Signs `intent` with this node's key and publishes it on the topic of each of its

@@ -96,7 +96,9 @@ impl NetworkBehaviour for Behaviour {
         let Some(ip) = ip_of(remote_addr) else {
             return Ok(());
         };
-        if self.exempt.contains(&ip) {
+        // A relayed connection comes from the relay's address, not from the peer's: the relay
+        // bounds its circuits itself.
+        if crate::reachability::is_relayed(remote_addr) || self.exempt.contains(&ip) {
             return Ok(());
         }
         let n = self.per_ip.entry(ip).or_default();

@@ -20,6 +20,11 @@
 //! - [`peers`]: what the node knows of each connected peer (addresses, RTT, local reputation);
 //! - [`scoring`]: gossipsub peer scoring of intent topics, judged on forwarding while they
 //!   carry traffic.
+//! - [`reachability`]: AutoNAT, UPnP, relay reservations, hole punching, direct or relayed
+//!   connections, and the plain-words report of `mesh doctor`;
+//! - [`rendezvous`]: registering capabilities at coordinators (`mesh/cap/<capability>`) and
+//!   discovering agents there; [`record_fetch`] asks an agent found there for its record;
+//! - [`walk`]: DHT random walks while the node has fewer peers than its target.
 #![deny(missing_docs)]
 
 pub mod adp;
@@ -44,12 +49,21 @@ pub mod open_intents;
 pub mod peers;
 pub mod persist;
 pub mod rate_limit;
+pub mod reach_config;
+pub mod reachability;
+pub mod record_fetch;
+pub mod rendezvous;
 pub mod restore;
 pub mod scoring;
+pub mod walk;
+pub mod webrtc;
 
 pub use adp::{AgentInfo, AgentQuery};
 pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
-pub use config::{GossipDegree, Limits, NetConfig, Rate};
+pub use config::{
+    DiscoverySources, GossipDegree, Limits, NatConfig, NetConfig, PeerExchangeConfig, Rate,
+    RelayLimits, RendezvousConfig, Role,
+};
 pub use error::NetError;
 pub use event_loop::{spawn, spawn_on};
 pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers};
@@ -57,3 +71,4 @@ pub use inp::{InpError, NegotiationEvent, NegotiationSummary, ProposalView};
 pub use intent_book::{CancelOutcome, IntentUpdate, IntentView};
 pub use metrics::MeshMetrics;
 pub use peers::PeerInfo;
+pub use reachability::ReachabilityReport;

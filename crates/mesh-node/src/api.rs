@@ -10,6 +10,7 @@
 //! | POST | `/v1/intents` | yes | sign and publish an intent |
 //! | GET | `/v1/intents/stream` | yes | Server-Sent Events: `intent` per verified intent, `intent_update` per cancellation; resumable with `Last-Event-ID` |
 //! | GET | `/v1/agents` | yes | discover agents by capability and minimum reputation |
+//! | GET | `/v1/reachability` | yes | AutoNAT verdict, NAT, addresses, relay reservations, direct/relayed peers, advice |
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -148,6 +149,7 @@ pub fn router(state: ApiState, rate: Rate) -> Router {
         .merge(crate::negotiation_api::routes())
         .merge(crate::intent_api::routes())
         .merge(crate::peer_api::routes())
+        .merge(crate::reachability_api::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/openapi.json", get(openapi))

@@ -25,6 +25,7 @@ pub mod negotiation_api;
 mod node;
 pub mod openapi;
 pub mod peer_api;
+pub mod reachability_api;
 pub mod views;
 
 pub use error::NodeError;

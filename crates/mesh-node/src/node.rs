@@ -28,12 +28,15 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// A node in `home`, listening on all interfaces on a free TCP and QUIC port, with mDNS on
-    /// and no API.
+    /// A node in `home`, listening on all interfaces on a free TCP, QUIC and WebRTC-direct
+    /// port, with mDNS on and no API.
     pub fn new(home: Home) -> Self {
         let listen = vec![
             "/ip4/0.0.0.0/tcp/0".parse().expect("static multiaddr"),
             "/ip4/0.0.0.0/udp/0/quic-v1"
+                .parse()
+                .expect("static multiaddr"),
+            "/ip4/0.0.0.0/udp/0/webrtc-direct"
                 .parse()
                 .expect("static multiaddr"),
         ];
@@ -123,7 +126,16 @@ impl Node {
             None => None,
         };
         let mut registry = Registry::default();
-        let net = config.net.with_store(store.clone());
+        let mut net = config.net.with_store(store.clone());
+        let webrtc = net.listen.iter().any(|a| {
+            a.iter()
+                .any(|p| matches!(p, libp2p::multiaddr::Protocol::WebRTCDirect))
+        });
+        if webrtc && net.webrtc_certificate.is_none() {
+            // Kept in the home, so the certhash of the address survives restarts.
+            let path = home.dir().join(mesh_net::webrtc::CERTIFICATE_FILE);
+            net.webrtc_certificate = Some(mesh_net::webrtc::load_or_create_certificate(&path)?);
+        }
         let (handle, net_task) = mesh_net::spawn(keypair, net, &mut registry)?;
         let recorder = Recorder::spawn(&handle, store.clone(), &mut registry);
         let (stop_api, stop_rx) = watch::channel(false);

@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/negotiations/{id}/withdraw"),
     ("post", "/v1/negotiations/{id}/deliver"),
     ("post", "/v1/negotiations/{id}/receipt"),
+    ("get", "/v1/reachability"),
 ];
 
 fn error_responses() -> Value {
@@ -73,6 +74,18 @@ fn step(summary: &str, body: Option<&str>, id_param: &Value) -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    let mut doc = base_document();
+    doc["paths"]["/v1/reachability"] = crate::reachability_api::openapi_path(error_responses());
+    if let (Some(schemas), Value::Object(more)) = (
+        doc["components"]["schemas"].as_object_mut(),
+        crate::reachability_api::openapi_schemas(),
+    ) {
+        schemas.extend(more);
+    }
+    doc
+}
+
+fn base_document() -> Value {
     let id_param = json!({
         "name": "id", "in": "path", "required": true,
         "description": "Negotiation id, 64 hex digits",

@@ -46,6 +46,7 @@ import type {
   NodeInfo,
   OfferRequest,
   Peer,
+  Reachability,
   PublishOutcome,
   Transcript,
 } from "./types.js";
@@ -340,6 +341,11 @@ export class MeshNetwork {
   /** Connected peers, best reputation first, with RTT. */
   async peers(): Promise<Peer[]> {
     return this.#connected().client.get<Peer[]>("/v1/peers");
+  }
+
+  /** Reachability in plain words, as `mesh doctor` prints it: public/private/unknown and why, relay reservations, each peer direct or relayed, and what to do. */
+  async reachability(): Promise<Reachability> {
+    return this.#connected().client.get<Reachability>("/v1/reachability");
   }
 
   /**

@@ -27,6 +27,8 @@ export type Agent = Schemas["Agent"];
 export type Skill = Schemas["Skill"];
 /** A connected peer. */
 export type Peer = Schemas["Peer"];
+/** Where the node stands: AutoNAT's verdict, NAT, relay reservations, direct or relayed peers, advice (`mesh doctor`). */
+export type Reachability = Schemas["Reachability"];
 /** The node's identity, addresses and capabilities. */
 export type NodeInfo = Schemas["NodeInfo"];
 /** Result of `publishIntent`: the intent id and how many subscribers each topic had. */

@@ -1795,6 +1795,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reachability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reachability: AutoNAT's verdict and why, NAT and UPnP, listen, observed and external addresses, relay reservations, each peer direct or relayed, and advice */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Reachability report */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Reachability"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1972,6 +2035,15 @@ export interface components {
             reputation: number;
             rtt_ms?: number | null;
         };
+        PeerPath: {
+            direct: number;
+            /** @enum {string} */
+            path: "direct" | "relayed";
+            peer_id: string;
+            relayed: number;
+            /** @description From the first relayed connection to the first direct one */
+            upgraded_after_ms?: number | null;
+        };
         Proposal: {
             /** @example 2.50 */
             amount: string;
@@ -2001,12 +2073,56 @@ export interface components {
                 peers: number;
             }[];
         };
+        Reachability: {
+            /** @description What to do, if anything */
+            advice: string[];
+            /** @description Probes in a row that agreed */
+            confidence: number;
+            /** @description Confirmed reachable addresses (AutoNAT, UPnP, relay, configured) */
+            external_addrs: string[];
+            hole_punching: {
+                attempts: number;
+                recent_errors: string[];
+                successes: number;
+            };
+            listen_addrs: string[];
+            /** @description The NAT in plain words, UPnP and hole punching included */
+            nat: string;
+            /** @description Where peers saw this node's connections come from */
+            observed_addrs: string[];
+            peers: components["schemas"]["PeerPath"][];
+            /** @description The address a peer dialled back, when public */
+            public_address?: string | null;
+            /** @description Why, in plain words (the last probe's outcome) */
+            reason: string;
+            reservations: components["schemas"]["RelayReservation"][];
+            /** @enum {string} */
+            role: "agent" | "coordinator";
+            /**
+             * @description AutoNAT's verdict
+             * @enum {string}
+             */
+            status: "public" | "private" | "unknown";
+            /** @description off, searching, mapped <addr>, no gateway, gateway not public */
+            upnp: string;
+        };
         Reason: {
             reason?: string;
         };
         ReceiptRequest: {
             comment?: string;
             rating: number;
+        };
+        RelayReservation: {
+            /** @description Where peers reach this node through the relay */
+            address: string;
+            /** @description From --relay rather than from AutoNAT */
+            configured: boolean;
+            last_error?: string | null;
+            relay: string;
+            renewals: number;
+            /** @enum {string} */
+            state: "requested" | "active" | "failed";
         };
         Skill: {
             description?: string;

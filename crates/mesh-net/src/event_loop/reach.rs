@@ -1,0 +1,503 @@
+//! The event loop's side of reachability, rendezvous and peer exchange: it feeds
+//! [`Reachability`], [`Registrations`] and [`RandomWalk`] the swarm's events and carries out
+//! what they decide.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use libp2p::kad;
+use libp2p::metrics::Recorder;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{Multiaddr, PeerId, identify, relay, rendezvous};
+use mesh_core::SignedAgentRecord;
+use mesh_proto::v1::{AgentRecordRequest, AgentRecordResponse};
+use prometheus_client::registry::Registry;
+
+use super::{EventLoop, QueryPurpose, now_ms};
+use crate::adp::Discovery;
+use crate::behaviour::MeshBehaviourEvent;
+use crate::config::NetConfig;
+use crate::reachability::{Reachability, ReachabilityReport, is_relayed};
+use crate::rendezvous::{DiscoveryMetrics, Registrations, namespace_of};
+use crate::walk::RandomWalk;
+
+/// Rendezvous discover requests waiting for an answer, per rendezvous point, at most.
+const MAX_WAITING_PER_POINT: usize = 64;
+
+/// Reachability, rendezvous and peer-exchange state of the event loop.
+pub(super) struct Reach {
+    pub state: Reachability,
+    registrations: Registrations,
+    walk: RandomWalk,
+    metrics: DiscoveryMetrics,
+    /// Record fetches in flight: the discovery and the agent.
+    record_fetches: HashMap<OutboundRequestId, (u64, PeerId)>,
+    /// Discoveries waiting on each rendezvous point, in the order they asked.
+    waiting: HashMap<PeerId, VecDeque<u64>>,
+    /// Listen addresses declared external only so that rendezvous registrations carry an
+    /// address; withdrawn once a real one (relay, UPnP, AutoNAT) is confirmed.
+    assumed_external: Vec<Multiaddr>,
+    random_walks: prometheus_client::metrics::counter::Counter,
+}
+
+impl Reach {
+    pub fn new(config: &NetConfig, registry: &mut Registry, now: Instant) -> Self {
+        let px = config.peer_exchange;
+        let random_walks = prometheus_client::metrics::counter::Counter::default();
+        registry.sub_registry_with_prefix("mesh").register(
+            "random_walks",
+            "DHT random walks started while below the target peer count",
+            random_walks.clone(),
+        );
+        Self {
+            state: Reachability::new(config, registry, now),
+            registrations: Registrations::new(&config.capabilities),
+            walk: RandomWalk::new(
+                px.target_peers,
+                px.random_walk_interval,
+                px.dials_per_walk,
+                now,
+            ),
+            metrics: DiscoveryMetrics::register(registry),
+            record_fetches: HashMap::new(),
+            waiting: HashMap::new(),
+            assumed_external: Vec::new(),
+            random_walks,
+        }
+    }
+}
+
+impl EventLoop {
+    /// Events of the reachability and rendezvous behaviours.
+    pub(super) fn on_reach_event(&mut self, event: MeshBehaviourEvent) {
+        let now = Instant::now();
+        match event {
+            MeshBehaviourEvent::Autonat(e) => self.nat.state.on_autonat(&e),
+            MeshBehaviourEvent::Upnp(e) => self.nat.state.on_upnp(&e),
+            MeshBehaviourEvent::Dcutr(e) => {
+                self.libp2p_metrics.record(&e);
+                self.nat.state.on_dcutr(&e);
+            }
+            MeshBehaviourEvent::RelayServer(e) => {
+                self.libp2p_metrics.record(&e);
+                self.nat.state.on_relay_server(&e);
+            }
+            MeshBehaviourEvent::RelayClient(e) => {
+                self.nat.state.on_relay_client(&e);
+                if matches!(e, relay::client::Event::ReservationReqAccepted { .. }) {
+                    self.withdraw_assumed_external();
+                    self.nat.registrations.refresh(now);
+                }
+            }
+            MeshBehaviourEvent::Rendezvous(e) => self.on_rendezvous(e, now),
+            MeshBehaviourEvent::AgentRecord(e) => self.on_agent_record(e),
+            _ => {}
+        }
+    }
+
+    /// Identify told us about `peer`: what it saw of us and whether it serves relay or
+    /// rendezvous.
+    pub(super) fn on_identify_reach(&mut self, peer: PeerId, info: &identify::Info) {
+        let speaks = |p: &libp2p::StreamProtocol| info.protocols.iter().any(|x| x == p);
+        let serves_hop = speaks(&relay::HOP_PROTOCOL_NAME);
+        self.nat
+            .state
+            .on_identify(peer, &info.observed_addr, serves_hop);
+        if self.config.discovery.rendezvous && speaks(&rendezvous::PROTOCOL_NAME) {
+            self.nat.registrations.point_found(peer, Instant::now());
+        }
+    }
+
+    /// A connection opened.
+    pub(super) fn on_connection_reach(
+        &mut self,
+        id: libp2p::swarm::ConnectionId,
+        peer: PeerId,
+        endpoint: &libp2p::core::ConnectedPoint,
+    ) {
+        self.nat.state.connection_opened(
+            id,
+            peer,
+            endpoint.get_remote_address(),
+            endpoint.is_relayed(),
+            endpoint.is_dialer(),
+            Instant::now(),
+        );
+    }
+
+    /// A connection closed; `remaining` connections to `peer` are open.
+    pub(super) fn on_connection_closed_reach(
+        &mut self,
+        id: libp2p::swarm::ConnectionId,
+        peer: PeerId,
+        remaining: u32,
+    ) {
+        self.nat.state.connection_closed(id, peer, remaining);
+        if remaining == 0 {
+            self.nat.registrations.point_lost(&peer);
+        }
+    }
+
+    /// A listener closed (a relay reservation among them).
+    pub(super) fn on_listener_closed_reach(
+        &mut self,
+        listener: libp2p::core::transport::ListenerId,
+        reason: String,
+    ) {
+        self.nat
+            .state
+            .on_listener_closed(listener, reason, Instant::now());
+    }
+
+    /// The swarm confirmed an external address.
+    pub(super) fn on_external_confirmed(&mut self, addr: &Multiaddr) {
+        if !self.nat.assumed_external.contains(addr) {
+            self.withdraw_assumed_external();
+            self.nat.registrations.refresh(Instant::now());
+        }
+    }
+
+    fn withdraw_assumed_external(&mut self) {
+        for addr in std::mem::take(&mut self.nat.assumed_external) {
+            self.swarm.remove_external_address(&addr);
+        }
+    }
+
+    /// A coordinator is meant to be reachable where it listens: its listen addresses are
+    /// external addresses (its relay hands them to the agents that reserve), unless the
+    /// operator declared the external addresses.
+    pub(super) fn on_new_listen_addr_reach(&mut self, addr: &Multiaddr) {
+        if self.config.role == crate::config::Role::Coordinator
+            && self.config.nat.external_addresses.is_empty()
+            && !is_relayed(addr)
+            && super::is_dialable(addr)
+        {
+            self.swarm.add_external_address(addr.clone());
+        }
+    }
+
+    /// Adds the configured external addresses.
+    pub(super) fn add_configured_external(&mut self) {
+        for addr in self.config.nat.external_addresses.clone() {
+            self.swarm.add_external_address(addr);
+        }
+    }
+
+    /// Periodic work: relay reservations, rendezvous registrations, random walks.
+    pub(super) fn reach_tick(&mut self, now: Instant) {
+        if self.swarm.behaviour().relay_client.is_enabled() {
+            for (relay, circuit) in self.nat.state.due_reservations(now) {
+                let result = self
+                    .swarm
+                    .listen_on(circuit.clone())
+                    .map_err(|e| e.to_string());
+                tracing::info!(%circuit, ok = result.is_ok(), "asking for a relay reservation");
+                self.nat.state.reservation_requested(relay, result, now);
+            }
+        }
+        for point in self.nat.registrations.due(now) {
+            self.register_at(point, now);
+        }
+        let connected = self.peers.connected_count();
+        if self.nat.walk.due(now, connected) {
+            self.nat.random_walks.inc();
+            let qid = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_closest_peers(PeerId::random());
+            self.queries.insert(qid, QueryPurpose::RandomWalk);
+        }
+    }
+
+    fn register_at(&mut self, point: PeerId, now: Instant) {
+        let ttl = Some(self.config.rendezvous.ttl_secs);
+        for ns in self.nat.registrations.namespaces().to_vec() {
+            let rdv = &mut self.swarm.behaviour_mut().rendezvous;
+            let mut result = rdv.register(ns.clone(), point, ttl);
+            if matches!(
+                result,
+                Err(rendezvous::client::RegisterError::NoExternalAddresses)
+            ) {
+                self.assume_listen_addrs_external();
+                result = self
+                    .swarm
+                    .behaviour_mut()
+                    .rendezvous
+                    .register(ns.clone(), point, ttl);
+            }
+            if let Err(e) = result {
+                tracing::debug!(%point, error = %e, "cannot register at rendezvous point");
+                self.nat.metrics.registration_failures.inc();
+                self.nat.registrations.failed(point, now);
+                return;
+            }
+        }
+    }
+
+    /// With no confirmed external address, registers the listen addresses (as go-libp2p's
+    /// rendezvous does); withdrawn once a real external address is confirmed.
+    fn assume_listen_addrs_external(&mut self) {
+        let addrs: Vec<Multiaddr> = self
+            .listen_addrs
+            .iter()
+            .filter(|a| !is_relayed(a) && super::is_dialable(a))
+            .cloned()
+            .collect();
+        for addr in addrs {
+            if !self.nat.assumed_external.contains(&addr) {
+                self.nat.assumed_external.push(addr.clone());
+                self.swarm.add_external_address(addr);
+            }
+        }
+    }
+
+    fn on_rendezvous(&mut self, event: rendezvous::client::Event, now: Instant) {
+        match event {
+            rendezvous::client::Event::Registered {
+                rendezvous_node,
+                ttl,
+                namespace,
+            } => {
+                tracing::debug!(point = %rendezvous_node, %namespace, ttl, "registered");
+                self.nat.metrics.registrations.inc();
+                self.nat.registrations.registered(rendezvous_node, ttl, now);
+            }
+            rendezvous::client::Event::RegisterFailed {
+                rendezvous_node,
+                namespace,
+                error,
+            } => {
+                tracing::debug!(point = %rendezvous_node, %namespace, ?error, "registration refused");
+                self.nat.metrics.registration_failures.inc();
+                self.nat.registrations.failed(rendezvous_node, now);
+            }
+            rendezvous::client::Event::Discovered {
+                rendezvous_node,
+                registrations,
+                ..
+            } => {
+                let Some(id) = self.next_waiting(rendezvous_node) else {
+                    return;
+                };
+                for r in registrations {
+                    let peer = r.record.peer_id();
+                    if peer == self.local {
+                        continue;
+                    }
+                    for addr in r
+                        .record
+                        .addresses()
+                        .iter()
+                        .take(crate::peers::MAX_ADDRS_PER_PEER)
+                    {
+                        self.swarm.add_peer_address(peer, addr.clone());
+                    }
+                    self.fetch_record(id, peer);
+                }
+                if let Some(d) = self.discoveries.get_mut(&id) {
+                    d.rendezvous_pending = d.rendezvous_pending.saturating_sub(1);
+                }
+                self.maybe_finish_discovery(id);
+            }
+            rendezvous::client::Event::DiscoverFailed {
+                rendezvous_node,
+                error,
+                ..
+            } => {
+                tracing::debug!(point = %rendezvous_node, ?error, "rendezvous discovery failed");
+                if let Some(id) = self.next_waiting(rendezvous_node) {
+                    if let Some(d) = self.discoveries.get_mut(&id) {
+                        d.rendezvous_pending = d.rendezvous_pending.saturating_sub(1);
+                    }
+                    self.maybe_finish_discovery(id);
+                }
+            }
+            rendezvous::client::Event::Expired { .. } => {}
+        }
+    }
+
+    fn next_waiting(&mut self, point: PeerId) -> Option<u64> {
+        let queue = self.nat.waiting.get_mut(&point)?;
+        let id = queue.pop_front();
+        if queue.is_empty() {
+            self.nat.waiting.remove(&point);
+        }
+        id
+    }
+
+    /// Asks every connected rendezvous point for the agents of the first wanted capability
+    /// (every result is checked against all of them once its record arrives).
+    pub(super) fn start_rendezvous_discovery(&mut self, id: u64, discovery: &mut Discovery) {
+        if !self.config.discovery.rendezvous {
+            return;
+        }
+        let Some(ns) = discovery.caps.first().and_then(namespace_of) else {
+            return;
+        };
+        let limit = Some(self.config.rendezvous.discover_limit);
+        let points: Vec<PeerId> = self.nat.registrations.points().collect();
+        for point in points {
+            let queue = self.nat.waiting.entry(point).or_default();
+            if queue.len() >= MAX_WAITING_PER_POINT {
+                continue;
+            }
+            queue.push_back(id);
+            self.swarm
+                .behaviour_mut()
+                .rendezvous
+                .discover(Some(ns.clone()), None, limit, point);
+            discovery.rendezvous_pending += 1;
+        }
+    }
+
+    /// Gets the record of `peer`, named by a rendezvous point, for discovery `id`: from the
+    /// cache, else from the agent itself.
+    fn fetch_record(&mut self, id: u64, peer: PeerId) {
+        let now = now_ms();
+        let cached = self.records.get(&peer, now).cloned();
+        let Some(d) = self.discoveries.get_mut(&id) else {
+            return;
+        };
+        d.via_rendezvous.insert(peer);
+        if d.requested.len() >= crate::adp::MAX_RECORD_FETCHES || !d.requested.insert(peer) {
+            return;
+        }
+        if let Some(record) = cached {
+            d.found.insert(peer, record);
+            return;
+        }
+        d.record_fetches += 1;
+        let req = self
+            .swarm
+            .behaviour_mut()
+            .agent_record
+            .send_request(&peer, AgentRecordRequest {});
+        self.nat.record_fetches.insert(req, (id, peer));
+    }
+
+    fn on_agent_record(
+        &mut self,
+        event: request_response::Event<AgentRecordRequest, AgentRecordResponse>,
+    ) {
+        match event {
+            request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            } => {
+                let envelope = self
+                    .records
+                    .get(&self.local, now_ms())
+                    .map(|r| r.envelope.clone())
+                    .unwrap_or_default();
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .agent_record
+                    .send_response(channel, AgentRecordResponse { envelope });
+            }
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                let Some((id, asked)) = self.nat.record_fetches.remove(&request_id) else {
+                    return;
+                };
+                if !response.envelope.is_empty() {
+                    match SignedAgentRecord::verify(&response.envelope, Some(asked), now_ms()) {
+                        Ok(record) => {
+                            self.remember_record(&record);
+                            if let Some(d) = self.discoveries.get_mut(&id) {
+                                d.found.insert(asked, record);
+                            }
+                        }
+                        Err(e) => {
+                            let score = self.peers.observe(peer, mesh_core::Observation::Invalid);
+                            tracing::warn!(%peer, error = %e, score, "invalid agent record sent");
+                        }
+                    }
+                }
+                self.record_fetch_done(id);
+            }
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some((id, peer)) = self.nat.record_fetches.remove(&request_id) {
+                    tracing::debug!(%peer, %error, "agent record fetch failed");
+                    self.record_fetch_done(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn record_fetch_done(&mut self, id: u64) {
+        if let Some(d) = self.discoveries.get_mut(&id) {
+            d.record_fetches = d.record_fetches.saturating_sub(1);
+        }
+        self.maybe_finish_discovery(id);
+    }
+
+    /// Counts where the agents of a finished discovery came from.
+    pub(super) fn count_sources(&self, d: &Discovery) {
+        for peer in d.found.keys() {
+            let source = if d.via_rendezvous.contains(peer) {
+                "rendezvous"
+            } else {
+                "dht"
+            };
+            self.nat.metrics.found_through(source);
+        }
+    }
+
+    /// A random walk ended with `result`: dial some of the peers it found.
+    pub(super) fn on_walk_result(
+        &mut self,
+        result: Result<kad::GetClosestPeersOk, kad::GetClosestPeersError>,
+    ) {
+        self.nat.walk.finished(Instant::now());
+        let peers = match result {
+            Ok(ok) => ok.peers,
+            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+        };
+        let mut budget = self.nat.walk.dials(self.peers.connected_count());
+        for p in peers {
+            if budget == 0 {
+                break;
+            }
+            if p.peer_id == self.local || self.peers.is_connected(&p.peer_id) {
+                continue;
+            }
+            let opts = DialOpts::peer_id(p.peer_id)
+                .addresses(p.addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if self.swarm.dial(opts).is_ok() {
+                budget -= 1;
+            }
+        }
+    }
+
+    /// The report of `mesh doctor`.
+    pub(super) fn reachability_report(&self) -> ReachabilityReport {
+        let external: Vec<Multiaddr> = self.swarm.external_addresses().cloned().collect();
+        let listen: Vec<Multiaddr> = self
+            .listen_addrs
+            .iter()
+            .map(|a| a.clone().with(Protocol::P2p(self.local)))
+            .collect();
+        self.nat.state.report(
+            self.local,
+            &listen,
+            &external,
+            self.swarm.behaviour().autonat.confidence(),
+        )
+    }
+}
