@@ -41,6 +41,10 @@ struct Common {
     /// Random live nodes each node bootstraps from.
     #[arg(long, default_value_t = 3)]
     degree: usize,
+    /// Seconds (wall clock) after which a connection nothing uses closes. Short ones make
+    /// DHT queries dial again and again, each dial a handshake.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout_secs: u64,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -65,6 +69,7 @@ impl Common {
             },
             max_connections: self.max_connections,
             gossip_degree: GossipDegree::new(self.gossip_degree)?,
+            idle_connection_timeout: Duration::from_secs(self.idle_timeout_secs),
             ..NodeSettings::default()
         })
     }

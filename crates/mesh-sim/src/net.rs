@@ -41,7 +41,7 @@ impl Default for NodeSettings {
                 loss: 0.0,
             },
             max_connections: 48,
-            idle_connection_timeout: Duration::from_secs(10),
+            idle_connection_timeout: Duration::from_secs(30),
             gossip_degree: GossipDegree::DEFAULT,
             wall_timeout: Duration::from_secs(120),
         }
