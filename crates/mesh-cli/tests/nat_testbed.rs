@@ -482,7 +482,7 @@ fn agents_behind_nats_connect_through_the_relay_hole_punch_where_possible_and_ne
             let discovered = t.elapsed();
             // The intent goes to the subscribers the publisher knows: wait until the pair is
             // connected (through the relay at first) and the publisher has seen the topic.
-            wait_until(&format!("{} to connect to {}", x.host, y.host), 60, || {
+            wait_until(&format!("{} to connect to {}", x.host, y.host), 180, || {
                 peer_path(&json(&bed, x, &["doctor", "--json"]), &y.peer).is_some()
             });
             let title = format!("job for {} from {}", y.host, x.host);

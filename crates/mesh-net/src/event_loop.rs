@@ -80,6 +80,11 @@ const CATCHUP_PEERS_REMEMBERED: usize = 4096;
 const MAX_CATCHUP_CAPABILITIES: usize = 64;
 /// Connected peers asked for catch-up when the node joins a new topic.
 const CATCHUP_FANOUT: usize = 16;
+/// New connections asked for catch-up within [`CATCHUP_WINDOW`]: enough for a node that joins
+/// or comes back, without a whole catch-up answer (up to 64 intents to verify) for every
+/// connection a busy node opens, most of them for DHT queries.
+const CATCHUP_ON_CONNECT: usize = 4;
+const CATCHUP_WINDOW: Duration = Duration::from_secs(30);
 /// Routing table size under which every new peer triggers a re-announcement.
 const SMALL_NETWORK: usize = 20;
 
@@ -258,6 +263,7 @@ fn spawn_swarm(
         dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
         open_intents: OpenIntents::default(),
         catchup_served: HashMap::new(),
+        catchup_asked: std::collections::VecDeque::with_capacity(CATCHUP_ON_CONNECT),
         records: RecordCache::default(),
         subscriptions: Vec::new(),
         listen_addrs: Vec::new(),
@@ -331,6 +337,9 @@ struct EventLoop {
     dht_put_limit: KeyedLimiter<PeerId>,
     open_intents: OpenIntents,
     catchup_served: HashMap<PeerId, Instant>,
+    /// When this node last asked new connections for catch-up, at most
+    /// [`CATCHUP_ON_CONNECT`] within [`CATCHUP_WINDOW`].
+    catchup_asked: std::collections::VecDeque<Instant>,
     records: RecordCache,
     bootstrap: Bootstrap,
     /// Keeps connections below the limit, so that needed dials still get a slot.
@@ -1475,8 +1484,11 @@ impl EventLoop {
             return;
         }
         let now = now_ms();
-        for envelope in response.envelopes {
-            match mesh_core::SignedIntent::verify(&envelope, now) {
+        // Up to 64 intents from as many publishers: their signatures are checked in one batch
+        // (falling back to one by one when the batch fails), see BENCHMARKS.md.
+        let items: Vec<&[u8]> = response.envelopes.iter().map(Vec::as_slice).collect();
+        for verified in mesh_core::SignedIntent::verify_batch(&items, now) {
+            match verified {
                 Ok(intent)
                     if self.config.proof_of_work_bits > 0
                         && intent.work_bits() < u32::from(self.config.proof_of_work_bits) =>
@@ -2046,9 +2058,22 @@ impl EventLoop {
             } => {
                 self.on_connection_reach(connection_id, peer_id, &endpoint);
                 if num_established.get() == 1 {
-                    self.trim.opened(peer_id, Instant::now());
-                    let subscriptions = self.subscriptions.clone();
-                    self.request_catchup(peer_id, &subscriptions);
+                    let now = Instant::now();
+                    self.trim.opened(peer_id, now);
+                    while self
+                        .catchup_asked
+                        .front()
+                        .is_some_and(|at| now.duration_since(*at) >= CATCHUP_WINDOW)
+                    {
+                        self.catchup_asked.pop_front();
+                    }
+                    if self.catchup_asked.len() < CATCHUP_ON_CONNECT
+                        && !self.subscriptions.is_empty()
+                    {
+                        self.catchup_asked.push_back(now);
+                        let subscriptions = self.subscriptions.clone();
+                        self.request_catchup(peer_id, &subscriptions);
+                    }
                 }
                 self.peers
                     .connection_opened(peer_id, endpoint.get_remote_address().clone());

@@ -45,6 +45,11 @@ struct Common {
     /// DHT queries dial again and again, each dial a handshake.
     #[arg(long, default_value_t = 30)]
     idle_timeout_secs: u64,
+    /// Seconds (wall clock) a DHT query or a discovery may take, half of it for one request.
+    /// Longer lets lookups finish on a loaded machine, but keeps more requests and
+    /// connections open at once.
+    #[arg(long, default_value_t = 30)]
+    wall_timeout_secs: u64,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -70,6 +75,7 @@ impl Common {
             max_connections: self.max_connections,
             gossip_degree: GossipDegree::new(self.gossip_degree)?,
             idle_connection_timeout: Duration::from_secs(self.idle_timeout_secs),
+            wall_timeout: Duration::from_secs(self.wall_timeout_secs),
             ..NodeSettings::default()
         })
     }

@@ -43,7 +43,7 @@ impl Default for NodeSettings {
             max_connections: 48,
             idle_connection_timeout: Duration::from_secs(30),
             gossip_degree: GossipDegree::DEFAULT,
-            wall_timeout: Duration::from_secs(120),
+            wall_timeout: Duration::from_secs(30),
         }
     }
 }
