@@ -76,7 +76,6 @@ impl Common {
             gossip_degree: GossipDegree::new(self.gossip_degree)?,
             idle_connection_timeout: Duration::from_secs(self.idle_timeout_secs),
             wall_timeout: Duration::from_secs(self.wall_timeout_secs),
-            ..NodeSettings::default()
         })
     }
 }
