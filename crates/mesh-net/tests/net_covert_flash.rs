@@ -88,13 +88,29 @@ async fn publish_for(
     published
 }
 
-/// Titles every node received so far.
-fn drain(honest: &mut [TestNode], got: &mut [HashSet<String>]) {
+/// Titles every node received so far; the latency of each delivery (signed to received, ms)
+/// goes to `latencies`.
+fn drain(honest: &mut [TestNode], got: &mut [HashSet<String>], latencies: &mut Vec<u64>) {
     for (node, got) in honest.iter_mut().zip(got.iter_mut()) {
         while let Ok(r) = node.intents.try_recv() {
-            got.insert(r.intent.title().to_owned());
+            if got.insert(r.intent.title().to_owned()) {
+                latencies.push(
+                    r.received_at_ms
+                        .saturating_sub(r.intent.content.created_at_ms),
+                );
+            }
         }
     }
+}
+
+/// The median and 99th percentile of `v`, ms.
+fn percentiles(v: &mut [u64]) -> (u64, u64) {
+    v.sort_unstable();
+    let at = |q: f64| v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)));
+    (
+        at(0.5).copied().unwrap_or_default(),
+        at(0.99).copied().unwrap_or_default(),
+    )
 }
 
 /// Fails unless every intent of `published` reached every honest node but its publisher.
@@ -162,7 +178,8 @@ async fn attackers_that_stop_forwarding_fall_below_zero_and_delivery_holds() {
     let mut got: Vec<HashSet<String>> = vec![HashSet::new(); honest.len()];
     let behaved = publish_for(&honest, "behaved", Duration::from_secs(20), async || {}).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    drain(&mut honest, &mut got);
+    let mut behaved_latency = Vec::new();
+    drain(&mut honest, &mut got, &mut behaved_latency);
     assert_all_delivered("while the attackers forward", &behaved, &got);
 
     // Which honest node has which attacker in its mesh when they stop.
@@ -205,8 +222,15 @@ async fn attackers_that_stop_forwarding_fall_below_zero_and_delivery_holds() {
         .await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    drain(&mut honest, &mut got);
+    let mut flash_latency = Vec::new();
+    drain(&mut honest, &mut got, &mut flash_latency);
     assert_all_delivered("after the attackers stopped forwarding", &flashed, &got);
+    let (b50, b99) = percentiles(&mut behaved_latency);
+    let (f50, f99) = percentiles(&mut flash_latency);
+    println!(
+        "covert flash: delivery 100% in both phases; latency p50/p99 {b50}/{b99} ms while the \
+         attackers forward, {f50}/{f99} ms after they stop"
+    );
 
     let slowest = fell.values().max().copied().unwrap_or_default();
     println!(
