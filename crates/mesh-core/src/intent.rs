@@ -279,7 +279,7 @@ impl Intent {
             ));
         }
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
-        let wire = v1::Intent {
+        let mut wire = v1::Intent {
             id: Vec::new(),
             publisher: keypair.public().to_peer_id().to_bytes(),
             capabilities: self.capabilities.clone(),
@@ -301,7 +301,6 @@ impl Intent {
         };
         // Check every rule before signing, so nothing invalid is ever signed.
         let capabilities = check_content(&wire, now_ms)?;
-        let mut wire = wire;
         if difficulty > 0 {
             let base = work::work_base(&wire);
             let (nonce, _) = work::solve(&base, difficulty, rand::random());

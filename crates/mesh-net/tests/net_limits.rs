@@ -18,7 +18,6 @@ use std::time::{Duration, Instant, SystemTime};
 use common::attacker::{AttackerNode, PATIENCE, wait_until};
 use common::{TestNode, start_configured};
 use libp2p::PeerId;
-use libp2p::gossipsub::IdentTopic;
 use mesh_core::{Capability, Intent, Keypair, unix_ms};
 use mesh_net::metrics::ReasonLabel;
 use mesh_net::{Limits, MeshHandle, NetConfig, NetError, Rate};
@@ -94,29 +93,7 @@ async fn received_titles(node: &mut TestNode, wait: Duration) -> Vec<(PeerId, St
 async fn attacker_at(relay: &TestNode) -> AttackerNode {
     let attacker = AttackerNode::spawn_dialing_only();
     let (relay_id, addr) = (relay.handle.peer_id(), relay.addr.clone());
-    let t = IdentTopic::new(topic());
-    attacker
-        .with(move |s| {
-            s.behaviour_mut()
-                .gossipsub
-                .subscribe(&t)
-                .expect("subscribe");
-            s.dial(addr).expect("dial the relay");
-        })
-        .await;
-    let hash = IdentTopic::new(topic()).hash();
-    wait_until("the relay among the attacker's topic peers", async || {
-        let hash = hash.clone();
-        attacker
-            .with(move |s| {
-                s.behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .any(|(p, topics)| *p == relay_id && topics.iter().any(|t| **t == hash))
-            })
-            .await
-    })
-    .await;
+    attacker.join_topic_at(&topic(), relay_id, addr).await;
     attacker
 }
 

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant, SystemTime};
 use common::attacker::{AttackerNode, wait_until};
 use common::{TestNode, start};
 use libp2p::PeerId;
-use libp2p::gossipsub::IdentTopic;
 use mesh_core::{Capability, Intent, Keypair, unix_ms};
 use mesh_net::MeshHandle;
 
@@ -66,29 +65,7 @@ async fn a_peer_sending_invalid_intents_is_graylisted_and_silenced() {
     let attacker = AttackerNode::spawn_dialing_only();
     let attacker_id = attacker.peer_id();
     let (relay_id, addr) = (relay.handle.peer_id(), relay.addr.clone());
-    let t = IdentTopic::new(topic());
-    attacker
-        .with(move |s| {
-            s.behaviour_mut()
-                .gossipsub
-                .subscribe(&t)
-                .expect("subscribe");
-            s.dial(addr).expect("dial the relay");
-        })
-        .await;
-    let hash = IdentTopic::new(topic()).hash();
-    wait_until("the relay among the attacker's topic peers", async || {
-        let hash = hash.clone();
-        attacker
-            .with(move |s| {
-                s.behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .any(|(p, topics)| *p == relay_id && topics.iter().any(|t| **t == hash))
-            })
-            .await
-    })
-    .await;
+    attacker.join_topic_at(&topic(), relay_id, addr).await;
 
     // Before: the attacker's valid intent travels like anyone's.
     attacker

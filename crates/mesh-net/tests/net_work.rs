@@ -13,10 +13,9 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use common::attacker::{AttackerNode, wait_until};
+use common::attacker::AttackerNode;
 use common::{TestNode, start_configured};
 use libp2p::PeerId;
-use libp2p::gossipsub::IdentTopic;
 use mesh_core::{Capability, Intent, Keypair, unix_ms};
 use mesh_net::metrics::ReasonLabel;
 use mesh_net::{MeshHandle, NetConfig};
@@ -100,29 +99,7 @@ async fn intents_without_the_networks_stamp_stop_at_the_first_hop() {
 
     let attacker = AttackerNode::spawn_dialing_only();
     let (relay_id, addr) = (relay.handle.peer_id(), relay.addr.clone());
-    let t = IdentTopic::new(topic());
-    attacker
-        .with(move |s| {
-            s.behaviour_mut()
-                .gossipsub
-                .subscribe(&t)
-                .expect("subscribe");
-            s.dial(addr).expect("dial the relay");
-        })
-        .await;
-    let hash = IdentTopic::new(topic()).hash();
-    wait_until("the relay among the attacker's topic peers", async || {
-        let hash = hash.clone();
-        attacker
-            .with(move |s| {
-                s.behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .any(|(p, topics)| *p == relay_id && topics.iter().any(|t| **t == hash))
-            })
-            .await
-    })
-    .await;
+    attacker.join_topic_at(&topic(), relay_id, addr).await;
 
     // One that paid, like an honest publisher, arrives.
     attacker

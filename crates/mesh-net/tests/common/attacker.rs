@@ -225,6 +225,32 @@ impl AttackerNode {
         .await
     }
 
+    /// Subscribes to `topic`, dials `peer` at `addr`, and waits until `peer` is among the
+    /// attacker's gossip peers on `topic`.
+    pub async fn join_topic_at(&self, topic: &str, peer: PeerId, addr: Multiaddr) {
+        let t = IdentTopic::new(topic);
+        self.with(move |s| {
+            s.behaviour_mut()
+                .gossipsub
+                .subscribe(&t)
+                .expect("subscribe");
+            s.dial(addr).expect("dial the peer");
+        })
+        .await;
+        let hash = IdentTopic::new(topic).hash();
+        wait_until("the peer among the attacker's topic peers", async || {
+            let hash = hash.clone();
+            self.with(move |s| {
+                s.behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .any(|(p, topics)| *p == peer && topics.iter().any(|t| **t == hash))
+            })
+            .await
+        })
+        .await;
+    }
+
     pub fn log<R>(&self, f: impl FnOnce(&AttackerLog) -> R) -> R {
         f(&self.log.lock().expect("attacker log"))
     }
