@@ -249,7 +249,10 @@ impl TestBed {
             .arg(home)
             .args(args)
             .env_remove("MESH_HOME")
-            .env("RUST_LOG", "warn");
+            .env(
+                "RUST_LOG",
+                std::env::var("MESH_NAT_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         c
     }
 }
@@ -347,13 +350,38 @@ fn wait_until(what: &str, secs: u64, mut check: impl FnMut() -> bool) -> Duratio
     start.elapsed()
 }
 
+/// Prints the end of every node's log when the test fails, so a failure in CI says what the
+/// nodes saw (`MESH_NAT_LOG` sets their `RUST_LOG`; `warn` unless told). With
+/// `MESH_NAT_SHOW_LOGS` set, prints them when it passes too.
+struct LogsOnFailure(Vec<PathBuf>);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && std::env::var_os("MESH_NAT_SHOW_LOGS").is_none() {
+            return;
+        }
+        for log in &self.0 {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(120)..];
+            eprintln!(
+                "--- last lines of {} ---\n{}",
+                log.display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
 fn start(bed: &TestBed, host: &'static str, home: PathBuf, args: &[&str]) -> Node {
     let started = Instant::now();
+    std::fs::create_dir_all(&home).expect("create home");
+    let log = std::fs::File::create(home.join("node.log")).expect("create node log");
     let child = bed
         .mesh(host, &home, &["node"])
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn mesh node");
     let proc = Proc(child);
@@ -409,6 +437,12 @@ fn agents_behind_nats_connect_through_the_relay_hole_punch_where_possible_and_ne
         }
     };
     let dir = tempfile::tempdir().unwrap();
+    let _logs = LogsOnFailure(
+        ["coord", "a", "b", "c", "d"]
+            .iter()
+            .map(|h| dir.path().join(h).join("node.log"))
+            .collect(),
+    );
     let common = ["--no-mdns", "--no-upnp", "--autonat-private-ips"];
     let tcp = format!("/ip4/{COORD_IP}/tcp/{PORT}");
     let quic = format!("/ip4/{COORD_IP}/udp/{PORT}/quic-v1");

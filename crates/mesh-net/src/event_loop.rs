@@ -157,10 +157,7 @@ async fn next_persisted(rx: &mut Option<mpsc::Receiver<Persisted>>) -> Option<Pe
 
 /// Whether an address is worth keeping to dial again (not a loopback-only wildcard).
 fn is_dialable(addr: &Multiaddr) -> bool {
-    !addr.iter().any(|p| {
-        matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
-            || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
-    })
+    !crate::addr_scope::is_unspecified(addr)
 }
 
 /// An INP message on its way: signed, waiting to be sent or for its acknowledgement.
@@ -875,8 +872,11 @@ impl EventLoop {
     /// The DHT lookup of `peer` ended with `addrs`: retry its parked messages once, with these
     /// and the addresses known before (a slot under the connection limit may have opened).
     fn on_peer_found(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
-        for addr in &addrs {
-            self.swarm.add_peer_address(peer, addr.clone());
+        let local_link = self.peers.any_local_link();
+        for addr in addrs {
+            if crate::addr_scope::usable(&addr, local_link) {
+                self.swarm.add_peer_address(peer, addr);
+            }
         }
         for out in self.inp_outbox.unpark(&peer) {
             self.send_inp(out);
@@ -1967,30 +1967,25 @@ impl EventLoop {
                 self.libp2p_metrics.record(&e);
                 if let identify::Event::Received { peer_id, info, .. } = e {
                     self.on_identify_reach(peer_id, &info);
+                    let local_link = self.peers.is_local_link(&peer_id);
+                    let listen: Vec<Multiaddr> = info
+                        .listen_addrs
+                        .iter()
+                        .filter(|a| crate::addr_scope::usable(a, local_link))
+                        .take(crate::peers::MAX_ADDRS_PER_PEER)
+                        .cloned()
+                        .collect();
                     self.peers
-                        .identified(peer_id, &info.listen_addrs, info.agent_version.clone());
+                        .identified(peer_id, &listen, info.agent_version.clone());
                     self.save(Write::Peer(mesh_store::StoredPeer {
                         peer_id: peer_id.to_bytes(),
-                        addresses: info
-                            .listen_addrs
-                            .iter()
-                            .filter(|a| is_dialable(a))
-                            .take(crate::peers::MAX_ADDRS_PER_PEER)
-                            .map(ToString::to_string)
-                            .collect(),
+                        addresses: listen.iter().map(ToString::to_string).collect(),
                         last_seen_unix_ms: now_ms(),
                     }));
                     let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
                     if speaks_kad {
-                        for addr in info
-                            .listen_addrs
-                            .iter()
-                            .take(crate::peers::MAX_ADDRS_PER_PEER)
-                        {
-                            self.swarm
-                                .behaviour_mut()
-                                .kad
-                                .add_address(&peer_id, addr.clone());
+                        for addr in listen {
+                            self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                         }
                     }
                 }
@@ -2113,6 +2108,9 @@ impl EventLoop {
             } if self.bootstrap.failed(connection_id, Instant::now()) => {
                 self.metrics.bootstrap_dial(false);
                 tracing::warn!(error = %error, "bootstrap dial failed; will retry with backoff");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(peer = ?peer_id, error = %error, "dial failed");
             }
             SwarmEvent::IncomingConnectionError {
                 error: libp2p::swarm::ListenError::Denied { cause },

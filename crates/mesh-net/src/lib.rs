@@ -27,6 +27,7 @@
 //! - [`walk`]: DHT random walks while the node has fewer peers than its target.
 #![deny(missing_docs)]
 
+pub mod addr_scope;
 pub mod adp;
 pub mod award;
 // The derive macro generates an undocumented event enum.

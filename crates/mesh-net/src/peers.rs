@@ -37,6 +37,8 @@ struct Entry {
     rtt: Option<Duration>,
     agent_version: Option<String>,
     connections: u32,
+    /// Whether a connection to it runs over loopback (it is on this host).
+    local: bool,
 }
 
 /// Connected peers and local reputation. Owned by the event loop.
@@ -58,6 +60,7 @@ impl PeerBook {
     pub fn connection_opened(&mut self, peer: PeerId, addr: Multiaddr) {
         let e = self.connected.entry(peer).or_default();
         e.connections += 1;
+        e.local |= crate::addr_scope::is_loopback(&addr);
         push_bounded(&mut e.addrs, addr);
     }
 
@@ -103,6 +106,18 @@ impl PeerBook {
         peers.sort_by(|a, b| self.reputation(b).total_cmp(&self.reputation(a)));
         peers.truncate(n);
         peers
+    }
+
+    /// Whether `peer` is connected over loopback, so on this host: what it says of loopback
+    /// addresses holds here (see [`crate::addr_scope`]).
+    pub fn is_local_link(&self, peer: &PeerId) -> bool {
+        self.connected.get(peer).is_some_and(|e| e.local)
+    }
+
+    /// Whether any connected peer is on this host. A DHT answer does not say who gave which
+    /// address; loopback addresses in it are kept only then.
+    pub fn any_local_link(&self) -> bool {
+        self.connected.values().any(|e| e.local)
     }
 
     /// Number of connected peers.
@@ -178,5 +193,25 @@ fn push_bounded(addrs: &mut Vec<Multiaddr>, addr: Multiaddr) {
             addrs.remove(0);
         }
         addrs.push(addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_is_local_while_a_loopback_connection_to_it_is_open() {
+        let mut book = PeerBook::default();
+        let (near, far) = (PeerId::random(), PeerId::random());
+        book.connection_opened(far, "/ip4/198.18.0.12/tcp/4001".parse().unwrap());
+        assert!(!book.any_local_link());
+        book.connection_opened(near, "/ip4/127.0.0.1/tcp/4001".parse().unwrap());
+        assert!(book.is_local_link(&near));
+        assert!(!book.is_local_link(&far));
+        assert!(book.any_local_link());
+        book.connection_closed(near, 0);
+        assert!(!book.is_local_link(&near));
+        assert!(!book.any_local_link());
     }
 }

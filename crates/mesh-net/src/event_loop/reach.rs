@@ -282,6 +282,7 @@ impl EventLoop {
                 let Some(id) = self.next_waiting(rendezvous_node) else {
                     return;
                 };
+                let local_link = self.peers.is_local_link(&rendezvous_node);
                 for r in registrations {
                     let peer = r.record.peer_id();
                     if peer == self.local {
@@ -291,6 +292,7 @@ impl EventLoop {
                         .record
                         .addresses()
                         .iter()
+                        .filter(|a| crate::addr_scope::usable(a, local_link))
                         .take(crate::peers::MAX_ADDRS_PER_PEER)
                     {
                         self.swarm.add_peer_address(peer, addr.clone());
@@ -468,6 +470,8 @@ impl EventLoop {
             Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
         };
         let mut budget = self.nat.walk.dials(self.peers.connected_count());
+        tracing::debug!(found = peers.len(), budget, "random walk ended");
+        let local_link = self.peers.any_local_link();
         for p in peers {
             if budget == 0 {
                 break;
@@ -475,8 +479,13 @@ impl EventLoop {
             if p.peer_id == self.local || self.peers.is_connected(&p.peer_id) {
                 continue;
             }
+            let addrs = p
+                .addrs
+                .into_iter()
+                .filter(|a| crate::addr_scope::usable(a, local_link))
+                .collect();
             let opts = DialOpts::peer_id(p.peer_id)
-                .addresses(p.addrs)
+                .addresses(addrs)
                 .condition(PeerCondition::DisconnectedAndNotDialing)
                 .build();
             if self.swarm.dial(opts).is_ok() {
