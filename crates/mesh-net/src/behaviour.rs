@@ -18,8 +18,16 @@ use crate::codec::ProtoCodec;
 use crate::config::{IDENTIFY_PROTOCOL, IDP_PROTOCOL, KAD_PROTOCOL, NetConfig};
 use crate::error::NetError;
 
-/// Largest gossipsub frame: one intent envelope plus gossipsub's own framing.
-pub const MAX_GOSSIP_TRANSMIT_BYTES: usize = mesh_core::intent::MAX_INTENT_ENVELOPE_BYTES + 4096;
+/// Largest gossipsub frame: one intent envelope or receipt attestation (with its delivery),
+/// whichever is larger, plus gossipsub's own framing.
+pub const MAX_GOSSIP_TRANSMIT_BYTES: usize = max(
+    mesh_core::intent::MAX_INTENT_ENVELOPE_BYTES,
+    mesh_core::trust::MAX_ATTESTATION_BYTES,
+) + 4096;
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
 /// Largest IDP catch-up request.
 pub const MAX_CATCHUP_REQUEST_BYTES: usize = 8 * 1024;
 /// Largest IDP catch-up response: the answer limit plus protobuf framing.

@@ -90,6 +90,35 @@ pub struct NetConfig {
     /// The PEM of the WebRTC-direct certificate (see [`crate::webrtc`]); `None` leaves
     /// WebRTC-direct off. Listen on `/ip4/0.0.0.0/udp/<port>/webrtc-direct` to use it.
     pub webrtc_certificate: Option<String>,
+    /// Reputation from receipts: whom to trust from the start, and whether to share receipts.
+    pub reputation: ReputationConfig,
+}
+
+/// How a node takes part in reputation from receipts (see [`crate::receipts`] and
+/// docs/REPUTATION.md).
+#[derive(Debug, Clone)]
+pub struct ReputationConfig {
+    /// Peers whose receipts count from the start, as this node's own do (at most
+    /// [`mesh_core::trust::MAX_PRE_TRUSTED`]): operators' seed identities the user knows.
+    /// Empty by default: then only this node's own receipts, and those of agents they vouch
+    /// for, count.
+    pub trusted_peers: Vec<libp2p::PeerId>,
+    /// Whether to publish the attestations of this node's completed negotiations on
+    /// [`crate::receipts::RECEIPTS_TOPIC`] (default on). Off, they still count here.
+    pub share_receipts: bool,
+    /// Least time between two recomputations of every peer's reputation; one runs only when
+    /// receipts changed (default [`crate::receipts::RECOMPUTE_INTERVAL`], 30 s).
+    pub recompute_interval: Duration,
+}
+
+impl Default for ReputationConfig {
+    fn default() -> Self {
+        Self {
+            trusted_peers: Vec::new(),
+            share_receipts: true,
+            recompute_interval: crate::receipts::RECOMPUTE_INTERVAL,
+        }
+    }
 }
 
 /// Rate limits of a node: token buckets per peer and protocol, and a quota of intents per
@@ -106,6 +135,9 @@ pub struct Limits {
     /// Records and provider announcements one peer may store in this node's part of the DHT;
     /// beyond, they are dropped.
     pub dht_puts_per_peer: Rate,
+    /// Receipt attestations this node takes from one forwarding peer on gossip; beyond, they
+    /// are ignored (not forwarded, no penalty: an honest peer may relay a burst).
+    pub receipts_per_peer: Rate,
 }
 
 impl Default for Limits {
@@ -114,6 +146,7 @@ impl Default for Limits {
             intents_per_publisher: Rate::per(120, Duration::from_secs(60)),
             negotiation_messages_per_peer: Rate::per(200, Duration::from_secs(10)),
             dht_puts_per_peer: Rate::per(60, Duration::from_secs(60)),
+            receipts_per_peer: Rate::per(120, Duration::from_secs(60)),
         }
     }
 }
@@ -205,6 +238,7 @@ impl NetConfig {
             rendezvous: RendezvousConfig::default(),
             peer_exchange: PeerExchangeConfig::default(),
             webrtc_certificate: None,
+            reputation: ReputationConfig::default(),
         }
     }
 

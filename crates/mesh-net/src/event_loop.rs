@@ -1,6 +1,7 @@
 //! The task that owns the Swarm.
 
 mod reach;
+mod receipts;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -54,6 +55,10 @@ use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 const TOPIC_PEERS_LOW: usize = 4;
 /// Providers dialled per topic lookup at most.
 const TOPIC_DIALS_PER_LOOKUP: usize = 8;
+/// Least time between two announcements brought forward (see `announce_soon`): at most 12 a
+/// minute, each a few puts per close peer, under the default per-peer DHT put limit (60 a
+/// minute).
+const REANNOUNCE_GAP: Duration = Duration::from_secs(5);
 /// Discovery queries in flight at most.
 const MAX_DISCOVERIES: usize = 64;
 /// Publishes waiting for subscribers at most.
@@ -227,6 +232,7 @@ fn spawn_swarm(
     let now = Instant::now();
     let limits = config.limits;
     let config_for_reach = config.clone();
+    let keypair_peer = keypair.public().to_peer_id();
     let mut event_loop = EventLoop {
         local: keypair.public().to_peer_id(),
         keypair,
@@ -272,10 +278,16 @@ fn spawn_swarm(
         load: 0.0,
         record_seq: 0,
         next_announce: now + Duration::from_millis(300),
+        last_announce: None,
         next_topic_check: now + TOPIC_CHECK,
         traffic: scoring::TopicTraffic::default(),
         next_scoring: now + SCORING_INTERVAL,
         nat: reach::Reach::new(&config_for_reach, registry, now),
+        receipts: receipts::Receipts::new(
+            &config_for_reach,
+            keypair_peer,
+            registry.sub_registry_with_prefix("mesh"),
+        ),
     };
     event_loop.add_configured_external();
     if let Some(store) = event_loop.config.store.clone() {
@@ -291,6 +303,7 @@ fn spawn_swarm(
     }
     let own = event_loop.config.capabilities.clone();
     event_loop.subscribe(own);
+    event_loop.join_receipts_topic();
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
 }
@@ -357,9 +370,13 @@ struct EventLoop {
     load: f64,
     record_seq: u64,
     next_announce: Instant,
+    /// When this node last announced; re-announcements asked for keep [`REANNOUNCE_GAP`].
+    last_announce: Option<Instant>,
     next_topic_check: Instant,
     /// Reachability, rendezvous and peer exchange.
     nat: reach::Reach,
+    /// Reputation from receipts: the graph, its scores and the receipts topic.
+    receipts: receipts::Receipts,
 }
 
 fn now_ms() -> u64 {
@@ -451,6 +468,13 @@ impl EventLoop {
             }
             Command::Info { reply } => {
                 let _ = reply.send(self.info());
+            }
+            Command::Reputation { peer, reply } => {
+                let _ = reply.send(crate::receipts::ReputationView::of(
+                    &peer,
+                    self.peers.trust(),
+                    self.peers.local_score(&peer),
+                ));
             }
             Command::Dial { addr, reply } => {
                 let result = self.swarm.dial(addr.clone()).map_err(|e| NetError::Dial {
@@ -719,7 +743,7 @@ impl EventLoop {
                             }
                             Stored::NoStore => {
                                 self.peers.observe(peer, Observation::Valid);
-                                let _ = self.negotiation_events.send(Arc::new(event));
+                                self.emit_negotiation(Arc::new(event));
                                 accepted()
                             }
                         }
@@ -770,7 +794,7 @@ impl EventLoop {
                                 return;
                             }
                             let event = Arc::new(event);
-                            let _ = self.negotiation_events.send(Arc::clone(&event));
+                            self.emit_negotiation(Arc::clone(&event));
                             let _ = reply.send(Ok((*event).clone()));
                         }
                         Err(e) => {
@@ -780,7 +804,7 @@ impl EventLoop {
                 } else if let Some(event) = self.inp.abandon(&prepared.id) {
                     // Its next message already proved it took ours.
                     self.persist_negotiation(&prepared.id, false);
-                    let _ = self.negotiation_events.send(Arc::new(event.clone()));
+                    self.emit_negotiation(Arc::new(event.clone()));
                     let _ = reply.send(Ok(event));
                 } else {
                     let _ = reply.send(Err(NetError::Refused {
@@ -883,10 +907,21 @@ impl EventLoop {
         }
     }
 
+    /// Tells subscribers of a negotiation's new message; a receipt, sent or received, also
+    /// becomes evidence for reputation.
+    fn emit_negotiation(&mut self, event: Arc<NegotiationEvent>) {
+        if event.kind == "receipt"
+            && let Ok(id) = event.negotiation_id.parse::<NegotiationId>()
+        {
+            self.attest_completed(&id);
+        }
+        let _ = self.negotiation_events.send(event);
+    }
+
     fn fail_inp(&mut self, out: OutgoingInp, reason: &str) {
         let result = match self.inp.abandon(&out.prepared.id) {
             Some(event) => {
-                let _ = self.negotiation_events.send(Arc::new(event.clone()));
+                self.emit_negotiation(Arc::new(event.clone()));
                 Ok(event)
             }
             None => Err(NetError::Unreachable {
@@ -931,6 +966,7 @@ impl EventLoop {
         for (peer, score, observations) in restored.reputations {
             self.peers.restore_reputation(peer, score, observations);
         }
+        self.restore_attestations(&restored.attestations);
         let peers = restored.peers.len();
         for (peer, addrs) in restored.peers {
             if peer == self.local {
@@ -1061,7 +1097,7 @@ impl EventLoop {
                 let ack = match done.result {
                     Ok(()) => {
                         self.peers.observe(peer, Observation::Valid);
-                        let _ = self.negotiation_events.send(Arc::new(event));
+                        self.emit_negotiation(Arc::new(event));
                         accepted()
                     }
                     Err(reason) => {
@@ -1085,7 +1121,7 @@ impl EventLoop {
             AwaitingStore::Reply { reply, id, event } => {
                 let result = match done.result {
                     Ok(()) => {
-                        let _ = self.negotiation_events.send(Arc::new(event.clone()));
+                        self.emit_negotiation(Arc::new(event.clone()));
                         Ok(event)
                     }
                     Err(reason) => {
@@ -1308,6 +1344,10 @@ impl EventLoop {
         message_id: gossipsub::MessageId,
         message: gossipsub::Message,
     ) {
+        if message.topic.as_str() == crate::receipts::RECEIPTS_TOPIC {
+            self.on_receipt_gossip(propagation_source, &message_id, &message.data);
+            return;
+        }
         let now = now_ms();
         let verdict = self.admit(
             idp::validate_stamped(
@@ -1553,8 +1593,16 @@ impl EventLoop {
 
     // ----- ADP -----
 
+    /// Brings the next announcement forward (new addresses, a new load, a routing table that
+    /// is still filling up), but never closer than [`REANNOUNCE_GAP`] to the last one: a node
+    /// joining a network meets a new peer every few hundred milliseconds, and each
+    /// announcement is several DHT puts to each of the closest peers, whose put limits would
+    /// refuse the burst.
     fn announce_soon(&mut self) {
-        let soon = Instant::now() + Duration::from_secs(1);
+        let mut soon = Instant::now() + Duration::from_secs(1);
+        if let Some(last) = self.last_announce {
+            soon = soon.max(last + REANNOUNCE_GAP);
+        }
         if self.next_announce > soon {
             self.next_announce = soon;
         }
@@ -1570,7 +1618,9 @@ impl EventLoop {
     }
 
     fn announce(&mut self) {
-        self.next_announce = Instant::now() + self.config.announce_interval;
+        let now = Instant::now();
+        self.next_announce = now + self.config.announce_interval;
+        self.last_announce = Some(now);
         for cap in self.subscriptions.clone() {
             self.provide(cap.topic_provider_key());
         }
@@ -1869,6 +1919,11 @@ impl EventLoop {
                 QueryPurpose::DiscoveryRecord(d, peer),
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))),
             ) => self.on_record_found(id, d, peer, found),
+            (QueryPurpose::DiscoveryRecord(d, peer), QueryResult::GetRecord(Err(e))) => {
+                tracing::debug!(%peer, error = %e, "agent record not in the DHT; asking the agent");
+                self.metrics.record_fallbacks.inc();
+                self.request_record(d, peer);
+            }
             (
                 QueryPurpose::TopicPeers(_),
                 QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
@@ -2155,6 +2210,7 @@ impl EventLoop {
             self.announce();
         }
         self.reach_tick(now);
+        self.receipts_tick(now);
         if !self.pending_publishes.is_empty() {
             self.retry_pending_publishes(true);
         }

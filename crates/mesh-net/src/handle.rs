@@ -100,6 +100,10 @@ pub(crate) enum Command {
     Info {
         reply: oneshot::Sender<NodeInfo>,
     },
+    Reputation {
+        peer: PeerId,
+        reply: oneshot::Sender<crate::receipts::ReputationView>,
+    },
     Dial {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), NetError>>,
@@ -264,6 +268,15 @@ impl MeshHandle {
     /// What the node says about itself.
     pub async fn info(&self) -> Result<NodeInfo, NetError> {
         self.call(|reply| Command::Info { reply }).await
+    }
+
+    /// This node's view of `peer`'s reputation: the figure discovery and the offer strategy
+    /// use, and what it rests on (receipts, this node's own observations).
+    pub async fn reputation(
+        &self,
+        peer: PeerId,
+    ) -> Result<crate::receipts::ReputationView, NetError> {
+        self.call(|reply| Command::Reputation { peer, reply }).await
     }
 
     /// Dials `addr`.

@@ -52,6 +52,7 @@ pub mod persist;
 pub mod rate_limit;
 pub mod reach_config;
 pub mod reachability;
+pub mod receipts;
 pub mod record_fetch;
 pub mod rendezvous;
 pub mod restore;
@@ -63,7 +64,7 @@ pub use adp::{AgentInfo, AgentQuery};
 pub use award::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
 pub use config::{
     DiscoverySources, GossipDegree, Limits, NatConfig, NetConfig, PeerExchangeConfig, Rate,
-    RelayLimits, RendezvousConfig, Role,
+    RelayLimits, RendezvousConfig, ReputationConfig, Role,
 };
 pub use error::NetError;
 pub use event_loop::{spawn, spawn_on};
@@ -73,3 +74,4 @@ pub use intent_book::{CancelOutcome, IntentUpdate, IntentView};
 pub use metrics::MeshMetrics;
 pub use peers::PeerInfo;
 pub use reachability::ReachabilityReport;
+pub use receipts::ReputationView;

@@ -58,6 +58,9 @@ pub struct MeshMetrics {
     pub agents_discovered: Counter,
     /// DHT requests a discovery query had sent when its first provider arrived.
     pub discovery_first_provider_requests: LookupRequests,
+    /// Agent records the DHT did not hold for a provider a discovery found, asked of the
+    /// agent itself instead.
+    pub record_fallbacks: Counter,
     /// Connections closed to keep headroom under the connection limit.
     pub connections_trimmed: Counter,
     /// Inbound connections refused, by limit (`per_ip`, `limit` for libp2p's own limits).
@@ -141,6 +144,12 @@ impl MeshMetrics {
             "DHT requests a discovery query had sent when the first provider of a wanted \
              capability arrived",
             m.discovery_first_provider_requests.0.clone(),
+        );
+        r.register(
+            "discovery_record_fallbacks",
+            "Agent records the DHT did not hold for a provider a discovery found, asked of \
+             the agent itself",
+            m.record_fallbacks.clone(),
         );
         r.register(
             "connections_refused",

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
+use mesh_core::trust::TrustScores;
 use mesh_core::{LocalReputation, Observation};
 use serde::Serialize;
 
@@ -23,7 +24,8 @@ pub struct PeerInfo {
     pub agent_version: Option<String>,
     /// Open connections to it.
     pub connections: u32,
-    /// This node's local reputation of it, in `[0, 1]`.
+    /// Its reputation here, in `[0, 1]`: from receipts, lowered by misbehaviour this node saw
+    /// (see [`PeerBook::reputation`]).
     pub reputation: f64,
     /// Its gossipsub peer score here (see `scoring`): below 0 it is pruned from this node's
     /// meshes, below -80 everything it sends on gossip is ignored. `None` before gossipsub has
@@ -41,11 +43,14 @@ struct Entry {
     local: bool,
 }
 
-/// Connected peers and local reputation. Owned by the event loop.
+/// Connected peers and their reputation: this node's local score of each peer's messages and
+/// the network's receipts (the latest [`TrustScores`]), combined by
+/// [`mesh_core::trust::combine`]. Owned by the event loop.
 #[derive(Debug, Default)]
 pub struct PeerBook {
     connected: HashMap<PeerId, Entry>,
     reputation: LocalReputation,
+    trust: TrustScores,
     /// Peers whose score changed since the last [`PeerBook::take_changed`], with how many
     /// observations each score rests on in all.
     changed: HashMap<PeerId, u64>,
@@ -158,9 +163,26 @@ impl PeerBook {
             .collect()
     }
 
-    /// Local reputation of `peer`.
+    /// The reputation of `peer` in `[0, 1]`: its score from receipts (0.5 for an agent nobody
+    /// trusted has rated), lowered by misbehaviour this node saw itself. What discovery's
+    /// `min_reputation`, the offer strategy and gossip's application score use.
     pub fn reputation(&self, peer: &PeerId) -> f64 {
+        self.trust.reputation(peer, &self.reputation)
+    }
+
+    /// This node's local score of `peer`'s messages alone.
+    pub fn local_score(&self, peer: &PeerId) -> f64 {
         self.reputation.score(peer)
+    }
+
+    /// Takes the scores of a new recomputation of the receipts.
+    pub fn set_trust(&mut self, scores: TrustScores) {
+        self.trust = scores;
+    }
+
+    /// The latest scores from receipts.
+    pub fn trust(&self) -> &TrustScores {
+        &self.trust
     }
 
     /// Connected peers, best reputation first, with the gossip score `gossip_score` gives.
@@ -174,7 +196,7 @@ impl PeerBook {
                 rtt_ms: e.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 agent_version: e.agent_version.clone(),
                 connections: e.connections,
-                reputation: self.reputation.score(peer),
+                reputation: self.reputation(peer),
                 gossip_score: gossip_score(peer),
             })
             .collect();

@@ -41,6 +41,8 @@ pub enum Write {
     Peer(StoredPeer),
     /// A verified agent record of another peer.
     AgentRecord(StoredAgentRecord),
+    /// A verified receipt attestation (own or received).
+    Attestation(mesh_store::StoredAttestation),
     /// This node's own signed agent record.
     OwnRecord(Vec<u8>),
     /// New messages of a negotiation (in order, from `first_seq`), with its meta.
@@ -298,6 +300,7 @@ fn apply(store: &Store, write: Write) -> (Option<u64>, Result<(), String>) {
         }
         Write::Peer(p) => (None, text(store.upsert_peer(&p))),
         Write::AgentRecord(r) => (None, text(store.put_agent_record(&r))),
+        Write::Attestation(a) => (None, text(store.put_attestation(&a))),
         Write::OwnRecord(r) => (None, text(store.set_own_record(&r))),
         Write::Transcript {
             id,

@@ -31,6 +31,8 @@ pub struct Restored {
     pub records: Vec<SignedAgentRecord>,
     /// Local reputation: peer, score, observations.
     pub reputations: Vec<(PeerId, f64, u64)>,
+    /// Receipt attestations, encoded (verified again when the graph takes them).
+    pub attestations: Vec<Vec<u8>>,
     /// Entries that did not verify and were skipped.
     pub skipped: usize,
 }
@@ -95,6 +97,11 @@ pub fn restore(store: &Store, now_ms: u64) -> Result<Restored, StoreError> {
             Err(_) => out.skipped += 1,
         }
     }
+    out.attestations = store
+        .attestations(now_ms)?
+        .into_iter()
+        .map(|a| a.encoded)
+        .collect();
     for r in store.reputations()? {
         match PeerId::from_bytes(&r.peer_id) {
             Ok(id) if (0.0..=1.0).contains(&r.score) => {

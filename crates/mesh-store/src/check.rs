@@ -1,7 +1,7 @@
 //! [`Store::check`]: a walk over every table that reports what breaks the store's invariants.
 //!
-//! The invariants: every value decodes; each index (`peers_by_seen`, `intent_expiry`) matches
-//! its table exactly; each cancellation belongs to a stored intent marked cancelled; event
+//! The invariants: every value decodes; each index (`peers_by_seen`, `intent_expiry`,
+//! `attestation_expiry`) matches its table exactly; each cancellation belongs to a stored intent marked cancelled; event
 //! numbers are contiguous and below the `next_event_seq` counter; each transcript runs from
 //! seq 0 without a gap and has its negotiation's meta.
 
@@ -16,14 +16,15 @@ use redb::{
 };
 
 use crate::encoding::{
-    self, AgentRecordValue, CancellationValue, EventValue, IntentValue, NegotiationValue,
-    PeerValue, ReputationValue,
+    self, AgentRecordValue, AttestationValue, CancellationValue, EventValue, IntentValue,
+    NegotiationValue, PeerValue, ReputationValue,
 };
 use crate::error::{ResultExt, StoreError};
 use crate::schema::{
-    self, AGENT_RECORDS, CURSORS, EVENTS, FIRST_EVENT_SEQ, INTENT_CANCELLATIONS, INTENT_EXPIRY,
-    INTENTS, MAGIC, META, META_MAGIC, META_NEXT_EVENT_SEQ, META_SCHEMA_VERSION, NEGOTIATIONS, OWN,
-    PEERS, PEERS_BY_SEEN, REPUTATION, SCHEMA_VERSION, TRANSCRIPTS,
+    self, AGENT_RECORDS, ATTESTATION_EXPIRY, ATTESTATIONS, CURSORS, EVENTS, FIRST_EVENT_SEQ,
+    INTENT_CANCELLATIONS, INTENT_EXPIRY, INTENTS, MAGIC, META, META_MAGIC, META_NEXT_EVENT_SEQ,
+    META_SCHEMA_VERSION, NEGOTIATIONS, OWN, PEERS, PEERS_BY_SEEN, REPUTATION, SCHEMA_VERSION,
+    TRANSCRIPTS,
 };
 use crate::store::Store;
 use crate::types::{Id, IntentStatus};
@@ -112,6 +113,7 @@ impl Store {
             check_intents(txn, path, &mut report)?;
             check_events(txn, next_event_seq, path, &mut report)?;
             check_negotiations(txn, path, &mut report)?;
+            check_attestations(txn, path, &mut report)?;
             Ok(report)
         })
     }
@@ -422,12 +424,71 @@ fn check_negotiations(
     Ok(())
 }
 
+fn check_attestations(
+    txn: &ReadTransaction,
+    path: &Path,
+    report: &mut CheckReport,
+) -> Result<(), StoreError> {
+    let (Some(attestations), Some(expiry)) = (
+        open(txn, ATTESTATIONS, path, report)?,
+        open(txn, ATTESTATION_EXPIRY, path, report)?,
+    ) else {
+        return Ok(());
+    };
+    let mut expiry_of: HashMap<Id, u64> = HashMap::new();
+    for entry in attestations.iter().at(path)? {
+        let (key, value) = entry.at(path)?;
+        report.entries += 1;
+        let key = *key.value();
+        match encoding::decode::<AttestationValue>(value.value()) {
+            Ok(value) => {
+                expiry_of.insert(key, value.expires_at_unix_ms);
+            }
+            Err(reason) => report.problem(
+                "attestations",
+                format!("{} does not decode: {reason}", hex::encode(key)),
+            ),
+        }
+    }
+    let mut indexed = 0usize;
+    for entry in expiry.iter().at(path)? {
+        let (index_key, _) = entry.at(path)?;
+        report.entries += 1;
+        let (expires_at, key) = index_key.value();
+        match expiry_of.get(key) {
+            Some(&stored) if stored == expires_at => indexed += 1,
+            Some(&stored) => report.problem(
+                "attestation_expiry",
+                format!(
+                    "{} indexed at {expires_at}, but expires at {stored}",
+                    hex::encode(key)
+                ),
+            ),
+            None => report.problem(
+                "attestation_expiry",
+                format!("{} is indexed but not stored", hex::encode(key)),
+            ),
+        }
+    }
+    if indexed != expiry_of.len() {
+        report.problem(
+            "attestation_expiry",
+            format!(
+                "{} of {} attestations are indexed",
+                indexed,
+                expiry_of.len()
+            ),
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use redb::{Database, ReadableDatabase};
 
     use super::*;
-    use crate::test_support::{intent, open_temp};
+    use crate::test_support::{attestation, intent, open_temp};
     use crate::types::{NegotiationMeta, Role};
 
     #[test]
@@ -436,9 +497,69 @@ mod tests {
         assert!(store.check().unwrap().is_clean());
         store.put_intent(&intent(1, 100)).unwrap();
         store.append_event("e", b"").unwrap();
+        store.put_attestation(&attestation(1, 100)).unwrap();
+        store.put_attestation(&attestation(2, 100)).unwrap();
         let report = store.check().unwrap();
         assert!(report.is_clean(), "{report}");
-        assert!(report.entries > 3);
+        assert!(report.entries > 7);
+    }
+
+    #[test]
+    fn attestation_damage_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            store.put_attestation(&attestation(1, 100)).unwrap();
+            store.put_attestation(&attestation(2, 200)).unwrap();
+            store.put_attestation(&attestation(3, 300)).unwrap();
+            assert!(store.check().unwrap().is_clean());
+        }
+        {
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut attestations = txn.open_table(ATTESTATIONS).unwrap();
+                let mut expiry = txn.open_table(ATTESTATION_EXPIRY).unwrap();
+                // 1 loses its index entry, 2 is indexed at the wrong expiry, 3 is garbage,
+                // 4 is indexed but not stored.
+                expiry.remove((100, &[1; 32])).unwrap();
+                expiry.remove((200, &[2; 32])).unwrap();
+                expiry.insert((250, &[2; 32]), ()).unwrap();
+                attestations
+                    .insert(&[3; 32], b"\x07garbage".as_slice())
+                    .unwrap();
+                expiry.insert((400, &[4; 32]), ()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let report = store.check().unwrap();
+        let text = report.to_string();
+        assert!(!report.is_clean());
+        assert!(text.contains("attestation_expiry"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "{} indexed at 250, but expires at 200",
+                hex::encode([2; 32])
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "attestations: {} does not decode",
+                hex::encode([3; 32])
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "{} is indexed but not stored",
+                hex::encode([4; 32])
+            )),
+            "{text}"
+        );
+        assert!(text.contains("0 of 2 attestations are indexed"), "{text}");
     }
 
     #[test]

@@ -2,6 +2,9 @@
 
 /// Events kept by default: older ones are deleted as new ones are appended.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
+/// Receipt attestations kept at most by default: storing another one first removes the one
+/// expiring soonest.
+pub const DEFAULT_MAX_ATTESTATIONS: u64 = 100_000;
 /// Page cache of the database engine by default, in bytes.
 pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -16,14 +19,17 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     event_retention: u64,
+    max_attestations: u64,
     cache_bytes: usize,
 }
 
 impl StoreConfig {
-    /// The defaults: [`DEFAULT_EVENT_RETENTION`] events, [`DEFAULT_CACHE_BYTES`] of cache.
+    /// The defaults: [`DEFAULT_EVENT_RETENTION`] events, [`DEFAULT_MAX_ATTESTATIONS`]
+    /// attestations, [`DEFAULT_CACHE_BYTES`] of cache.
     pub fn new() -> Self {
         StoreConfig {
             event_retention: DEFAULT_EVENT_RETENTION,
+            max_attestations: DEFAULT_MAX_ATTESTATIONS,
             cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
@@ -32,6 +38,14 @@ impl StoreConfig {
     /// that in the same transaction.
     pub fn with_event_retention(mut self, events: u64) -> Self {
         self.event_retention = events.max(1);
+        self
+    }
+
+    /// Keep at most `attestations` receipt attestations (at least 1). Storing one under a new
+    /// key when that many are stored first removes the one expiring soonest (expired or not),
+    /// in the same transaction; see [`Store::put_attestation`](crate::Store::put_attestation).
+    pub fn with_max_attestations(mut self, attestations: u64) -> Self {
+        self.max_attestations = attestations.max(1);
         self
     }
 
@@ -44,6 +58,11 @@ impl StoreConfig {
     /// Events kept at most.
     pub fn event_retention(&self) -> u64 {
         self.event_retention
+    }
+
+    /// Receipt attestations kept at most.
+    pub fn max_attestations(&self) -> u64 {
+        self.max_attestations
     }
 
     /// Page cache size, in bytes.

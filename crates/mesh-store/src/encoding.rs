@@ -8,8 +8,8 @@
 use prost::Message;
 
 use crate::types::{
-    Id, IntentStatus, NegotiationMeta, Role, StoredAgentRecord, StoredEvent, StoredIntent,
-    StoredPeer, StoredReputation,
+    Id, IntentStatus, NegotiationMeta, Role, StoredAgentRecord, StoredAttestation, StoredEvent,
+    StoredIntent, StoredPeer, StoredReputation,
 };
 
 /// The format byte written before every structured value.
@@ -222,6 +222,32 @@ impl ReputationValue {
             score: self.score,
             observations: self.observations,
             updated_at_unix_ms: self.updated_at_unix_ms,
+        }
+    }
+}
+
+/// `attestations` value (schema version 3).
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct AttestationValue {
+    #[prost(bytes = "vec", tag = "1")]
+    pub encoded: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub expires_at_unix_ms: u64,
+}
+
+impl AttestationValue {
+    pub(crate) fn from_attestation(attestation: &StoredAttestation) -> Self {
+        AttestationValue {
+            encoded: attestation.encoded.clone(),
+            expires_at_unix_ms: attestation.expires_at_unix_ms,
+        }
+    }
+
+    pub(crate) fn into_attestation(self, key: Id) -> StoredAttestation {
+        StoredAttestation {
+            key,
+            encoded: self.encoded,
+            expires_at_unix_ms: self.expires_at_unix_ms,
         }
     }
 }

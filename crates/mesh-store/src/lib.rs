@@ -3,7 +3,10 @@
 //! One file per node home holds what a node keeps across restarts: the peers it has seen, its
 //! own and others' signed agent records, intents with their lifecycle status and cancellations,
 //! the event log the local API replays to Server-Sent Events clients, negotiations with their
-//! signed transcripts, local reputation, and named cursors.
+//! signed transcripts, local reputation, the receipt attestations (signed evidence of completed
+//! negotiations) that reputation rests on, and named cursors. The tables are listed in the
+//! `schema` module; [`SCHEMA_VERSION`] 3 added `attestations` with its expiry index
+//! `attestation_expiry`.
 //!
 //! - [`Store`] is the handle: cheap to clone, synchronous, every write durable before it
 //!   returns. One handle per file: a second open is refused with [`StoreError::Locked`].
@@ -33,6 +36,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod attestations;
 mod check;
 mod config;
 mod encoding;
@@ -53,12 +57,14 @@ mod types;
 mod test_support;
 
 pub use check::{CheckReport, Problem};
-pub use config::{DEFAULT_CACHE_BYTES, DEFAULT_EVENT_RETENTION, StoreConfig};
+pub use config::{
+    DEFAULT_CACHE_BYTES, DEFAULT_EVENT_RETENTION, DEFAULT_MAX_ATTESTATIONS, StoreConfig,
+};
 pub use error::StoreError;
 pub use negotiations::TranscriptAppend;
 pub use schema::{MAGIC, SCHEMA_VERSION};
 pub use store::Store;
 pub use types::{
     Appended, ID_LEN, Id, IntentStatus, NegotiationMeta, Pruned, Role, StoredAgentRecord,
-    StoredEvent, StoredIntent, StoredNegotiation, StoredPeer, StoredReputation,
+    StoredAttestation, StoredEvent, StoredIntent, StoredNegotiation, StoredPeer, StoredReputation,
 };

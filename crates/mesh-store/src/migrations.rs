@@ -10,6 +10,8 @@
 //!   only by a full scan; no cancellations.
 //! - **2**: intents in `intents` with a status, indexed by expiry in `intent_expiry`;
 //!   `intent_cancellations`. Every intent of version 1 becomes `Open`.
+//! - **3**: receipt attestations in `attestations`, indexed by expiry in `attestation_expiry`.
+//!   Both start empty; nothing else changes.
 
 use std::path::Path;
 
@@ -17,7 +19,10 @@ use redb::{ReadableTable, TableError, WriteTransaction};
 
 use crate::encoding::{self, IntentValue};
 use crate::error::{ResultExt, StoreError};
-use crate::schema::{self, INTENT_EXPIRY, INTENTS, META, META_SCHEMA_VERSION, SCHEMA_VERSION};
+use crate::schema::{
+    self, ATTESTATION_EXPIRY, ATTESTATIONS, INTENT_EXPIRY, INTENTS, META, META_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+};
 use crate::types::{Id, IntentStatus};
 
 /// Brings the store from schema version `from` to [`SCHEMA_VERSION`], inside `txn`.
@@ -26,6 +31,7 @@ pub(crate) fn upgrade(txn: &WriteTransaction, from: u64, path: &Path) -> Result<
     while version < SCHEMA_VERSION {
         match version {
             1 => v1_to_v2(txn, path)?,
+            2 => v2_to_v3(txn, path)?,
             other => {
                 return Err(StoreError::corrupt(
                     path,
@@ -104,6 +110,13 @@ fn v1_to_v2(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates the attestation tables, empty.
+fn v2_to_v3(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    txn.open_table(ATTESTATIONS).at(path)?;
+    txn.open_table(ATTESTATION_EXPIRY).at(path)?;
+    Ok(())
+}
+
 /// Writes stores of version 1, as that version did, for the upgrade tests.
 #[cfg(test)]
 pub(crate) mod v1_writer {
@@ -166,13 +179,104 @@ pub(crate) mod v1_writer {
     }
 }
 
+/// Writes stores of version 2, as that version did, for the upgrade tests. Its values are
+/// encoded as version 3 encodes them: version 3 changed no value.
+#[cfg(test)]
+pub(crate) mod v2_writer {
+    use std::path::Path;
+
+    use redb::Database;
+
+    use crate::encoding::{self, AgentRecordValue, EventValue, IntentValue, PeerValue};
+    use crate::schema::{
+        AGENT_RECORDS, CURSORS, EVENTS, FIRST_EVENT_SEQ, INTENT_CANCELLATIONS, INTENT_EXPIRY,
+        INTENTS, MAGIC, META, META_MAGIC, META_NEXT_EVENT_SEQ, META_SCHEMA_VERSION, NEGOTIATIONS,
+        OWN, OWN_AGENT_RECORD, PEERS, PEERS_BY_SEEN, REPUTATION, TRANSCRIPTS,
+    };
+    use crate::types::{StoredAgentRecord, StoredIntent, StoredPeer};
+
+    /// What a version 2 store is written with.
+    #[derive(Default)]
+    pub(crate) struct V2Contents {
+        pub peers: Vec<StoredPeer>,
+        pub own_record: Option<Vec<u8>>,
+        pub agent_records: Vec<StoredAgentRecord>,
+        pub intents: Vec<StoredIntent>,
+        /// Event kinds and bodies, numbered from [`FIRST_EVENT_SEQ`].
+        pub events: Vec<(String, Vec<u8>)>,
+        pub cursors: Vec<(String, u64)>,
+    }
+
+    /// Creates a version 2 store at `path` holding `contents`.
+    pub(crate) fn write_v2_store(path: &Path, contents: &V2Contents) -> Result<(), redb::Error> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            let next_event_seq = FIRST_EVENT_SEQ + contents.events.len() as u64;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_MAGIC, MAGIC)?;
+            meta.insert(META_SCHEMA_VERSION, 2u64.to_be_bytes().as_slice())?;
+            meta.insert(META_NEXT_EVENT_SEQ, next_event_seq.to_be_bytes().as_slice())?;
+
+            let mut peers = txn.open_table(PEERS)?;
+            let mut by_seen = txn.open_table(PEERS_BY_SEEN)?;
+            for peer in &contents.peers {
+                let id = peer.peer_id.as_slice();
+                peers.insert(id, encoding::encode(&PeerValue::from_peer(peer)).as_slice())?;
+                by_seen.insert((peer.last_seen_unix_ms, id), ())?;
+            }
+            let mut own = txn.open_table(OWN)?;
+            if let Some(record) = &contents.own_record {
+                own.insert(OWN_AGENT_RECORD, record.as_slice())?;
+            }
+            let mut records = txn.open_table(AGENT_RECORDS)?;
+            for record in &contents.agent_records {
+                let value = AgentRecordValue::from_record(record);
+                records.insert(
+                    record.peer_id.as_slice(),
+                    encoding::encode(&value).as_slice(),
+                )?;
+            }
+            let mut intents = txn.open_table(INTENTS)?;
+            let mut expiry = txn.open_table(INTENT_EXPIRY)?;
+            for intent in &contents.intents {
+                let value = IntentValue::from_intent(intent);
+                intents.insert(&intent.id, encoding::encode(&value).as_slice())?;
+                expiry.insert((intent.expires_at_unix_ms, &intent.id), ())?;
+            }
+            txn.open_table(INTENT_CANCELLATIONS)?;
+            let mut events = txn.open_table(EVENTS)?;
+            for (seq, (kind, body)) in (FIRST_EVENT_SEQ..).zip(&contents.events) {
+                let value = EventValue {
+                    kind: kind.clone(),
+                    body: body.clone(),
+                };
+                events.insert(seq, encoding::encode(&value).as_slice())?;
+            }
+            txn.open_table(NEGOTIATIONS)?;
+            txn.open_table(TRANSCRIPTS)?;
+            txn.open_table(REPUTATION)?;
+            let mut cursors = txn.open_table(CURSORS)?;
+            for (name, value) in &contents.cursors {
+                cursors.insert(name.as_str(), *value)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::slice;
+
     use redb::{Database, ReadableDatabase, TableHandle};
 
     use super::v1_writer::{IntentV1, write_v1_store};
-    use crate::schema::{self, META, META_SCHEMA_VERSION};
-    use crate::types::IntentStatus;
+    use super::v2_writer::{V2Contents, write_v2_store};
+    use crate::schema::{self, META, META_SCHEMA_VERSION, SCHEMA_VERSION};
+    use crate::test_support::{attestation, intent};
+    use crate::types::{IntentStatus, StoredAgentRecord, StoredPeer};
     use crate::{Store, StoreError};
 
     fn v1_intent(tag: u8, expires_at_unix_ms: u64, own: bool) -> IntentV1 {
@@ -232,16 +336,19 @@ mod tests {
                 .map(|i| i.id[0])
                 .collect();
             assert_eq!(open, [3, 2]);
-            // The new table works.
+            // The new tables work.
             store.put_cancellation(&[3; 32], b"cancel").unwrap();
+            store.put_attestation(&attestation(1, 9_000)).unwrap();
             let report = store.check().unwrap();
             assert!(report.is_clean(), "{report}");
         }
 
         let (version, tables) = version_and_tables(&path);
-        assert_eq!(version, 2);
+        assert_eq!(version, SCHEMA_VERSION);
         assert!(!tables.iter().any(|t| t == "intents_v1"), "{tables:?}");
         assert!(tables.iter().any(|t| t == "intent_cancellations"));
+        assert!(tables.iter().any(|t| t == "attestations"), "{tables:?}");
+        assert!(tables.iter().any(|t| t == "attestation_expiry"));
 
         // Opening an upgraded store again changes nothing.
         let store = Store::open(&path).unwrap();
@@ -250,6 +357,83 @@ mod tests {
             store.intent(&[3; 32]).unwrap().unwrap().status,
             IntentStatus::Cancelled
         );
+    }
+
+    #[test]
+    fn a_version_2_store_is_upgraded_on_open_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let peer = StoredPeer {
+            peer_id: vec![5; 38],
+            addresses: vec!["/ip4/10.0.0.5/tcp/7701".into()],
+            last_seen_unix_ms: 4_000,
+        };
+        let record = StoredAgentRecord {
+            peer_id: vec![6; 38],
+            envelope: vec![6; 300],
+            expires_at_unix_ms: 50_000,
+        };
+        let mut agreed = intent(2, 7_000);
+        agreed.status = IntentStatus::Agreed;
+        agreed.own = true;
+        write_v2_store(
+            &path,
+            &V2Contents {
+                peers: vec![peer.clone()],
+                own_record: Some(b"own signed record".to_vec()),
+                agent_records: vec![record.clone()],
+                intents: vec![intent(1, 3_000), agreed.clone()],
+                events: vec![("intent".into(), b"first".to_vec())],
+                cursors: vec![("sse".into(), 1)],
+            },
+        )
+        .unwrap();
+        let (version, tables) = version_and_tables(&path);
+        assert_eq!(version, 2);
+        assert!(!tables.iter().any(|t| t == "attestations"), "{tables:?}");
+
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.peers(10).unwrap(), slice::from_ref(&peer));
+            assert_eq!(
+                store.own_record().unwrap().as_deref(),
+                Some(&b"own signed record"[..])
+            );
+            assert_eq!(store.agent_records(0).unwrap(), slice::from_ref(&record));
+            assert_eq!(store.intent_count().unwrap(), 2);
+            assert_eq!(store.intent(&agreed.id).unwrap(), Some(agreed.clone()));
+            let events = store.events_after(0, 10).unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(
+                (events[0].seq, events[0].body.as_slice()),
+                (1, &b"first"[..])
+            );
+            assert_eq!(store.append_event("intent", b"second").unwrap(), 2);
+            assert_eq!(store.cursor("sse").unwrap(), Some(1));
+            // The new tables are there, empty, and work.
+            assert_eq!(store.attestation_count().unwrap(), 0);
+            store.put_attestation(&attestation(9, 8_000)).unwrap();
+            assert_eq!(store.attestations(0).unwrap(), [attestation(9, 8_000)]);
+            let report = store.check().unwrap();
+            assert!(report.is_clean(), "{report}");
+        }
+
+        let (version, tables) = version_and_tables(&path);
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(tables.iter().any(|t| t == "attestations"), "{tables:?}");
+        assert!(
+            tables.iter().any(|t| t == "attestation_expiry"),
+            "{tables:?}"
+        );
+
+        // Opening an upgraded store again changes nothing.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.peers(10).unwrap(), [peer]);
+        assert_eq!(store.agent_records(0).unwrap(), [record]);
+        assert_eq!(store.intent(&agreed.id).unwrap(), Some(agreed));
+        assert_eq!(store.attestations(0).unwrap(), [attestation(9, 8_000)]);
+        assert_eq!(store.events_after(0, 10).unwrap().len(), 2);
+        assert!(store.check().unwrap().is_clean());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The tables of the current schema, and the `meta` table that identifies a MESH store.
 //!
-//! Schema version 2:
+//! Schema version 3:
 //!
 //! | table | key | value |
 //! |---|---|---|
@@ -17,6 +17,8 @@
 //! | `transcripts` | (negotiation id, seq) | the signed message |
 //! | `reputation` | peer id bytes | [`ReputationValue`](crate::encoding::ReputationValue) |
 //! | `cursors` | name | u64 |
+//! | `attestations` | receipt hash (SHA-256) | [`AttestationValue`](crate::encoding::AttestationValue) |
+//! | `attestation_expiry` | (expiry ms, receipt hash) | () — index of `attestations` |
 
 use std::path::Path;
 
@@ -28,7 +30,7 @@ use crate::types::Id;
 /// The value of `meta.magic` in every MESH store.
 pub const MAGIC: &[u8] = b"mesh-store";
 /// The schema version this code writes; older stores are upgraded on open.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 pub(crate) const META_MAGIC: &str = "magic";
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
@@ -56,6 +58,9 @@ pub(crate) const TRANSCRIPTS: TableDefinition<(&Id, u64), &[u8]> =
     TableDefinition::new("transcripts");
 pub(crate) const REPUTATION: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reputation");
 pub(crate) const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
+pub(crate) const ATTESTATIONS: TableDefinition<&Id, &[u8]> = TableDefinition::new("attestations");
+pub(crate) const ATTESTATION_EXPIRY: TableDefinition<(u64, &Id), ()> =
+    TableDefinition::new("attestation_expiry");
 
 /// Creates every table of the current schema that does not exist yet.
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
@@ -72,6 +77,8 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(TRANSCRIPTS)?;
     txn.open_table(REPUTATION)?;
     txn.open_table(CURSORS)?;
+    txn.open_table(ATTESTATIONS)?;
+    txn.open_table(ATTESTATION_EXPIRY)?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use crate::config::StoreConfig;
 use crate::error::{ResultExt, StoreError};
 use crate::types::Pruned;
-use crate::{intents, open, records};
+use crate::{attestations, intents, open, records};
 
 /// The node's persistent store: one redb file.
 ///
@@ -91,14 +91,15 @@ impl Store {
         &self.inner.config
     }
 
-    /// Deletes, in one transaction, the agent records and the intents (whatever their status,
-    /// with their cancellations) expired at `now_ms`. Negotiations and their transcripts are
-    /// kept.
+    /// Deletes, in one transaction, the agent records, the intents (whatever their status,
+    /// with their cancellations) and the receipt attestations expired at `now_ms`.
+    /// Negotiations and their transcripts are kept.
     pub fn prune_expired(&self, now_ms: u64) -> Result<Pruned, StoreError> {
         self.write(|txn, path| {
             Ok(Pruned {
                 agent_records: records::prune_agent_records(txn, now_ms, path)?,
                 intents: intents::prune_intents(txn, now_ms, path)?,
+                attestations: attestations::prune_attestations(txn, now_ms, path)?,
             })
         })
     }

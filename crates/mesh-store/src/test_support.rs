@@ -3,7 +3,7 @@
 use tempfile::TempDir;
 
 use crate::store::Store;
-use crate::types::{IntentStatus, StoredIntent};
+use crate::types::{IntentStatus, StoredAttestation, StoredIntent};
 
 /// A new store in a new temporary directory (kept alive by the returned guard).
 pub(crate) fn open_temp() -> (TempDir, Store) {
@@ -21,5 +21,14 @@ pub(crate) fn intent(tag: u8, expires_at_unix_ms: u64) -> StoredIntent {
         status: IntentStatus::Open,
         own: false,
         received_at_unix_ms: 0,
+    }
+}
+
+/// An attestation whose key is 32 times `tag`.
+pub(crate) fn attestation(tag: u8, expires_at_unix_ms: u64) -> StoredAttestation {
+    StoredAttestation {
+        key: [tag; 32],
+        encoded: vec![tag; 180],
+        expires_at_unix_ms,
     }
 }

@@ -207,6 +207,21 @@ pub struct StoredReputation {
     pub updated_at_unix_ms: u64,
 }
 
+/// A receipt attestation: signed evidence of a completed negotiation, kept for reputation.
+///
+/// The store treats both the key and the bytes as opaque: it neither computes nor checks the
+/// key, and never parses or verifies the attestation, so callers verify before storing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttestation {
+    /// The attestation's key: the SHA-256 of the receipt it attests. One attestation is kept
+    /// per key.
+    pub key: [u8; 32],
+    /// The encoded (signed) attestation.
+    pub encoded: Vec<u8>,
+    /// When the attestation expires, Unix ms; it is expired from this instant on.
+    pub expires_at_unix_ms: u64,
+}
+
 /// What [`Store::prune_expired`](crate::Store::prune_expired) removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -214,12 +229,14 @@ pub struct Pruned {
     pub agent_records: usize,
     /// Expired intents removed (with their cancellations).
     pub intents: usize,
+    /// Expired receipt attestations removed.
+    pub attestations: usize,
 }
 
 impl Pruned {
     /// Everything removed.
     pub fn total(&self) -> usize {
-        self.agent_records + self.intents
+        self.agent_records + self.intents + self.attestations
     }
 }
 

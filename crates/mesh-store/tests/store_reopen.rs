@@ -4,8 +4,8 @@
 use std::thread;
 
 use mesh_store::{
-    IntentStatus, NegotiationMeta, Role, Store, StoredAgentRecord, StoredIntent, StoredPeer,
-    StoredReputation,
+    IntentStatus, NegotiationMeta, Role, Store, StoreConfig, StoredAgentRecord, StoredAttestation,
+    StoredIntent, StoredPeer, StoredReputation,
 };
 
 fn intent(tag: u8, status: IntentStatus, own: bool) -> StoredIntent {
@@ -51,6 +51,11 @@ fn every_table_survives_a_reopen() {
         observations: 12,
         updated_at_unix_ms: 3_000,
     };
+    let attestation = StoredAttestation {
+        key: [8; 32],
+        encoded: vec![8; 250],
+        expires_at_unix_ms: 60_000,
+    };
     {
         let store = Store::open(&path).unwrap();
         store.upsert_peer(&peer).unwrap();
@@ -72,6 +77,7 @@ fn every_table_survives_a_reopen() {
             .unwrap();
         store.put_reputation(&reputation).unwrap();
         store.set_cursor("sse", 2).unwrap();
+        store.put_attestation(&attestation).unwrap();
     }
 
     let store = Store::open(&path).unwrap();
@@ -109,6 +115,46 @@ fn every_table_survives_a_reopen() {
     );
     assert_eq!(store.reputations().unwrap(), [reputation]);
     assert_eq!(store.cursor("sse").unwrap(), Some(2));
+    assert_eq!(store.attestations(0).unwrap(), [attestation]);
+    let report = store.check().unwrap();
+    assert!(report.is_clean(), "{report}");
+}
+
+#[test]
+fn attestations_and_their_bound_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let config = StoreConfig::new().with_max_attestations(2);
+    let attestation = |tag: u8, expires_at_unix_ms: u64| StoredAttestation {
+        key: [tag; 32],
+        encoded: vec![tag; 100],
+        expires_at_unix_ms,
+    };
+    {
+        let store = Store::open_with(&path, config.clone()).unwrap();
+        store.put_attestation(&attestation(1, 1_000)).unwrap();
+        store.put_attestation(&attestation(2, 9_000)).unwrap();
+    }
+    {
+        let store = Store::open_with(&path, config.clone()).unwrap();
+        assert_eq!(
+            store.attestations(0).unwrap(),
+            [attestation(1, 1_000), attestation(2, 9_000)]
+        );
+        // The expiry index came back too: the soonest-expiring one is evicted.
+        store.put_attestation(&attestation(3, 5_000)).unwrap();
+    }
+    {
+        let store = Store::open_with(&path, config).unwrap();
+        assert_eq!(
+            store.attestations(0).unwrap(),
+            [attestation(2, 9_000), attestation(3, 5_000)]
+        );
+        assert_eq!(store.prune_expired(6_000).unwrap().attestations, 1);
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.attestations(0).unwrap(), [attestation(2, 9_000)]);
+    assert_eq!(store.attestation_count().unwrap(), 1);
     let report = store.check().unwrap();
     assert!(report.is_clean(), "{report}");
 }

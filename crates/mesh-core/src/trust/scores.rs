@@ -39,6 +39,13 @@ pub struct TrustScores {
     converged: bool,
 }
 
+impl Default for TrustScores {
+    /// The scores before any recomputation: every peer has a new agent's standing.
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
 impl TrustScores {
     pub(super) fn empty() -> Self {
         Self {

@@ -371,6 +371,16 @@ impl EventLoop {
             d.found.insert(peer, record);
             return;
         }
+        self.request_record(id, peer);
+    }
+
+    /// Asks `peer` itself for its agent record, for discovery `id`: a peer found through
+    /// rendezvous, or a provider whose record the DHT did not hold (its puts may have been
+    /// refused or expired; the agent always has its own).
+    pub(super) fn request_record(&mut self, id: u64, peer: PeerId) {
+        let Some(d) = self.discoveries.get_mut(&id) else {
+            return;
+        };
         d.record_fetches += 1;
         let req = self
             .swarm

@@ -1,0 +1,192 @@
+//! Reputation from receipts, as a node runs it: the attestations of completed negotiations
+//! travel on one gossip topic ([`RECEIPTS_TOPIC`]); each node verifies what arrives, keeps it in
+//! its [`TrustGraph`] and recomputes every peer's standing on a timer (see docs/REPUTATION.md
+//! for the model).
+//!
+//! [`ReceiptBook`] owns the graph and its latest scores; it does no I/O and reads no clock, so
+//! the event loop decides when to store, publish and recompute.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use mesh_net::receipts::{ReceiptBook, Taken};
+//! use mesh_core::trust::Config;
+//! use mesh_core::PeerId;
+//!
+//! let t0 = Instant::now();
+//! let mut book = ReceiptBook::new(Config::new(PeerId::random()), Duration::from_secs(30), t0);
+//! // Not an attestation: refused, and the forwarder is to be penalised.
+//! assert!(matches!(book.receive(b"not an attestation", 1_700_000_000_000), Taken::Reject(_)));
+//! // Nothing new: no recomputation.
+//! assert!(book.recompute_if_due(t0 + Duration::from_secs(60), 1_700_000_000_000).is_none());
+//! ```
+
+use std::time::{Duration, Instant};
+
+use mesh_core::negotiation::Transcript;
+use mesh_core::trust::{
+    AttestationError, Config, Disclosure, Refused, TrustGraph, TrustScores, VerifiedAttestation,
+};
+
+/// The gossip topic of receipt attestations (`mesh.v1.ReceiptAttestation`), which every node
+/// joins.
+pub const RECEIPTS_TOPIC: &str = "mesh/receipts/1";
+
+/// Least time between two recomputations by default; one runs only when ratings changed.
+pub const RECOMPUTE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// One node's view of a peer's reputation, and what it rests on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReputationView {
+    /// The peer.
+    pub peer_id: String,
+    /// Its reputation in `[0, 1]`, as discovery's `min_reputation` and the offer strategy see
+    /// it: `receipts_score`, lowered when `local_score` is below 0.5.
+    pub reputation: f64,
+    /// Its score from the receipts this node holds: 0.5 for an agent nobody trusted rated.
+    pub receipts_score: f64,
+    /// This node's own score of its messages (valid ones raise it, invalid ones lower it).
+    pub local_score: f64,
+    /// Its share of EigenTrust's vector: above 0 only if a chain of good receipts leads to it
+    /// from a peer this node trusts.
+    pub global_trust: f64,
+    /// How much its own receipts count, in `[0, 1]`.
+    pub rater_weight: f64,
+    /// Weighted evidence for it (sum of the ratings counted).
+    pub positive_evidence: f64,
+    /// Weighted evidence against it (sum of one minus the ratings counted).
+    pub negative_evidence: f64,
+    /// Whether a receipt this node holds names it (as agent or publisher), as of the last
+    /// recomputation.
+    pub known: bool,
+    /// When the scores were last recomputed, Unix ms (0: not yet).
+    pub computed_at_ms: u64,
+}
+
+impl ReputationView {
+    /// The view of `peer` from `scores` and this node's local score of it.
+    pub fn of(peer: &libp2p::PeerId, scores: &TrustScores, local_score: f64) -> Self {
+        let standing = scores.standing(peer);
+        Self {
+            peer_id: peer.to_string(),
+            reputation: mesh_core::trust::combine(scores.score(peer), local_score),
+            receipts_score: scores.score(peer),
+            local_score,
+            global_trust: standing.map_or(0.0, |s| s.global_trust),
+            rater_weight: standing.map_or(0.0, |s| s.rater_weight),
+            positive_evidence: standing.map_or(0.0, |s| s.positive),
+            negative_evidence: standing.map_or(0.0, |s| s.negative),
+            known: standing.is_some(),
+            computed_at_ms: scores.computed_at_ms(),
+        }
+    }
+}
+
+/// What became of an attestation received on gossip.
+#[derive(Debug)]
+pub enum Taken {
+    /// New evidence: counted, to be stored and forwarded.
+    Accept(Box<VerifiedAttestation>),
+    /// Valid but changes nothing here (known, too old, from a rater at its cap, ...): not
+    /// forwarded, no penalty.
+    Ignore(&'static str),
+    /// Forged, tampered or malformed: the forwarder is penalised.
+    Reject(&'static str),
+}
+
+/// The graph of ratings and the scores of its latest recomputation. Owned by the event loop.
+#[derive(Debug)]
+pub struct ReceiptBook {
+    graph: TrustGraph,
+    interval: Duration,
+    next_recompute: Instant,
+}
+
+impl ReceiptBook {
+    /// An empty book with the model's parameters, recomputing at most every `interval`; the
+    /// first recomputation may run at once.
+    pub fn new(config: Config, interval: Duration, now: Instant) -> Self {
+        Self {
+            graph: TrustGraph::new(config),
+            interval,
+            next_recompute: now,
+        }
+    }
+
+    /// Verifies and counts an attestation from the network (gossip, or the store at start).
+    pub fn receive(&mut self, data: &[u8], now_ms: u64) -> Taken {
+        match mesh_core::trust::ReceiptAttestation::verify(data, now_ms) {
+            Ok(verified) => self.take(verified, now_ms),
+            // A clock behind the signer's: not the sender's fault.
+            Err(AttestationError::FromTheFuture { .. }) => Taken::Ignore("from_the_future"),
+            Err(e) => Taken::Reject(reason(&e)),
+        }
+    }
+
+    /// Counts this node's own completed negotiation (it sent or received the receipt) with
+    /// its delivery, and returns what to publish: the attestation with as little as the model
+    /// needs disclosed ([`Disclosure::Minimal`]).
+    pub fn own(
+        &mut self,
+        transcript: &Transcript,
+        now_ms: u64,
+    ) -> Result<(Taken, Vec<u8>), AttestationError> {
+        let full = mesh_core::trust::ReceiptAttestation::from_transcript(
+            transcript,
+            Disclosure::WithDelivery,
+        )?
+        .validate(now_ms)?;
+        let minimal =
+            mesh_core::trust::ReceiptAttestation::from_transcript(transcript, Disclosure::Minimal)?
+                .encode();
+        Ok((self.take(full, now_ms), minimal))
+    }
+
+    fn take(&mut self, verified: VerifiedAttestation, now_ms: u64) -> Taken {
+        match self.graph.insert_attestation(&verified, now_ms) {
+            Ok(outcome) if outcome.is_new() => Taken::Accept(Box::new(verified)),
+            Ok(_) => Taken::Ignore("known"),
+            Err(e) => Taken::Ignore(refused(&e)),
+        }
+    }
+
+    /// Recomputes the scores if ratings changed and the interval has passed since the last
+    /// recomputation; returns the new scores then.
+    pub fn recompute_if_due(&mut self, now: Instant, now_ms: u64) -> Option<&TrustScores> {
+        if !self.graph.is_dirty() || now < self.next_recompute {
+            return None;
+        }
+        self.next_recompute = now + self.interval;
+        Some(self.graph.recompute(now_ms))
+    }
+
+    /// The scores of the latest recomputation.
+    pub fn scores(&self) -> &TrustScores {
+        self.graph.scores()
+    }
+
+    /// Until when a rating signed at `rated_at_ms` counts (after that it is dropped, and so
+    /// is its stored copy).
+    pub fn expires_at_ms(&self, rated_at_ms: u64) -> u64 {
+        let age = u64::try_from(self.graph.config().max_age().as_millis()).unwrap_or(u64::MAX);
+        rated_at_ms.saturating_add(age)
+    }
+}
+
+/// The metric label of a refused attestation.
+fn reason(e: &AttestationError) -> &'static str {
+    match e {
+        AttestationError::TooLarge { .. } => "attestation_too_large",
+        AttestationError::Malformed(_) | AttestationError::NonCanonical => "attestation_malformed",
+        _ => "attestation_invalid",
+    }
+}
+
+/// The metric label of a verified rating the graph did not take.
+fn refused(e: &Refused) -> &'static str {
+    match e {
+        Refused::Expired { .. } => "attestation_expired",
+        Refused::RaterFull { .. } => "attestation_rater_full",
+        Refused::Full { .. } => "attestation_graph_full",
+        _ => "attestation_refused",
+    }
+}
