@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 use mesh_core::Capability;
 
 /// MESH: a peer-to-peer network where AI agents find each other by capability and trade work.
@@ -71,6 +71,16 @@ pub enum Command {
     /// Inspect the node's store (with the node stopped).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Show this node's view of a peer's reputation: the figure discovery and the offer
+    /// strategy use, and what it rests on (receipts, this node's own observations).
+    Reputation {
+        /// The peer's id, as `mesh peers` shows it (12D3KooW...).
+        #[arg(value_name = "PEER_ID", value_parser = parse_peer_id)]
+        peer: PeerId,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Explain this node's reachability in plain words: AutoNAT's verdict and why, the NAT,
     /// addresses, relay reservations, each peer direct or relayed, and what to do.
     Doctor {
@@ -125,7 +135,24 @@ pub struct NodeArgs {
     #[command(flatten)]
     pub reach: ReachArgs,
     #[command(flatten)]
+    pub reputation: ReputationArgs,
+    #[command(flatten)]
     pub passphrase: PassphraseArgs,
+}
+
+/// Reputation from receipts: whom `mesh node` trusts from the start, and whether it shares its
+/// receipts.
+#[derive(Debug, Args)]
+pub struct ReputationArgs {
+    /// A peer whose receipts count from the start, as this node's own do (repeatable, at most
+    /// 64): an operator's seed identity you know, e.g. 12D3KooW... Without it, only this
+    /// node's own receipts, and those of agents they vouch for, count.
+    #[arg(long = "trust-peer", value_name = "PEER_ID", value_parser = parse_peer_id)]
+    pub trust_peers: Vec<PeerId>,
+    /// Do not publish the attestations of this node's completed negotiations on the receipts
+    /// topic (they still count here).
+    #[arg(long)]
+    pub no_share_receipts: bool,
 }
 
 /// Role, NAT traversal and discovery sources of `mesh node`.
@@ -403,6 +430,14 @@ pub struct TermsArgs {
 fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
     s.parse::<Multiaddr>().map_err(|e| {
         format!("{e}; a multiaddr looks like /ip4/127.0.0.1/tcp/7700 or /ip4/127.0.0.1/tcp/7700/p2p/12D3Koo...")
+    })
+}
+
+fn parse_peer_id(s: &str) -> Result<PeerId, String> {
+    s.parse::<PeerId>().map_err(|e| {
+        format!(
+            "{s:?} is not a peer id ({e}); use the base58 id `mesh id` or `mesh peers` shows, e.g. 12D3KooW..."
+        )
     })
 }
 

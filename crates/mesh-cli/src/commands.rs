@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Id { json } => id(&home, json).await,
         Command::Peers { json } => peers(&home, json).await,
         Command::Doctor { json } => crate::doctor::run(&home, json).await,
+        Command::Reputation { peer, json } => crate::reputation::run(&home, peer, json).await,
         Command::Intents(IntentsCommand::Publish(args)) => publish(&home, args).await,
         Command::Intents(IntentsCommand::Watch { capabilities, json }) => {
             let names: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
@@ -190,6 +191,8 @@ fn key_decrypt(home: Home, args: &PassphraseArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
+    // Flags that can be wrong are refused before the passphrase is asked for.
+    let reputation = crate::reputation::config(&args.reputation)?;
     let home = match home.key_state()? {
         KeyState::Encrypted(_) => {
             let p = passphrase(&home, &args.passphrase, Ask::Existing)?;
@@ -198,6 +201,7 @@ async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
         KeyState::Missing | KeyState::Plain => home,
     };
     let mut config = NodeConfig::new(home).with_api(args.api);
+    config.net.reputation = reputation;
     if !args.listen.is_empty() {
         config.net.listen = args.listen;
     }

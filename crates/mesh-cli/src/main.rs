@@ -12,6 +12,7 @@ mod demo;
 mod doctor;
 mod intents;
 mod negotiations;
+mod reputation;
 mod sse;
 
 use std::process::ExitCode;

@@ -625,3 +625,72 @@ fn three_processes_negotiate_and_the_exported_transcript_verifies() {
     assert!(!out.status.success(), "a tampered transcript must fail");
     assert!(stderr(&out).contains("INVALID"), "{}", stderr(&out));
 }
+
+#[test]
+fn reputation_shows_a_peers_standing_and_bad_peer_ids_are_refused_clearly() {
+    let (_d, home) = fresh_home();
+
+    // A malformed --trust-peer stops `mesh node` before anything starts, saying what to use.
+    let out = mesh(&home, &["node", "--trust-peer", "not-a-peer-id"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("--trust-peer"), "{err}");
+    assert!(err.contains("\"not-a-peer-id\" is not a peer id"), "{err}");
+    assert!(err.contains("12D3KooW"), "{err}");
+    assert!(!home.join("api").exists(), "no node started");
+    // More than the model keeps is refused too, rather than cut silently.
+    let many: Vec<String> = (0..=mesh_core::trust::MAX_PRE_TRUSTED)
+        .map(|_| libp2p::PeerId::random().to_string())
+        .collect();
+    let mut args = vec!["node"];
+    for p in &many {
+        args.extend(["--trust-peer", p.as_str()]);
+    }
+    let out = mesh(&home, &args);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("65 peers given with --trust-peer: at most 64"),
+        "{err}"
+    );
+    assert!(!home.join("api").exists(), "no node started");
+
+    // A node with both flags runs; its view of a peer it knows nothing of is neutral.
+    let trusted = libp2p::PeerId::random().to_string();
+    let _node = spawn_node(&home, &["--trust-peer", &trusted, "--no-share-receipts"]);
+    let stranger = libp2p::PeerId::random().to_string();
+    let out = mesh(&home, &["reputation", &stranger, "--json"]);
+    assert!(out.status.success(), "reputation: {}", stderr(&out));
+    let view: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(view["peer_id"], stranger.as_str(), "{view}");
+    assert_eq!(view["reputation"], 0.5, "{view}");
+    assert_eq!(view["receipts_score"], 0.5, "{view}");
+    assert_eq!(view["local_score"], 0.5, "{view}");
+    assert_eq!(view["known"], false, "{view}");
+    assert_eq!(view["positive_evidence"], 0.0, "{view}");
+    assert_eq!(view["negative_evidence"], 0.0, "{view}");
+
+    // The human form says what each figure is.
+    let out = mesh(&home, &["reputation", &stranger]);
+    assert!(out.status.success(), "reputation: {}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        format!("Peer {stranger}"),
+        "reputation        0.500".to_owned(),
+        "receipts score    0.500".to_owned(),
+        "local score       0.500".to_owned(),
+        "global trust      0.0000".to_owned(),
+        "evidence          0.00 for, 0.00 against".to_owned(),
+        "named in receipts no".to_owned(),
+        "computed".to_owned(),
+    ] {
+        assert!(text.contains(&line), "{line:?} missing from:\n{text}");
+    }
+
+    // A malformed id is refused with the same clear message.
+    let out = mesh(&home, &["reputation", "12D3KooW", "--json"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("\"12D3KooW\" is not a peer id"), "{err}");
+    assert!(err.contains("mesh peers"), "{err}");
+}

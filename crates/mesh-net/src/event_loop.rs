@@ -90,7 +90,8 @@ const CATCHUP_FANOUT: usize = 16;
 /// connection a busy node opens, most of them for DHT queries.
 const CATCHUP_ON_CONNECT: usize = 4;
 const CATCHUP_WINDOW: Duration = Duration::from_secs(30);
-/// Routing table size under which every new peer triggers a re-announcement.
+/// Routing table size under which every new peer asks for a re-announcement (kept
+/// [`REANNOUNCE_GAP`] apart): a node that just joined knows too few peers to find the closest.
 const SMALL_NETWORK: usize = 20;
 
 /// What a Kademlia query was started for.
@@ -279,6 +280,7 @@ fn spawn_swarm(
         record_seq: 0,
         next_announce: now + Duration::from_millis(300),
         last_announce: None,
+        announced_table_size: 0,
         next_topic_check: now + TOPIC_CHECK,
         traffic: scoring::TopicTraffic::default(),
         next_scoring: now + SCORING_INTERVAL,
@@ -372,6 +374,8 @@ struct EventLoop {
     next_announce: Instant,
     /// When this node last announced; re-announcements asked for keep [`REANNOUNCE_GAP`].
     last_announce: Option<Instant>,
+    /// Routing table size at the last announcement.
+    announced_table_size: usize,
     next_topic_check: Instant,
     /// Reachability, rendezvous and peer exchange.
     nat: reach::Reach,
@@ -1621,6 +1625,13 @@ impl EventLoop {
         let now = Instant::now();
         self.next_announce = now + self.config.announce_interval;
         self.last_announce = Some(now);
+        self.announced_table_size = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .map(|b| b.num_entries())
+            .sum();
         for cap in self.subscriptions.clone() {
             self.provide(cap.topic_provider_key());
         }
@@ -2011,7 +2022,13 @@ impl EventLoop {
                             .kbuckets()
                             .map(|b| b.num_entries())
                             .sum();
-                        if is_new_peer && size <= SMALL_NETWORK {
+                        // Beyond a small network, again each time the table doubled since the
+                        // last announcement: the peers closest to this node's keys are only
+                        // found as the table fills, and records stored elsewhere are missed
+                        // by lookups until the next periodic announcement.
+                        if is_new_peer
+                            && (size <= SMALL_NETWORK || size >= 2 * self.announced_table_size)
+                        {
                             self.announce_soon();
                         }
                     }

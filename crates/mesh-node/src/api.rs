@@ -7,6 +7,7 @@
 //! | GET | `/v1/health` | no | liveness |
 //! | GET | `/v1/info` | yes | peer id, full listen addresses, capabilities |
 //! | GET | `/v1/peers` | yes | connected peers with RTT and local reputation |
+//! | GET | `/v1/peers/{peer_id}/reputation` | yes | this node's view of a peer's reputation and what it rests on |
 //! | POST | `/v1/intents` | yes | sign and publish an intent |
 //! | GET | `/v1/intents/stream` | yes | Server-Sent Events: `intent` per verified intent, `intent_update` per cancellation; resumable with `Last-Event-ID` |
 //! | GET | `/v1/agents` | yes | discover agents by capability and minimum reputation |
@@ -150,6 +151,7 @@ pub fn router(state: ApiState, rate: Rate) -> Router {
         .merge(crate::intent_api::routes())
         .merge(crate::peer_api::routes())
         .merge(crate::reachability_api::routes())
+        .merge(crate::reputation_api::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/openapi.json", get(openapi))

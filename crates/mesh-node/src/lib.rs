@@ -26,6 +26,7 @@ mod node;
 pub mod openapi;
 pub mod peer_api;
 pub mod reachability_api;
+pub mod reputation_api;
 pub mod views;
 
 pub use error::NodeError;

@@ -31,6 +31,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/negotiations/{id}/deliver"),
     ("post", "/v1/negotiations/{id}/receipt"),
     ("get", "/v1/reachability"),
+    ("get", "/v1/peers/{peer_id}/reputation"),
 ];
 
 fn error_responses() -> Value {
@@ -76,11 +77,17 @@ fn step(summary: &str, body: Option<&str>, id_param: &Value) -> Value {
 pub fn document() -> Value {
     let mut doc = base_document();
     doc["paths"]["/v1/reachability"] = crate::reachability_api::openapi_path(error_responses());
-    if let (Some(schemas), Value::Object(more)) = (
-        doc["components"]["schemas"].as_object_mut(),
+    doc["paths"]["/v1/peers/{peer_id}/reputation"] =
+        crate::reputation_api::openapi_path(error_responses());
+    for more in [
         crate::reachability_api::openapi_schemas(),
-    ) {
-        schemas.extend(more);
+        crate::reputation_api::openapi_schemas(),
+    ] {
+        if let (Some(schemas), Value::Object(more)) =
+            (doc["components"]["schemas"].as_object_mut(), more)
+        {
+            schemas.extend(more);
+        }
     }
     doc
 }

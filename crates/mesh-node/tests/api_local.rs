@@ -446,3 +446,86 @@ async fn requests_beyond_the_api_rate_get_429_with_the_json_error() {
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("retry"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reputation_endpoint_answers_for_any_peer_and_refuses_a_bad_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[], None).await;
+    let http = reqwest::Client::new();
+    let url = base(&node);
+
+    // A peer this node knows nothing of is neutral, and no receipt names it.
+    let stranger = libp2p::PeerId::random().to_string();
+    let res = http
+        .get(format!("{url}/v1/peers/{stranger}/reputation"))
+        .bearer_auth(token(&node))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let view: Value = res.json().await.unwrap();
+    assert_eq!(view["peer_id"], stranger.as_str(), "{view}");
+    assert_eq!(view["reputation"], 0.5, "{view}");
+    assert_eq!(view["receipts_score"], 0.5, "{view}");
+    assert_eq!(view["local_score"], 0.5, "{view}");
+    assert_eq!(view["global_trust"], 0.0, "{view}");
+    assert_eq!(view["positive_evidence"], 0.0, "{view}");
+    assert_eq!(view["negative_evidence"], 0.0, "{view}");
+    assert_eq!(view["known"], false, "{view}");
+    assert!(view["computed_at_ms"].is_u64(), "{view}");
+    // The served document describes every field the endpoint returns, all required.
+    let doc: Value = http
+        .get(format!("{url}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schema = &doc["components"]["schemas"]["ReputationView"];
+    let mut required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut fields: Vec<&str> = view
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    required.sort_unstable();
+    fields.sort_unstable();
+    assert_eq!(required, fields);
+    assert_eq!(
+        doc["paths"]["/v1/peers/{peer_id}/reputation"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/ReputationView"
+    );
+
+    // A malformed id is a 400 with a stable code and a message that says what to use.
+    for bad in ["not-a-peer-id", "12D3KooW", "0000"] {
+        let res = http
+            .get(format!("{url}/v1/peers/{bad}/reputation"))
+            .bearer_auth(token(&node))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_peer_id", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(bad), "{message}");
+        assert!(message.contains("mesh peers"), "{message}");
+    }
+
+    // Behind the token like every /v1 endpoint.
+    let res = http
+        .get(format!("{url}/v1/peers/{stranger}/reputation"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    node.shutdown().await;
+}

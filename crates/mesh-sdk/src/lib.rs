@@ -57,6 +57,7 @@ pub mod strategy {
 }
 
 pub use agent::{AgentHandler, Answer, Bid, ServeHandle};
+pub use libp2p::PeerId;
 pub use mesh_core::IntentStatus;
 pub use mesh_core::negotiation::{
     Delivery, Eta, NegotiationId, Price, Proposal, Receipt, ResultContent, Role,
@@ -67,7 +68,7 @@ pub use mesh_net::{
     AgentInfo, AgentQuery, NegotiationEvent, NegotiationSummary, PeerInfo, PublishOutcome,
     ReceivedIntent,
 };
-pub use mesh_net::{CancelOutcome, IntentUpdate, IntentView};
+pub use mesh_net::{CancelOutcome, IntentUpdate, IntentView, ReputationView};
 pub use strategy::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};
 
 /// Errors of the SDK.
@@ -123,6 +124,8 @@ pub struct MeshNetworkBuilder {
     connect_timeout: Option<Duration>,
     intent_quota: Option<u32>,
     proof_of_work_bits: u8,
+    trusted_peers: Vec<PeerId>,
+    share_receipts: Option<bool>,
 }
 
 impl MeshNetworkBuilder {
@@ -204,6 +207,22 @@ impl MeshNetworkBuilder {
         self
     }
 
+    /// A peer whose receipts count from the start, as this agent's own do: an operator's seed
+    /// identity you know. Call once per peer, for at most
+    /// [`mesh_core::trust::MAX_PRE_TRUSTED`] (64) peers. Without any, only this agent's own
+    /// receipts, and those of agents they vouch for, count.
+    pub fn trust_peer(mut self, peer: PeerId) -> Self {
+        self.trusted_peers.push(peer);
+        self
+    }
+
+    /// Whether to publish the attestations of this agent's completed negotiations on the
+    /// receipts topic for other nodes to count (default true). Off, they still count here.
+    pub fn share_receipts(mut self, on: bool) -> Self {
+        self.share_receipts = Some(on);
+        self
+    }
+
     /// Validates the settings. Nothing touches the network until [`MeshNetwork::connect`].
     pub fn build(self) -> Result<MeshNetwork, Error> {
         let parse = |s: &String| {
@@ -240,6 +259,18 @@ impl MeshNetworkBuilder {
             )));
         }
         config.net.proof_of_work_bits = self.proof_of_work_bits;
+        let mut trusted = self.trusted_peers;
+        trusted.sort_unstable();
+        trusted.dedup();
+        if trusted.len() > mesh_core::trust::MAX_PRE_TRUSTED {
+            return Err(Error::Invalid(format!(
+                "{} peers given with trust_peer: at most {} may be trusted from the start; keep the operators' seed identities you know",
+                trusted.len(),
+                mesh_core::trust::MAX_PRE_TRUSTED
+            )));
+        }
+        config.net.reputation.trusted_peers = trusted;
+        config.net.reputation.share_receipts = self.share_receipts.unwrap_or(true);
         config.api = self.api;
         Ok(MeshNetwork {
             config,
@@ -363,6 +394,13 @@ impl MeshNetwork {
     /// This agent's peer id and full listen addresses.
     pub async fn info(&self) -> Result<mesh_net::NodeInfo, Error> {
         Ok(self.handle()?.info().await?)
+    }
+
+    /// This agent's view of `peer`'s reputation: the figure discovery and the offer strategy
+    /// use, and what it rests on (receipts, this agent's own observations). A peer nothing is
+    /// known of is neutral (0.5) with `known` false.
+    pub async fn reputation(&self, peer: PeerId) -> Result<ReputationView, Error> {
+        Ok(self.handle()?.reputation(peer).await?)
     }
 
     /// Sets the load advertised to other agents, in `[0, 1]`.

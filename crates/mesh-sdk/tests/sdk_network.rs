@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use mesh_sdk::{AgentQuery, Error, Intent, MeshNetwork};
+use mesh_sdk::{AgentQuery, Error, Intent, MeshNetwork, PeerId};
 
 fn agent(dir: &std::path::Path, name: &str, caps: &[&str], bootstrap: &[String]) -> MeshNetwork {
     MeshNetwork::builder()
@@ -113,6 +113,14 @@ async fn bad_settings_and_misuse_are_clear_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::Capability(_)), "{err}");
 
+    let too_many = (0..=mesh_core::trust::MAX_PRE_TRUSTED)
+        .fold(MeshNetwork::builder().home(dir.path()), |b, _| {
+            b.trust_peer(PeerId::random())
+        });
+    let err = too_many.build().unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("at most 64"), "{err}");
+
     let network = agent(dir.path(), "lonely", &[], &[]);
     assert!(matches!(
         network
@@ -121,6 +129,10 @@ async fn bad_settings_and_misuse_are_clear_errors() {
         Err(Error::NotConnected)
     ));
     assert!(network.subscribe_to_intents().next().await.is_none());
+    assert!(matches!(
+        network.reputation(PeerId::random()).await,
+        Err(Error::NotConnected)
+    ));
 
     // A bootstrap peer nobody listens on.
     let unreachable = MeshNetwork::builder()
@@ -136,4 +148,30 @@ async fn bad_settings_and_misuse_are_clear_errors() {
         matches!(err, Error::BootstrapUnreachable { count: 1, .. }),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reputation_of_a_peer_nothing_is_known_of_is_neutral() {
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = PeerId::random();
+    let network = MeshNetwork::builder()
+        .home(dir.path().join("rater"))
+        .listen_addresses(["/ip4/127.0.0.1/tcp/0"])
+        .mdns(false)
+        .trust_peer(trusted)
+        .trust_peer(trusted)
+        .share_receipts(false)
+        .build()
+        .expect("valid settings");
+    network.connect().await.unwrap();
+    for peer in [PeerId::random(), trusted] {
+        let view: mesh_sdk::ReputationView = network.reputation(peer).await.unwrap();
+        assert_eq!(view.peer_id, peer.to_string());
+        assert_eq!(view.reputation, 0.5, "{view:?}");
+        assert_eq!(view.receipts_score, 0.5, "{view:?}");
+        assert_eq!(view.local_score, 0.5, "{view:?}");
+        assert!(!view.known, "{view:?}");
+        assert_eq!((view.positive_evidence, view.negative_evidence), (0.0, 0.0));
+    }
+    network.shutdown().await;
 }

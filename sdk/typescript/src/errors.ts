@@ -13,6 +13,7 @@ export type MeshErrorCode =
   | "token_refused"
   | "forbidden"
   | "invalid_capability"
+  | "invalid_peer_id"
   | "invalid_input"
   | "not_found"
   | "conflict"
@@ -102,6 +103,13 @@ export class ForbiddenError extends MeshError {
 export class InvalidCapabilityError extends MeshError {
   constructor(message: string, details?: MeshErrorDetails) {
     super("invalid_capability", message, details);
+  }
+}
+
+/** A peer id is malformed: it is the base58 id `mesh peers` shows, e.g. `12D3KooW...`. */
+export class InvalidPeerIdError extends MeshError {
+  constructor(message: string, details?: MeshErrorDetails) {
+    super("invalid_peer_id", message, details);
   }
 }
 
@@ -204,6 +212,7 @@ export function parseErrorBody(text: string): { code: string; message: string } 
 const BY_API_CODE: Record<string, (message: string, details: MeshErrorDetails) => MeshError> = {
   invalid_capability: (m, d) => new InvalidCapabilityError(m, d),
   missing_capability: (m, d) => new InvalidCapabilityError(m, d),
+  invalid_peer_id: (m, d) => new InvalidPeerIdError(m, d),
   unreachable: (m, d) => new UnreachableError(m, d),
   busy: (m, d) => new BusyError(m, d),
   stopped: (m, d) => new NodeStoppedError(m, d),

@@ -30,6 +30,7 @@ export {
   ForbiddenError,
   InvalidCapabilityError,
   InvalidInputError,
+  InvalidPeerIdError,
   MeshError,
   MeshTimeoutError,
   NodeNotFoundError,

@@ -9,6 +9,7 @@ import { checkCapabilities } from "./capability.js";
 import {
   InvalidCapabilityError,
   InvalidInputError,
+  InvalidPeerIdError,
   MeshError,
   NodeStartError,
   NotConnectedError,
@@ -48,6 +49,7 @@ import type {
   Peer,
   Reachability,
   PublishOutcome,
+  ReputationView,
   Transcript,
 } from "./types.js";
 
@@ -132,6 +134,9 @@ export interface NegotiationFilter {
   /** `"publisher"` or `"agent"`. */
   role?: string;
 }
+
+/** What a peer id is made of: base58 (the node checks the rest). */
+const BASE58 = /^[1-9A-HJ-NP-Za-km-z]{1,128}$/;
 
 function matches(summary: NegotiationSummary, filter: NegotiationFilter): boolean {
   return (
@@ -346,6 +351,22 @@ export class MeshNetwork {
   /** Reachability in plain words, as `mesh doctor` prints it: public/private/unknown and why, relay reservations, each peer direct or relayed, and what to do. */
   async reachability(): Promise<Reachability> {
     return this.#connected().client.get<Reachability>("/v1/reachability");
+  }
+
+  /**
+   * This node's view of a peer's reputation, as `mesh reputation PEER_ID` prints it: the figure
+   * discovery and the offer strategy use (`reputation`, in [0, 1]) and what it rests on
+   * (receipts, this node's own observations). Any peer may be asked; one nothing is known of is
+   * neutral (0.5) with `known` false. Throws {@link InvalidPeerIdError} for a malformed id.
+   */
+  async reputation(peerId: string): Promise<ReputationView> {
+    const { client } = this.#connected();
+    if (typeof peerId !== "string" || !BASE58.test(peerId)) {
+      throw new InvalidPeerIdError(
+        `${JSON.stringify(peerId)} is not a peer id: use the base58 id \`peers()\` or \`mesh peers\` shows, e.g. 12D3KooW...`,
+      );
+    }
+    return client.get<ReputationView>(`/v1/peers/${encodeURIComponent(peerId)}/reputation`);
   }
 
   /**

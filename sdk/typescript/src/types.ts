@@ -29,6 +29,8 @@ export type Skill = Schemas["Skill"];
 export type Peer = Schemas["Peer"];
 /** Where the node stands: AutoNAT's verdict, NAT, relay reservations, direct or relayed peers, advice (`mesh doctor`). */
 export type Reachability = Schemas["Reachability"];
+/** This node's view of a peer's reputation and what it rests on (`mesh reputation PEER_ID`). */
+export type ReputationView = Schemas["ReputationView"];
 /** The node's identity, addresses and capabilities. */
 export type NodeInfo = Schemas["NodeInfo"];
 /** Result of `publishIntent`: the intent id and how many subscribers each topic had. */

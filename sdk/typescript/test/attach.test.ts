@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import {
   InvalidCapabilityError,
   InvalidInputError,
+  InvalidPeerIdError,
   MeshNetwork,
   NodeStartError,
   TokenRefusedError,
@@ -96,6 +97,50 @@ describe("attaching to a running node", { skip: NEEDS_MESH }, () => {
         network.publishIntent({ title: "t", capabilities: ["a"], payload: { data: new Uint8Array(48 * 1024 + 1) } }),
         InvalidInputError,
       );
+    } finally {
+      await network.close();
+    }
+  });
+
+  test("reputation() is the node's typed view of any peer; a malformed id is InvalidPeerIdError", async () => {
+    const network = await attached({ env: isolatedEnv(), api: rust.api, token: rust.token });
+    try {
+      const stranger = "12D3KooWENxizvpWsNHzJrvkALE3swuVmXUuHmmSFvcjdbzcEdxv";
+      const view = await network.reputation(stranger);
+      assert.equal(view.peer_id, stranger);
+      assert.equal(view.reputation, 0.5);
+      assert.equal(view.receipts_score, 0.5);
+      assert.equal(view.local_score, 0.5);
+      assert.equal(view.global_trust, 0);
+      assert.equal(view.positive_evidence, 0);
+      assert.equal(view.negative_evidence, 0);
+      assert.equal(view.known, false);
+      assert.equal(typeof view.computed_at_ms, "number");
+      // The CLI prints the same view.
+      const out = rust.cli(["reputation", stranger, "--json"]);
+      assert.equal(out.status, 0, out.stderr);
+      assert.deepEqual(JSON.parse(out.stdout), view);
+
+      // Base58 but not a peer id: the node refuses it with its stable code.
+      await assert.rejects(network.reputation("12D3KooW"), (error: unknown) => {
+        assert.ok(error instanceof InvalidPeerIdError, String(error));
+        assert.equal(error.code, "invalid_peer_id");
+        assert.equal(error.status, 400);
+        assert.equal(error.apiCode, "invalid_peer_id");
+        assert.match(error.message, /"12D3KooW" is not a peer id/);
+        assert.match(error.message, /mesh peers/);
+        return true;
+      });
+      // Not even base58 (or not a string): refused before anything is sent.
+      for (const bad of ["", "not-a-peer-id", "../info", 42 as unknown as string]) {
+        await assert.rejects(network.reputation(bad), (error: unknown) => {
+          assert.ok(error instanceof InvalidPeerIdError, String(error));
+          assert.equal(error.code, "invalid_peer_id");
+          assert.equal(error.status, undefined);
+          assert.match(error.message, /12D3KooW/);
+          return true;
+        });
+      }
     } finally {
       await network.close();
     }

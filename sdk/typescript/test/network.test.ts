@@ -218,6 +218,15 @@ describe("two SDK agents and a Rust agent", { skip: NEEDS_MESH }, () => {
     assert.deepEqual(steps(workerEvents), ["offer:out", "accept:in", "deliver:out", "receipt:in"]);
     for (const stop of streams) stop();
 
+    // The publisher's own receipt now speaks for the worker: its view of the worker rests on it.
+    const view = await eventually("the receipt in the publisher's view of the worker", async () => {
+      const v = await publisher.reputation(worker.peerId);
+      return v.known ? v : undefined;
+    });
+    assert.equal(view.peer_id, worker.peerId);
+    assert.ok(view.positive_evidence > 0, JSON.stringify(view));
+    assert.ok(view.computed_at_ms > 0, JSON.stringify(view));
+
     // The intent's lifecycle follows the negotiation.
     const status = await publisher.getIntent(intent.id);
     assert.equal(status.own, true);

@@ -1795,6 +1795,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/peers/{peer_id}/reputation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This node's view of a peer's reputation: the figure discovery and the offer strategy use, and what it rests on (receipts, this node's own observations). Any peer id may be asked; one nothing is known of is neutral (0.5) with `known` false */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Peer id, base58, as `mesh peers` shows it (12D3KooW...) */
+                    peer_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description This node's view of the peer's reputation */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReputationView"];
+                    };
+                };
+                /** @description Not a peer id: `invalid_peer_id` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/reachability": {
         parameters: {
             query?: never;
@@ -2123,6 +2189,28 @@ export interface components {
             renewals: number;
             /** @enum {string} */
             state: "requested" | "active" | "failed";
+        };
+        ReputationView: {
+            /** @description When the scores were last recomputed, Unix ms (0: not yet) */
+            computed_at_ms: number;
+            /** @description Its share of EigenTrust's vector: above 0 only if a chain of good receipts leads to it from a peer this node trusts */
+            global_trust: number;
+            /** @description Whether a receipt this node holds names it (as agent or publisher), as of the last recomputation */
+            known: boolean;
+            /** @description This node's own score of the peer's messages (valid ones raise it, invalid ones lower it) */
+            local_score: number;
+            /** @description Weighted evidence against it (sum of one minus the ratings counted) */
+            negative_evidence: number;
+            /** @description The peer, base58 */
+            peer_id: string;
+            /** @description Weighted evidence for it (sum of the ratings counted) */
+            positive_evidence: number;
+            /** @description How much its own receipts count */
+            rater_weight: number;
+            /** @description From the receipts this node holds: 0.5 for an agent nobody trusted rated */
+            receipts_score: number;
+            /** @description As discovery's min_reputation and the offer strategy see it: receipts_score, lowered when local_score is below 0.5 */
+            reputation: number;
         };
         Skill: {
             description?: string;
