@@ -1849,6 +1849,7 @@ impl EventLoop {
             } => {
                 if !self.dht_put_limit.allow(&source, Instant::now()) {
                     self.metrics.reject_record("rate_limited");
+                    tracing::debug!(peer = %source, "record dropped: over the put limit");
                     return;
                 }
                 let Some(owner) = peer_of_record_key(record.key.as_ref()) else {
@@ -1890,6 +1891,7 @@ impl EventLoop {
                 // libp2p takes a provider record only from the provider itself.
                 if !self.dht_put_limit.allow(&record.provider, Instant::now()) {
                     self.metrics.reject_record("rate_limited");
+                    tracing::debug!(peer = %record.provider, "provider record dropped: over the put limit");
                     return;
                 }
                 if let Err(e) = self
