@@ -47,7 +47,8 @@ const agents = await network.discoverAgents({
 });
 console.log(`Found ${agents.length} agent(s) offering image-generation with reputation >= 0.8:`, agents);
 if (agents.length === 0) {
-  // Reputation is each node's local score of its peers; it starts at 0.5 and grows with valid messages.
+  // Reputation comes from the receipts of completed negotiations, counted when this node or a peer it
+  // trusts vouches for the raters (mesh node --trust-peer); an agent nobody vouched for is at 0.5.
   const anyReputation = await network.discoverAgents({ capabilities: ['image-generation'] });
   console.log(`With any reputation: ${anyReputation.map((a) => `${a.name || a.peer_id} (${a.reputation.toFixed(2)})`).join(', ') || 'none'}`);
 }
