@@ -258,6 +258,29 @@ pub fn messages() -> &'static [Vec<u8>] {
         .envelopes()
 }
 
+/// When the fixture negotiation's receipt (its last message) is signed.
+pub fn receipt_time() -> u64 {
+    message_time(completed_steps().len() - 1)
+}
+
+/// The fixture negotiation completed with a receipt below neutral instead: 0.2, signed at
+/// [`receipt_time`].
+pub fn low_rated() -> &'static Negotiation {
+    static LOW_RATED: LazyLock<Negotiation> = LazyLock::new(|| {
+        let steps = completed_steps();
+        let mut negotiation = states()[steps.len() - 1].clone();
+        negotiation
+            .send(
+                Body::Receipt(Receipt::new(0.2).with_comment("late and incomplete")),
+                &keys().publisher,
+                receipt_time(),
+            )
+            .expect("a receipt follows the delivery");
+        negotiation
+    });
+    &LOW_RATED
+}
+
 /// Decodes the payload of a fixture negotiation envelope.
 pub fn message_content(envelope: &[u8]) -> v1::NegotiationMessage {
     let (payload, _) = envelope::open(

@@ -14,6 +14,7 @@
 //! | [`transcript`] | `Transcript::decode`, its JSON form, `Transcript::verify`, `Negotiation::resume` | both encodings round-trip; a valid chain's prefix is valid |
 //! | [`framing`] | `mesh_proto::decode_bounded`, `read_length_prefixed` and the network's `ProtoCodec`, for every wire message | decoders agree with each other and with a re-encoding |
 //! | [`api_body`] | `serde_json` into every request body of the local API, then what the handler makes of it | JSON round trip; what the API signs, the other party accepts |
+//! | [`attestation`] | `ReceiptAttestation::verify` and the node's `receipts::ReceiptBook::receive` | what verifies is its own canonical encoding, verifies again and rates in `[0, 1]` a peer other than its rater, with the delivery below neutral |
 //!
 //! Most inputs start with one *flags* byte ([`input::Input`]): it picks between bytes as
 //! received from the network and bytes signed with a fixture key (so the fuzzer reaches the
@@ -29,7 +30,8 @@ pub mod seeds;
 mod targets;
 
 pub use targets::{
-    agent_record, api_body, cancellation, envelope, framing, intent, negotiation, transcript,
+    agent_record, api_body, attestation, cancellation, envelope, framing, intent, negotiation,
+    transcript,
 };
 
 /// What a target made of one input.
@@ -95,6 +97,11 @@ pub const TARGETS: &[Target] = &[
         name: "api_body",
         run: api_body::run,
         max_len: 1 + mesh_node::api::MAX_BODY_BYTES,
+    },
+    Target {
+        name: "attestation",
+        run: attestation::run,
+        max_len: 1 + mesh_core::trust::MAX_ATTESTATION_BYTES + 1024,
     },
 ];
 

@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use mesh_core::agent_record;
-use mesh_core::negotiation::{Body, Delivery, Eta, Price, Proposal, Role};
+use mesh_core::negotiation::{
+    self, Body, Delivery, Eta, Negotiation, NegotiationError, Price, Proposal, Role,
+};
+use mesh_core::trust::{Disclosure, ReceiptAttestation};
 use mesh_proto::{encode_length_prefixed, v1};
 use prost::Message;
 
@@ -51,6 +54,7 @@ pub fn all() -> Vec<Seed> {
     transcripts(&mut seeds);
     frames(&mut seeds);
     api_bodies(&mut seeds);
+    attestations(&mut seeds);
     seeds.0
 }
 
@@ -392,4 +396,79 @@ fn api_bodies(seeds: &mut Seeds) {
     for (name, flags, body) in bodies {
         seeds.add(t, name, flags, body.as_bytes(), Accepted);
     }
+}
+
+/// The attestation of a completed fixture negotiation.
+fn attestation(negotiation: &Negotiation, disclosure: Disclosure) -> ReceiptAttestation {
+    ReceiptAttestation::from_transcript(negotiation.transcript(), disclosure)
+        .expect("a completed negotiation is attested")
+}
+
+/// The attestation's envelopes as the payloads they seal, for the sealed form of the target.
+fn payloads(attestation: &ReceiptAttestation) -> Vec<u8> {
+    let payload = |envelope: &[u8]| fixtures::message_content(envelope).encode_to_vec();
+    v1::ReceiptAttestation {
+        receipt: payload(attestation.receipt()),
+        deliver: attestation.deliver().map(payload).unwrap_or_default(),
+    }
+    .encode_to_vec()
+}
+
+/// The flags of an attestation input: sealed or not, the keys swapped, the clock.
+fn attestation_flags(sealed: bool, swapped: bool, clock: u8) -> u8 {
+    u8::from(sealed) | u8::from(swapped) << 1 | clock << 2
+}
+
+fn attestations(seeds: &mut Seeds) {
+    use Outcome::{Accepted, Refused};
+    let t = "attestation";
+    let completed = &fixtures::states()[5];
+    let minimal = attestation(completed, Disclosure::Minimal);
+    let with_delivery = attestation(completed, Disclosure::WithDelivery);
+    let low = attestation(fixtures::low_rated(), Disclosure::Minimal);
+    assert!(minimal.deliver().is_none() && low.deliver().is_some());
+    let valid = [
+        ("minimal", &minimal),
+        ("with-delivery", &with_delivery),
+        ("low-rating", &low),
+    ];
+    for (name, attestation) in valid {
+        let flags = attestation_flags(false, false, 0);
+        seeds.add(t, name, flags, &attestation.encode(), Accepted);
+        let flags = attestation_flags(true, false, 0);
+        let sealed = payloads(attestation);
+        seeds.add(t, &format!("sealed-{name}"), flags, &sealed, Accepted);
+    }
+    // Signed 5 minutes after the verifier's clock, the most allowed; then 1 ms more.
+    let flags = attestation_flags(false, false, 1);
+    seeds.add(t, "last-moment", flags, &low.encode(), Accepted);
+    let flags = attestation_flags(false, false, 2);
+    seeds.add(t, "from-the-future", flags, &low.encode(), Refused);
+
+    let flags = attestation_flags(false, false, 0);
+    let mut truncated = with_delivery.encode();
+    truncated.truncate(truncated.len() - 10);
+    seeds.add(t, "truncated", flags, &truncated, Refused);
+    // The signature is the last field of an envelope.
+    let mut receipt = minimal.receipt().to_vec();
+    *receipt.last_mut().expect("an envelope") ^= 0x01;
+    assert!(matches!(
+        negotiation::peek(&receipt),
+        Err(NegotiationError::BadSignature)
+    ));
+    let flipped = ReceiptAttestation::new(receipt, None).encode();
+    seeds.add(t, "flipped-signature", flags, &flipped, Refused);
+    let undisclosed = ReceiptAttestation::new(low.receipt().to_vec(), None).encode();
+    seeds.add(
+        t,
+        "low-rating-without-delivery",
+        flags,
+        &undisclosed,
+        Refused,
+    );
+    let deliver = low.deliver().expect("disclosed").to_vec();
+    let reversed = ReceiptAttestation::new(deliver, Some(low.receipt().to_vec())).encode();
+    seeds.add(t, "reversed", flags, &reversed, Refused);
+    let flags = attestation_flags(true, true, 0);
+    seeds.add(t, "sealed-swapped-keys", flags, &payloads(&low), Refused);
 }

@@ -151,6 +151,11 @@ fn api_body_survives_mutations() {
 }
 
 #[test]
+fn attestation_survives_mutations() {
+    survives("attestation");
+}
+
+#[test]
 fn every_target_is_tested() {
     let names: Vec<&str> = mesh_fuzz::TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(
@@ -163,7 +168,8 @@ fn every_target_is_tested() {
             "negotiation",
             "transcript",
             "framing",
-            "api_body"
+            "api_body",
+            "attestation"
         ],
         "a new target needs its `_survives_mutations` test here"
     );

@@ -2,6 +2,7 @@
 
 pub mod agent_record;
 pub mod api_body;
+pub mod attestation;
 pub mod cancellation;
 pub mod envelope;
 pub mod framing;
