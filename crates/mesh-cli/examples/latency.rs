@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use base64::Engine as _;
 use clap::Parser;
 use mesh_net::{NodeInfo, PublishOutcome};
@@ -183,29 +183,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Declared first so it is removed after the nodes are stopped.
     let dir = tempfile::tempdir()?;
-    let (a_home, b_home) = (dir.path().join("a"), dir.path().join("b"));
-    let node_a = NodeProc::spawn(&mesh, &a_home, &[])?;
-    let a = Api::of("A", &a_home)?;
-    let a_info: NodeInfo = a.get("/v1/info").await?;
-    let a_addr = a_info
-        .listen_addrs
-        .iter()
-        .find(|addr| addr.contains("/tcp/"))
-        .ok_or_else(|| {
-            anyhow!(
-                "node A has no TCP listen address: {:?}",
-                a_info.listen_addrs
-            )
-        })?
-        .clone();
-    let node_b = NodeProc::spawn(
-        &mesh,
-        &b_home,
-        &["--bootstrap", &a_addr, "--capability", CAPABILITY],
-    )?;
-    let b = Api::of("B", &b_home)?;
-    let b_info: NodeInfo = b.get("/v1/info").await?;
-    let mut rx = open_stream(&b).await?;
+    let Pair {
+        node_a,
+        node_b,
+        a,
+        b,
+        a_info,
+        b_info,
+        mut rx,
+    } = Pair::start(&mesh, dir.path(), CAPABILITY).await?;
 
     // Publish until one intent reaches B: then B's subscription is known to A.
     let ready_by = Instant::now() + READY_TIMEOUT;

@@ -266,3 +266,53 @@ pub fn default_mesh() -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow!("cannot find the target directory of {}", exe.display()))?;
     Ok(profile_dir.join("mesh"))
 }
+
+/// Two `mesh node` processes: A alone, B bootstrapped from A's TCP address offering
+/// `capability`, with B's intent stream open.
+pub struct Pair {
+    pub node_a: NodeProc,
+    pub node_b: NodeProc,
+    pub a: Api,
+    pub b: Api,
+    pub a_info: mesh_net::NodeInfo,
+    pub b_info: mesh_net::NodeInfo,
+    pub rx: mpsc::Receiver<Arrival>,
+}
+
+impl Pair {
+    /// Starts the pair with homes under `dir`.
+    pub async fn start(mesh: &Path, dir: &Path, capability: &str) -> anyhow::Result<Self> {
+        let (a_home, b_home) = (dir.join("a"), dir.join("b"));
+        let node_a = NodeProc::spawn(mesh, &a_home, &[])?;
+        let a = Api::of("A", &a_home)?;
+        let a_info: mesh_net::NodeInfo = a.get("/v1/info").await?;
+        let a_addr = a_info
+            .listen_addrs
+            .iter()
+            .find(|addr| addr.contains("/tcp/"))
+            .ok_or_else(|| {
+                anyhow!(
+                    "node A has no TCP listen address: {:?}",
+                    a_info.listen_addrs
+                )
+            })?
+            .clone();
+        let node_b = NodeProc::spawn(
+            mesh,
+            &b_home,
+            &["--bootstrap", &a_addr, "--capability", capability],
+        )?;
+        let b = Api::of("B", &b_home)?;
+        let b_info: mesh_net::NodeInfo = b.get("/v1/info").await?;
+        let rx = open_stream(&b).await?;
+        Ok(Self {
+            node_a,
+            node_b,
+            a,
+            b,
+            a_info,
+            b_info,
+            rx,
+        })
+    }
+}
