@@ -59,6 +59,8 @@ const TOPIC_DIALS_PER_LOOKUP: usize = 8;
 /// minute, each a few puts per close peer, under the default per-peer DHT put limit (60 a
 /// minute).
 const REANNOUNCE_GAP: Duration = Duration::from_secs(5);
+/// Least time between two announcements asked for because one failed.
+const ANNOUNCE_RETRY_GAP: Duration = Duration::from_secs(60);
 /// Discovery queries in flight at most.
 const MAX_DISCOVERIES: usize = 64;
 /// Publishes waiting for subscribers at most.
@@ -281,6 +283,7 @@ fn spawn_swarm(
         next_announce: now + Duration::from_millis(300),
         last_announce: None,
         announced_table_size: 0,
+        last_announce_retry: None,
         next_topic_check: now + TOPIC_CHECK,
         traffic: scoring::TopicTraffic::default(),
         next_scoring: now + SCORING_INTERVAL,
@@ -376,6 +379,8 @@ struct EventLoop {
     last_announce: Option<Instant>,
     /// Routing table size at the last announcement.
     announced_table_size: usize,
+    /// When a failed provider announcement last asked for a new one.
+    last_announce_retry: Option<Instant>,
     next_topic_check: Instant,
     /// Reachability, rendezvous and peer exchange.
     nat: reach::Reach,
@@ -1894,6 +1899,7 @@ impl EventLoop {
                     tracing::debug!(peer = %record.provider, "provider record dropped: over the put limit");
                     return;
                 }
+                tracing::trace!(local = %self.local, provider = %record.provider, key = ?record.key, "provider record stored");
                 if let Err(e) = self
                     .swarm
                     .behaviour_mut()
@@ -1915,6 +1921,29 @@ impl EventLoop {
         stats: &kad::QueryStats,
         last: bool,
     ) {
+        match &result {
+            QueryResult::StartProviding(Err(e)) => {
+                // The lookup before the puts timed out (a loaded node, unresponsive peers), so
+                // no peer stored the record: announce again, at most once a minute.
+                tracing::debug!(error = %e, requests = stats.num_requests(), successes = stats.num_successes(), "provider announcement failed");
+                let now = Instant::now();
+                if self
+                    .last_announce_retry
+                    .is_none_or(|t| now.duration_since(t) >= ANNOUNCE_RETRY_GAP)
+                {
+                    self.last_announce_retry = Some(now);
+                    self.announce_soon();
+                }
+            }
+            QueryResult::StartProviding(Ok(_)) => {
+                tracing::trace!(
+                    requests = stats.num_requests(),
+                    successes = stats.num_successes(),
+                    "provider announcement done"
+                );
+            }
+            _ => {}
+        }
         let purpose = if last {
             self.queries.remove(&id)
         } else {
@@ -1928,6 +1957,14 @@ impl EventLoop {
                 QueryPurpose::DiscoveryProviders(d),
                 QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
             ) => self.on_providers_found(d, providers, stats),
+            (
+                QueryPurpose::DiscoveryProviders(_),
+                QueryResult::GetProviders(Ok(GetProvidersOk::FinishedWithNoAdditionalRecord {
+                    closest_peers,
+                })),
+            ) => {
+                tracing::trace!(local = %self.local, ?closest_peers, requests = stats.num_requests(), "provider lookup ended");
+            }
             (
                 QueryPurpose::DiscoveryRecord(d, peer),
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))),
