@@ -1626,17 +1626,21 @@ impl EventLoop {
             .collect()
     }
 
-    fn announce(&mut self) {
-        let now = Instant::now();
-        self.next_announce = now + self.config.announce_interval;
-        self.last_announce = Some(now);
-        self.announced_table_size = self
-            .swarm
+    /// Peers in the DHT routing table.
+    fn routing_table_size(&mut self) -> usize {
+        self.swarm
             .behaviour_mut()
             .kad
             .kbuckets()
             .map(|b| b.num_entries())
-            .sum();
+            .sum()
+    }
+
+    fn announce(&mut self) {
+        let now = Instant::now();
+        self.next_announce = now + self.config.announce_interval;
+        self.last_announce = Some(now);
+        self.announced_table_size = self.routing_table_size();
         for cap in self.subscriptions.clone() {
             self.provide(cap.topic_provider_key());
         }
@@ -2054,13 +2058,7 @@ impl EventLoop {
                         stats,
                     } => self.on_kad_query(id, result, &stats, step.last),
                     kad::Event::RoutingUpdated { is_new_peer, .. } => {
-                        let size: usize = self
-                            .swarm
-                            .behaviour_mut()
-                            .kad
-                            .kbuckets()
-                            .map(|b| b.num_entries())
-                            .sum();
+                        let size = self.routing_table_size();
                         // Beyond a small network, again each time the table doubled since the
                         // last announcement: the peers closest to this node's keys are only
                         // found as the table fills, and records stored elsewhere are missed
