@@ -14,6 +14,7 @@
 //! | [`transcript`] | `Transcript::decode`, its JSON form, `Transcript::verify`, `Negotiation::resume` | both encodings round-trip; a valid chain's prefix is valid |
 //! | [`framing`] | `mesh_proto::decode_bounded`, `read_length_prefixed` and the network's `ProtoCodec`, for every wire message | decoders agree with each other and with a re-encoding |
 //! | [`api_body`] | `serde_json` into every request body of the local API, then what the handler makes of it | JSON round trip; what the API signs, the other party accepts |
+//! | [`receipts_answer`] | the network's `ProtoCodec` for `mesh.v1.ReceiptsResponse` (receipts catch-up), `receipt_catchup::Paging::answer`, then each attestation through `ReceiptBook::receive` | what the codec reads writes back the same; a refused answer breaks the rule its error names; a shelf of what was taken pages it back, each verifying to the same rating |
 //! | [`attestation`] | `ReceiptAttestation::verify` and the node's `receipts::ReceiptBook::receive` | what verifies is its own canonical encoding, verifies again and rates in `[0, 1]` a peer other than its rater, with the delivery below neutral |
 //!
 //! Most inputs start with one *flags* byte ([`input::Input`]): it picks between bytes as
@@ -31,7 +32,7 @@ mod targets;
 
 pub use targets::{
     agent_record, api_body, attestation, cancellation, envelope, framing, intent, negotiation,
-    transcript,
+    receipts_answer, transcript,
 };
 
 /// What a target made of one input.
@@ -102,6 +103,11 @@ pub const TARGETS: &[Target] = &[
         name: "attestation",
         run: attestation::run,
         max_len: 1 + mesh_core::trust::MAX_ATTESTATION_BYTES + 1024,
+    },
+    Target {
+        name: "receipts_answer",
+        run: receipts_answer::run,
+        max_len: 1 + mesh_net::receipt_catchup::MAX_RESPONSE_BYTES + 16,
     },
 ];
 

@@ -55,6 +55,7 @@ pub fn all() -> Vec<Seed> {
     frames(&mut seeds);
     api_bodies(&mut seeds);
     attestations(&mut seeds);
+    receipts_answers(&mut seeds);
     seeds.0
 }
 
@@ -283,7 +284,7 @@ fn frames(seeds: &mut Seeds) {
     use Outcome::{Accepted, Refused};
     let t = "framing";
     let completed = fixtures::states()[5].transcript().clone();
-    let frames: [(&str, Vec<u8>); 9] = [
+    let frames: [(&str, Vec<u8>); 11] = [
         (
             "intent",
             encode_length_prefixed(&fixtures::intent_content()),
@@ -331,6 +332,20 @@ fn frames(seeds: &mut Seeds) {
                 accepted: false,
                 code: "stale".into(),
                 reason: "replayed message: seq 0, expected 1".into(),
+            }),
+        ),
+        (
+            "receipts-request",
+            encode_length_prefixed(&v1::ReceiptsRequest {
+                limit: 256,
+                after: vec![7; 40],
+            }),
+        ),
+        (
+            "receipts-response",
+            encode_length_prefixed(&v1::ReceiptsResponse {
+                attestations: vec![minimal_attestation()],
+                next: vec![7; 40],
             }),
         ),
     ];
@@ -471,4 +486,56 @@ fn attestations(seeds: &mut Seeds) {
     seeds.add(t, "reversed", flags, &reversed, Refused);
     let flags = attestation_flags(true, true, 0);
     seeds.add(t, "sealed-swapped-keys", flags, &payloads(&low), Refused);
+}
+
+fn minimal_attestation() -> Vec<u8> {
+    attestation(&fixtures::states()[5], Disclosure::Minimal).encode()
+}
+
+fn receipts_answers(seeds: &mut Seeds) {
+    use Outcome::{Accepted, Refused};
+    let t = "receipts_answer";
+    let answer =
+        |attestations: Vec<Vec<u8>>, next: Vec<u8>| v1::ReceiptsResponse { attestations, next };
+    let low = attestation(fixtures::low_rated(), Disclosure::Minimal);
+    let framed = |a: &v1::ReceiptsResponse| encode_length_prefixed(a);
+    let valid = [
+        ("empty", answer(Vec::new(), Vec::new())),
+        ("one", answer(vec![minimal_attestation()], Vec::new())),
+        (
+            "page-with-next",
+            answer(vec![minimal_attestation(), low.encode()], vec![7; 40]),
+        ),
+    ];
+    for (name, a) in &valid {
+        seeds.add(t, name, 0, &framed(a), Accepted);
+    }
+    // The attestations as the payloads they seal, for the sealed form of the target.
+    let completed = attestation(&fixtures::states()[5], Disclosure::WithDelivery);
+    let sealed = answer(vec![payloads(&completed), payloads(&low)], Vec::new());
+    seeds.add(t, "sealed", 1, &sealed.encode_to_vec(), Accepted);
+    seeds.add(
+        t,
+        "sealed-swapped-keys",
+        0b11,
+        &sealed.encode_to_vec(),
+        Accepted,
+    );
+    let refused = [
+        ("too-many", answer(vec![Vec::new(); 257], Vec::new())),
+        ("cursor-too-long", answer(Vec::new(), vec![1; 65])),
+        ("stalled", answer(Vec::new(), vec![1])),
+    ];
+    for (name, a) in &refused {
+        seeds.add(t, name, 0, &framed(a), Refused);
+    }
+    // A frame announcing one byte more than the limit: refused before its body is read.
+    let mut over = Vec::new();
+    let mut len = mesh_net::receipt_catchup::MAX_RESPONSE_BYTES + 1;
+    while len >= 0x80 {
+        over.push(u8::try_from(len & 0x7f).expect("seven bits") | 0x80);
+        len >>= 7;
+    }
+    over.push(u8::try_from(len).expect("seven bits"));
+    seeds.add(t, "over-limit", 0, &over, Refused);
 }

@@ -156,6 +156,11 @@ fn attestation_survives_mutations() {
 }
 
 #[test]
+fn receipts_answer_survives_mutations() {
+    survives("receipts_answer");
+}
+
+#[test]
 fn every_target_is_tested() {
     let names: Vec<&str> = mesh_fuzz::TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(
@@ -169,7 +174,8 @@ fn every_target_is_tested() {
             "transcript",
             "framing",
             "api_body",
-            "attestation"
+            "attestation",
+            "receipts_answer"
         ],
         "a new target needs its `_survives_mutations` test here"
     );

@@ -52,6 +52,8 @@ pub struct MeshBehaviour {
     pub gossipsub: gossipsub::Behaviour,
     /// IDP catch-up: open intents for a joining node.
     pub catchup: request_response::Behaviour<CatchupCodec>,
+    /// Receipts catch-up (`/mesh/receipts/1.0.0`): receipt attestations for a joining node.
+    pub receipt_catchup: request_response::Behaviour<crate::receipt_catchup::ReceiptsCodec>,
     /// INP: negotiation messages between publisher and agent.
     pub inp: request_response::Behaviour<crate::inp::InpCodec>,
     /// mDNS, when enabled.
@@ -281,6 +283,7 @@ fn build_behaviour(
         kad,
         gossipsub,
         catchup,
+        receipt_catchup: crate::receipt_catchup::behaviour(config.request_timeout),
         inp,
         mdns: Toggle::from(mdns),
         relay_server: Toggle::from(config.role.serves_relay().then(|| {

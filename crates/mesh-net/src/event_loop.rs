@@ -1,6 +1,7 @@
 //! The task that owns the Swarm.
 
 mod reach;
+mod receipt_catchup;
 mod receipts;
 
 use std::collections::{HashMap, HashSet};
@@ -2107,6 +2108,9 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(MeshBehaviourEvent::Catchup(e)) => self.on_catchup_event(e),
+            SwarmEvent::Behaviour(MeshBehaviourEvent::ReceiptCatchup(e)) => {
+                self.on_receipt_catchup_event(e);
+            }
             SwarmEvent::Behaviour(MeshBehaviourEvent::Inp(e)) => self.on_inp_event(e),
             SwarmEvent::Behaviour(MeshBehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
@@ -2178,6 +2182,7 @@ impl EventLoop {
                         let subscriptions = self.subscriptions.clone();
                         self.request_catchup(peer_id, &subscriptions);
                     }
+                    self.ask_receipts_on_connect(peer_id, now);
                 }
                 self.peers
                     .connection_opened(peer_id, endpoint.get_remote_address().clone());

@@ -24,6 +24,9 @@
 //!   connections, and the plain-words report of `mesh doctor`;
 //! - [`rendezvous`]: registering capabilities at coordinators (`mesh/cap/<capability>`) and
 //!   discovering agents there; [`record_fetch`] asks an agent found there for its record;
+//! - [`receipts`] and [`receipt_catchup`]: reputation from receipts (the gossip topic
+//!   `mesh/receipts/1`), and the catch-up (`/mesh/receipts/1.0.0`) that hands a joining node
+//!   the attestations its peers hold;
 //! - [`walk`]: DHT random walks while the node has fewer peers than its target.
 #![deny(missing_docs)]
 
@@ -52,6 +55,7 @@ pub mod persist;
 pub mod rate_limit;
 pub mod reach_config;
 pub mod reachability;
+pub mod receipt_catchup;
 pub mod receipts;
 pub mod record_fetch;
 pub mod rendezvous;

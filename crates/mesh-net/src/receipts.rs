@@ -167,8 +167,16 @@ impl ReceiptBook {
     /// Until when a rating signed at `rated_at_ms` counts (after that it is dropped, and so
     /// is its stored copy).
     pub fn expires_at_ms(&self, rated_at_ms: u64) -> u64 {
-        let age = u64::try_from(self.graph.config().max_age().as_millis()).unwrap_or(u64::MAX);
-        rated_at_ms.saturating_add(age)
+        rated_at_ms.saturating_add(self.max_age_ms())
+    }
+
+    /// The latest signing time of a rating that no longer counts at `now_ms`.
+    pub fn expired_until_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.max_age_ms())
+    }
+
+    fn max_age_ms(&self) -> u64 {
+        u64::try_from(self.graph.config().max_age().as_millis()).unwrap_or(u64::MAX)
     }
 }
 

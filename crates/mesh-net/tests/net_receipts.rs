@@ -9,6 +9,11 @@
 //!     one, and none of them rises above a new agent. The control: a node that trusts one of
 //!     them sees the identities it rated rise, so the receipts did arrive and would count.
 //! (c) A forged receipt is rejected and its forwarder penalised.
+//! (d) Receipts catch-up (`/mesh/receipts/1.0.0`): a node that joins after a receipt was
+//!     gossiped learns it from its first peers and shows the same lifted reputation; an answer
+//!     with too many attestations, a forged one or one over the size limit lowers the
+//!     answering peer's local score and stores nothing (a valid answer, the control, is
+//!     stored and counts).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,13 +24,20 @@ use std::time::Duration;
 
 use common::attacker::{AttackerNode, wait_until};
 use common::{TestNode, discover_until, start, start_configured};
+use futures::StreamExt;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{StreamProtocol, SwarmBuilder, noise, tcp, yamux};
 use mesh_core::negotiation::{
     Body, Config as NegotiationConfig, Delivery, Eta, Negotiation, Price, Proposal, Receipt,
 };
 use mesh_core::trust::{Disclosure, NEUTRAL_RATING, ReceiptAttestation};
 use mesh_core::{Intent, IntentId, Keypair, PeerId};
+use mesh_net::codec::ProtoCodec;
+use mesh_net::receipt_catchup::{MAX_PAGE_ATTESTATIONS, MAX_RESPONSE_BYTES, PROTOCOL};
 use mesh_net::receipts::RECEIPTS_TOPIC;
 use mesh_net::{AgentQuery, MeshHandle, NegotiationEvent};
+use mesh_proto::v1::{ReceiptsRequest, ReceiptsResponse};
 use tokio::sync::broadcast;
 
 fn now_ms() -> u64 {
@@ -74,19 +86,9 @@ async fn trusting(trusted: Vec<PeerId>, bootstrap: Option<&TestNode>) -> TestNod
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trusted_publishers_receipt_lifts_its_agent_where_the_publisher_is_trusted() {
-    common::init_tracing();
-    let publisher = trusting(Vec::new(), None).await;
-    let mut agent = start(&["translation"], Some(&publisher.addr)).await;
-    let publisher_id = publisher.handle.peer_id();
-    let agent_id = agent.handle.peer_id();
-    let observer = trusting(vec![publisher_id], Some(&publisher)).await;
-    let stranger = trusting(Vec::new(), Some(&publisher)).await;
-    discover_until(&publisher.handle, &["translation"], 1).await;
-    let before = reputation(&observer.handle, agent_id).await;
-    assert_eq!(before.reputation, NEUTRAL_RATING, "a new agent: {before:?}");
-
+/// Runs a negotiation between `publisher` and `agent` (which offers `translation`) to a
+/// receipt of `rating`.
+async fn negotiate_to_receipt(publisher: &TestNode, agent: &mut TestNode, rating: f64) {
     let mut events = publisher.handle.subscribe_negotiations();
     publisher
         .handle
@@ -117,9 +119,25 @@ async fn a_trusted_publishers_receipt_lifts_its_agent_where_the_publisher_is_tru
     next_event(&mut events, "deliver").await;
     publisher
         .handle
-        .receipt(nid, Receipt::new(0.95).with_comment("fine work"))
+        .receipt(nid, Receipt::new(rating).with_comment("fine work"))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_publishers_receipt_lifts_its_agent_where_the_publisher_is_trusted() {
+    common::init_tracing();
+    let publisher = trusting(Vec::new(), None).await;
+    let mut agent = start(&["translation"], Some(&publisher.addr)).await;
+    let publisher_id = publisher.handle.peer_id();
+    let agent_id = agent.handle.peer_id();
+    let observer = trusting(vec![publisher_id], Some(&publisher)).await;
+    let stranger = trusting(Vec::new(), Some(&publisher)).await;
+    discover_until(&publisher.handle, &["translation"], 1).await;
+    let before = reputation(&observer.handle, agent_id).await;
+    assert_eq!(before.reputation, NEUTRAL_RATING, "a new agent: {before:?}");
+
+    negotiate_to_receipt(&publisher, &mut agent, 0.95).await;
 
     // The publisher's own receipt counts for it at once (after its next recomputation).
     wait_until("the publisher's own receipt to count", async || {
@@ -350,4 +368,180 @@ async fn receipts_taken_before_a_restart_still_count_after_it() {
         "{before:?} then {after:?}"
     );
     node.handle.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_late_catches_up_on_the_receipts_gossiped_before() {
+    common::init_tracing();
+    let publisher = trusting(Vec::new(), None).await;
+    let mut agent = start(&["translation"], Some(&publisher.addr)).await;
+    let (publisher_id, agent_id) = (publisher.handle.peer_id(), agent.handle.peer_id());
+    let observer = trusting(vec![publisher_id], Some(&publisher)).await;
+    discover_until(&publisher.handle, &["translation"], 1).await;
+    negotiate_to_receipt(&publisher, &mut agent, 0.95).await;
+    wait_until(
+        "the gossiped receipt to lift the agent at the observer",
+        async || reputation(&observer.handle, agent_id).await.reputation > NEUTRAL_RATING,
+    )
+    .await;
+    let expected = reputation(&observer.handle, agent_id).await;
+    // Past gossipsub's message cache (5 heartbeats of 0.7 s): nothing gossiped before can
+    // reach a new peer through IHAVE/IWANT any more.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // A new node, trusting the publisher, joins through the observer (a node that only
+    // received the receipt). No receipt is gossiped from here on.
+    let late = trusting(vec![publisher_id], Some(&observer)).await;
+    wait_until("the late node to catch up on the receipt", async || {
+        reputation(&late.handle, agent_id).await.reputation > NEUTRAL_RATING
+    })
+    .await;
+    let view = reputation(&late.handle, agent_id).await;
+    assert_eq!(
+        (view.receipts_score, view.reputation),
+        (expected.receipts_score, expected.reputation),
+        "the late node's view {view:?}, the observer's {expected:?}"
+    );
+    assert!(view.known && view.positive_evidence > 0.0, "{view:?}");
+}
+
+/// What a misbehaving peer answers to a receipts catch-up request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// One valid attestation from the trusted rater (the control).
+    Valid,
+    /// One more valid attestation than a page may hold.
+    TooMany,
+    /// One attestation whose signature was altered.
+    Forged,
+    /// A valid attestation, then padding past the answer's size limit.
+    Oversized,
+}
+
+/// A plain libp2p peer, not a MESH node, that dials `node` and answers every receipts
+/// catch-up request with `answer`, over a codec that lets it send more than MESH's limit.
+fn serve_receipts_to(node: &TestNode, answer: ReceiptsResponse) -> (PeerId, AbortOnDrop) {
+    let codec = ProtoCodec::<ReceiptsRequest, ReceiptsResponse>::new(1024, 8 * MAX_RESPONSE_BYTES);
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                codec,
+                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let peer = *swarm.local_peer_id();
+    swarm.dial(node.addr.clone()).unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            }) = swarm.select_next_some().await
+            {
+                let _ = swarm.behaviour_mut().send_response(channel, answer.clone());
+            }
+        }
+    });
+    (peer, AbortOnDrop(task))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn encoded(rater: &Keypair, agent: &Keypair, n: u64) -> Vec<u8> {
+    ReceiptAttestation::from_transcript(
+        completed(rater, agent, n, 1.0).transcript(),
+        Disclosure::Minimal,
+    )
+    .unwrap()
+    .encode()
+}
+
+fn answer_of(kind: Answer, rater: &Keypair, agent: &Keypair) -> ReceiptsResponse {
+    let attestations = match kind {
+        Answer::Valid => vec![encoded(rater, agent, 1)],
+        Answer::TooMany => (0..=MAX_PAGE_ATTESTATIONS as u64)
+            .map(|n| encoded(rater, agent, n))
+            .collect(),
+        Answer::Forged => {
+            let mut forged = encoded(rater, agent, 1);
+            // The signature is the envelope's last field: change its last byte.
+            *forged.last_mut().unwrap() ^= 0x01;
+            vec![forged]
+        }
+        Answer::Oversized => vec![encoded(rater, agent, 1), vec![0; MAX_RESPONSE_BYTES]],
+    };
+    ReceiptsResponse {
+        attestations,
+        next: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_catch_up_answer_penalises_its_sender_and_stores_nothing() {
+    common::init_tracing();
+    let (rater, agent) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (rater_id, agent_id) = (rater.public().to_peer_id(), agent.public().to_peer_id());
+    for kind in [
+        Answer::Valid,
+        Answer::TooMany,
+        Answer::Forged,
+        Answer::Oversized,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = mesh_store::Store::open(&dir.path().join("store.redb")).unwrap();
+        let config_store = store.clone();
+        // A fresh node: the misbehaving peer is its first connection, so it is asked.
+        let node = start_configured(Keypair::generate_ed25519(), &[], None, move |mut c| {
+            c.store = Some(config_store);
+            c.reputation.trusted_peers = vec![rater_id];
+            c.reputation.recompute_interval = RECOMPUTE;
+            c
+        })
+        .await;
+        let (server, _task) = serve_receipts_to(&node, answer_of(kind, &rater, &agent));
+        if kind == Answer::Valid {
+            wait_until("the valid answer to lift the agent", async || {
+                reputation(&node.handle, agent_id).await.reputation > NEUTRAL_RATING
+            })
+            .await;
+            wait_until("the attestation to be stored", async || {
+                store.attestation_count().unwrap() == 1
+            })
+            .await;
+            let local = reputation(&node.handle, server).await.local_score;
+            assert!(local > NEUTRAL_RATING, "a valid answer raised it: {local}");
+        } else {
+            wait_until(
+                &format!("{kind:?}: the sender's local score to fall"),
+                async || reputation(&node.handle, server).await.local_score < NEUTRAL_RATING,
+            )
+            .await;
+            // Several recomputation intervals: had anything been taken, it would show.
+            tokio::time::sleep(RECOMPUTE * 4).await;
+            let view = reputation(&node.handle, agent_id).await;
+            assert!(
+                !view.known && view.reputation == NEUTRAL_RATING,
+                "{kind:?}: {view:?}"
+            );
+            assert_eq!(store.attestation_count().unwrap(), 0, "{kind:?}");
+        }
+        node.handle.shutdown().await.unwrap();
+    }
 }

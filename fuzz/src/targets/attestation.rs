@@ -51,7 +51,7 @@ pub fn run(bytes: &[u8]) -> Outcome {
 
 /// The attestation whose envelopes seal the payloads `data` holds; `None` when `data` is not a
 /// `mesh.v1.ReceiptAttestation`.
-fn sealed(data: &[u8], swapped: bool) -> Option<Vec<u8>> {
+pub(crate) fn sealed(data: &[u8], swapped: bool) -> Option<Vec<u8>> {
     let payloads = v1::ReceiptAttestation::decode(data).ok()?;
     let keys = fixtures::keys();
     let (rater, ratee) = if swapped {

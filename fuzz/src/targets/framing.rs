@@ -1,10 +1,11 @@
 //! Every wire message through every bounded decoder: `mesh_proto::decode_bounded`,
 //! `mesh_proto::read_length_prefixed`, and the network's request-response codec
-//! `mesh_net::codec::ProtoCodec`, which reads IDP catch-up and INP frames off a stream.
+//! `mesh_net::codec::ProtoCodec`, which reads IDP catch-up, INP and receipts catch-up frames off
+//! a stream.
 //!
 //! Flags: the low four bits pick the message (intent, cancellation, agent record, negotiation
-//! message, transcript, catch-up request and response, INP request and acknowledgement; the
-//! rest wrap around); bit 4 set halves the size limit to the input's own length, so limits trip
+//! message, transcript, catch-up request and response, INP request and acknowledgement,
+//! receipts catch-up request and response; the rest wrap around); bit 4 set halves the size limit to the input's own length, so limits trip
 //! too.
 
 use futures::executor::block_on;
@@ -31,7 +32,7 @@ pub fn run(bytes: &[u8]) -> Outcome {
         }
     };
     let data = input.data;
-    match input.bits(0, 4) % 9 {
+    match input.bits(0, 4) % 11 {
         0 => check::<v1::Intent>(data, limit(mesh_core::intent::MAX_INTENT_ENVELOPE_BYTES)),
         1 => check::<v1::IntentCancellation>(
             data,
@@ -51,7 +52,14 @@ pub fn run(bytes: &[u8]) -> Outcome {
             limit(mesh_net::behaviour::MAX_CATCHUP_RESPONSE_BYTES),
         ),
         7 => check::<v1::NegotiationSend>(data, limit(mesh_net::inp::MAX_INP_REQUEST_BYTES)),
-        _ => check::<v1::NegotiationAck>(data, limit(mesh_net::inp::MAX_INP_RESPONSE_BYTES)),
+        8 => check::<v1::NegotiationAck>(data, limit(mesh_net::inp::MAX_INP_RESPONSE_BYTES)),
+        9 => {
+            check::<v1::ReceiptsRequest>(data, limit(mesh_net::receipt_catchup::MAX_REQUEST_BYTES))
+        }
+        _ => check::<v1::ReceiptsResponse>(
+            data,
+            limit(mesh_net::receipt_catchup::MAX_RESPONSE_BYTES),
+        ),
     }
 }
 

@@ -8,4 +8,5 @@ pub mod envelope;
 pub mod framing;
 pub mod intent;
 pub mod negotiation;
+pub mod receipts_answer;
 pub mod transcript;

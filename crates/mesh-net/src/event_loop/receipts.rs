@@ -1,6 +1,7 @@
 //! The event loop's part in reputation from receipts: joining the receipts topic, taking
-//! attestations from gossip, attesting this node's own completed negotiations, storing them,
-//! and handing new scores to the peer book.
+//! attestations from gossip (and from catch-up answers, `receipt_catchup.rs`, down the same
+//! path), attesting this node's own completed negotiations, storing them, and handing new
+//! scores to the peer book.
 
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use mesh_core::trust::VerifiedAttestation;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
+use super::receipt_catchup::ReceiptCatchup;
 use super::{EventLoop, now_ms};
 use crate::persist::Write;
 use crate::rate_limit::KeyedLimiter;
@@ -24,7 +26,10 @@ const LIMITED_FORWARDERS: usize = 4096;
 pub(super) struct Receipts {
     pub(super) book: ReceiptBook,
     limit: KeyedLimiter<PeerId>,
-    share: bool,
+    /// Whether this node publishes its own receipts and serves catch-up.
+    pub(super) share: bool,
+    /// Receipts catch-up: what this node serves, and the catch-ups it runs.
+    pub(super) catchup: ReceiptCatchup,
     accepted: Counter,
     published: Counter,
     recomputations: Counter,
@@ -55,6 +60,7 @@ impl Receipts {
             book: ReceiptBook::new(trust, config.reputation.recompute_interval, Instant::now()),
             limit: KeyedLimiter::new(config.limits.receipts_per_peer, LIMITED_FORWARDERS),
             share: config.reputation.share_receipts,
+            catchup: ReceiptCatchup::new(registry),
             accepted,
             published,
             recomputations,
@@ -97,6 +103,13 @@ impl EventLoop {
             .behaviour_mut()
             .gossipsub
             .report_message_validation_result(message_id, &source, acceptance);
+        self.settle_receipt(source, taken);
+    }
+
+    /// What becomes of an attestation `source` sent, on gossip or in a catch-up answer: new
+    /// evidence is counted and stored and raises the source's local score; an invalid one
+    /// lowers it; the rest is only counted in the metrics.
+    pub(super) fn settle_receipt(&mut self, source: PeerId, taken: Taken) {
         match taken {
             Taken::Accept(verified) => {
                 self.peers.observe(source, Observation::Valid);
@@ -146,9 +159,12 @@ impl EventLoop {
         }
     }
 
-    /// Counts and stores a new attestation.
+    /// Counts and stores a new attestation, and keeps it to serve when this node shares.
     fn keep_attestation(&mut self, verified: &VerifiedAttestation) {
         self.receipts.accepted.inc();
+        if self.receipts.share {
+            self.receipts.catchup.shelf.insert(verified);
+        }
         let rating = verified.rating();
         self.save(Write::Attestation(mesh_store::StoredAttestation {
             key: rating.receipt_hash,
@@ -161,17 +177,26 @@ impl EventLoop {
     pub(super) fn restore_attestations(&mut self, attestations: &[Vec<u8>]) {
         let now = now_ms();
         for encoded in attestations {
-            if let Taken::Reject(reason) = self.receipts.book.receive(encoded, now) {
-                tracing::warn!(
-                    reason,
-                    "stored receipt attestation no longer verifies; skipped"
-                );
+            match self.receipts.book.receive(encoded, now) {
+                Taken::Accept(verified) if self.receipts.share => {
+                    self.receipts.catchup.shelf.insert(&verified);
+                }
+                Taken::Reject(reason) => {
+                    tracing::warn!(
+                        reason,
+                        "stored receipt attestation no longer verifies; skipped"
+                    );
+                }
+                _ => {}
             }
         }
     }
 
-    /// Periodic work: recomputes the scores when ratings changed.
+    /// Periodic work: recomputes the scores when ratings changed, and forgets expired
+    /// attestations held for catch-up.
     pub(super) fn receipts_tick(&mut self, now: Instant) {
+        let expired_until = self.receipts.book.expired_until_ms(now_ms());
+        self.receipts.catchup.shelf.forget_until(expired_until);
         if let Some(scores) = self.receipts.book.recompute_if_due(now, now_ms()) {
             let scores = scores.clone();
             self.receipts.recomputations.inc();
