@@ -131,6 +131,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     );
     let common = Capability::new(COMMON)?;
     let rare = Capability::new(RARE)?;
+    let wall = std::time::Instant::now();
     let mut population = Population::new(p.settings.clone(), p.seed);
     // Providers are spread over the start order.
     let stride = p.nodes / p.providers;
@@ -145,6 +146,12 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         })
         .await?;
     let providers: Vec<usize> = (0..p.nodes).filter(|i| is_provider(*i)).collect();
+    eprintln!(
+        "discovery: {} nodes started ({:.0} s wall); settling for {} s",
+        p.nodes,
+        wall.elapsed().as_secs_f64(),
+        p.settle.as_secs()
+    );
     // The second half of the settling time shows what the network costs at rest.
     clock::settle(p.clock, p.settle / 2).await;
     let quiet_from = (Totals::read(&population), Instant::now());
@@ -157,6 +164,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         dht_queries_per_node_minute: quiet.get(KAD_QUERIES) / quiet_minutes,
     };
 
+    eprintln!(
+        "discovery: settled ({:.0} s wall); {} queries",
+        wall.elapsed().as_secs_f64(),
+        p.queries
+    );
     let candidates: Vec<usize> = population
         .live()
         .filter(|i| !providers.contains(i))
@@ -177,6 +189,13 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .await?;
         let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
         let spent = Totals::read_node(node).since(&before);
+        eprintln!(
+            "discovery: query {} found {} of {} in {latency_ms:.0} ms ({:.0} s wall)",
+            queries.len() + 1,
+            found.len(),
+            p.providers,
+            wall.elapsed().as_secs_f64()
+        );
         let first_provider_requests =
             (spent.get(FIRST_PROVIDER_COUNT) > 0.0).then(|| spent.get(FIRST_PROVIDER_SUM));
         queries.push(QueryResult {
