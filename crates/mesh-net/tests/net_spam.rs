@@ -36,15 +36,52 @@ async fn gossip_score(node: &MeshHandle, peer: PeerId) -> Option<f64> {
         .and_then(|p| p.gossip_score)
 }
 
-/// Publisher, title and forwarding peer of the intents `node` received within `wait`.
-async fn received(node: &mut TestNode, wait: Duration) -> Vec<(PeerId, String, PeerId)> {
+/// Publisher, title and forwarding peer of the intents `node` received within `wait`, and
+/// how long each took from signing to arrival, ms.
+async fn received(node: &mut TestNode, wait: Duration) -> Vec<(PeerId, String, PeerId, u64)> {
     let mut out = Vec::new();
     let deadline = Instant::now() + wait;
     while let Ok(Ok(r)) = tokio::time::timeout_at(deadline.into(), node.intents.recv()).await {
-        out.push((r.intent.publisher, r.intent.title().to_owned(), r.from));
+        let took = r
+            .received_at_ms
+            .saturating_sub(r.intent.content.created_at_ms);
+        out.push((
+            r.intent.publisher,
+            r.intent.title().to_owned(),
+            r.from,
+            took,
+        ));
     }
     out
 }
+
+/// Publishes `n` honest intents titled `<label> k` through `honest`.
+async fn publish_honest(honest: &MeshHandle, label: &str, n: usize) {
+    for k in 0..n {
+        honest
+            .publish_intent(&Intent::new(format!("{label} {k}")).capabilities([CAPABILITY]))
+            .await
+            .expect("an honest publish");
+    }
+}
+
+/// The honest intents titled `<label> …` among `got`: how many, and their median latency.
+fn honest_figures(
+    got: &[(PeerId, String, PeerId, u64)],
+    honest: PeerId,
+    label: &str,
+) -> (usize, Option<u64>) {
+    let mut took: Vec<u64> = got
+        .iter()
+        .filter(|(p, t, _, _)| *p == honest && t.starts_with(label))
+        .map(|(.., ms)| *ms)
+        .collect();
+    took.sort_unstable();
+    (took.len(), took.get(took.len() / 2).copied())
+}
+
+/// Honest intents published before and during the attack.
+const HONEST_INTENTS: usize = 5;
 
 fn signed(key: &Keypair, title: &str) -> Vec<u8> {
     Intent::new(title)
@@ -67,16 +104,19 @@ async fn a_peer_sending_invalid_intents_is_graylisted_and_silenced() {
     let (relay_id, addr) = (relay.handle.peer_id(), relay.addr.clone());
     attacker.join_topic_at(&topic(), relay_id, addr).await;
 
-    // Before: the attacker's valid intent travels like anyone's.
+    // Before: the attacker's valid intent travels like anyone's, and honest intents arrive
+    // (the baseline of the figures printed at the end).
     attacker
         .publish(&topic(), signed(&attacker.key, "before"))
         .await
         .expect("publish");
+    publish_honest(&honest.handle, "baseline", HONEST_INTENTS).await;
     let before = received(&mut subscriber, Duration::from_secs(5)).await;
+    let baseline = honest_figures(&before, honest.handle.peer_id(), "baseline");
     assert!(
         before
             .iter()
-            .any(|(p, t, _)| *p == attacker_id && t == "before"),
+            .any(|(p, t, ..)| *p == attacker_id && t == "before"),
         "a valid intent from a peer in good standing arrives: {before:?}"
     );
 
@@ -105,23 +145,23 @@ async fn a_peer_sending_invalid_intents_is_graylisted_and_silenced() {
             .await
             .expect("publish");
     }
-    honest
-        .handle
-        .publish_intent(&Intent::new("honest").capabilities([CAPABILITY]))
-        .await
-        .expect("an honest publish");
+    publish_honest(&honest.handle, "honest", HONEST_INTENTS).await;
     let after = received(&mut subscriber, Duration::from_secs(6)).await;
     assert!(
         after
             .iter()
-            .all(|(p, _, from)| *p != attacker_id || *from != relay_id),
+            .all(|(p, _, from, _)| *p != attacker_id || *from != relay_id),
         "the relay forwarded the graylisted attacker's intents: {after:?}"
     );
-    assert!(
-        after
-            .iter()
-            .any(|(p, t, _)| *p == honest.handle.peer_id() && t == "honest"),
-        "honest delivery continues: {after:?}"
+    let during = honest_figures(&after, honest.handle.peer_id(), "honest");
+    eprintln!(
+        "spam: honest intents delivered {} of {HONEST_INTENTS} (without spam {} of \
+         {HONEST_INTENTS}), median signed-to-received {:?} ms (without {:?} ms)",
+        during.0, baseline.0, during.1, baseline.1
+    );
+    assert_eq!(
+        during.0, HONEST_INTENTS,
+        "every honest intent arrives while the attacker is graylisted: {after:?}"
     );
     let score = gossip_score(&relay.handle, attacker_id).await;
     assert!(
