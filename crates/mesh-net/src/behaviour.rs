@@ -38,6 +38,8 @@ pub const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
 /// All protocols of a MESH node.
 #[derive(NetworkBehaviour)]
 pub struct MeshBehaviour {
+    /// At the connection limit, refuses dials and inbound attempts before their handshake.
+    pub dial_gate: crate::dial_gate::Behaviour,
     /// Inbound connections per IP address, checked before the handshake.
     pub ip_limits: crate::ip_limits::Behaviour,
     /// Connection limits, checked before any other behaviour sees a connection.
@@ -273,6 +275,7 @@ fn build_behaviour(
     );
 
     Ok(MeshBehaviour {
+        dial_gate: crate::dial_gate::Behaviour::new(config.max_connections as usize),
         ip_limits: crate::ip_limits::Behaviour::new(
             config.max_inbound_per_ip as usize,
             config.ip_limit_exempt.clone(),

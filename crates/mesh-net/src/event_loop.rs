@@ -2224,6 +2224,13 @@ impl EventLoop {
                 tracing::warn!(error = %error, "bootstrap dial failed; will retry with backoff");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                if let libp2p::swarm::DialError::Denied { cause } = &error
+                    && cause
+                        .downcast_ref::<crate::dial_gate::AtConnectionLimit>()
+                        .is_some()
+                {
+                    self.metrics.connection_refused("dial_at_limit");
+                }
                 tracing::debug!(peer = ?peer_id, error = %error, "dial failed");
             }
             SwarmEvent::IncomingConnectionError {

@@ -40,6 +40,7 @@ pub mod bootstrap;
 pub mod codec;
 pub mod config;
 pub mod conn_trim;
+pub mod dial_gate;
 mod error;
 mod event_loop;
 mod handle;

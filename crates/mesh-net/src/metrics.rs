@@ -63,7 +63,8 @@ pub struct MeshMetrics {
     pub record_fallbacks: Counter,
     /// Connections closed to keep headroom under the connection limit.
     pub connections_trimmed: Counter,
-    /// Inbound connections refused, by limit (`per_ip`, `limit` for libp2p's own limits).
+    /// Connections refused, by limit: inbound `per_ip` and `limit` (the connection limit), and
+    /// `dial_at_limit` for this node's own dials refused before their handshake at the limit.
     pub connections_refused: Family<ReasonLabel, Counter>,
     /// Announcements (record put + provider records) made.
     pub announcements: Counter,
@@ -153,7 +154,7 @@ impl MeshMetrics {
         );
         r.register(
             "connections_refused",
-            "Inbound connections refused, by limit",
+            "Connections refused, by limit (inbound per_ip and limit; dial_at_limit: own dials)",
             m.connections_refused.clone(),
         );
         r.register(
