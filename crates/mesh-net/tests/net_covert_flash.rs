@@ -94,10 +94,7 @@ fn drain(honest: &mut [TestNode], got: &mut [HashSet<String>], latencies: &mut V
     for (node, got) in honest.iter_mut().zip(got.iter_mut()) {
         while let Ok(r) = node.intents.try_recv() {
             if got.insert(r.intent.title().to_owned()) {
-                latencies.push(
-                    r.received_at_ms
-                        .saturating_sub(r.intent.content.created_at_ms),
-                );
+                latencies.push(common::latency_ms(&r));
             }
         }
     }

@@ -61,11 +61,6 @@ async fn honest_queries(client: &mesh_net::MeshHandle, target_id: &str) -> (usiz
     (ok, times)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn tcp_port(addr: &libp2p::Multiaddr) -> u16 {
     addr.iter()
         .find_map(|p| match p {
@@ -87,7 +82,7 @@ async fn a_flood_of_connections_and_streams_leaves_honest_requests_working() {
         "discovery works before the flood"
     );
     // The same honest queries without a flood: the baseline of the figures printed below.
-    let (baseline_ok, baseline_ms) = honest_queries(&client.handle, &target_id).await;
+    let (baseline_ok, mut baseline_ms) = honest_queries(&client.handle, &target_id).await;
     let rss_before = rss_kib();
 
     // 1. Hundreds of TCP connections from one address that never start a handshake.
@@ -129,7 +124,7 @@ async fn a_flood_of_connections_and_streams_leaves_honest_requests_working() {
         .await;
 
     // The honest client keeps asking the target the whole time.
-    let (ok, flood_ms) = honest_queries(&client.handle, &target_id).await;
+    let (ok, mut flood_ms) = honest_queries(&client.handle, &target_id).await;
     // A client arriving during the flood still gets in: the flooding address holds at most its
     // share of the slots for connections being set up.
     let late = start(&[], Some(&target.addr)).await;
@@ -163,8 +158,8 @@ async fn a_flood_of_connections_and_streams_leaves_honest_requests_working() {
         "flood: honest discovery {ok} of {HONEST} (without the flood {baseline_ok}), median \
          {:.1} ms (without {:.1} ms); {refused} connections refused per IP; resident memory \
          {} MiB before, {} MiB after (+{grown_mib} MiB)",
-        median(flood_ms),
-        median(baseline_ms),
+        common::median(&mut flood_ms).unwrap_or(f64::NAN),
+        common::median(&mut baseline_ms).unwrap_or(f64::NAN),
         rss_before / 1024,
         rss_after / 1024
     );

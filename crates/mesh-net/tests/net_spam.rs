@@ -11,13 +11,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use common::attacker::{AttackerNode, wait_until};
-use common::{TestNode, start};
+use common::start;
 use libp2p::PeerId;
 use mesh_core::{Capability, Intent, Keypair, unix_ms};
-use mesh_net::MeshHandle;
+use mesh_net::{MeshHandle, ReceivedIntent};
 
 const CAPABILITY: &str = "text-generation";
 /// gossipsub's graylist threshold in MESH.
@@ -36,25 +37,6 @@ async fn gossip_score(node: &MeshHandle, peer: PeerId) -> Option<f64> {
         .and_then(|p| p.gossip_score)
 }
 
-/// Publisher, title and forwarding peer of the intents `node` received within `wait`, and
-/// how long each took from signing to arrival, ms.
-async fn received(node: &mut TestNode, wait: Duration) -> Vec<(PeerId, String, PeerId, u64)> {
-    let mut out = Vec::new();
-    let deadline = Instant::now() + wait;
-    while let Ok(Ok(r)) = tokio::time::timeout_at(deadline.into(), node.intents.recv()).await {
-        let took = r
-            .received_at_ms
-            .saturating_sub(r.intent.content.created_at_ms);
-        out.push((
-            r.intent.publisher,
-            r.intent.title().to_owned(),
-            r.from,
-            took,
-        ));
-    }
-    out
-}
-
 /// Publishes `n` honest intents titled `<label> k` through `honest`.
 async fn publish_honest(honest: &MeshHandle, label: &str, n: usize) {
     for k in 0..n {
@@ -67,17 +49,13 @@ async fn publish_honest(honest: &MeshHandle, label: &str, n: usize) {
 
 /// The honest intents titled `<label> …` among `got`: how many, and their median latency.
 fn honest_figures(
-    got: &[(PeerId, String, PeerId, u64)],
+    got: &[Arc<ReceivedIntent>],
     honest: PeerId,
     label: &str,
 ) -> (usize, Option<u64>) {
-    let mut took: Vec<u64> = got
-        .iter()
-        .filter(|(p, t, _, _)| *p == honest && t.starts_with(label))
-        .map(|(.., ms)| *ms)
-        .collect();
-    took.sort_unstable();
-    (took.len(), took.get(took.len() / 2).copied())
+    common::deliveries(got, |r| {
+        r.intent.publisher == honest && r.intent.title().starts_with(label)
+    })
 }
 
 /// Honest intents published before and during the attack.
@@ -111,12 +89,12 @@ async fn a_peer_sending_invalid_intents_is_graylisted_and_silenced() {
         .await
         .expect("publish");
     publish_honest(&honest.handle, "baseline", HONEST_INTENTS).await;
-    let before = received(&mut subscriber, Duration::from_secs(5)).await;
+    let before = common::drain(&mut subscriber.intents, Duration::from_secs(5)).await;
     let baseline = honest_figures(&before, honest.handle.peer_id(), "baseline");
     assert!(
         before
             .iter()
-            .any(|(p, t, ..)| *p == attacker_id && t == "before"),
+            .any(|r| r.intent.publisher == attacker_id && r.intent.title() == "before"),
         "a valid intent from a peer in good standing arrives: {before:?}"
     );
 
@@ -146,11 +124,11 @@ async fn a_peer_sending_invalid_intents_is_graylisted_and_silenced() {
             .expect("publish");
     }
     publish_honest(&honest.handle, "honest", HONEST_INTENTS).await;
-    let after = received(&mut subscriber, Duration::from_secs(6)).await;
+    let after = common::drain(&mut subscriber.intents, Duration::from_secs(6)).await;
     assert!(
         after
             .iter()
-            .all(|(p, _, from, _)| *p != attacker_id || *from != relay_id),
+            .all(|r| r.intent.publisher != attacker_id || r.from != relay_id),
         "the relay forwarded the graylisted attacker's intents: {after:?}"
     );
     let during = honest_figures(&after, honest.handle.peer_id(), "honest");

@@ -105,3 +105,28 @@ pub async fn drain(
     }
     out
 }
+
+/// How long `r` took from its signing to its arrival, ms.
+pub fn latency_ms(r: &ReceivedIntent) -> u64 {
+    r.received_at_ms
+        .saturating_sub(r.intent.content.created_at_ms)
+}
+
+/// The median of `v` (the upper one of an even count), `None` when it is empty.
+pub fn median<T: Copy + PartialOrd>(v: &mut [T]) -> Option<T> {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v.get(v.len() / 2).copied()
+}
+
+/// The intents among `got` that `keep` selects: how many, and their median latency, ms.
+pub fn deliveries(
+    got: &[Arc<ReceivedIntent>],
+    keep: impl Fn(&ReceivedIntent) -> bool,
+) -> (usize, Option<u64>) {
+    let mut took: Vec<u64> = got
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| latency_ms(r))
+        .collect();
+    (took.len(), median(&mut took))
+}
