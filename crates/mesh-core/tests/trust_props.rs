@@ -158,6 +158,25 @@ fn minimal_disclosure_carries_the_delivery_only_for_low_ratings() {
 }
 
 #[test]
+fn an_attestation_held_with_its_delivery_publishes_as_minimal_disclosure_would() {
+    let (publisher, agent) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    for (intent, rating) in [(1, 0.9), (2, NEUTRAL_RATING), (3, 0.1)] {
+        let n = completed(&publisher, &agent, intent, rating);
+        let full = ReceiptAttestation::verify(&attest(&n, Disclosure::WithDelivery), NOW).unwrap();
+        assert!(full.proves_delivery());
+        assert_eq!(
+            full.encoded_as(Disclosure::Minimal).unwrap(),
+            attest(&n, Disclosure::Minimal),
+            "rating {rating}"
+        );
+        assert_eq!(
+            full.encoded_as(Disclosure::WithDelivery).unwrap(),
+            full.encoded()
+        );
+    }
+}
+
+#[test]
 fn a_low_rating_without_the_delivery_is_refused() {
     let (publisher, agent) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
     let bad = completed(&publisher, &agent, 1, 0.49);

@@ -32,9 +32,7 @@ use std::time::Duration;
 use libp2p::StreamProtocol;
 use libp2p::request_response::{self, ProtocolSupport};
 use mesh_core::negotiation::MessageHash;
-use mesh_core::trust::{
-    MAX_ATTESTATION_BYTES, NEUTRAL_RATING, ReceiptAttestation, VerifiedAttestation,
-};
+use mesh_core::trust::{Disclosure, MAX_ATTESTATION_BYTES, VerifiedAttestation};
 use mesh_proto::v1::{ReceiptsRequest, ReceiptsResponse};
 
 use crate::codec::ProtoCodec;
@@ -113,10 +111,12 @@ impl Shelf {
         }
     }
 
-    /// Keeps a verified attestation in its served form (see [`served_form`]); returns whether
-    /// the shelf holds it afterwards (the oldest one may give way at once).
+    /// Keeps a verified attestation in the form gossip publishes it ([`Disclosure::Minimal`]:
+    /// a node holds its own attestations with the agent's delivery, which may carry the
+    /// result); returns whether the shelf holds it afterwards (the oldest one may give way at
+    /// once).
     pub fn insert(&mut self, verified: &VerifiedAttestation) -> bool {
-        let Some(encoded) = served_form(verified) else {
+        let Some(encoded) = verified.encoded_as(Disclosure::Minimal) else {
             return false;
         };
         let rating = verified.rating();
@@ -181,20 +181,6 @@ impl Shelf {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
-}
-
-/// An attestation as catch-up serves it: as published ([`Disclosure::Minimal`]), the agent's
-/// delivery only when the rating is below neutral and needs it. A node's own attestations are
-/// held with their delivery; this keeps the result a delivery may carry as private as gossip
-/// does. `None` only for bytes that are not an attestation (never for a verified one).
-///
-/// [`Disclosure::Minimal`]: mesh_core::trust::Disclosure::Minimal
-pub fn served_form(verified: &VerifiedAttestation) -> Option<Vec<u8>> {
-    if !verified.proves_delivery() || verified.rating().value < NEUTRAL_RATING {
-        return Some(verified.encoded().to_vec());
-    }
-    let full = ReceiptAttestation::decode(verified.encoded()).ok()?;
-    Some(ReceiptAttestation::new(full.receipt().to_vec(), None).encode())
 }
 
 /// A request as the serving side reads it.
@@ -362,7 +348,7 @@ mod tests {
     use mesh_core::negotiation::{
         Body, Config, Delivery, Eta, Negotiation, Price, Proposal, Receipt,
     };
-    use mesh_core::trust::Disclosure;
+    use mesh_core::trust::{NEUTRAL_RATING, ReceiptAttestation};
     use mesh_core::{IntentId, Keypair};
 
     const NOW: u64 = 1_700_000_000_000;

@@ -29,6 +29,16 @@ pub enum Disclosure {
     WithDelivery,
 }
 
+impl Disclosure {
+    /// Whether an attestation of a receipt rated `rating` carries the agent's delivery.
+    pub fn includes_delivery(self, rating: f64) -> bool {
+        match self {
+            Disclosure::WithDelivery => true,
+            Disclosure::Minimal => rating < NEUTRAL_RATING,
+        }
+    }
+}
+
 /// A receipt as published: the publisher's signed `Receipt` envelope and, optionally, the
 /// agent's signed `Deliver` envelope it chains to (`mesh.v1.ReceiptAttestation`).
 ///
@@ -204,13 +214,11 @@ impl ReceiptAttestation {
                 state: summary.state,
             });
         };
-        let disclose = match disclosure {
-            Disclosure::WithDelivery => true,
-            Disclosure::Minimal => receipt.rating < NEUTRAL_RATING,
-        };
         Ok(Self {
             receipt: last.clone(),
-            deliver: disclose.then(|| deliver.clone()),
+            deliver: disclosure
+                .includes_delivery(receipt.rating)
+                .then(|| deliver.clone()),
         })
     }
 
@@ -395,6 +403,17 @@ impl VerifiedAttestation {
     /// The receipt's free-text comment.
     pub fn comment(&self) -> &str {
         &self.comment
+    }
+
+    /// This attestation as `disclosure` publishes it: its own encoding, or, when it carries a
+    /// delivery that `disclosure` keeps private, the receipt alone. `None` never happens for
+    /// an attestation that was verified (its bytes decode).
+    pub fn encoded_as(&self, disclosure: Disclosure) -> Option<Vec<u8>> {
+        if !self.proves_delivery || disclosure.includes_delivery(self.rating) {
+            return Some(self.encoded.clone());
+        }
+        let full = ReceiptAttestation::decode(&self.encoded).ok()?;
+        Some(ReceiptAttestation::new(full.receipt, None).encode())
     }
 
     /// Whether the agent's signed delivery came with it: the agent took part and delivered.
