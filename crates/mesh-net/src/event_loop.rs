@@ -270,7 +270,7 @@ fn spawn_swarm(
         dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
         open_intents: OpenIntents::default(),
         catchup_served: HashMap::new(),
-        catchup_asked: std::collections::VecDeque::with_capacity(CATCHUP_ON_CONNECT),
+        catchup_asked: crate::rate_limit::Window::new(CATCHUP_ON_CONNECT, CATCHUP_WINDOW),
         records: RecordCache::default(),
         subscriptions: Vec::new(),
         listen_addrs: Vec::new(),
@@ -353,9 +353,9 @@ struct EventLoop {
     dht_put_limit: KeyedLimiter<PeerId>,
     open_intents: OpenIntents,
     catchup_served: HashMap<PeerId, Instant>,
-    /// When this node last asked new connections for catch-up, at most
-    /// [`CATCHUP_ON_CONNECT`] within [`CATCHUP_WINDOW`].
-    catchup_asked: std::collections::VecDeque<Instant>,
+    /// New connections asked for catch-up: at most [`CATCHUP_ON_CONNECT`] within
+    /// [`CATCHUP_WINDOW`].
+    catchup_asked: crate::rate_limit::Window,
     records: RecordCache,
     bootstrap: Bootstrap,
     /// Keeps connections below the limit, so that needed dials still get a slot.
@@ -2168,17 +2168,7 @@ impl EventLoop {
                 if num_established.get() == 1 {
                     let now = Instant::now();
                     self.trim.opened(peer_id, now);
-                    while self
-                        .catchup_asked
-                        .front()
-                        .is_some_and(|at| now.duration_since(*at) >= CATCHUP_WINDOW)
-                    {
-                        self.catchup_asked.pop_front();
-                    }
-                    if self.catchup_asked.len() < CATCHUP_ON_CONNECT
-                        && !self.subscriptions.is_empty()
-                    {
-                        self.catchup_asked.push_back(now);
+                    if !self.subscriptions.is_empty() && self.catchup_asked.take(now) {
                         let subscriptions = self.subscriptions.clone();
                         self.request_catchup(peer_id, &subscriptions);
                     }

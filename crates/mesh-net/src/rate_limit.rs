@@ -5,8 +5,10 @@
 //! `capacity` keys: when it is full, the key whose bucket is fullest (the least active one)
 //! makes room, so a flood of new keys cannot grow memory and an attacker cycling through
 //! identities gains nothing a fresh key would not have.
+//!
+//! [`Window`] is the unkeyed, exact form: at most `max` events in any `period`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,41 @@ impl Rate {
             per_second: count / period.as_secs_f64().max(1e-3),
             burst: count,
         }
+    }
+}
+
+/// At most `max` events in any sliding `period`, counted exactly. Owned by the event loop.
+#[derive(Debug, Clone)]
+pub struct Window {
+    max: usize,
+    period: Duration,
+    at: VecDeque<Instant>,
+}
+
+impl Window {
+    /// At most `max` events in any `period`.
+    pub fn new(max: usize, period: Duration) -> Self {
+        Self {
+            max,
+            period,
+            at: VecDeque::with_capacity(max),
+        }
+    }
+
+    /// Takes one event at `now` if fewer than `max` happened in the `period` before it.
+    pub fn take(&mut self, now: Instant) -> bool {
+        while self
+            .at
+            .front()
+            .is_some_and(|at| now.saturating_duration_since(*at) >= self.period)
+        {
+            self.at.pop_front();
+        }
+        if self.at.len() >= self.max {
+            return false;
+        }
+        self.at.push_back(now);
+        true
     }
 }
 
@@ -118,6 +155,21 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_takes_at_most_max_in_any_period() {
+        let t0 = Instant::now();
+        let mut w = Window::new(2, Duration::from_secs(10));
+        assert!(w.take(t0));
+        assert!(w.take(t0 + Duration::from_secs(1)));
+        assert!(!w.take(t0 + Duration::from_secs(9)), "a third within 10 s");
+        assert!(
+            w.take(t0 + Duration::from_secs(10)),
+            "the first has left the window"
+        );
+        assert!(!w.take(t0 + Duration::from_secs(10)));
+        assert!(w.take(t0 + Duration::from_secs(11)));
+    }
 
     #[test]
     fn a_burst_passes_then_the_rate_holds() {

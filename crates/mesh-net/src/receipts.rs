@@ -135,9 +135,10 @@ impl ReceiptBook {
             Disclosure::WithDelivery,
         )?
         .validate(now_ms)?;
-        let minimal =
-            mesh_core::trust::ReceiptAttestation::from_transcript(transcript, Disclosure::Minimal)?
-                .encode();
+        // The published form comes from the verified attestation: the transcript is checked once.
+        let minimal = full.encoded_as(Disclosure::Minimal).ok_or_else(|| {
+            AttestationError::Malformed("this node's own attestation does not decode".to_owned())
+        })?;
         Ok((self.take(full, now_ms), minimal))
     }
 

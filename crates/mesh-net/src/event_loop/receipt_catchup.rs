@@ -10,7 +10,7 @@
 //! [`MAX_PER_PEER`](crate::receipt_catchup::MAX_PER_PEER) per peer asked and [`ASKED_ON_CONNECT`] peers asked in [`ASK_WINDOW`], and
 //! only answers to this node's own requests are read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -22,7 +22,7 @@ use prometheus_client::registry::Registry;
 
 use super::{EventLoop, now_ms};
 use crate::config::Rate;
-use crate::rate_limit::KeyedLimiter;
+use crate::rate_limit::{KeyedLimiter, Window};
 use crate::receipt_catchup::{MAX_PAGES_PER_PEER, Paging, Shelf, parse_request};
 use crate::receipts::Taken;
 
@@ -44,8 +44,8 @@ const LIMITED_REQUESTERS: usize = 4096;
 pub(super) struct ReceiptCatchup {
     /// What this node serves (empty when it does not share receipts).
     pub(super) shelf: Shelf,
-    /// When new connections were last asked, at most [`ASKED_ON_CONNECT`] in [`ASK_WINDOW`].
-    asked: VecDeque<Instant>,
+    /// New connections asked: at most [`ASKED_ON_CONNECT`] in [`ASK_WINDOW`].
+    asked: Window,
     /// The catch-ups waiting for an answer, by request.
     in_flight: HashMap<OutboundRequestId, (PeerId, Paging)>,
     served_limit: KeyedLimiter<PeerId>,
@@ -76,7 +76,7 @@ impl ReceiptCatchup {
         let per_minute = u32::try_from(SERVED_PER_MINUTE).unwrap_or(u32::MAX);
         Self {
             shelf: Shelf::default(),
-            asked: VecDeque::with_capacity(ASKED_ON_CONNECT),
+            asked: Window::new(ASKED_ON_CONNECT, ASK_WINDOW),
             in_flight: HashMap::new(),
             served_limit: KeyedLimiter::new(
                 Rate::per(per_minute, Duration::from_secs(60)),
@@ -90,20 +90,9 @@ impl ReceiptCatchup {
 
     /// Whether a new connection to `peer` at `now` is to be asked, and if so counts it.
     fn take_ask(&mut self, peer: &PeerId, now: Instant) -> bool {
-        while self
-            .asked
-            .front()
-            .is_some_and(|at| now.duration_since(*at) >= ASK_WINDOW)
-        {
-            self.asked.pop_front();
-        }
         let busy = self.in_flight.len() >= MAX_IN_FLIGHT
             || self.in_flight.values().any(|(p, _)| p == peer);
-        if busy || self.asked.len() >= ASKED_ON_CONNECT {
-            return false;
-        }
-        self.asked.push_back(now);
-        true
+        !busy && self.asked.take(now)
     }
 }
 
