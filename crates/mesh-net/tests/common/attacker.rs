@@ -34,6 +34,8 @@ pub struct AttackerLog {
     pub puts_failed: Vec<String>,
     pub provides_ok: usize,
     pub provides_failed: Vec<String>,
+    /// Connections that failed or closed, with their cause, to explain a test that times out.
+    pub connection_trouble: Vec<String>,
 }
 
 pub type Op = Box<dyn FnOnce(&mut Swarm<Attacker>) + Send>;
@@ -226,29 +228,68 @@ impl AttackerNode {
     }
 
     /// Subscribes to `topic`, dials `peer` at `addr`, and waits until `peer` is among the
-    /// attacker's gossip peers on `topic`.
+    /// attacker's gossip peers on `topic`. A connection that closes is dialled again, and one
+    /// that carries no subscription for a long while (its gossip stream lost on a loaded
+    /// machine) is replaced, so that the test measures what it sets out to and not the
+    /// machine's load.
     pub async fn join_topic_at(&self, topic: &str, peer: PeerId, addr: Multiaddr) {
+        const REDIAL: Duration = Duration::from_secs(3);
+        const REPLACE: Duration = Duration::from_secs(15);
         let t = IdentTopic::new(topic);
         self.with(move |s| {
             s.behaviour_mut()
                 .gossipsub
                 .subscribe(&t)
                 .expect("subscribe");
-            s.dial(addr).expect("dial the peer");
         })
         .await;
         let hash = IdentTopic::new(topic).hash();
-        wait_until("the peer among the attacker's topic peers", async || {
-            let hash = hash.clone();
-            self.with(move |s| {
-                s.behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .any(|(p, topics)| *p == peer && topics.iter().any(|t| **t == hash))
-            })
-            .await
-        })
-        .await;
+        let deadline = Instant::now() + PATIENCE;
+        let mut dialled: Option<Instant> = None;
+        let mut connected_since: Option<Instant> = None;
+        loop {
+            let (hash, addr) = (hash.clone(), addr.clone());
+            let (joined, connected) = self
+                .with(move |s| {
+                    let joined = s
+                        .behaviour()
+                        .gossipsub
+                        .all_peers()
+                        .any(|(p, topics)| *p == peer && topics.iter().any(|t| **t == hash));
+                    (joined, s.is_connected(&peer))
+                })
+                .await;
+            if joined {
+                return;
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "timed out after {PATIENCE:?} waiting for the peer among the attacker's topic \
+                 peers; connection trouble: {:?}",
+                self.log(|l| l.connection_trouble.clone())
+            );
+            match (connected, connected_since) {
+                (true, None) => connected_since = Some(now),
+                (true, Some(since)) if now - since > REPLACE => {
+                    self.with(move |s| {
+                        let _ = s.disconnect_peer_id(peer);
+                    })
+                    .await;
+                    connected_since = None;
+                }
+                (false, _) => {
+                    connected_since = None;
+                    if dialled.is_none_or(|at| now - at > REDIAL) {
+                        dialled = Some(now);
+                        self.with(move |s| s.dial(addr).expect("dial the peer"))
+                            .await;
+                    }
+                }
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub fn log<R>(&self, f: impl FnOnce(&AttackerLog) -> R) -> R {
@@ -263,6 +304,21 @@ impl Drop for AttackerNode {
 }
 
 fn record_event(log: &Mutex<AttackerLog>, event: SwarmEvent<AttackerEvent>) {
+    match &event {
+        SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+            let mut log = log.lock().expect("attacker log");
+            log.connection_trouble
+                .push(format!("closed to {peer_id}: {cause:?}"));
+            return;
+        }
+        SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+            let mut log = log.lock().expect("attacker log");
+            log.connection_trouble
+                .push(format!("dial to {peer_id:?} failed: {error}"));
+            return;
+        }
+        _ => {}
+    }
     let SwarmEvent::Behaviour(AttackerEvent::Kad(kad::Event::OutboundQueryProgressed {
         result,
         ..
