@@ -266,7 +266,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
 }
 
 /// Forwards node `i`'s received intents, with their arrival instants, to `tx`.
-fn listen(population: &Population, i: usize, tx: &mpsc::Sender<(usize, IntentId, Instant)>) {
+pub fn listen(population: &Population, i: usize, tx: &mpsc::Sender<(usize, IntentId, Instant)>) {
     let Some(node) = population.get(i) else {
         return;
     };

@@ -4,15 +4,18 @@
 //! Scenarios: [`propagation`] (time for intents to reach subscribers, delivery ratio, copies
 //! received, bytes sent, against the ideal of the gossip paths' hop count times the link
 //! latency), [`discovery`] (DHT lookups for agents of a capability), [`negotiation`]
-//! (completed negotiations per second) and [`churn`] (delivery while nodes leave and join).
+//! (completed negotiations per second), [`churn`] (delivery while nodes leave and join) and
+//! [`flash`] (the covert flash attack: peers that stop forwarding).
 //! Each runs on a [`clock::Clock`]: virtual (latencies exact, processing free) or real.
 //! [`suite`] runs them all at one size and writes JSON, SVG charts ([`plot`]) and a report.
 #![deny(missing_docs)]
 
+pub mod attacker;
 pub mod churn;
 pub mod clock;
 pub mod delay;
 pub mod discovery;
+pub mod flash;
 pub mod negotiation;
 pub mod net;
 pub mod observe;

@@ -8,7 +8,7 @@ use mesh_net::GossipDegree;
 use mesh_sim::clock::Clock;
 use mesh_sim::delay::LinkModel;
 use mesh_sim::net::NodeSettings;
-use mesh_sim::{churn, discovery, negotiation, propagation, suite};
+use mesh_sim::{churn, discovery, flash, negotiation, propagation, suite};
 use serde::Serialize;
 
 /// Many real MESH nodes in one process, over in-memory links with a latency and a loss rate.
@@ -103,6 +103,10 @@ enum Scenario {
         /// Discovery queries, each from a different node.
         #[arg(long, default_value_t = 20)]
         queries: usize,
+        /// Simulated seconds the network settles after the last node started, before the
+        /// queries; its second half is measured as the network at rest.
+        #[arg(long, default_value_t = 30)]
+        settle_secs: u64,
     },
     /// Negotiations from intent to receipt: completed per second, time to receipt.
     Negotiation {
@@ -134,6 +138,28 @@ enum Scenario {
         /// Seconds of churn.
         #[arg(long, default_value_t = 120)]
         churn_duration_s: u64,
+    },
+    /// Covert flash: attackers join the honest nodes' meshes, forward for a while, then stop;
+    /// honest delivery in both phases and how fast each attacker's score falls below zero.
+    /// `--nodes` counts the honest nodes.
+    Flash {
+        #[command(flatten)]
+        common: Common,
+        /// Attackers.
+        #[arg(long, default_value_t = 20)]
+        attackers: usize,
+        /// Honest nodes each attacker dials.
+        #[arg(long, default_value_t = 8)]
+        attacker_links: usize,
+        /// Seconds the attackers forward, while intents flow.
+        #[arg(long, default_value_t = 20)]
+        behave_s: u64,
+        /// Seconds intents flow after they stop.
+        #[arg(long, default_value_t = 45)]
+        flash_s: u64,
+        /// One intent every this many ms, from a random honest node.
+        #[arg(long, default_value_t = 500)]
+        intent_interval_ms: u64,
     },
     /// Delivery while a share of the nodes leaves and joins every minute.
     Churn {
@@ -183,7 +209,9 @@ fn main() -> anyhow::Result<()> {
             common,
             providers,
             queries,
+            settle_secs,
         } => {
+            anyhow::ensure!(settle_secs >= 2, "--settle-secs must be at least 2");
             let params = discovery::Params {
                 nodes: common.nodes,
                 providers,
@@ -192,7 +220,7 @@ fn main() -> anyhow::Result<()> {
                 degree: common.degree,
                 seed: common.seed,
                 clock: common.clock,
-                ..discovery::Params::default()
+                settle: Duration::from_secs(settle_secs),
             };
             let report = common.clock.runtime()?.block_on(discovery::run(&params))?;
             print_discovery(&report, common.clock);
@@ -242,6 +270,35 @@ fn main() -> anyhow::Result<()> {
                 std::fs::read_to_string(out.join("report.md")).unwrap_or_default()
             );
             println!("report, charts and JSON written to {}", out.display());
+        }
+        Scenario::Flash {
+            common,
+            attackers,
+            attacker_links,
+            behave_s,
+            flash_s,
+            intent_interval_ms,
+        } => {
+            anyhow::ensure!(
+                intent_interval_ms > 0,
+                "--intent-interval-ms must be at least 1"
+            );
+            let params = flash::Params {
+                nodes: common.nodes,
+                attackers,
+                attacker_links,
+                behave: Duration::from_secs(behave_s),
+                flash: Duration::from_secs(flash_s),
+                intent_interval: Duration::from_millis(intent_interval_ms),
+                settings: common.settings()?,
+                degree: common.degree,
+                seed: common.seed,
+                clock: common.clock,
+                ..flash::Params::default()
+            };
+            let report = common.clock.runtime()?.block_on(flash::run(&params))?;
+            print_flash(&report, common.clock);
+            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
         }
         Scenario::Churn {
             common,
@@ -441,5 +498,39 @@ fn print_churn(r: &churn::Report, clock: Clock) {
     println!(
         "| deliveries to nodes still joining | {} |",
         r.early_deliveries
+    );
+}
+
+fn print_flash(r: &flash::Report, clock: Clock) {
+    println!(
+        "covert flash: {} honest nodes, {} attackers, {} ms links, seed {}, {} clock",
+        r.nodes, r.attackers, r.latency_ms, r.seed, clock
+    );
+    println!("| measure | while the attackers forward | after they stop |\n|---|---:|---:|");
+    let (b, f) = (&r.behaved, &r.flashed);
+    println!("| intents published | {} | {} |", b.intents, f.intents);
+    println!(
+        "| delivered / expected | {} / {} ({:.4}) | {} / {} ({:.4}) |",
+        b.delivered, b.expected, b.delivery_ratio, f.delivered, f.expected, f.delivery_ratio
+    );
+    println!(
+        "| latency p50 / p99, ms | {} / {} | {} / {} |",
+        ms(b.p50_ms),
+        ms(b.p99_ms),
+        ms(f.p50_ms),
+        ms(f.p99_ms)
+    );
+    println!(
+        "attackers in honest meshes at the stop: {} of {}; (node, attacker) mesh links: {}; \
+         fallen below zero or dropped: {}",
+        r.attackers_in_meshes, r.attackers, r.judges, r.judges_fallen
+    );
+    println!(
+        "slowest fall: {} s of the run's clock, {} s wall = {} heartbeats; honest peers scored \
+         below zero: {}",
+        ms(r.slowest_fall_s),
+        ms(r.slowest_fall_wall_s),
+        ms(r.slowest_fall_heartbeats),
+        r.honest_scored_below_zero
     );
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mesh_sim::clock::Clock;
-use mesh_sim::{churn, discovery, negotiation, propagation};
+use mesh_sim::{churn, discovery, flash, negotiation, propagation};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     Clock::Virtual.runtime().unwrap().block_on(f)
@@ -83,4 +83,30 @@ fn intents_reach_the_nodes_that_stay_while_others_churn() {
     assert!(report.intents >= 20, "{report:?}");
     assert!(report.expected > 0);
     assert!(report.delivery_ratio >= 0.95, "{report:?}");
+}
+
+#[test]
+fn attackers_that_stop_forwarding_fall_below_zero_while_every_intent_arrives() {
+    let params = flash::Params {
+        nodes: 20,
+        attackers: 4,
+        attacker_links: 5,
+        behave: Duration::from_secs(8),
+        flash: Duration::from_secs(15),
+        settle: Duration::from_secs(5),
+        ..flash::Params::default()
+    };
+    let report = block_on(flash::run(&params)).unwrap();
+    assert!(report.judges > 0, "no attacker got into a mesh: {report:?}");
+    assert_eq!(report.behaved.delivery_ratio, 1.0, "{report:?}");
+    assert_eq!(report.flashed.delivery_ratio, 1.0, "{report:?}");
+    assert_eq!(
+        report.judges_fallen, report.judges,
+        "an honest node still scores its attacker at 0 or more: {report:?}"
+    );
+    assert!(
+        report.slowest_fall_heartbeats.is_some_and(|h| h <= 60.0),
+        "{report:?}"
+    );
+    assert_eq!(report.honest_scored_below_zero, 0, "{report:?}");
 }
