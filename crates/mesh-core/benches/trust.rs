@@ -11,6 +11,11 @@
 //! - `trust_insert`: `TrustGraph::insert` of one new rating into the larger graph.
 //! - `attestation_verify`: `ReceiptAttestation::verify` of a receipt alone and of a receipt
 //!   with its delivery (two signature checks).
+//! - `attestation_verify_256`: a catch-up page of 256 attestations of distinct negotiations,
+//!   verified one by one (`ReceiptAttestation::verify`) and at once
+//!   (`ReceiptAttestation::verify_batch`), as minimal disclosure publishes them (the delivery
+//!   for the quarter rated below neutral) and all with their deliveries; and at once with one
+//!   forged receipt signature in the page.
 
 #![allow(clippy::expect_used)]
 
@@ -159,10 +164,10 @@ fn insert(c: &mut Criterion) {
     group.finish();
 }
 
-fn verify(c: &mut Criterion) {
-    let (publisher, agent) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+/// A negotiation between `publisher` and `agent` on intent `intent`, run to its receipt.
+fn completed(publisher: &Keypair, agent: &Keypair, intent: u8, rating: f64) -> Negotiation {
     let mut n = Negotiation::new(
-        IntentId([7; 32]),
+        IntentId([intent; 32]),
         publisher.public().to_peer_id(),
         agent.public().to_peer_id(),
         NegotiationConfig::default(),
@@ -173,13 +178,19 @@ fn verify(c: &mut Criterion) {
         Price::new("2", "USD").expect("price"),
         Eta::Within(Duration::from_secs(60)),
     );
-    n.send(Body::Offer(offer), &agent, NOW).expect("offer");
-    n.send(Body::Accept, &publisher, NOW).expect("accept");
+    n.send(Body::Offer(offer), agent, NOW).expect("offer");
+    n.send(Body::Accept, publisher, NOW).expect("accept");
     let delivery = Delivery::inline("text/plain", "The report finds that demand grew 12%.");
-    n.send(Body::Deliver(delivery), &agent, NOW)
+    n.send(Body::Deliver(delivery), agent, NOW)
         .expect("deliver");
-    n.send(Body::Receipt(Receipt::new(0.9)), &publisher, NOW)
+    n.send(Body::Receipt(Receipt::new(rating)), publisher, NOW)
         .expect("receipt");
+    n
+}
+
+fn verify(c: &mut Criterion) {
+    let (publisher, agent) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let n = completed(&publisher, &agent, 7, 0.9);
     let mut group = c.benchmark_group("attestation_verify");
     group.throughput(Throughput::Elements(1));
     for (name, disclosure) in [
@@ -196,5 +207,75 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, recompute, insert, verify);
+/// Attestations in one page of a catch-up answer.
+const PAGE: usize = 256;
+
+/// `PAGE` attestations of distinct negotiations between distinct peers, as `disclosure`
+/// publishes them (rated 0.9, or 0.3 for one in four).
+fn page(disclosure: Disclosure) -> Vec<Vec<u8>> {
+    (0..PAGE)
+        .map(|i| {
+            let (publisher, agent) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+            let rating = if i % 4 == 0 { 0.3 } else { 0.9 };
+            let n = completed(&publisher, &agent, (i % 256) as u8, rating);
+            ReceiptAttestation::from_transcript(n.transcript(), disclosure)
+                .expect("attestation")
+                .encode()
+        })
+        .collect()
+}
+
+fn verify_page(c: &mut Criterion) {
+    let mut group = c.benchmark_group("attestation_verify_256");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(PAGE as u64));
+    for (name, disclosure) in [
+        ("minimal", Disclosure::Minimal),
+        ("with_delivery", Disclosure::WithDelivery),
+    ] {
+        let encoded = page(disclosure);
+        let items: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let batch = ReceiptAttestation::verify_batch(&items, NOW);
+        assert!(
+            batch.iter().all(Result::is_ok),
+            "every attestation verifies"
+        );
+        group.bench_function(BenchmarkId::new("one_by_one", name), |b| {
+            b.iter(|| {
+                items
+                    .iter()
+                    .filter(|bytes| ReceiptAttestation::verify(bytes, NOW).is_ok())
+                    .count()
+            })
+        });
+        group.bench_function(BenchmarkId::new("batch", name), |b| {
+            b.iter(|| count_verified(&items))
+        });
+    }
+    // One receipt signature of the page changed: the batch fails and every envelope of it is
+    // checked again alone.
+    let mut encoded = page(Disclosure::Minimal);
+    let forged = ReceiptAttestation::decode(&encoded[1]).expect("an attestation");
+    let mut receipt = forged.receipt().to_vec();
+    if let Some(last) = receipt.last_mut() {
+        *last ^= 0x01;
+    }
+    encoded[1] = ReceiptAttestation::new(receipt, forged.deliver().map(<[u8]>::to_vec)).encode();
+    let items: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+    assert_eq!(count_verified(&items), PAGE - 1, "one forged attestation");
+    group.bench_function(BenchmarkId::new("batch", "minimal_one_forged"), |b| {
+        b.iter(|| count_verified(&items))
+    });
+    group.finish();
+}
+
+/// How many of `items` [`ReceiptAttestation::verify_batch`] accepts.
+fn count_verified(items: &[&[u8]]) -> usize {
+    ReceiptAttestation::verify_batch(items, NOW)
+        .iter()
+        .filter(|verified| verified.is_ok())
+        .count()
+}
+
+criterion_group!(benches, recompute, insert, verify, verify_page);
 criterion_main!(benches);

@@ -198,6 +198,18 @@ pub fn open_batch(
         .collect()
 }
 
+/// Whether `bytes`, an envelope [`open`] accepted with signing key `key`, are its canonical
+/// encoding: what libp2p's `SignedEnvelope::from_protobuf_encoding` then
+/// `into_protobuf_encoding` give back. libp2p-core decodes and encodes with prost and the same
+/// message definition as [`EnvelopeProto`], and re-encodes the key with
+/// `PublicKey::encode_protobuf`; this makes the same comparison without decoding the key again.
+pub(crate) fn is_canonical(bytes: &[u8], key: &PublicKey) -> bool {
+    EnvelopeProto::decode(bytes).is_ok_and(|mut envelope| {
+        envelope.public_key = key.encode_protobuf();
+        envelope.encoded_len() == bytes.len() && envelope.encode_to_vec() == bytes
+    })
+}
+
 /// Fewest items worth a batch; smaller sets are opened one by one.
 const MIN_BATCH: usize = 4;
 
@@ -526,6 +538,61 @@ mod tests {
         let mut short = envelope.clone();
         short.signature.pop();
         assert!(!parses(&short.encode_to_vec()));
+    }
+
+    /// What libp2p's decoding then re-encoding says of `bytes`, when it decodes them.
+    fn libp2p_canonical(bytes: &[u8]) -> Option<(bool, PublicKey)> {
+        let envelope = SignedEnvelope::from_protobuf_encoding(bytes).ok()?;
+        let (_, key) = envelope
+            .payload_and_signing_key(NEGOTIATION_DOMAIN.to_owned(), INTENT_PAYLOAD_TYPE)
+            .ok()?;
+        let key = key.clone();
+        Some((envelope.into_protobuf_encoding() == bytes, key))
+    }
+
+    #[test]
+    fn canonical_check_agrees_with_libp2p() {
+        let key = Keypair::ed25519_from_bytes([7u8; 32]).unwrap();
+        let bytes = seal(
+            &key,
+            NEGOTIATION_DOMAIN,
+            INTENT_PAYLOAD_TYPE,
+            b"hello".to_vec(),
+        )
+        .unwrap();
+        let envelope = EnvelopeProto::decode(bytes.as_slice()).unwrap();
+        let mut variants: Vec<Vec<u8>> = vec![bytes.clone()];
+        // Unknown fields, a field repeated, a field out of order, an empty field written out.
+        for extra in [
+            &[0x20u8, 0x01][..],
+            &[0x1a, 0x00],
+            &[0x12, 0x01, 0x41],
+            &[0x3a, 0x00],
+        ] {
+            variants.push([bytes.as_slice(), extra].concat());
+            variants.push([extra, bytes.as_slice()].concat());
+        }
+        // A length written with a needless continuation byte.
+        let mut fields = Vec::new();
+        fields.push(0x0a);
+        fields.extend_from_slice(&[0x80 | envelope.public_key.len() as u8, 0x00]);
+        fields.extend_from_slice(&envelope.public_key);
+        let mut rest = envelope.clone();
+        rest.public_key.clear();
+        variants.push([fields.as_slice(), &rest.encode_to_vec()].concat());
+        // The key's own protobuf with an unknown field appended, re-signed over nothing new.
+        let mut odd_key = envelope.clone();
+        odd_key.public_key.extend_from_slice(&[0x18, 0x01]);
+        variants.push(odd_key.encode_to_vec());
+        let mut seen = [0usize; 2];
+        for bytes in variants {
+            if let Some((canonical, key)) = libp2p_canonical(&bytes) {
+                seen[usize::from(canonical)] += 1;
+                assert_eq!(is_canonical(&bytes, &key), canonical, "{bytes:02x?}");
+            }
+        }
+        // Only the sealed bytes are canonical; the payload type appended last is refused.
+        assert_eq!(seen, [8, 1]);
     }
 
     #[test]

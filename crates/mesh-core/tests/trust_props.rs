@@ -9,12 +9,15 @@
 //!     rises above it.
 //! (d) Memory stays bounded under 10^5 random ratings, and a flood of ratings from identities
 //!     without trust displaces no rating that counts.
+//! (e) `ReceiptAttestation::verify_batch` returns, item for item, what `verify` returns alone,
+//!     for batches mixing valid attestations (with and without the delivery), forged receipt
+//!     and delivery signatures, damaged, truncated, oversize, non-canonical and wrong-kind items.
 
 use std::time::Duration;
 
 use mesh_core::negotiation::{
-    Body, Config as NegotiationConfig, Delivery, Eta, Negotiation, NegotiationId, Price, Proposal,
-    Receipt, message_hash,
+    Body, Config as NegotiationConfig, Delivery, Eta, Negotiation, NegotiationError, NegotiationId,
+    Price, Proposal, Receipt, message_hash,
 };
 use mesh_core::trust::{
     AttestationError, Config, Disclosure, NEUTRAL_RATING, Outcome, Rating, ReceiptAttestation,
@@ -1011,4 +1014,341 @@ fn a_flood_from_identities_without_trust_displaces_nothing_that_counts() {
         Ok(Outcome::Added)
     );
     assert!(graph.recompute(NOW).score(&newcomer) > NEUTRAL_RATING);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (e) Batch verification
+
+/// Signed material to build batch items from: completed negotiations between two pairs of
+/// peers, rated well (no delivery needed) and badly (delivery needed), and a receipt signed by
+/// an outsider about one of them.
+struct Pool {
+    negotiations: Vec<Negotiation>,
+    outsider_receipt: Vec<u8>,
+}
+
+static POOL: std::sync::LazyLock<Pool> = std::sync::LazyLock::new(|| {
+    let keys = keys(3);
+    let inline = |text: &str| Delivery::inline("text/plain", text.to_owned());
+    let negotiations = vec![
+        completed(&keys[0], &keys[1], 1, 0.9),
+        completed(&keys[0], &keys[1], 2, 0.2),
+        completed_with(&keys[1], &keys[0], 3, 0.0, inline("nothing"), NOW),
+        completed_with(
+            &keys[1],
+            &keys[0],
+            4,
+            NEUTRAL_RATING,
+            inline("done"),
+            NOW - DAY_MS,
+        ),
+        completed_with(&keys[0], &keys[1], 5, 1.0, inline("late"), NOW + 600_000),
+    ];
+    let outsider_receipt = forged_receipt(&keys[2], |_| {}, &negotiations[0]);
+    Pool {
+        negotiations,
+        outsider_receipt,
+    }
+});
+
+/// One item of a batch, built from [`POOL`]; `n` picks a negotiation.
+#[derive(Debug, Clone)]
+enum Item {
+    /// As minimal disclosure or full disclosure publishes it.
+    Valid { n: usize, with_delivery: bool },
+    /// The last byte (of the signature) of the receipt envelope flipped.
+    ForgedReceipt { n: usize, with_delivery: bool },
+    /// The last byte (of the signature) of the delivery envelope flipped.
+    ForgedDelivery { n: usize },
+    /// Any byte of a valid attestation changed.
+    Flipped {
+        n: usize,
+        index: prop::sample::Index,
+        xor: u8,
+    },
+    /// Cut short.
+    Truncated {
+        n: usize,
+        index: prop::sample::Index,
+    },
+    /// Any bytes at all.
+    Garbage(Vec<u8>),
+    /// Larger than any attestation.
+    Oversize,
+    /// An unknown field appended to the attestation.
+    NonCanonical { n: usize },
+    /// An unknown field appended to the receipt or the delivery envelope; signatures valid.
+    NonCanonicalEnvelope { n: usize, in_delivery: bool },
+    /// Validly signed messages in the wrong places: the delivery as receipt, the accept as
+    /// delivery, or the offer alone.
+    WrongKind { n: usize, which: u8 },
+    /// A receipt without its delivery, or with another negotiation's.
+    Unproven { n: usize, other: usize },
+    /// A receipt an outsider signed about a negotiation it is no party to.
+    Outsider,
+}
+
+impl Item {
+    fn bytes(&self) -> Vec<u8> {
+        let pool = &*POOL;
+        let envelopes = |n: usize| pool.negotiations[n % pool.negotiations.len()].transcript();
+        let parts = |n: usize| {
+            let e = envelopes(n).envelopes();
+            (e[3].clone(), e[2].clone())
+        };
+        let with = |receipt: Vec<u8>, deliver: Option<Vec<u8>>| {
+            ReceiptAttestation::new(receipt, deliver).encode()
+        };
+        let flip_last = |mut bytes: Vec<u8>| {
+            if let Some(last) = bytes.last_mut() {
+                *last ^= 0x01;
+            }
+            bytes
+        };
+        let unknown_field = |bytes: Vec<u8>| [bytes, vec![0x20, 0x01]].concat();
+        let disclosure = |with_delivery: bool| {
+            if with_delivery {
+                Disclosure::WithDelivery
+            } else {
+                Disclosure::Minimal
+            }
+        };
+        match self {
+            Item::Valid { n, with_delivery } => attest(
+                &pool.negotiations[n % pool.negotiations.len()],
+                disclosure(*with_delivery),
+            ),
+            Item::ForgedReceipt { n, with_delivery } => {
+                let (receipt, deliver) = parts(*n);
+                with(flip_last(receipt), with_delivery.then_some(deliver))
+            }
+            Item::ForgedDelivery { n } => {
+                let (receipt, deliver) = parts(*n);
+                with(receipt, Some(flip_last(deliver)))
+            }
+            Item::Flipped { n, index, xor } => {
+                let mut bytes = Item::Valid {
+                    n: *n,
+                    with_delivery: true,
+                }
+                .bytes();
+                let i = index.index(bytes.len());
+                bytes[i] ^= (*xor).max(1);
+                bytes
+            }
+            Item::Truncated { n, index } => {
+                let mut bytes = Item::Valid {
+                    n: *n,
+                    with_delivery: true,
+                }
+                .bytes();
+                bytes.truncate(index.index(bytes.len()));
+                bytes
+            }
+            Item::Garbage(bytes) => bytes.clone(),
+            Item::Oversize => vec![0x0a; mesh_core::trust::MAX_ATTESTATION_BYTES + 1],
+            Item::NonCanonical { n } => unknown_field(
+                Item::Valid {
+                    n: *n,
+                    with_delivery: true,
+                }
+                .bytes(),
+            ),
+            Item::NonCanonicalEnvelope { n, in_delivery } => {
+                let (receipt, deliver) = parts(*n);
+                if *in_delivery {
+                    with(receipt, Some(unknown_field(deliver)))
+                } else {
+                    with(unknown_field(receipt), Some(deliver))
+                }
+            }
+            Item::WrongKind { n, which } => {
+                let e = envelopes(*n).envelopes();
+                match which % 3 {
+                    0 => with(e[2].clone(), Some(e[3].clone())),
+                    1 => with(e[3].clone(), Some(e[1].clone())),
+                    _ => with(e[0].clone(), None),
+                }
+            }
+            Item::Unproven { n, other } => {
+                let (receipt, _) = parts(*n);
+                let (_, deliver) = parts(*other);
+                with(receipt, (n != other).then_some(deliver))
+            }
+            Item::Outsider => {
+                let (_, deliver) = parts(0);
+                with(pool.outsider_receipt.clone(), Some(deliver))
+            }
+        }
+    }
+}
+
+/// Items whose signatures are all valid, or that never reach a signature check: a batch of
+/// them holds.
+fn signed_item() -> impl Strategy<Value = Item> {
+    let n = 0..8usize;
+    prop_oneof![
+        6 => (n.clone(), any::<bool>())
+            .prop_map(|(n, with_delivery)| Item::Valid { n, with_delivery }),
+        1 => proptest::collection::vec(any::<u8>(), 0..64).prop_map(Item::Garbage),
+        1 => Just(Item::Oversize),
+        1 => n.clone().prop_map(|n| Item::NonCanonical { n }),
+        1 => (n.clone(), any::<bool>())
+            .prop_map(|(n, in_delivery)| Item::NonCanonicalEnvelope { n, in_delivery }),
+        1 => (n.clone(), any::<u8>()).prop_map(|(n, which)| Item::WrongKind { n, which }),
+        1 => (n.clone(), n).prop_map(|(n, other)| Item::Unproven { n, other }),
+        1 => Just(Item::Outsider),
+    ]
+}
+
+/// Any item, forged signatures and random damage included.
+fn any_item() -> impl Strategy<Value = Item> {
+    let n = 0..8usize;
+    prop_oneof![
+        4 => signed_item(),
+        1 => (n.clone(), any::<bool>())
+            .prop_map(|(n, with_delivery)| Item::ForgedReceipt { n, with_delivery }),
+        1 => n.clone().prop_map(|n| Item::ForgedDelivery { n }),
+        1 => (n.clone(), any::<prop::sample::Index>(), any::<u8>())
+            .prop_map(|(n, index, xor)| Item::Flipped { n, index, xor }),
+        1 => (n, any::<prop::sample::Index>()).prop_map(|(n, index)| Item::Truncated { n, index }),
+    ]
+}
+
+/// `verify_batch` of `items` at `now`, against `verify` of each alone.
+fn assert_batch_is_one_by_one(items: &[Vec<u8>], now: u64) -> Result<(), TestCaseError> {
+    let slices: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+    let batch = ReceiptAttestation::verify_batch(&slices, now);
+    prop_assert_eq!(batch.len(), items.len());
+    for (i, (bytes, batched)) in items.iter().zip(&batch).enumerate() {
+        let alone = ReceiptAttestation::verify(bytes, now);
+        prop_assert_eq!(batched, &alone, "item {} of {}", i, items.len());
+        if let (Err(batched), Err(alone)) = (batched, &alone) {
+            prop_assert_eq!(batched.to_string(), alone.to_string());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Item for item, the batch returns what verifying each alone returns, whether the batch
+    /// holds (every signature valid) or not (forged and damaged items in it).
+    #[test]
+    fn batch_verification_is_verification_one_by_one(
+        items in prop_oneof![
+            proptest::collection::vec(signed_item(), 0..40),
+            proptest::collection::vec(any_item(), 0..40),
+        ],
+        now in prop_oneof![
+            8 => Just(NOW + 10),
+            1 => Just(NOW - 3_600_000),
+            1 => Just(NOW + 400 * DAY_MS),
+        ],
+    ) {
+        let items: Vec<Vec<u8>> = items.iter().map(Item::bytes).collect();
+        assert_batch_is_one_by_one(&items, now)?;
+    }
+}
+
+/// Every kind of item in one batch: what each one becomes, and the same as one by one.
+#[test]
+fn a_batch_sorts_every_kind_of_item_as_one_by_one() {
+    let items = [
+        Item::Valid {
+            n: 0,
+            with_delivery: false,
+        },
+        Item::Valid {
+            n: 1,
+            with_delivery: false,
+        },
+        Item::Valid {
+            n: 2,
+            with_delivery: true,
+        },
+        Item::Valid {
+            n: 3,
+            with_delivery: true,
+        },
+        Item::ForgedReceipt {
+            n: 0,
+            with_delivery: true,
+        },
+        Item::ForgedDelivery { n: 1 },
+        Item::NonCanonical { n: 2 },
+        Item::NonCanonicalEnvelope {
+            n: 3,
+            in_delivery: false,
+        },
+        Item::NonCanonicalEnvelope {
+            n: 3,
+            in_delivery: true,
+        },
+        Item::WrongKind { n: 0, which: 0 },
+        Item::WrongKind { n: 0, which: 1 },
+        Item::Unproven { n: 1, other: 1 },
+        Item::Unproven { n: 1, other: 2 },
+        Item::Outsider,
+        Item::Oversize,
+        Item::Garbage(b"not an attestation".to_vec()),
+        Item::Valid {
+            n: 4,
+            with_delivery: false,
+        },
+    ];
+    let encoded: Vec<Vec<u8>> = items.iter().map(Item::bytes).collect();
+    let slices: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+    let batch = ReceiptAttestation::verify_batch(&slices, NOW + 10);
+    let kinds: Vec<String> = batch
+        .iter()
+        .map(|r| match r {
+            Ok(v) => format!("ok {}", v.proves_delivery()),
+            Err(e) => format!("{e:?}")
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        batch[4],
+        Err(AttestationError::Receipt(NegotiationError::BadSignature))
+    );
+    assert_eq!(
+        batch[5],
+        Err(AttestationError::Deliver(NegotiationError::BadSignature))
+    );
+    assert_eq!(
+        batch[7],
+        Err(AttestationError::Receipt(NegotiationError::NonCanonical))
+    );
+    assert_eq!(
+        batch[8],
+        Err(AttestationError::Deliver(NegotiationError::NonCanonical))
+    );
+    assert_eq!(
+        kinds,
+        [
+            "ok false",
+            "ok true",
+            "ok true",
+            "ok true",
+            "Receipt",
+            "Deliver",
+            "NonCanonical",
+            "Receipt",
+            "Deliver",
+            "NotAReceipt",
+            "NotADelivery",
+            "MissingDelivery",
+            "Unchained",
+            "NotThePublisher",
+            "TooLarge",
+            "Malformed",
+            "FromTheFuture",
+        ]
+    );
+    assert_batch_is_one_by_one(&encoded, NOW + 10).expect("the batch is one by one");
 }

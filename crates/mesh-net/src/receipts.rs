@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use mesh_core::negotiation::Transcript;
 use mesh_core::trust::{
-    AttestationError, Config, Disclosure, Refused, TrustGraph, TrustScores, VerifiedAttestation,
+    AttestationError, Config, Disclosure, ReceiptAttestation, Refused, TrustGraph, TrustScores,
+    VerifiedAttestation,
 };
 
 /// The gossip topic of receipt attestations (`mesh.v1.ReceiptAttestation`), which every node
@@ -112,9 +113,30 @@ impl ReceiptBook {
         }
     }
 
-    /// Verifies and counts an attestation from the network (gossip, or the store at start).
+    /// Verifies and counts an attestation from gossip.
     pub fn receive(&mut self, data: &[u8], now_ms: u64) -> Taken {
-        match mesh_core::trust::ReceiptAttestation::verify(data, now_ms) {
+        let verified = ReceiptAttestation::verify(data, now_ms);
+        self.take_verified(verified, now_ms)
+    }
+
+    /// Verifies and counts many attestations (a catch-up answer, the store at start), in
+    /// order: for each what [`receive`](Self::receive) of it would return after the ones
+    /// before it, with the signatures checked in one batch
+    /// ([`ReceiptAttestation::verify_batch`]).
+    pub fn receive_batch(&mut self, items: &[&[u8]], now_ms: u64) -> Vec<Taken> {
+        ReceiptAttestation::verify_batch(items, now_ms)
+            .into_iter()
+            .map(|verified| self.take_verified(verified, now_ms))
+            .collect()
+    }
+
+    /// What becomes of an attestation verified (or refused) at `now_ms`.
+    fn take_verified(
+        &mut self,
+        verified: Result<VerifiedAttestation, AttestationError>,
+        now_ms: u64,
+    ) -> Taken {
+        match verified {
             Ok(verified) => self.take(verified, now_ms),
             // A clock behind the signer's: not the sender's fault.
             Err(AttestationError::FromTheFuture { .. }) => Taken::Ignore("from_the_future"),
@@ -130,11 +152,8 @@ impl ReceiptBook {
         transcript: &Transcript,
         now_ms: u64,
     ) -> Result<(Taken, Vec<u8>), AttestationError> {
-        let full = mesh_core::trust::ReceiptAttestation::from_transcript(
-            transcript,
-            Disclosure::WithDelivery,
-        )?
-        .validate(now_ms)?;
+        let full = ReceiptAttestation::from_transcript(transcript, Disclosure::WithDelivery)?
+            .validate(now_ms)?;
         // The published form comes from the verified attestation: the transcript is checked once.
         let minimal = full.encoded_as(Disclosure::Minimal).ok_or_else(|| {
             AttestationError::Malformed("this node's own attestation does not decode".to_owned())
@@ -197,5 +216,90 @@ fn refused(e: &Refused) -> &'static str {
         Refused::RaterFull { .. } => "attestation_rater_full",
         Refused::Full { .. } => "attestation_graph_full",
         _ => "attestation_refused",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use mesh_core::negotiation::{
+        Body, Config as NegotiationConfig, Delivery, Eta, Negotiation, Price, Proposal, Receipt,
+    };
+    use mesh_core::{IntentId, Keypair, PeerId};
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    /// The attestation of a negotiation completed at `at`, rated `rating`, as `disclosure`
+    /// publishes it.
+    fn attestation(n: u8, at: u64, rating: f64, disclosure: Disclosure) -> Vec<u8> {
+        let (publisher, agent) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+        let (p, a) = (publisher.public().to_peer_id(), agent.public().to_peer_id());
+        let mut neg =
+            Negotiation::new(IntentId([n; 32]), p, a, NegotiationConfig::default(), at).unwrap();
+        let price = Price::new("1", "USD").unwrap();
+        let offer = Proposal::new(price, Eta::Within(Duration::from_secs(60)));
+        neg.send(Body::Offer(offer), &agent, at).unwrap();
+        neg.send(Body::Accept, &publisher, at).unwrap();
+        neg.send(
+            Body::Deliver(Delivery::inline("text/plain", "done")),
+            &agent,
+            at,
+        )
+        .unwrap();
+        neg.send(Body::Receipt(Receipt::new(rating)), &publisher, at)
+            .unwrap();
+        ReceiptAttestation::from_transcript(neg.transcript(), disclosure)
+            .unwrap()
+            .encode()
+    }
+
+    #[test]
+    fn a_batch_is_taken_as_its_items_one_after_the_other() {
+        let good = attestation(1, NOW, 0.9, Disclosure::Minimal);
+        let mut forged = attestation(2, NOW, 0.2, Disclosure::Minimal);
+        if let Some(last) = forged.last_mut() {
+            *last ^= 0x01;
+        }
+        let items: Vec<Vec<u8>> = vec![
+            good.clone(),
+            attestation(3, NOW, 0.1, Disclosure::WithDelivery),
+            good,
+            forged,
+            attestation(4, NOW + 3_600_000, 0.9, Disclosure::Minimal),
+            attestation(5, NOW - 400 * 24 * 3_600_000, 0.9, Disclosure::Minimal),
+            b"not an attestation".to_vec(),
+            attestation(6, NOW, 0.7, Disclosure::WithDelivery),
+        ];
+        let new_book = || {
+            ReceiptBook::new(
+                Config::new(PeerId::random()),
+                RECOMPUTE_INTERVAL,
+                Instant::now(),
+            )
+        };
+        let mut one_by_one = new_book();
+        let alone: Vec<String> = items
+            .iter()
+            .map(|bytes| format!("{:?}", one_by_one.receive(bytes, NOW)))
+            .collect();
+        let slices: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        let batched: Vec<String> = new_book()
+            .receive_batch(&slices, NOW)
+            .iter()
+            .map(|taken| format!("{taken:?}"))
+            .collect();
+        assert_eq!(batched, alone);
+        let labels: Vec<&str> = alone
+            .iter()
+            .map(|taken| taken.split('(').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "Accept", "Accept", "Ignore", "Reject", "Ignore", "Ignore", "Reject", "Accept"
+            ]
+        );
     }
 }

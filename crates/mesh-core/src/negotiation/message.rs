@@ -4,8 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use libp2p::core::SignedEnvelope;
-use libp2p::core::signed_envelope::ReadPayloadError;
-use libp2p::identity::{Keypair, PeerId};
+use libp2p::identity::{Keypair, PeerId, PublicKey};
 use mesh_proto::{decode_bounded, v1};
 use prost::Message as _;
 use sha2::{Digest, Sha256};
@@ -480,6 +479,58 @@ pub(super) struct Opened {
 
 /// All the checks that need no negotiation state.
 pub(super) fn open(bytes: &[u8]) -> Result<Opened, NegotiationError> {
+    let signed = envelope::open(
+        bytes,
+        MAX_ENVELOPE_BYTES,
+        NEGOTIATION_DOMAIN,
+        NEGOTIATION_PAYLOAD_TYPE,
+    );
+    open_signed(bytes, signed)
+}
+
+/// [`peek`] of many envelopes at once: for each item, in order, what [`peek`] returns for it
+/// alone, errors included, with the signatures verified together by [`envelope::open_batch`].
+///
+/// [`peek`] and this differ only in how the envelope is opened ([`envelope::open`] or
+/// [`envelope::open_batch`]); every check before and after the signature is the same code. The
+/// results are therefore [`peek`]'s with the one exception [`envelope::open_batch`] documents:
+/// an envelope whose own signer deliberately built its key or nonce with a torsion component.
+/// Cost: that of [`envelope::open_batch`]; for receipt attestations, about 40% less than one by
+/// one when every signature is valid, about 1.4 times as much when one is forged (see
+/// [`ReceiptAttestation::verify_batch`](crate::trust::ReceiptAttestation::verify_batch)).
+pub fn peek_batch(items: &[&[u8]]) -> Vec<Result<Header, NegotiationError>> {
+    envelope::open_batch(
+        items,
+        MAX_ENVELOPE_BYTES,
+        NEGOTIATION_DOMAIN,
+        NEGOTIATION_PAYLOAD_TYPE,
+    )
+    .into_iter()
+    .zip(items)
+    .map(|(signed, bytes)| open_signed(bytes, signed).map(|opened| opened.header))
+    .collect()
+}
+
+/// The checks of [`open`] around the signature, given what [`envelope::open`] returned for
+/// `bytes`: an envelope it opened whose bytes are canonical has passed every check before the
+/// signature; any other gets those checks in order, and then the signature's verdict.
+fn open_signed(
+    bytes: &[u8],
+    signed: Result<(Vec<u8>, PublicKey), EnvelopeError>,
+) -> Result<Opened, NegotiationError> {
+    if let Ok((payload, key)) = &signed
+        && envelope::is_canonical(bytes, key)
+    {
+        return read_message(bytes, payload, key);
+    }
+    decode_canonical(bytes)?;
+    let (payload, key) = signed.map_err(signature_error)?;
+    read_message(bytes, &payload, &key)
+}
+
+/// The checks before the signature: size, encoding, and that `bytes` are the envelope's
+/// canonical encoding.
+fn decode_canonical(bytes: &[u8]) -> Result<(), NegotiationError> {
     if bytes.len() > MAX_ENVELOPE_BYTES {
         return Err(NegotiationError::TooLarge {
             size: bytes.len(),
@@ -493,18 +544,20 @@ pub(super) fn open(bytes: &[u8]) -> Result<Opened, NegotiationError> {
     if envelope.clone().into_protobuf_encoding() != bytes {
         return Err(NegotiationError::NonCanonical);
     }
-    let (payload, key) = envelope
-        .payload_and_signing_key(NEGOTIATION_DOMAIN.to_owned(), NEGOTIATION_PAYLOAD_TYPE)
-        .map_err(|e| match e {
-            ReadPayloadError::InvalidSignature => NegotiationError::BadSignature,
-            ReadPayloadError::UnexpectedPayloadType { expected, got } => {
-                EnvelopeError::WrongPayloadType {
-                    expected: String::from_utf8_lossy(&expected).into_owned(),
-                    got: String::from_utf8_lossy(&got).into_owned(),
-                }
-                .into()
-            }
-        })?;
+    Ok(())
+}
+
+/// The negotiation error of an envelope whose payload type or signature was refused, for an
+/// envelope that passed [`decode_canonical`].
+fn signature_error(e: EnvelopeError) -> NegotiationError {
+    match e {
+        EnvelopeError::BadSignature => NegotiationError::BadSignature,
+        other => other.into(),
+    }
+}
+
+/// The checks after the signature: the payload is a valid message signed by its sender.
+fn read_message(bytes: &[u8], payload: &[u8], key: &PublicKey) -> Result<Opened, NegotiationError> {
     let message: v1::NegotiationMessage = decode_bounded(payload, MAX_ENVELOPE_BYTES)
         .map_err(|e| NegotiationError::Malformed(e.to_string()))?;
     let Some(wire_body) = message.body else {

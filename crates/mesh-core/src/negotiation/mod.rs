@@ -96,7 +96,9 @@ use crate::intent::IntentId;
 
 pub use error::NegotiationError;
 pub use machine::{Config, Event, Negotiation};
-pub use message::{Body, Delivery, Eta, Header, Price, Proposal, Receipt, ResultContent, peek};
+pub use message::{
+    Body, Delivery, Eta, Header, Price, Proposal, Receipt, ResultContent, peek, peek_batch,
+};
 pub use transcript::{Transcript, TranscriptError, TranscriptJson, TranscriptSummary};
 
 /// Request-response protocol id of INP.

@@ -277,9 +277,74 @@ impl ReceiptAttestation {
         Self::decode(bytes)?.validate(now_ms)
     }
 
+    /// [`verify`](Self::verify) of many attestations at once: for each item, in order, what
+    /// [`verify`](Self::verify) returns for it alone (the same verified attestation, or the
+    /// same error with the same message), with the signatures of every receipt and delivery
+    /// envelope of the batch checked together by [`negotiation::peek_batch`].
+    ///
+    /// The one exception is the one [`envelope::open_batch`](crate::envelope::open_batch)
+    /// documents: an envelope whose own signer deliberately built its key or signature nonce
+    /// with a small-order component, which [`verify`](Self::verify) refuses and a batch may
+    /// accept. No honest signer makes one, and nobody can make one with another's key.
+    ///
+    /// Cost (benchmark `attestation_verify_256`, a catch-up page of 256): about 40% less time
+    /// than one by one when every signature is valid, with or without deliveries; one forged
+    /// signature anywhere fails the batch and every envelope in it is checked again alone,
+    /// about 1.4 times the one-by-one time. An item that does not decode costs what it costs
+    /// alone and adds nothing to the batch.
+    ///
+    /// ```
+    /// use mesh_core::trust::{AttestationError, ReceiptAttestation};
+    /// let items: [&[u8]; 2] = [b"not an attestation", &[]];
+    /// let verified = ReceiptAttestation::verify_batch(&items, 1_700_000_000_000);
+    /// assert!(matches!(verified[0], Err(AttestationError::Malformed(_))));
+    /// assert_eq!(verified[1], ReceiptAttestation::verify(&[], 1_700_000_000_000));
+    /// ```
+    pub fn verify_batch(
+        items: &[&[u8]],
+        now_ms: u64,
+    ) -> Vec<Result<VerifiedAttestation, AttestationError>> {
+        let decoded: Vec<Result<Self, AttestationError>> =
+            items.iter().map(|bytes| Self::decode(bytes)).collect();
+        let envelopes: Vec<&[u8]> = decoded
+            .iter()
+            .flatten()
+            .flat_map(|a| std::iter::once(a.receipt.as_slice()).chain(a.deliver.as_deref()))
+            .collect();
+        let mut headers = negotiation::peek_batch(&envelopes).into_iter();
+        decoded
+            .into_iter()
+            .map(|attestation| {
+                let attestation = attestation?;
+                // One header per envelope listed, in order; peeked alone should one be missing.
+                let receipt = headers
+                    .next()
+                    .unwrap_or_else(|| negotiation::peek(&attestation.receipt));
+                let deliver = attestation.deliver.is_some().then(|| headers.next());
+                attestation.validate_peeked(receipt, now_ms, |bytes| {
+                    deliver
+                        .flatten()
+                        .unwrap_or_else(|| negotiation::peek(bytes))
+                })
+            })
+            .collect()
+    }
+
     /// [`verify`](Self::verify) for an attestation already decoded or made here.
     pub fn validate(self, now_ms: u64) -> Result<VerifiedAttestation, AttestationError> {
-        let header = negotiation::peek(&self.receipt).map_err(AttestationError::Receipt)?;
+        let receipt = negotiation::peek(&self.receipt);
+        self.validate_peeked(receipt, now_ms, negotiation::peek)
+    }
+
+    /// [`validate`](Self::validate) with the receipt's header as [`negotiation::peek`] gives
+    /// it, and `peek_deliver` giving the delivery's when it is needed.
+    fn validate_peeked(
+        self,
+        receipt: Result<Header, NegotiationError>,
+        now_ms: u64,
+        peek_deliver: impl FnOnce(&[u8]) -> Result<Header, NegotiationError>,
+    ) -> Result<VerifiedAttestation, AttestationError> {
+        let header = receipt.map_err(AttestationError::Receipt)?;
         if header.kind != MessageKind::Receipt {
             return Err(AttestationError::NotAReceipt { kind: header.kind });
         }
@@ -306,7 +371,7 @@ impl ReceiptAttestation {
         }
         let (prev_hash, rating, comment) = receipt_content(&self.receipt)?;
         match &self.deliver {
-            Some(deliver) => check_delivery(deliver, &header, &prev_hash, skew_ms)?,
+            Some(deliver) => check_delivery(peek_deliver(deliver), &header, &prev_hash, skew_ms)?,
             None if rating < NEUTRAL_RATING => {
                 return Err(AttestationError::MissingDelivery { rating });
             }
@@ -345,13 +410,15 @@ fn receipt_content(receipt: &[u8]) -> Result<(Vec<u8>, f64, String), Attestation
     }
 }
 
+/// That the delivery, whose header `deliver` is as [`negotiation::peek`] gives it, is the
+/// agent's message just before `receipt`.
 fn check_delivery(
-    deliver: &[u8],
+    deliver: Result<Header, NegotiationError>,
     receipt: &Header,
     prev_hash: &[u8],
     skew_ms: u64,
 ) -> Result<(), AttestationError> {
-    let header = negotiation::peek(deliver).map_err(AttestationError::Deliver)?;
+    let header = deliver.map_err(AttestationError::Deliver)?;
     let unchained = |reason| Err(AttestationError::Unchained { reason });
     if header.kind != MessageKind::Deliver {
         return Err(AttestationError::NotADelivery { kind: header.kind });

@@ -185,8 +185,9 @@ impl EventLoop {
     }
 
     /// An answer to one of this node's requests: checked as a whole, then every attestation as
-    /// one from gossip; the next page is asked for while the answer says more are left, the
-    /// caps are not reached and the peer sent nothing invalid.
+    /// one from gossip (their signatures checked in one batch); the next page is asked for
+    /// while the answer says more are left, the caps are not reached and the peer sent nothing
+    /// invalid.
     fn on_receipts_answer(
         &mut self,
         peer: PeerId,
@@ -205,10 +206,9 @@ impl EventLoop {
                 return;
             }
         };
-        let now = now_ms();
+        let items: Vec<&[u8]> = page.attestations.iter().map(Vec::as_slice).collect();
         let mut honest = true;
-        for attestation in &page.attestations {
-            let taken = self.receipts.book.receive(attestation, now);
+        for taken in self.receipts.book.receive_batch(&items, now_ms()) {
             match &taken {
                 Taken::Accept(_) => {
                     self.receipts.catchup.caught_up.inc();

@@ -21,6 +21,9 @@ use crate::receipts::{RECEIPTS_TOPIC, ReceiptBook, Taken};
 
 /// Forwarding peers whose receipt rate is tracked at once.
 const LIMITED_FORWARDERS: usize = 4096;
+/// Stored attestations verified in one batch at start: one that no longer verifies makes only
+/// its own batch be checked again one by one.
+const RESTORE_BATCH: usize = 1024;
 
 /// The receipts state of the loop.
 pub(super) struct Receipts {
@@ -173,22 +176,30 @@ impl EventLoop {
         }));
     }
 
-    /// Takes the attestations the store held, verified again.
+    /// Takes the attestations the store held, verified again, [`RESTORE_BATCH`] at a time.
     pub(super) fn restore_attestations(&mut self, attestations: &[Vec<u8>]) {
         let now = now_ms();
-        for encoded in attestations {
-            match self.receipts.book.receive(encoded, now) {
-                Taken::Accept(verified) if self.receipts.share => {
-                    self.receipts.catchup.shelf.insert(&verified);
-                }
-                Taken::Reject(reason) => {
-                    tracing::warn!(
-                        reason,
-                        "stored receipt attestation no longer verifies; skipped"
-                    );
-                }
-                _ => {}
+        for chunk in attestations.chunks(RESTORE_BATCH) {
+            let items: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            for taken in self.receipts.book.receive_batch(&items, now) {
+                self.restore_attestation(taken);
             }
+        }
+    }
+
+    /// What becomes of one stored attestation: kept to serve when this node shares, or skipped.
+    fn restore_attestation(&mut self, taken: Taken) {
+        match taken {
+            Taken::Accept(verified) if self.receipts.share => {
+                self.receipts.catchup.shelf.insert(&verified);
+            }
+            Taken::Reject(reason) => {
+                tracing::warn!(
+                    reason,
+                    "stored receipt attestation no longer verifies; skipped"
+                );
+            }
+            _ => {}
         }
     }
 
