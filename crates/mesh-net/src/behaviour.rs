@@ -212,6 +212,7 @@ fn build_behaviour(
         .mesh_n_high(config.gossip_degree.high())
         .mesh_outbound_min(config.gossip_degree.outbound_min())
         .gossip_lazy(config.gossip_degree.lazy())
+        .idontwant_message_size_threshold(config.gossip_idontwant_above)
         // Every intent and cancellation is a signed envelope that application validation checks
         // at each hop: gossipsub's own author signature would be a second signature check per
         // hop and about a hundred bytes per message for nothing. Messages carry no author,

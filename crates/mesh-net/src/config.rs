@@ -70,6 +70,11 @@ pub struct NetConfig {
     /// delivery faster and more robust against peers that do not forward, fewer sends fewer
     /// duplicate copies. See [`GossipDegree`].
     pub gossip_degree: GossipDegree,
+    /// Messages larger than this (bytes, as framed by gossipsub) make a node tell its mesh
+    /// peers IDONTWANT as soon as it receives them, so that those who have not yet forwarded
+    /// a copy to it do not (gossipsub v1.2). Each IDONTWANT costs about 40 bytes per mesh
+    /// peer. Default: [`GOSSIP_IDONTWANT_ABOVE`].
+    pub gossip_idontwant_above: usize,
     /// Proof-of-work stamp every intent must carry on this network, in leading zero bits of
     /// its stamp hash (see `mesh_core::work`); 0, the default, asks for none. A network
     /// parameter: every node of one network must use the same value, since a node rejects
@@ -196,6 +201,9 @@ impl GossipDegree {
     }
 }
 
+/// The default of [`NetConfig::gossip_idontwant_above`], gossipsub's own, bytes.
+pub const GOSSIP_IDONTWANT_ABOVE: usize = 1000;
+
 impl Default for GossipDegree {
     fn default() -> Self {
         Self::DEFAULT
@@ -229,6 +237,7 @@ impl NetConfig {
             intent_queue: 1024,
             store: None,
             gossip_degree: GossipDegree::DEFAULT,
+            gossip_idontwant_above: GOSSIP_IDONTWANT_ABOVE,
             limits: Limits::default(),
             gossip_duplicate_cache: Duration::from_secs(120),
             proof_of_work_bits: 0,

@@ -38,6 +38,10 @@ struct Common {
     /// Gossip mesh degree (gossipsub's D) of every node.
     #[arg(long, default_value_t = 6)]
     gossip_degree: usize,
+    /// Gossip messages above this many bytes make a node send IDONTWANT to its mesh peers
+    /// (MESH's default: gossipsub's 1000).
+    #[arg(long, default_value_t = 1000)]
+    idontwant_above: usize,
     /// Random live nodes each node bootstraps from.
     #[arg(long, default_value_t = 3)]
     degree: usize,
@@ -74,6 +78,7 @@ impl Common {
             },
             max_connections: self.max_connections,
             gossip_degree: GossipDegree::new(self.gossip_degree)?,
+            idontwant_above: self.idontwant_above,
             idle_connection_timeout: Duration::from_secs(self.idle_timeout_secs),
             wall_timeout: Duration::from_secs(self.wall_timeout_secs),
         })

@@ -27,6 +27,8 @@ pub struct NodeSettings {
     pub idle_connection_timeout: Duration,
     /// Gossip mesh degree.
     pub gossip_degree: GossipDegree,
+    /// Gossip messages above this many bytes trigger IDONTWANT to mesh peers.
+    pub idontwant_above: usize,
     /// How long a peer may take to answer a request, and a DHT query or a discovery may take
     /// in all: libp2p measures them on the wall clock, on which hundreds of nodes sharing a
     /// few cores are slow, so a simulation allows far more than a real node does.
@@ -43,6 +45,7 @@ impl Default for NodeSettings {
             max_connections: 48,
             idle_connection_timeout: Duration::from_secs(30),
             gossip_degree: GossipDegree::DEFAULT,
+            idontwant_above: mesh_net::config::GOSSIP_IDONTWANT_ABOVE,
             wall_timeout: Duration::from_secs(30),
         }
     }
@@ -110,6 +113,7 @@ pub fn start(spec: NodeSpec, settings: &NodeSettings) -> anyhow::Result<SimNode>
     config.max_connections = settings.max_connections;
     config.idle_connection_timeout = settings.idle_connection_timeout;
     config.gossip_degree = settings.gossip_degree;
+    config.gossip_idontwant_above = settings.idontwant_above;
     config.request_timeout = settings.wall_timeout / 2;
     config.dht_query_timeout = settings.wall_timeout;
     config.discovery_timeout = settings.wall_timeout;
