@@ -165,6 +165,9 @@ enum Scenario {
         /// One intent every this many ms, from a random honest node.
         #[arg(long, default_value_t = 500)]
         intent_interval_ms: u64,
+        /// Seconds the network settles (meshes form) before intents flow.
+        #[arg(long, default_value_t = 10)]
+        settle_s: u64,
     },
     /// Delivery while a share of the nodes leaves and joins every minute.
     Churn {
@@ -283,12 +286,14 @@ fn main() -> anyhow::Result<()> {
             behave_s,
             flash_s,
             intent_interval_ms,
+            settle_s,
         } => {
             anyhow::ensure!(
                 intent_interval_ms > 0,
                 "--intent-interval-ms must be at least 1"
             );
             let params = flash::Params {
+                settle: Duration::from_secs(settle_s),
                 nodes: common.nodes,
                 attackers,
                 attacker_links,
