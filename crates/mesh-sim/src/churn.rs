@@ -116,10 +116,23 @@ pub struct ChurnIntent {
 }
 
 /// One published intent.
-struct Published {
-    id: IntentId,
-    publisher: usize,
-    at: Instant,
+pub struct Published {
+    /// Its id.
+    pub id: IntentId,
+    /// The index of the node that published it.
+    pub publisher: usize,
+    /// When it was published.
+    pub at: Instant,
+}
+
+/// First arrivals of each intent at each node.
+pub type Arrivals = HashMap<IntentId, HashMap<usize, Instant>>;
+
+/// Moves what [`listen`] forwarded so far into `arrivals`, keeping each node's first copy.
+pub fn drain(rx: &mut mpsc::Receiver<(usize, IntentId, Instant)>, arrivals: &mut Arrivals) {
+    while let Ok((node, id, at)) = rx.try_recv() {
+        arrivals.entry(id).or_default().entry(node).or_insert(at);
+    }
 }
 
 /// Runs the scenario.
@@ -154,12 +167,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let mut published: Vec<Published> = Vec::new();
     let mut replaced = 0;
     // Arrivals, first copy per node and intent.
-    let mut arrivals: HashMap<IntentId, HashMap<usize, Instant>> = HashMap::new();
-    let mut drain = |rx: &mut mpsc::Receiver<(usize, IntentId, Instant)>| {
-        while let Ok((node, id, at)) = rx.try_recv() {
-            arrivals.entry(id).or_default().entry(node).or_insert(at);
-        }
-    };
+    let mut arrivals = Arrivals::new();
     while Instant::now() < end {
         let now = Instant::now();
         if next_churn.is_some_and(|t| t <= now) {
@@ -199,13 +207,13 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .min()
             .unwrap_or(end);
         clock::settle(p.clock, next.saturating_duration_since(Instant::now())).await;
-        drain(&mut rx);
+        drain(&mut rx, &mut arrivals);
     }
     clock::settle(p.clock, p.intent_timeout).await;
-    drain(&mut rx);
+    drain(&mut rx, &mut arrivals);
     drop(tx);
     population.stop_all().await;
-    drain(&mut rx);
+    drain(&mut rx, &mut arrivals);
     let mut expected = 0;
     let mut delivered = 0;
     let mut early = 0;

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::attacker::Attacker;
-use crate::churn::listen;
+use crate::churn::{Arrivals, Published, drain, listen};
 use crate::clock::{self, Clock};
 use crate::net::NodeSettings;
 use crate::population::Population;
@@ -43,6 +43,10 @@ pub struct Params {
     pub behave: Duration,
     /// How long intents flow after they stop.
     pub flash: Duration,
+    /// The least wall-clock time intents flow after the stop: gossipsub's heartbeats and
+    /// scores follow the wall clock, which on the virtual clock can pass slower than
+    /// simulated time on a busy machine. Default: 60 heartbeats.
+    pub flash_wall: Duration,
     /// One intent every this long, from a random honest node.
     pub intent_interval: Duration,
     /// An intent counts as delivered to a node if it arrives within this long.
@@ -67,6 +71,7 @@ impl Default for Params {
             attacker_links: 8,
             behave: Duration::from_secs(20),
             flash: Duration::from_secs(45),
+            flash_wall: HEARTBEAT * 60,
             intent_interval: Duration::from_millis(500),
             intent_timeout: Duration::from_secs(10),
             settings: NodeSettings::default(),
@@ -126,12 +131,6 @@ pub struct Report {
     pub flashed: Phase,
 }
 
-struct Published {
-    id: IntentId,
-    publisher: usize,
-    at: Instant,
-}
-
 /// Runs the scenario.
 pub async fn run(p: &Params) -> anyhow::Result<Report> {
     anyhow::ensure!(p.nodes >= 3, "at least three honest nodes");
@@ -160,15 +159,15 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     );
     clock::settle(p.clock, p.settle).await;
 
-    let mut arrivals: HashMap<IntentId, HashMap<usize, Instant>> = HashMap::new();
+    let mut arrivals = Arrivals::new();
     let behaved = publish_for(
         &mut population,
         p,
         "behaved",
-        p.behave,
+        (p.behave, Duration::ZERO),
         &mut rx,
         &mut arrivals,
-        &mut async |_| {},
+        &mut async || {},
     )
     .await?;
 
@@ -193,36 +192,46 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
          attackers in meshes",
         judges.len()
     );
-    let handles: HashMap<usize, mesh_net::MeshHandle> = judges
-        .iter()
-        .filter_map(|(i, _)| population.get(*i).map(|n| (*i, n.handle.clone())))
-        .collect();
+    // Each judging node with the attackers in its mesh, and its handle.
+    let mut benches: HashMap<usize, (mesh_net::MeshHandle, Vec<PeerId>)> = HashMap::new();
+    for (i, attacker) in &judges {
+        if let Some(node) = population.get(*i) {
+            benches
+                .entry(*i)
+                .or_insert_with(|| (node.handle.clone(), Vec::new()))
+                .1
+                .push(*attacker);
+        }
+    }
     // When each judge's score of its attacker fell: (run's clock, wall clock).
     let mut fell: HashMap<(usize, PeerId), (Duration, Duration)> = HashMap::new();
     let flashed = publish_for(
         &mut population,
         p,
         "flash",
-        p.flash,
+        (p.flash, p.flash_wall),
         &mut rx,
         &mut arrivals,
-        &mut async |_| {
-            for (i, attacker) in &judges {
-                if fell.contains_key(&(*i, *attacker)) {
+        &mut async || {
+            for (i, (handle, attackers)) in &benches {
+                if attackers.iter().all(|a| fell.contains_key(&(*i, *a))) {
                     continue;
                 }
-                let Some(handle) = handles.get(i) else {
+                // One look at the node's peers for all the attackers it judges.
+                let Ok(peers) = handle.peers().await else {
                     continue;
                 };
-                let score = handle.peers().await.ok().and_then(|peers| {
-                    peers
-                        .into_iter()
-                        .find(|info| info.peer_id == attacker.to_string())
-                        .map(|info| info.gossip_score)
-                });
-                // Below zero, or no longer connected (it can no longer harm this node).
-                if score.is_none_or(|s| s.is_none_or(|s| s < 0.0)) {
-                    fell.insert((*i, *attacker), (stopped.0.elapsed(), stopped.1.elapsed()));
+                let scores: HashMap<&str, Option<f64>> = peers
+                    .iter()
+                    .map(|info| (info.peer_id.as_str(), info.gossip_score))
+                    .collect();
+                for attacker in attackers {
+                    let score = scores.get(attacker.to_string().as_str()).copied();
+                    // Below zero, or no longer connected (it can no longer harm this node).
+                    if score.is_none_or(|s| s.is_none_or(|s| s < 0.0)) {
+                        fell.entry((*i, *attacker))
+                            .or_insert((stopped.0.elapsed(), stopped.1.elapsed()));
+                    }
                 }
             }
         },
@@ -298,20 +307,21 @@ async fn spawn_attackers(
     Ok(attackers)
 }
 
-/// Publishes one intent per interval from a random honest node for `length`, calling `each`
-/// after every publish.
+/// Publishes one intent per interval from a random honest node for `length` of the run's
+/// clock and at least `wall_length` of the wall clock, calling `each` after every publish.
 async fn publish_for(
     population: &mut Population,
     p: &Params,
     round: &str,
-    length: Duration,
+    (length, wall_length): (Duration, Duration),
     rx: &mut mpsc::Receiver<(usize, IntentId, Instant)>,
-    arrivals: &mut HashMap<IntentId, HashMap<usize, Instant>>,
-    each: &mut impl AsyncFnMut(usize),
+    arrivals: &mut Arrivals,
+    each: &mut impl AsyncFnMut(),
 ) -> anyhow::Result<Vec<Published>> {
     let mut published = Vec::new();
     let end = Instant::now() + length;
-    while Instant::now() < end {
+    let wall_end = std::time::Instant::now() + wall_length;
+    while Instant::now() < end || std::time::Instant::now() < wall_end {
         let live: Vec<usize> = population.live().collect();
         let k = population.rng().gen_range(0..live.len());
         if let Some(node) = population.get(live[k]) {
@@ -325,27 +335,14 @@ async fn publish_for(
                 at,
             });
         }
-        each(published.len()).await;
+        each().await;
         clock::settle(p.clock, p.intent_interval).await;
         drain(rx, arrivals);
     }
     Ok(published)
 }
 
-fn drain(
-    rx: &mut mpsc::Receiver<(usize, IntentId, Instant)>,
-    arrivals: &mut HashMap<IntentId, HashMap<usize, Instant>>,
-) {
-    while let Ok((node, id, at)) = rx.try_recv() {
-        arrivals.entry(id).or_default().entry(node).or_insert(at);
-    }
-}
-
-fn phase(
-    published: &[Published],
-    arrivals: &HashMap<IntentId, HashMap<usize, Instant>>,
-    p: &Params,
-) -> Phase {
+fn phase(published: &[Published], arrivals: &Arrivals, p: &Params) -> Phase {
     let expected = published.len() * (p.nodes - 1);
     let mut latencies: Vec<f64> = Vec::new();
     for intent in published {

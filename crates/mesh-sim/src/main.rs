@@ -159,7 +159,8 @@ enum Scenario {
         /// Seconds the attackers forward, while intents flow.
         #[arg(long, default_value_t = 20)]
         behave_s: u64,
-        /// Seconds intents flow after they stop.
+        /// Seconds intents flow after they stop (and at least 60 gossipsub heartbeats of wall
+        /// clock, over which scores are kept).
         #[arg(long, default_value_t = 45)]
         flash_s: u64,
         /// One intent every this many ms, from a random honest node.
