@@ -6,7 +6,9 @@
 //! capability and meet the minimum reputation, and ranks them.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::kad::QueryId;

@@ -10,7 +10,9 @@
 //! and redialling them whenever an idle connection closes would load the bootstrap nodes
 //! with every node of the network.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;

@@ -12,7 +12,9 @@
 //! first, then the longest connected.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use libp2p::PeerId;
 

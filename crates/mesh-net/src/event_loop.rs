@@ -6,7 +6,9 @@ mod receipts;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};

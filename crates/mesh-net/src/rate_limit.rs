@@ -10,7 +10,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// How fast and how much a key may ask.
 #[derive(Debug, Clone, Copy, PartialEq)]

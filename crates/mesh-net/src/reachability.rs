@@ -8,7 +8,9 @@
 //! words where the node stands and what to do about it (`mesh doctor`).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;

@@ -7,7 +7,8 @@
 //! the event loop decides when to store, publish and recompute.
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::time::Duration;
+//! use tokio::time::Instant;
 //! use mesh_net::receipts::{ReceiptBook, Taken};
 //! use mesh_core::trust::Config;
 //! use mesh_core::PeerId;
@@ -20,7 +21,9 @@
 //! assert!(book.recompute_if_due(t0 + Duration::from_secs(60), 1_700_000_000_000).is_none());
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use mesh_core::negotiation::Transcript;
 use mesh_core::trust::{

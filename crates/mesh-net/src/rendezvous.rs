@@ -13,7 +13,9 @@
 //! ```
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::rendezvous::Namespace;

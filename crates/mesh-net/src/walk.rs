@@ -3,7 +3,8 @@
 //! knew one peer ends up with its target number of peers.
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::time::Duration;
+//! use tokio::time::Instant;
 //! use mesh_net::walk::RandomWalk;
 //! let t0 = Instant::now();
 //! let mut walk = RandomWalk::new(4, Duration::from_secs(15), 8, t0);
@@ -13,7 +14,9 @@
 //! assert!(!walk.due(t0 + Duration::from_secs(20), 4), "at the target: no walk");
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// When to walk, and how many of the peers found to dial.
 #[derive(Debug)]

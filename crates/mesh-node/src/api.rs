@@ -171,7 +171,7 @@ async fn rate_limit(
 ) -> Result<Response, ApiError> {
     let allowed = limiter
         .lock()
-        .map(|mut l| l.allow(&(), std::time::Instant::now()))
+        .map(|mut l| l.allow(&(), tokio::time::Instant::now()))
         .unwrap_or(true);
     if !allowed {
         return Err(ApiError::new(

@@ -150,13 +150,13 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let mut left: HashMap<usize, Instant> = HashMap::new();
     let start = Instant::now();
     population
-        .start_many(p.nodes, p.degree, p.clock, |_| vec![capability.clone()])
+        .start_many(p.nodes, p.degree, |_| vec![capability.clone()])
         .await?;
     for i in population.live().collect::<Vec<_>>() {
         listen(&population, i, &tx);
         joined.push(start - p.join_grace);
     }
-    clock::settle(p.clock, p.settle).await;
+    clock::settle(p.settle).await;
 
     let churn_every = (p.churn_per_minute > 0.0)
         .then(|| Duration::from_secs_f64(60.0 / (p.churn_per_minute * p.nodes as f64)));
@@ -206,10 +206,10 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .flatten()
             .min()
             .unwrap_or(end);
-        clock::settle(p.clock, next.saturating_duration_since(Instant::now())).await;
+        clock::settle(next.saturating_duration_since(Instant::now())).await;
         drain(&mut rx, &mut arrivals);
     }
-    clock::settle(p.clock, p.intent_timeout).await;
+    clock::settle(p.intent_timeout).await;
     drain(&mut rx, &mut arrivals);
     drop(tx);
     population.stop_all().await;

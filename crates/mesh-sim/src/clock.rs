@@ -3,8 +3,8 @@
 //! - [`Clock::Virtual`]: tokio's paused clock on one thread. Time moves only when every node
 //!   is idle, jumping to the next timer, so link latencies are exact and the nodes' processing
 //!   takes no simulated time: figures show the protocols alone, the same on any machine.
-//!   libp2p's own timers (gossipsub heartbeats, idle and query timeouts) still follow the wall
-//!   clock.
+//!   libp2p's own timers (gossipsub heartbeats, idle and query timeouts) follow the same
+//!   clock, since libp2p reads its time and timers from tokio (`crates/tokio-clock`).
 //! - [`Clock::Real`]: the wall clock on every core: figures include the time the nodes take to
 //!   process messages, all sharing this machine's cores.
 
@@ -44,27 +44,8 @@ impl std::fmt::Display for Clock {
     }
 }
 
-/// Lets the network settle for `duration`: on the virtual clock, alternately advances
-/// simulated time and lets the wall clock run (so libp2p's wall-clock timers, such as
-/// gossipsub's heartbeat, fire and their messages cross the simulated links), a tenth of a
-/// second at a time; on the real clock, just waits.
-pub async fn settle(clock: Clock, duration: std::time::Duration) {
-    const STEP: std::time::Duration = std::time::Duration::from_millis(100);
-    match clock {
-        Clock::Real => tokio::time::sleep(duration).await,
-        Clock::Virtual => {
-            let end = tokio::time::Instant::now() + duration;
-            loop {
-                let step = end
-                    .saturating_duration_since(tokio::time::Instant::now())
-                    .min(STEP);
-                if step.is_zero() {
-                    return;
-                }
-                tokio::time::sleep(step).await;
-                // A blocking task holds simulated time still while the wall clock runs.
-                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(step)).await;
-            }
-        }
-    }
+/// Lets the network settle for `duration` of the run's clock: every timer, MESH's and
+/// libp2p's, follows it.
+pub async fn settle(duration: std::time::Duration) {
+    tokio::time::sleep(duration).await;
 }

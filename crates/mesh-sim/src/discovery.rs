@@ -137,7 +137,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let stride = p.nodes / p.providers;
     let is_provider = |i: usize| i % stride == stride / 2 && i / stride < p.providers;
     population
-        .start_many(p.nodes, p.degree, p.clock, |i| {
+        .start_many(p.nodes, p.degree, |i| {
             let mut caps = vec![common.clone()];
             if is_provider(i) {
                 caps.push(rare.clone());
@@ -153,9 +153,9 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         p.settle.as_secs()
     );
     // The second half of the settling time shows what the network costs at rest.
-    clock::settle(p.clock, p.settle / 2).await;
+    clock::settle(p.settle / 2).await;
     let quiet_from = (Totals::read(&population), Instant::now());
-    clock::settle(p.clock, p.settle / 2).await;
+    clock::settle(p.settle / 2).await;
     let quiet = Totals::read(&population).since(&quiet_from.0);
     let quiet_minutes = quiet_from.1.elapsed().as_secs_f64() / 60.0 * p.nodes as f64;
     let background = Background {

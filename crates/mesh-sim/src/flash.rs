@@ -142,7 +142,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let capability = Capability::new(CAPABILITY)?;
     let mut population = Population::new(p.settings.clone(), p.seed);
     population
-        .start_many(p.nodes, p.degree, p.clock, |_| vec![capability.clone()])
+        .start_many(p.nodes, p.degree, |_| vec![capability.clone()])
         .await?;
     let (tx, mut rx) = mpsc::channel::<(usize, IntentId, Instant)>(1 << 16);
     for i in population.live().collect::<Vec<_>>() {
@@ -157,7 +157,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         p.attackers,
         p.settle.as_secs()
     );
-    clock::settle(p.clock, p.settle).await;
+    clock::settle(p.settle).await;
 
     let mut arrivals = Arrivals::new();
     let behaved = publish_for(
@@ -237,7 +237,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         },
     )
     .await?;
-    clock::settle(p.clock, p.intent_timeout).await;
+    clock::settle(p.intent_timeout).await;
     drain(&mut rx, &mut arrivals);
 
     let honest_ids: HashSet<String> = population
@@ -336,7 +336,7 @@ async fn publish_for(
             });
         }
         each().await;
-        clock::settle(p.clock, p.intent_interval).await;
+        clock::settle(p.intent_interval).await;
         drain(rx, arrivals);
     }
     Ok(published)

@@ -49,9 +49,9 @@ struct Common {
     /// DHT queries dial again and again, each dial a handshake.
     #[arg(long, default_value_t = 30)]
     idle_timeout_secs: u64,
-    /// Seconds (wall clock) a DHT query or a discovery may take, half of it for one request.
-    /// Longer lets lookups finish on a loaded machine, but keeps more requests and
-    /// connections open at once.
+    /// Seconds (of the run's clock) a DHT query or a discovery may take, half of it for one
+    /// request. Longer lets lookups finish on a loaded machine with `--clock real`, but keeps
+    /// more requests and connections open at once.
     #[arg(long, default_value_t = 30)]
     wall_timeout_secs: u64,
     /// Seed of every random choice.

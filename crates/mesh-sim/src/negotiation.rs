@@ -134,11 +134,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let capability = Capability::new(CAPABILITY)?;
     let mut population = Population::new(p.settings.clone(), p.seed);
     population
-        .start_many(p.nodes, p.degree, p.clock, |_| vec![capability.clone()])
+        .start_many(p.nodes, p.degree, |_| vec![capability.clone()])
         .await?;
     let stride = p.nodes / p.publishers;
     let publishers: Vec<usize> = (0..p.publishers).map(|k| k * stride).collect();
-    clock::settle(p.clock, p.settle).await;
+    clock::settle(p.settle).await;
 
     let (tx, mut rx) = mpsc::channel::<Outcome>(4096);
     let mut tasks = JoinSet::new();

@@ -30,8 +30,8 @@ pub struct NodeSettings {
     /// Gossip messages above this many bytes trigger IDONTWANT to mesh peers.
     pub idontwant_above: usize,
     /// How long a peer may take to answer a request, and a DHT query or a discovery may take
-    /// in all: libp2p measures them on the wall clock, on which hundreds of nodes sharing a
-    /// few cores are slow, so a simulation allows far more than a real node does.
+    /// in all, on the run's clock (on the real clock, hundreds of nodes sharing a few cores
+    /// answer slowly, so a simulation may allow more than a real node does).
     pub wall_timeout: Duration,
 }
 

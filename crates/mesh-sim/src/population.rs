@@ -8,7 +8,6 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 
-use crate::clock::Clock;
 use crate::net::{NodeSettings, NodeSpec, SimNode, start};
 
 /// Memory ports already handed out in this process (memory addresses are process-wide).
@@ -63,18 +62,17 @@ impl Population {
     }
 
     /// Starts `n` nodes, node `k` offering `capabilities(k)`, [`START_BATCH`] at a time with
-    /// [`START_PAUSE`] (on `clock`) between batches: nodes join over time rather than in one
+    /// [`START_PAUSE`] between batches: nodes join over time rather than in one
     /// instant, as in a real network, and the first ones are listening when later ones dial.
     pub async fn start_many(
         &mut self,
         n: usize,
         degree: usize,
-        clock: Clock,
         capabilities: impl Fn(usize) -> Vec<Capability>,
     ) -> anyhow::Result<()> {
         for k in 0..n {
             if k > 0 && k % START_BATCH == 0 {
-                crate::clock::settle(clock, START_PAUSE).await;
+                crate::clock::settle(START_PAUSE).await;
             }
             self.add(capabilities(k), degree)?;
         }

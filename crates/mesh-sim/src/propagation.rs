@@ -143,7 +143,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let capability = Capability::new(CAPABILITY)?;
     let mut population = Population::new(p.settings.clone(), p.seed);
     population
-        .start_many(p.nodes, p.degree, p.clock, |_| vec![capability.clone()])
+        .start_many(p.nodes, p.degree, |_| vec![capability.clone()])
         .await?;
 
     // Every subscriber's receipts, with the instant each arrived.
@@ -190,7 +190,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     }
     anyhow::ensure!(ready, "the mesh did not form within 300 s");
     let setup_s = started.elapsed().as_secs_f64();
-    clock::settle(p.clock, p.settle).await;
+    clock::settle(p.settle).await;
 
     let connections = topology::connections(&population).await?;
     let gossip = topology::gossip(&population, &capability, 0).await?;

@@ -3,7 +3,7 @@
 //! what they decide.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use libp2p::kad;
 use libp2p::metrics::Recorder;

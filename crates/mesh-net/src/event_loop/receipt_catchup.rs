@@ -11,7 +11,9 @@
 //! only answers to this node's own requests are read.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};

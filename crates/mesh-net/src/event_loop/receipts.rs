@@ -3,7 +3,7 @@
 //! path), attesting this node's own completed negotiations, storing them, and handing new
 //! scores to the peer book.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
