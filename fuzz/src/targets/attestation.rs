@@ -7,7 +7,9 @@
 //! attestation as received); bit 1 swaps those two keys; bits 2 to 4 pick the clock around the
 //! moment the fixture receipt is signed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use mesh_core::negotiation::{self, NegotiationId};
 use mesh_core::trust::{

@@ -9,7 +9,9 @@
 //! Bits 2 to 4 pick the clock around the moment the fixture receipt is signed. `Accepted` means
 //! the answer as a whole passed (its attestations may still be refused one by one).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::executor::block_on;
 use futures::io::Cursor;
