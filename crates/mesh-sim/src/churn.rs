@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::net::NodeSettings;
 use crate::population::Population;
 use crate::propagation::median;
@@ -156,7 +156,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         listen(&population, i, &tx);
         joined.push(start - p.join_grace);
     }
-    clock::settle(p.settle).await;
+    tokio::time::sleep(p.settle).await;
 
     let churn_every = (p.churn_per_minute > 0.0)
         .then(|| Duration::from_secs_f64(60.0 / (p.churn_per_minute * p.nodes as f64)));
@@ -206,10 +206,10 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .flatten()
             .min()
             .unwrap_or(end);
-        clock::settle(next.saturating_duration_since(Instant::now())).await;
+        tokio::time::sleep(next.saturating_duration_since(Instant::now())).await;
         drain(&mut rx, &mut arrivals);
     }
-    clock::settle(p.intent_timeout).await;
+    tokio::time::sleep(p.intent_timeout).await;
     drain(&mut rx, &mut arrivals);
     drop(tx);
     population.stop_all().await;

@@ -43,9 +43,3 @@ impl std::fmt::Display for Clock {
         })
     }
 }
-
-/// Lets the network settle for `duration` of the run's clock: every timer, MESH's and
-/// libp2p's, follows it.
-pub async fn settle(duration: std::time::Duration) {
-    tokio::time::sleep(duration).await;
-}

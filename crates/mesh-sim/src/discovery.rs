@@ -10,7 +10,7 @@ use rand::seq::IteratorRandom;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::net::NodeSettings;
 use crate::observe::Totals;
 use crate::population::Population;
@@ -153,9 +153,9 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         p.settle.as_secs()
     );
     // The second half of the settling time shows what the network costs at rest.
-    clock::settle(p.settle / 2).await;
+    tokio::time::sleep(p.settle / 2).await;
     let quiet_from = (Totals::read(&population), Instant::now());
-    clock::settle(p.settle / 2).await;
+    tokio::time::sleep(p.settle / 2).await;
     let quiet = Totals::read(&population).since(&quiet_from.0);
     let quiet_minutes = quiet_from.1.elapsed().as_secs_f64() / 60.0 * p.nodes as f64;
     let background = Background {

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::attacker::Attacker;
 use crate::churn::{Arrivals, Published, drain, listen};
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::net::NodeSettings;
 use crate::population::Population;
 use crate::propagation::median;
@@ -43,10 +43,6 @@ pub struct Params {
     pub behave: Duration,
     /// How long intents flow after they stop.
     pub flash: Duration,
-    /// The least wall-clock time intents flow after the stop: gossipsub's heartbeats and
-    /// scores follow the wall clock, which on the virtual clock can pass slower than
-    /// simulated time on a busy machine. Default: 60 heartbeats.
-    pub flash_wall: Duration,
     /// One intent every this long, from a random honest node.
     pub intent_interval: Duration,
     /// An intent counts as delivered to a node if it arrives within this long.
@@ -71,7 +67,6 @@ impl Default for Params {
             attacker_links: 8,
             behave: Duration::from_secs(20),
             flash: Duration::from_secs(45),
-            flash_wall: HEARTBEAT * 60,
             intent_interval: Duration::from_millis(500),
             intent_timeout: Duration::from_secs(10),
             settings: NodeSettings::default(),
@@ -119,9 +114,7 @@ pub struct Report {
     pub judges_fallen: usize,
     /// The slowest judge's time from the stop to its fall, seconds of the run's clock.
     pub slowest_fall_s: Option<f64>,
-    /// The same in wall-clock seconds, over which gossipsub's heartbeat and scores run.
-    pub slowest_fall_wall_s: Option<f64>,
-    /// `slowest_fall_wall_s` in gossipsub heartbeats.
+    /// `slowest_fall_s` in gossipsub heartbeats.
     pub slowest_fall_heartbeats: Option<f64>,
     /// Honest nodes' scores of honest peers below zero at the end.
     pub honest_scored_below_zero: usize,
@@ -157,14 +150,14 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         p.attackers,
         p.settle.as_secs()
     );
-    clock::settle(p.settle).await;
+    tokio::time::sleep(p.settle).await;
 
     let mut arrivals = Arrivals::new();
     let behaved = publish_for(
         &mut population,
         p,
         "behaved",
-        (p.behave, Duration::ZERO),
+        p.behave,
         &mut rx,
         &mut arrivals,
         &mut async || {},
@@ -186,7 +179,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     for attacker in &attackers {
         attacker.stop_forwarding();
     }
-    let stopped = (Instant::now(), std::time::Instant::now());
+    let stopped = Instant::now();
     eprintln!(
         "flash: attackers stopped forwarding; {} (node, attacker) mesh links, {attackers_in_meshes} \
          attackers in meshes",
@@ -203,13 +196,13 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
                 .push(*attacker);
         }
     }
-    // When each judge's score of its attacker fell: (run's clock, wall clock).
-    let mut fell: HashMap<(usize, PeerId), (Duration, Duration)> = HashMap::new();
+    // When each judge's score of its attacker fell, after the stop.
+    let mut fell: HashMap<(usize, PeerId), Duration> = HashMap::new();
     let flashed = publish_for(
         &mut population,
         p,
         "flash",
-        (p.flash, p.flash_wall),
+        p.flash,
         &mut rx,
         &mut arrivals,
         &mut async || {
@@ -229,15 +222,14 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
                     let score = scores.get(attacker.to_string().as_str()).copied();
                     // Below zero, or no longer connected (it can no longer harm this node).
                     if score.is_none_or(|s| s.is_none_or(|s| s < 0.0)) {
-                        fell.entry((*i, *attacker))
-                            .or_insert((stopped.0.elapsed(), stopped.1.elapsed()));
+                        fell.entry((*i, *attacker)).or_insert(stopped.elapsed());
                     }
                 }
             }
         },
     )
     .await?;
-    clock::settle(p.intent_timeout).await;
+    tokio::time::sleep(p.intent_timeout).await;
     drain(&mut rx, &mut arrivals);
 
     let honest_ids: HashSet<String> = population
@@ -261,7 +253,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     drop(attackers);
     population.stop_all().await;
 
-    let slowest = fell.values().max_by(|a, b| a.1.cmp(&b.1)).copied();
+    let slowest = fell.values().max().copied();
     Ok(Report {
         nodes: p.nodes,
         attackers: p.attackers,
@@ -270,9 +262,8 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         attackers_in_meshes,
         judges: judges.len(),
         judges_fallen: fell.len(),
-        slowest_fall_s: slowest.map(|s| s.0.as_secs_f64()),
-        slowest_fall_wall_s: slowest.map(|s| s.1.as_secs_f64()),
-        slowest_fall_heartbeats: slowest.map(|s| s.1.as_secs_f64() / HEARTBEAT.as_secs_f64()),
+        slowest_fall_s: slowest.map(|s| s.as_secs_f64()),
+        slowest_fall_heartbeats: slowest.map(|s| s.as_secs_f64() / HEARTBEAT.as_secs_f64()),
         honest_scored_below_zero,
         behaved: phase(&behaved, &arrivals, p),
         flashed: phase(&flashed, &arrivals, p),
@@ -307,21 +298,20 @@ async fn spawn_attackers(
     Ok(attackers)
 }
 
-/// Publishes one intent per interval from a random honest node for `length` of the run's
-/// clock and at least `wall_length` of the wall clock, calling `each` after every publish.
+/// Publishes one intent per interval from a random honest node for `length`, calling `each`
+/// after every publish.
 async fn publish_for(
     population: &mut Population,
     p: &Params,
     round: &str,
-    (length, wall_length): (Duration, Duration),
+    length: Duration,
     rx: &mut mpsc::Receiver<(usize, IntentId, Instant)>,
     arrivals: &mut Arrivals,
     each: &mut impl AsyncFnMut(),
 ) -> anyhow::Result<Vec<Published>> {
     let mut published = Vec::new();
     let end = Instant::now() + length;
-    let wall_end = std::time::Instant::now() + wall_length;
-    while Instant::now() < end || std::time::Instant::now() < wall_end {
+    while Instant::now() < end {
         let live: Vec<usize> = population.live().collect();
         let k = population.rng().gen_range(0..live.len());
         if let Some(node) = population.get(live[k]) {
@@ -336,7 +326,7 @@ async fn publish_for(
             });
         }
         each().await;
-        clock::settle(p.intent_interval).await;
+        tokio::time::sleep(p.intent_interval).await;
         drain(rx, arrivals);
     }
     Ok(published)

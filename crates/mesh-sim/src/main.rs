@@ -52,8 +52,8 @@ struct Common {
     /// Seconds (of the run's clock) a DHT query or a discovery may take, half of it for one
     /// request. Longer lets lookups finish on a loaded machine with `--clock real`, but keeps
     /// more requests and connections open at once.
-    #[arg(long, default_value_t = 30)]
-    wall_timeout_secs: u64,
+    #[arg(long, alias = "wall-timeout-secs", default_value_t = 30)]
+    timeout_secs: u64,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -80,7 +80,7 @@ impl Common {
             gossip_degree: GossipDegree::new(self.gossip_degree)?,
             idontwant_above: self.idontwant_above,
             idle_connection_timeout: Duration::from_secs(self.idle_timeout_secs),
-            wall_timeout: Duration::from_secs(self.wall_timeout_secs),
+            timeout: Duration::from_secs(self.timeout_secs),
         })
     }
 }
@@ -159,8 +159,7 @@ enum Scenario {
         /// Seconds the attackers forward, while intents flow.
         #[arg(long, default_value_t = 20)]
         behave_s: u64,
-        /// Seconds intents flow after they stop (and at least 60 gossipsub heartbeats of wall
-        /// clock, over which scores are kept).
+        /// Seconds intents flow after they stop.
         #[arg(long, default_value_t = 45)]
         flash_s: u64,
         /// One intent every this many ms, from a random honest node.
@@ -537,10 +536,8 @@ fn print_flash(r: &flash::Report, clock: Clock) {
         r.attackers_in_meshes, r.attackers, r.judges, r.judges_fallen
     );
     println!(
-        "slowest fall: {} s of the run's clock, {} s wall = {} heartbeats; honest peers scored \
-         below zero: {}",
+        "slowest fall: {} s = {} heartbeats; honest peers scored below zero: {}",
         ms(r.slowest_fall_s),
-        ms(r.slowest_fall_wall_s),
         ms(r.slowest_fall_heartbeats),
         r.honest_scored_below_zero
     );

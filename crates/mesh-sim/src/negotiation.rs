@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::net::NodeSettings;
 use crate::population::Population;
 use crate::propagation::median;
@@ -138,7 +138,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         .await?;
     let stride = p.nodes / p.publishers;
     let publishers: Vec<usize> = (0..p.publishers).map(|k| k * stride).collect();
-    clock::settle(p.settle).await;
+    tokio::time::sleep(p.settle).await;
 
     let (tx, mut rx) = mpsc::channel::<Outcome>(4096);
     let mut tasks = JoinSet::new();

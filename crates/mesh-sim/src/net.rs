@@ -32,7 +32,7 @@ pub struct NodeSettings {
     /// How long a peer may take to answer a request, and a DHT query or a discovery may take
     /// in all, on the run's clock (on the real clock, hundreds of nodes sharing a few cores
     /// answer slowly, so a simulation may allow more than a real node does).
-    pub wall_timeout: Duration,
+    pub timeout: Duration,
 }
 
 impl Default for NodeSettings {
@@ -46,7 +46,7 @@ impl Default for NodeSettings {
             idle_connection_timeout: Duration::from_secs(30),
             gossip_degree: GossipDegree::DEFAULT,
             idontwant_above: mesh_net::config::GOSSIP_IDONTWANT_ABOVE,
-            wall_timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -114,9 +114,9 @@ pub fn start(spec: NodeSpec, settings: &NodeSettings) -> anyhow::Result<SimNode>
     config.idle_connection_timeout = settings.idle_connection_timeout;
     config.gossip_degree = settings.gossip_degree;
     config.gossip_idontwant_above = settings.idontwant_above;
-    config.request_timeout = settings.wall_timeout / 2;
-    config.dht_query_timeout = settings.wall_timeout;
-    config.discovery_timeout = settings.wall_timeout;
+    config.request_timeout = settings.timeout / 2;
+    config.dht_query_timeout = settings.timeout;
+    config.discovery_timeout = settings.timeout;
     let peer_id = spec.key.public().to_peer_id();
     let sent = Arc::new(AtomicU64::new(0));
     let mut registry = Registry::default();

@@ -72,7 +72,7 @@ impl Population {
     ) -> anyhow::Result<()> {
         for k in 0..n {
             if k > 0 && k % START_BATCH == 0 {
-                crate::clock::settle(START_PAUSE).await;
+                tokio::time::sleep(START_PAUSE).await;
             }
             self.add(capabilities(k), degree)?;
         }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::net::NodeSettings;
 use crate::observe::Totals;
 use crate::population::Population;
@@ -190,7 +190,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     }
     anyhow::ensure!(ready, "the mesh did not form within 300 s");
     let setup_s = started.elapsed().as_secs_f64();
-    clock::settle(p.settle).await;
+    tokio::time::sleep(p.settle).await;
 
     let connections = topology::connections(&population).await?;
     let gossip = topology::gossip(&population, &capability, 0).await?;
