@@ -10,7 +10,7 @@ use std::time::Duration;
 use mesh_core::{Capability, Intent, IntentId};
 use rand::Rng;
 use rand::seq::IteratorRandom;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -68,7 +68,7 @@ impl Default for Params {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Nodes at any time.
     pub nodes: usize,
@@ -105,7 +105,7 @@ pub struct Report {
 }
 
 /// One intent of a churn run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChurnIntent {
     /// Seconds from the start of churn to its publication.
     pub at_s: f64,

@@ -8,10 +8,10 @@
 //! - [`Clock::Real`]: the wall clock on every core: figures include the time the nodes take to
 //!   process messages, all sharing this machine's cores.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The clock of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Clock {
     /// Simulated time: latencies exact, processing free.
@@ -42,4 +42,14 @@ impl std::fmt::Display for Clock {
             Clock::Real => "real",
         })
     }
+}
+
+/// A report with the clock it was measured on, as every JSON file of the simulator holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Measured<R> {
+    /// The clock of the run.
+    pub clock: Clock,
+    /// What the run measured.
+    #[serde(flatten)]
+    pub report: R,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mesh_core::Capability;
 use mesh_net::AgentQuery;
 use rand::seq::IteratorRandom;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::clock::Clock;
@@ -71,7 +71,7 @@ impl Default for Params {
 }
 
 /// One query.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueryResult {
     /// Matching agents returned.
     pub found: usize,
@@ -84,7 +84,7 @@ pub struct QueryResult {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Nodes.
     pub nodes: usize,
@@ -113,7 +113,7 @@ pub struct Report {
 }
 
 /// Traffic of the network at rest, per node and minute of the run's clock.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Background {
     /// Connections established.
     pub connections_per_node_minute: f64,

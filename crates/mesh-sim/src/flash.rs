@@ -14,7 +14,7 @@ use libp2p::PeerId;
 use mesh_core::{Capability, Intent, IntentId, Keypair};
 use rand::seq::IteratorRandom;
 use rand::{Rng, RngCore};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -79,7 +79,7 @@ impl Default for Params {
 }
 
 /// Delivery during one phase.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Phase {
     /// Intents published.
     pub intents: usize,
@@ -96,7 +96,7 @@ pub struct Phase {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Honest nodes.
     pub nodes: usize,

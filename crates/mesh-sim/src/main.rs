@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use mesh_net::GossipDegree;
-use mesh_sim::clock::Clock;
+use mesh_sim::clock::{Clock, Measured};
 use mesh_sim::delay::LinkModel;
 use mesh_sim::net::NodeSettings;
 use mesh_sim::{churn, discovery, flash, negotiation, propagation, suite};
@@ -45,7 +45,7 @@ struct Common {
     /// Random live nodes each node bootstraps from.
     #[arg(long, default_value_t = 3)]
     degree: usize,
-    /// Seconds (wall clock) after which a connection nothing uses closes. Short ones make
+    /// Seconds (of the run's clock) after which a connection nothing uses closes. Short ones make
     /// DHT queries dial again and again, each dial a handshake.
     #[arg(long, default_value_t = 30)]
     idle_timeout_secs: u64,
@@ -143,6 +143,19 @@ enum Scenario {
         /// Seconds of churn.
         #[arg(long, default_value_t = 120)]
         churn_duration_s: u64,
+        /// Parts this run measures, comma-separated; the others are read from --out when they
+        /// are there (so two processes can measure different parts into one directory).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "propagation,degrees,large,discovery,negotiation,churn"
+        )]
+        parts: Vec<suite::Part>,
+        /// Read the parts already in --out instead of measuring them again (after a stopped
+        /// run, or to write the report from parts measured by other runs).
+        #[arg(long)]
+        resume: bool,
     },
     /// Covert flash: attackers join the honest nodes' meshes, forward for a while, then stop;
     /// honest delivery in both phases and how fast each attacker's score falls below zero.
@@ -211,7 +224,13 @@ fn main() -> anyhow::Result<()> {
                 .runtime()?
                 .block_on(propagation::run(&params))?;
             print_propagation(&report, common.clock);
-            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+            write_json(
+                common.json.as_ref(),
+                &Measured {
+                    clock: common.clock,
+                    report: &report,
+                },
+            )?;
         }
         Scenario::Discovery {
             common,
@@ -232,7 +251,13 @@ fn main() -> anyhow::Result<()> {
             };
             let report = common.clock.runtime()?.block_on(discovery::run(&params))?;
             print_discovery(&report, common.clock);
-            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+            write_json(
+                common.json.as_ref(),
+                &Measured {
+                    clock: common.clock,
+                    report: &report,
+                },
+            )?;
         }
         Scenario::Negotiation {
             common,
@@ -258,13 +283,21 @@ fn main() -> anyhow::Result<()> {
                 .runtime()?
                 .block_on(negotiation::run(&params))?;
             print_negotiation(&report, common.clock);
-            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+            write_json(
+                common.json.as_ref(),
+                &Measured {
+                    clock: common.clock,
+                    report: &report,
+                },
+            )?;
         }
         Scenario::Suite {
             common,
             out,
             degrees,
             churn_duration_s,
+            parts,
+            resume,
         } => {
             let mut params = suite::Params::at(common.nodes, out.clone());
             params.settings = common.settings()?;
@@ -272,7 +305,16 @@ fn main() -> anyhow::Result<()> {
             params.churn_duration = Duration::from_secs(churn_duration_s);
             params.seed = common.seed;
             params.clock = common.clock;
-            common.clock.runtime()?.block_on(suite::run(&params))?;
+            params.parts = parts;
+            params.resume = resume;
+            if common
+                .clock
+                .runtime()?
+                .block_on(suite::run(&params))?
+                .is_none()
+            {
+                return Ok(());
+            }
             println!(
                 "{}",
                 std::fs::read_to_string(out.join("report.md")).unwrap_or_default()
@@ -308,7 +350,13 @@ fn main() -> anyhow::Result<()> {
             };
             let report = common.clock.runtime()?.block_on(flash::run(&params))?;
             print_flash(&report, common.clock);
-            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+            write_json(
+                common.json.as_ref(),
+                &Measured {
+                    clock: common.clock,
+                    report: &report,
+                },
+            )?;
         }
         Scenario::Churn {
             common,
@@ -333,24 +381,16 @@ fn main() -> anyhow::Result<()> {
             };
             let report = common.clock.runtime()?.block_on(churn::run(&params))?;
             print_churn(&report, common.clock);
-            write_json(common.json.as_ref(), &Run::new(common.clock, &report))?;
+            write_json(
+                common.json.as_ref(),
+                &Measured {
+                    clock: common.clock,
+                    report: &report,
+                },
+            )?;
         }
     }
     Ok(())
-}
-
-/// A report with the clock it was measured on.
-#[derive(Serialize)]
-struct Run<'a, R: Serialize> {
-    clock: Clock,
-    #[serde(flatten)]
-    report: &'a R,
-}
-
-impl<'a, R: Serialize> Run<'a, R> {
-    fn new(clock: Clock, report: &'a R) -> Self {
-        Self { clock, report }
-    }
 }
 
 fn write_json<T: Serialize>(path: Option<&PathBuf>, value: &T) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use mesh_core::negotiation::{Delivery, Eta, Price, Proposal, Receipt};
 use mesh_core::{Capability, Intent, IntentId};
 use mesh_net::{AwardPolicy, LowestPrice, MeshHandle, NetError};
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
@@ -72,7 +72,7 @@ impl Default for Params {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Nodes.
     pub nodes: usize,

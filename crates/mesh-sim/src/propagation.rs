@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mesh_core::{Capability, Intent, IntentId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -64,7 +64,7 @@ impl Default for Params {
 }
 
 /// One intent's spread.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IntentResult {
     /// Subscribers reached.
     pub delivered: usize,
@@ -77,7 +77,7 @@ pub struct IntentResult {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Nodes.
     pub nodes: usize,

@@ -4,7 +4,10 @@
 //! Runs, in order: intent propagation with small intents at the default gossip degree, then at
 //! the degrees of [`Params::degrees`] (the duplicates trade-off), with large intents; discovery
 //! at each size of [`Params::discovery_sizes`]; negotiation; churn. Each run's JSON is written
-//! as soon as it ends, so a long suite that is stopped keeps what it measured.
+//! as soon as it ends, so a long suite that is stopped keeps what it measured, and a later run
+//! with [`Params::resume`] reads it instead of measuring it again. [`Params::parts`] picks the
+//! parts a run measures; the others are read from the directory when they are there, so two
+//! processes can measure different parts into one directory and a last run writes the report.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,8 +15,9 @@ use std::time::Duration;
 
 use mesh_net::GossipDegree;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Measured};
 use crate::net::NodeSettings;
 use crate::plot::{Chart, Series};
 use crate::{churn, discovery, negotiation, propagation};
@@ -41,6 +45,39 @@ pub struct Params {
     pub seed: u64,
     /// Clock of every run.
     pub clock: Clock,
+    /// The parts this run measures; the others are read from `out` if they are there.
+    pub parts: Vec<Part>,
+    /// Read parts already in `out` instead of measuring them again.
+    pub resume: bool,
+}
+
+/// A part of the suite: one or more scenario runs, each saved as its own JSON file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// Small intents at the default gossip degree.
+    Propagation,
+    /// Small intents at each of [`Params::degrees`].
+    Degrees,
+    /// Large intents at the default gossip degree.
+    Large,
+    /// Discovery at each of [`Params::discovery_sizes`].
+    Discovery,
+    /// Negotiation.
+    Negotiation,
+    /// Churn.
+    Churn,
+}
+
+impl Part {
+    /// Every part, in the order the suite runs them.
+    pub const ALL: [Part; 6] = [
+        Part::Propagation,
+        Part::Degrees,
+        Part::Large,
+        Part::Discovery,
+        Part::Negotiation,
+        Part::Churn,
+    ];
 }
 
 impl Params {
@@ -60,6 +97,8 @@ impl Params {
             churn_duration: Duration::from_secs(120),
             seed: 7,
             clock: Clock::Virtual,
+            parts: Part::ALL.to_vec(),
+            resume: false,
         }
     }
 }
@@ -85,8 +124,9 @@ pub struct Report {
     pub churn: churn::Report,
 }
 
-/// Runs the suite, writing into `p.out` as it goes.
-pub async fn run(p: &Params) -> anyhow::Result<Report> {
+/// Runs the suite, writing into `p.out` as it goes. Returns `None`, having said on stderr
+/// what is missing, when a part is neither measured by this run nor saved in `p.out`.
+pub async fn run(p: &Params) -> anyhow::Result<Option<Report>> {
     std::fs::create_dir_all(&p.out).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the output directory {}: {e}",
@@ -102,42 +142,81 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         clock: p.clock,
         ..propagation::Params::default()
     };
+    let same_propagation = |degree: usize, payload_bytes: usize| {
+        move |r: &propagation::Report| {
+            r.nodes == p.nodes
+                && r.seed == p.seed
+                && r.gossip_degree == degree
+                && r.payload_bytes == payload_bytes
+                && r.intents.len() == p.intents
+        }
+    };
+    let mut missing = Vec::new();
     let default_degree = p.settings.gossip_degree.target();
-    eprintln!("suite: propagation, {} nodes, small intents", p.nodes);
-    let small = propagation::run(&prop(p.settings.clone(), 0)).await?;
-    save(&p.out, &format!("propagation-d{default_degree}"), &small)?;
+
+    let small_params = prop(p.settings.clone(), 0);
+    let small = part(
+        p,
+        Part::Propagation,
+        &format!("propagation-d{default_degree}"),
+        same_propagation(default_degree, 0),
+        || propagation::run(&small_params),
+        &mut missing,
+    )
+    .await?;
     let mut by_degree = Vec::new();
     for &d in &p.degrees {
-        eprintln!("suite: propagation, {} nodes, gossip degree {d}", p.nodes);
         let settings = NodeSettings {
             gossip_degree: GossipDegree::new(d)?,
             ..p.settings.clone()
         };
-        let r = propagation::run(&prop(settings, 0)).await?;
-        save(&p.out, &format!("propagation-d{d}"), &r)?;
-        by_degree.push((d, r));
+        let params = prop(settings, 0);
+        let r = part(
+            p,
+            Part::Degrees,
+            &format!("propagation-d{d}"),
+            same_propagation(d, 0),
+            || propagation::run(&params),
+            &mut missing,
+        )
+        .await?;
+        by_degree.extend(r.map(|r| (d, r)));
     }
-    eprintln!("suite: propagation, {} nodes, large intents", p.nodes);
-    let large = propagation::run(&prop(p.settings.clone(), p.large_payload_bytes)).await?;
-    save(&p.out, "propagation-large", &large)?;
+    let large_params = prop(p.settings.clone(), p.large_payload_bytes);
+    let large = part(
+        p,
+        Part::Large,
+        "propagation-large",
+        same_propagation(default_degree, p.large_payload_bytes),
+        || propagation::run(&large_params),
+        &mut missing,
+    )
+    .await?;
 
     let mut disc = Vec::new();
     for &n in &p.discovery_sizes {
-        eprintln!("suite: discovery, {n} nodes");
-        let r = discovery::run(&discovery::Params {
+        let params = discovery::Params {
             nodes: n,
             settings: p.settings.clone(),
             seed: p.seed,
             clock: p.clock,
             ..discovery::Params::default()
-        })
+        };
+        // Each query asks from a different node that is not a provider.
+        let queries = params.queries.min(n.saturating_sub(params.providers));
+        let r = part(
+            p,
+            Part::Discovery,
+            &format!("discovery-{n}"),
+            |r: &discovery::Report| r.nodes == n && r.seed == p.seed && r.queries.len() == queries,
+            || discovery::run(&params),
+            &mut missing,
+        )
         .await?;
-        save(&p.out, &format!("discovery-{n}"), &r)?;
-        disc.push(r);
+        disc.extend(r);
     }
 
-    eprintln!("suite: negotiation, {} nodes", p.nodes);
-    let neg = negotiation::run(&negotiation::Params {
+    let neg_params = negotiation::Params {
         nodes: p.nodes,
         publishers: (p.nodes / 10).max(1),
         intents_per_publisher: 2,
@@ -145,22 +224,50 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         seed: p.seed,
         clock: p.clock,
         ..negotiation::Params::default()
-    })
+    };
+    let neg = part(
+        p,
+        Part::Negotiation,
+        "negotiation",
+        |r: &negotiation::Report| {
+            r.nodes == p.nodes && r.seed == p.seed && r.publishers == neg_params.publishers
+        },
+        || negotiation::run(&neg_params),
+        &mut missing,
+    )
     .await?;
-    save(&p.out, "negotiation", &neg)?;
 
-    eprintln!("suite: churn, {} nodes", p.nodes);
-    let ch = churn::run(&churn::Params {
+    let churn_params = churn::Params {
         nodes: p.nodes,
         duration: p.churn_duration,
         settings: p.settings.clone(),
         seed: p.seed,
         clock: p.clock,
         ..churn::Params::default()
-    })
+    };
+    let ch = part(
+        p,
+        Part::Churn,
+        "churn",
+        |r: &churn::Report| {
+            r.nodes == p.nodes && r.seed == p.seed && r.duration_s == p.churn_duration.as_secs_f64()
+        },
+        || churn::run(&churn_params),
+        &mut missing,
+    )
     .await?;
-    save(&p.out, "churn", &ch)?;
 
+    let (Some(small), Some(large), Some(neg), Some(ch), true) =
+        (small, large, neg, ch, missing.is_empty())
+    else {
+        eprintln!(
+            "suite: no report yet; still to measure into {}: {}. Run them (--parts) and then \
+             the suite again with --resume.",
+            p.out.display(),
+            missing.join(", ")
+        );
+        return Ok(None);
+    };
     let report = Report {
         nodes: p.nodes,
         clock: p.clock,
@@ -171,15 +278,69 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         negotiation: neg,
         churn: ch,
     };
-    save(&p.out, "suite", &report)?;
+    let path = p.out.join("suite.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     draw(&report, &p.out)?;
     std::fs::write(p.out.join("report.md"), markdown(&report))?;
-    Ok(report)
+    Ok(Some(report))
 }
 
-fn save<T: Serialize>(dir: &Path, name: &str, value: &T) -> anyhow::Result<()> {
+/// One run of the suite, `<name>.json` in `p.out`: measured when `which` is one of
+/// `p.parts` (unless `p.resume` and the file is there), otherwise read from the file. A file
+/// measured on another clock or with other settings (`same` is false) is an error rather than
+/// a figure in the wrong report. Returns `None` and names the run in `missing` when it is
+/// neither measured nor saved.
+async fn part<R, F>(
+    p: &Params,
+    which: Part,
+    name: &str,
+    same: impl Fn(&R) -> bool,
+    measure: impl FnOnce() -> F,
+    missing: &mut Vec<String>,
+) -> anyhow::Result<Option<R>>
+where
+    R: Serialize + DeserializeOwned,
+    F: std::future::Future<Output = anyhow::Result<R>>,
+{
+    let path = p.out.join(format!("{name}.json"));
+    let saved = path.exists();
+    if p.parts.contains(&which) && !(p.resume && saved) {
+        eprintln!("suite: {name}, measuring");
+        let r = measure().await?;
+        save(&p.out, name, p.clock, &r)?;
+        return Ok(Some(r));
+    }
+    if !saved {
+        missing.push(name.to_owned());
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let m: Measured<R> = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a saved run of the suite ({e}); remove it, or measure the part again",
+            path.display()
+        )
+    })?;
+    anyhow::ensure!(
+        m.clock == p.clock && same(&m.report),
+        "{} was measured on the {} clock or with other settings than this suite's ({} nodes, \
+         seed {}, {} clock); remove it, or measure the part again",
+        path.display(),
+        m.clock,
+        p.nodes,
+        p.seed,
+        p.clock
+    );
+    eprintln!("suite: {name}, read from {}", path.display());
+    Ok(Some(m.report))
+}
+
+fn save<T: Serialize>(dir: &Path, name: &str, clock: Clock, report: &T) -> anyhow::Result<()> {
     let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(value)?)
+    let value = Measured { clock, report };
+    std::fs::write(&path, serde_json::to_string_pretty(&value)?)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
@@ -349,12 +510,17 @@ pub fn markdown(r: &Report) -> String {
     if let Some(d) = disc {
         let _ = writeln!(
             s,
+            "| discovery at {} nodes: every query finds a matching agent | {:.2} | {} |",
+            d.nodes,
+            d.success_ratio,
+            verdict(d.success_ratio >= 1.0)
+        );
+        let _ = writeln!(
+            s,
             "| discovery at {} nodes: first matching agent within 3 lookup rounds (median) | {} | {} |",
             d.nodes,
             opt(d.median_first_provider_rounds, 1),
-            verdict(
-                d.success_ratio >= 1.0 && d.median_first_provider_rounds.is_some_and(|x| x <= 3.0)
-            )
+            verdict(d.median_first_provider_rounds.is_some_and(|x| x <= 3.0))
         );
     }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mesh_sim::clock::Clock;
-use mesh_sim::{churn, discovery, flash, negotiation, propagation};
+use mesh_sim::{churn, discovery, flash, negotiation, propagation, suite};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     Clock::Virtual.runtime().unwrap().block_on(f)
@@ -109,4 +109,48 @@ fn attackers_that_stop_forwarding_fall_below_zero_while_every_intent_arrives() {
         "{report:?}"
     );
     assert_eq!(report.honest_scored_below_zero, 0, "{report:?}");
+}
+
+#[test]
+fn the_suite_reads_back_the_parts_it_saved_and_refuses_parts_of_other_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = suite::Params::at(12, dir.path().to_path_buf());
+    params.degrees = vec![4];
+    params.intents = 2;
+    params.churn_duration = Duration::from_secs(10);
+    let measured = block_on(suite::run(&params))
+        .unwrap()
+        .expect("every part measured");
+    assert_eq!(measured.propagation.delivery_ratio, 1.0, "{measured:?}");
+    let report_md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(dir.path().join("churn.svg").exists());
+
+    // Nothing measured: every part read from the directory, the same report again.
+    params.parts = Vec::new();
+    let read = block_on(suite::run(&params))
+        .unwrap()
+        .expect("every part saved");
+    assert_eq!(suite::markdown(&read), report_md);
+
+    // A part measured with another seed is refused, not mixed into this report.
+    let mut other_seed = params.clone();
+    other_seed.seed += 1;
+    let err = block_on(suite::run(&other_seed)).unwrap_err().to_string();
+    assert!(err.contains("other settings"), "{err}");
+
+    // A part that is missing leaves no report, and says so.
+    std::fs::remove_file(dir.path().join("churn.json")).unwrap();
+    std::fs::remove_file(dir.path().join("report.md")).unwrap();
+    assert!(block_on(suite::run(&params)).unwrap().is_none());
+    assert!(!dir.path().join("report.md").exists());
+
+    // --resume measures only what is missing.
+    params.parts = suite::Part::ALL.to_vec();
+    params.resume = true;
+    let resumed = block_on(suite::run(&params))
+        .unwrap()
+        .expect("churn measured again");
+    assert_eq!(resumed.propagation.intents.len(), 2);
+    assert_eq!(resumed.churn.nodes, 12);
+    assert!(dir.path().join("report.md").exists());
 }
