@@ -7,9 +7,18 @@
 //! more, it closes the excess, choosing among peers that are worth least to it right now.
 //!
 //! Never closed: peers in one of this node's gossip meshes, peers with negotiation messages in
-//! flight or waiting, and peers connected for less than [`GRACE`] (a new connection gets the
+//! flight or waiting, peers that sent or answered a negotiation message in the last
+//! [`NEGOTIATION_HOLD`] (the next message of the negotiation is on its way), and peers connected for less than [`GRACE`] (a new connection gets the
 //! time to be identified and grafted). Among the others, the lowest local reputation goes
 //! first, then the longest connected.
+//!
+//! Trimming every [`INTERVAL`] is not fast enough on a busy network: DHT requests to peers not
+//! yet connected open connections faster than the grace lets them close, and a node that
+//! reaches its limit refuses every new connection, the offer of a bidder it has never met and
+//! the lookups that would find it included. So above a *high mark*, between the target and the
+//! limit, each new connection closes the one worth least at once, however young (never the new
+//! one, nor a kept one): the node makes room for what arrives rather than refusing it, and the
+//! limit is reached only by a burst faster than connections close.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,12 +31,17 @@ use libp2p::PeerId;
 pub const GRACE: Duration = Duration::from_secs(10);
 /// How often the node checks for excess connections.
 pub const INTERVAL: Duration = Duration::from_secs(5);
+/// A peer that took part in a negotiation is kept this long after its last message.
+pub const NEGOTIATION_HOLD: Duration = Duration::from_secs(30);
 
 /// When each connected peer was first connected, and the target. Owned by the event loop.
 #[derive(Debug)]
 pub struct ConnectionTrim {
     target: usize,
+    high: usize,
     since: HashMap<PeerId, Instant>,
+    /// Connected peers' last negotiation message; never holds a peer `since` does not.
+    negotiated: HashMap<PeerId, Instant>,
 }
 
 impl ConnectionTrim {
@@ -36,8 +50,38 @@ impl ConnectionTrim {
     pub fn new(max_connections: u32) -> Self {
         Self {
             target: Self::target_for(max_connections),
+            high: Self::high_for(max_connections),
             since: HashMap::new(),
+            negotiated: HashMap::new(),
         }
+    }
+
+    /// The high mark for a limit of `max`: a sixteenth below it, at least one below, and never
+    /// under the target.
+    pub fn high_for(max: u32) -> usize {
+        let high = (max as usize).saturating_sub((max as usize / 16).max(1));
+        high.max(Self::target_for(max))
+    }
+
+    /// The high mark.
+    pub fn high(&self) -> usize {
+        self.high
+    }
+
+    /// The peer to close now that `connections` are open and `new` just connected: when they
+    /// are above the high mark, the least valuable of those not `kept` and not `new`, however
+    /// young, else none.
+    pub fn evict_for(
+        &self,
+        connections: usize,
+        new: &PeerId,
+        kept: impl Fn(&PeerId) -> bool,
+        reputation: impl Fn(&PeerId) -> f64,
+    ) -> Option<PeerId> {
+        if connections <= self.high {
+            return None;
+        }
+        self.least_valuable(|p| p == new || kept(p), reputation)
     }
 
     /// The target for a limit of `max`: an eighth below it, at least two below, and at least 1.
@@ -59,6 +103,21 @@ impl ConnectionTrim {
     /// `peer`'s last connection closed.
     pub fn closed(&mut self, peer: &PeerId) {
         self.since.remove(peer);
+        self.negotiated.remove(peer);
+    }
+
+    /// A negotiation message went to or came from the connected `peer` at `now`.
+    pub fn negotiated(&mut self, peer: PeerId, now: Instant) {
+        if self.since.contains_key(&peer) {
+            self.negotiated.insert(peer, now);
+        }
+    }
+
+    /// Whether `peer` took part in a negotiation within [`NEGOTIATION_HOLD`] of `now`.
+    pub fn negotiating(&self, peer: &PeerId, now: Instant) -> bool {
+        self.negotiated
+            .get(peer)
+            .is_some_and(|t| now.saturating_duration_since(*t) < NEGOTIATION_HOLD)
     }
 
     /// The peers to disconnect when `connections` are open: none up to the target; beyond it,
@@ -119,6 +178,56 @@ mod tests {
 
     fn peers(n: usize) -> Vec<PeerId> {
         (0..n).map(|_| PeerId::random()).collect()
+    }
+
+    #[test]
+    fn the_high_mark_lies_between_the_target_and_the_limit() {
+        for (max, target, high) in [(256, 224, 240), (48, 42, 45), (16, 14, 15), (4, 2, 3)] {
+            assert_eq!(ConnectionTrim::target_for(max), target, "max {max}");
+            assert_eq!(ConnectionTrim::high_for(max), high, "max {max}");
+        }
+        assert_eq!(ConnectionTrim::high_for(1), ConnectionTrim::target_for(1));
+    }
+
+    #[test]
+    fn above_the_high_mark_a_new_connection_closes_the_least_valuable_however_young() {
+        let mut trim = ConnectionTrim::new(16);
+        let t0 = Instant::now();
+        let ps = peers(16);
+        for (i, p) in ps.iter().enumerate() {
+            trim.opened(*p, t0 + Duration::from_millis(i as u64));
+        }
+        let new = ps[15];
+        // At the high mark nothing is closed.
+        assert_eq!(trim.evict_for(15, &new, |_| false, |_| 0.5), None);
+        // Above it, the oldest of equal reputation, inside its grace, unless kept.
+        assert_eq!(trim.evict_for(16, &new, |_| false, |_| 0.5), Some(ps[0]));
+        assert_eq!(
+            trim.evict_for(16, &new, |p| *p == ps[0], |_| 0.5),
+            Some(ps[1])
+        );
+        // Lowest reputation first, but never the peer that just connected.
+        let low = |p: &PeerId| if *p == new || *p == ps[7] { 0.0 } else { 0.5 };
+        assert_eq!(trim.evict_for(16, &new, |_| false, low), Some(ps[7]));
+        // Nothing to close when every other peer is kept.
+        assert_eq!(trim.evict_for(16, &new, |_| true, |_| 0.5), None);
+    }
+
+    #[test]
+    fn a_negotiating_peer_is_held_for_a_while_and_forgotten_when_it_leaves() {
+        let mut trim = ConnectionTrim::new(16);
+        let t0 = Instant::now();
+        let [p, stranger] = [PeerId::random(), PeerId::random()];
+        trim.opened(p, t0);
+        trim.negotiated(p, t0);
+        trim.negotiated(stranger, t0);
+        assert!(trim.negotiating(&p, t0 + NEGOTIATION_HOLD - Duration::from_millis(1)));
+        assert!(!trim.negotiating(&p, t0 + NEGOTIATION_HOLD));
+        // Only connected peers are held, so the map stays as small as the connections.
+        assert!(!trim.negotiating(&stranger, t0));
+        trim.closed(&p);
+        assert!(!trim.negotiating(&p, t0));
+        assert!(trim.negotiated.is_empty());
     }
 
     #[test]

@@ -705,7 +705,8 @@ impl EventLoop {
                     },
                 ..
             } => {
-                if !self.inp_limit.allow(&peer, Instant::now()) {
+                let now = Instant::now();
+                if !self.inp_limit.allow(&peer, now) {
                     self.metrics.reject_message("rate_limited");
                     let ack = NegotiationAck {
                         accepted: false,
@@ -730,6 +731,7 @@ impl EventLoop {
                 );
                 let ack = match result {
                     Ok(event) => {
+                        self.trim.negotiated(peer, now);
                         let Some(id) = nid else {
                             return;
                         };
@@ -776,6 +778,7 @@ impl EventLoop {
                 let _ = self.swarm.behaviour_mut().inp.send_response(channel, ack);
             }
             request_response::Event::Message {
+                peer,
                 message:
                     request_response::Message::Response {
                         request_id,
@@ -790,6 +793,7 @@ impl EventLoop {
                     return;
                 };
                 if response.accepted {
+                    self.trim.negotiated(peer, Instant::now());
                     match self.inp.commit(&prepared.id, self.local) {
                         Ok(event) => {
                             if let Stored::Later(token) =
@@ -2170,6 +2174,7 @@ impl EventLoop {
                 if num_established.get() == 1 {
                     let now = Instant::now();
                     self.trim.opened(peer_id, now);
+                    self.evict_for(peer_id);
                     if !self.subscriptions.is_empty() && self.catchup_asked.take(now) {
                         let subscriptions = self.subscriptions.clone();
                         self.request_catchup(peer_id, &subscriptions);
@@ -2352,6 +2357,51 @@ impl EventLoop {
     /// Closes the connections beyond the trim target that are worth least (see
     /// [`conn_trim`]).
     fn trim_connections(&mut self, now: Instant) {
+        self.close_connections("trimming a connection", |trim, open, kept, reputation| {
+            trim.victims(open, now, kept, reputation)
+        });
+    }
+
+    /// Above the high mark, closes the connection worth least, however young, to make room for
+    /// `new` and whoever connects next (see [`conn_trim`]).
+    fn evict_for(&mut self, new: PeerId) {
+        self.close_connections(
+            "closing a connection to make room above the high mark",
+            |trim, open, kept, reputation| {
+                trim.evict_for(open, &new, kept, reputation)
+                    .into_iter()
+                    .collect()
+            },
+        );
+    }
+
+    /// At the connection limit, closes the connection worth least, however young, so that a
+    /// needed dial gets a slot.
+    fn make_room(&mut self) {
+        let max = self.config.max_connections as usize;
+        self.close_connections(
+            "closing a connection to make room for a dial",
+            |trim, open, kept, reputation| {
+                if open < max {
+                    return Vec::new();
+                }
+                trim.least_valuable(kept, reputation).into_iter().collect()
+            },
+        );
+    }
+
+    /// Closes the connections `pick` chooses, given the open count and what is kept: peers in a
+    /// gossip mesh, peers with negotiation messages in flight and peers negotiating lately.
+    fn close_connections(
+        &mut self,
+        why: &'static str,
+        pick: impl FnOnce(
+            &ConnectionTrim,
+            usize,
+            &dyn Fn(&PeerId) -> bool,
+            &dyn Fn(&PeerId) -> f64,
+        ) -> Vec<PeerId>,
+    ) {
         let open = self
             .swarm
             .network_info()
@@ -2364,43 +2414,19 @@ impl EventLoop {
             .all_mesh_peers()
             .copied()
             .collect();
-        let victims = self.trim.victims(
+        let now = Instant::now();
+        let victims = pick(
+            &self.trim,
             open,
-            now,
-            |p| mesh.contains(p) || self.inp_outbox.in_flight(p) > 0,
-            |p| self.peers.reputation(p),
+            &|p| {
+                mesh.contains(p)
+                    || self.inp_outbox.in_flight(p) > 0
+                    || self.trim.negotiating(p, now)
+            },
+            &|p| self.peers.reputation(p),
         );
         for peer in victims {
-            tracing::debug!(%peer, open, target = self.trim.target(), "trimming a connection");
-            self.metrics.connections_trimmed.inc();
-            let _ = self.swarm.disconnect_peer_id(peer);
-        }
-    }
-
-    /// At the connection limit, closes the connection worth least, however young, so that a
-    /// needed dial gets a slot.
-    fn make_room(&mut self) {
-        let open = self
-            .swarm
-            .network_info()
-            .connection_counters()
-            .num_established();
-        if open < self.config.max_connections {
-            return;
-        }
-        let mesh: HashSet<PeerId> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_mesh_peers()
-            .copied()
-            .collect();
-        let victim = self.trim.least_valuable(
-            |p| mesh.contains(p) || self.inp_outbox.in_flight(p) > 0,
-            |p| self.peers.reputation(p),
-        );
-        if let Some(peer) = victim {
-            tracing::debug!(%peer, open, "closing a connection to make room for a dial");
+            tracing::debug!(%peer, open, target = self.trim.target(), high = self.trim.high(), "{why}");
             self.metrics.connections_trimmed.inc();
             let _ = self.swarm.disconnect_peer_id(peer);
         }
