@@ -2365,6 +2365,9 @@ impl EventLoop {
     /// Above the high mark, closes the connection worth least, however young, to make room for
     /// `new` and whoever connects next (see [`conn_trim`]).
     fn evict_for(&mut self, new: PeerId) {
+        if self.open_connections() <= self.trim.high() {
+            return;
+        }
         self.close_connections(
             "closing a connection to make room above the high mark",
             |trim, open, kept, reputation| {
@@ -2378,16 +2381,20 @@ impl EventLoop {
     /// At the connection limit, closes the connection worth least, however young, so that a
     /// needed dial gets a slot.
     fn make_room(&mut self) {
-        let max = self.config.max_connections as usize;
+        if self.open_connections() < self.config.max_connections as usize {
+            return;
+        }
         self.close_connections(
             "closing a connection to make room for a dial",
-            |trim, open, kept, reputation| {
-                if open < max {
-                    return Vec::new();
-                }
-                trim.least_valuable(kept, reputation).into_iter().collect()
-            },
+            |trim, _, kept, reputation| trim.least_valuable(kept, reputation).into_iter().collect(),
         );
+    }
+
+    fn open_connections(&self) -> usize {
+        self.swarm
+            .network_info()
+            .connection_counters()
+            .num_established() as usize
     }
 
     /// Closes the connections `pick` chooses, given the open count and what is kept: peers in a
@@ -2402,11 +2409,7 @@ impl EventLoop {
             &dyn Fn(&PeerId) -> f64,
         ) -> Vec<PeerId>,
     ) {
-        let open = self
-            .swarm
-            .network_info()
-            .connection_counters()
-            .num_established() as usize;
+        let open = self.open_connections();
         let mesh: HashSet<PeerId> = self
             .swarm
             .behaviour()

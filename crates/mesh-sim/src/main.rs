@@ -66,6 +66,27 @@ struct Common {
 }
 
 impl Common {
+    /// Runs a scenario on this run's clock, prints its report, and writes it with the clock to
+    /// `--json` when given.
+    fn measure<R: Serialize>(
+        &self,
+        scenario: impl Future<Output = anyhow::Result<R>>,
+        print: fn(&R, Clock),
+    ) -> anyhow::Result<()> {
+        let report = self.clock.runtime()?.block_on(scenario)?;
+        print(&report, self.clock);
+        if let Some(path) = &self.json {
+            let measured = Measured {
+                clock: self.clock,
+                report: &report,
+            };
+            std::fs::write(path, serde_json::to_string_pretty(&measured)?)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            println!("report written to {}", path.display());
+        }
+        Ok(())
+    }
+
     fn settings(&self) -> anyhow::Result<NodeSettings> {
         anyhow::ensure!(
             (0.0..1.0).contains(&self.loss),
@@ -219,18 +240,7 @@ fn main() -> anyhow::Result<()> {
                 clock: common.clock,
                 ..propagation::Params::default()
             };
-            let report = common
-                .clock
-                .runtime()?
-                .block_on(propagation::run(&params))?;
-            print_propagation(&report, common.clock);
-            write_json(
-                common.json.as_ref(),
-                &Measured {
-                    clock: common.clock,
-                    report: &report,
-                },
-            )?;
+            common.measure(propagation::run(&params), print_propagation)?;
         }
         Scenario::Discovery {
             common,
@@ -249,15 +259,7 @@ fn main() -> anyhow::Result<()> {
                 clock: common.clock,
                 settle: Duration::from_secs(settle_secs),
             };
-            let report = common.clock.runtime()?.block_on(discovery::run(&params))?;
-            print_discovery(&report, common.clock);
-            write_json(
-                common.json.as_ref(),
-                &Measured {
-                    clock: common.clock,
-                    report: &report,
-                },
-            )?;
+            common.measure(discovery::run(&params), print_discovery)?;
         }
         Scenario::Negotiation {
             common,
@@ -278,18 +280,7 @@ fn main() -> anyhow::Result<()> {
                 clock: common.clock,
                 ..negotiation::Params::default()
             };
-            let report = common
-                .clock
-                .runtime()?
-                .block_on(negotiation::run(&params))?;
-            print_negotiation(&report, common.clock);
-            write_json(
-                common.json.as_ref(),
-                &Measured {
-                    clock: common.clock,
-                    report: &report,
-                },
-            )?;
+            common.measure(negotiation::run(&params), print_negotiation)?;
         }
         Scenario::Suite {
             common,
@@ -348,15 +339,7 @@ fn main() -> anyhow::Result<()> {
                 clock: common.clock,
                 ..flash::Params::default()
             };
-            let report = common.clock.runtime()?.block_on(flash::run(&params))?;
-            print_flash(&report, common.clock);
-            write_json(
-                common.json.as_ref(),
-                &Measured {
-                    clock: common.clock,
-                    report: &report,
-                },
-            )?;
+            common.measure(flash::run(&params), print_flash)?;
         }
         Scenario::Churn {
             common,
@@ -379,24 +362,8 @@ fn main() -> anyhow::Result<()> {
                 clock: common.clock,
                 ..churn::Params::default()
             };
-            let report = common.clock.runtime()?.block_on(churn::run(&params))?;
-            print_churn(&report, common.clock);
-            write_json(
-                common.json.as_ref(),
-                &Measured {
-                    clock: common.clock,
-                    report: &report,
-                },
-            )?;
+            common.measure(churn::run(&params), print_churn)?;
         }
-    }
-    Ok(())
-}
-
-fn write_json<T: Serialize>(path: Option<&PathBuf>, value: &T) -> anyhow::Result<()> {
-    if let Some(path) = path {
-        std::fs::write(path, serde_json::to_string_pretty(value)?)?;
-        println!("report written to {}", path.display());
     }
     Ok(())
 }
