@@ -25,7 +25,6 @@
 
 pub mod fixtures;
 pub mod input;
-pub mod json;
 pub mod mutate;
 pub mod seeds;
 mod targets;

@@ -123,6 +123,22 @@ fn intents(seeds: &mut Seeds) {
         ..fixtures::intent_content()
     };
     seeds.add(t, "crowded-payload", 1, &crowded.encode_to_vec(), Accepted);
+    // Floats that a JSON reader without exact round trips reads back as a neighbour: a tiny
+    // normal one, a subnormal one and the largest below 1.
+    for (name, min_reputation) in [
+        ("tiny-min-reputation", f64::from_bits(0x1a00_0000_0000_0000)),
+        (
+            "subnormal-min-reputation",
+            f64::from_bits(0x0000_0000_dead_beef),
+        ),
+        ("almost-one-min-reputation", 1.0 - f64::EPSILON / 2.0),
+    ] {
+        let intent = v1::Intent {
+            min_reputation,
+            ..fixtures::intent_content()
+        };
+        seeds.add(t, name, 1, &intent.encode_to_vec(), Accepted);
+    }
 }
 
 fn cancellations(seeds: &mut Seeds) {
