@@ -177,6 +177,8 @@ struct OutgoingInp {
     reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
     /// Whether the peer was already looked up in the DHT for it.
     looked_up: bool,
+    /// Whether it was already sent again after its connection closed before the answer.
+    resent: bool,
 }
 
 struct PendingPublish {
@@ -688,6 +690,7 @@ impl EventLoop {
                 prepared,
                 reply,
                 looked_up: false,
+                resent: false,
             }),
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
@@ -720,6 +723,23 @@ impl EventLoop {
                 let nid = mesh_core::negotiation::peek(&request.envelope)
                     .ok()
                     .map(|h| h.negotiation_id);
+                if self.inp.holds(&request.envelope, &peer)
+                    && !self
+                        .awaiting_store
+                        .values()
+                        .any(|a| matches!(a, AwaitingStore::Ack { id, .. } if Some(*id) == nid))
+                {
+                    // Our acknowledgement was lost with its connection: say again that we
+                    // have the message (only once it is durable, hence the check above).
+                    self.trim.negotiated(peer, now);
+                    self.metrics.inp_repeats_acknowledged.inc();
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .inp
+                        .send_response(channel, accepted());
+                    return;
+                }
                 let previous = nid.and_then(|id| self.inp.get(&id).cloned().map(Box::new));
                 let (book, open) = (&self.book, &self.open_intents);
                 let result = self.inp.receive(
@@ -847,6 +867,21 @@ impl EventLoop {
                     self.make_room();
                     // No known address may work: look the peer up in the DHT, then retry once.
                     self.park_inp(peer, out);
+                    return;
+                }
+                let lost_with_connection = matches!(
+                    error,
+                    request_response::OutboundFailure::ConnectionClosed
+                        | request_response::OutboundFailure::Io(_)
+                );
+                if lost_with_connection && !out.resent {
+                    // The other side may have closed the connection to make room before it
+                    // answered, or answered and lost the answer with it: send the same
+                    // envelope once more (a repeat is acknowledged without a change).
+                    self.metrics.inp_resent.inc();
+                    let mut out = out;
+                    out.resent = true;
+                    self.send_inp(out);
                     return;
                 }
                 self.fail_inp(out, &error.to_string());

@@ -375,6 +375,20 @@ impl Registry {
         self.adopted.remove(id)
     }
 
+    /// Whether `envelope`, sent by `from`, is already in its negotiation's transcript: a retry
+    /// of a message whose acknowledgement was lost with its connection. It is acknowledged
+    /// again and changes nothing (see `docs/PROTOCOLS.md`, "Retries").
+    pub fn holds(&self, envelope: &[u8], from: &PeerId) -> bool {
+        let Ok(header) = peek(envelope) else {
+            return false;
+        };
+        header.sender == *from
+            && self
+                .negotiations
+                .get(&header.negotiation_id)
+                .is_some_and(|n| n.transcript().envelopes().iter().any(|e| e == envelope))
+    }
+
     /// Takes a received envelope into its negotiation (opening one for an `Offer` on an intent
     /// this node published).
     pub fn receive(
@@ -743,6 +757,13 @@ mod tests {
         assert_eq!(err.code(), "stale", "replay: {err}");
         assert!(!err.is_misbehaviour(), "a replay can be an honest retry");
         assert_eq!(registry.list(publisher, NOW)[0].messages, 1);
+
+        // A retry is known as one, from its sender only, and so is nothing else.
+        assert!(registry.holds(&prepared.envelope, &agent));
+        assert!(!registry.holds(&prepared.envelope, &publisher));
+        assert!(!registry.holds(&tampered, &agent));
+        assert!(!registry.holds(b"not an envelope", &agent));
+        assert!(!Registry::default().holds(&prepared.envelope, &agent));
     }
 
     #[test]

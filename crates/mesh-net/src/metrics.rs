@@ -44,6 +44,10 @@ pub struct MeshMetrics {
     pub intents_cancelled: Counter,
     /// DHT lookups of a negotiation peer none of whose known addresses worked.
     pub inp_route_lookups: Counter,
+    /// Negotiation messages sent again after their connection closed before the answer.
+    pub inp_resent: Counter,
+    /// Negotiation messages received again (a retry) and acknowledged without a change.
+    pub inp_repeats_acknowledged: Counter,
     /// Store writes that failed.
     pub store_errors: Counter,
     /// Store writes dropped because the writer's queue was full.
@@ -119,6 +123,16 @@ impl MeshMetrics {
             "inp_route_lookups",
             "DHT lookups of a negotiation peer none of whose known addresses worked",
             m.inp_route_lookups.clone(),
+        );
+        r.register(
+            "inp_resent",
+            "Negotiation messages sent again after their connection closed before the answer",
+            m.inp_resent.clone(),
+        );
+        r.register(
+            "inp_repeats_acknowledged",
+            "Negotiation messages received again (a retry) and acknowledged without a change",
+            m.inp_repeats_acknowledged.clone(),
         );
         r.register(
             "messages_rejected",

@@ -1,17 +1,21 @@
 //! The attacker of the network tests: a plain libp2p swarm, not a MESH node, that speaks
 //! MESH's protocols (identify `/mesh/1.0.0`, Kademlia `/mesh/kad/1.0.0` in server mode,
-//! anonymous gossipsub with content ids) and lets a test push whatever it likes through them.
+//! anonymous gossipsub with content ids, INP request-response) and lets a test push whatever
+//! it likes through them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::kad::{self, QueryResult, Quorum, store::MemoryStore};
+use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify, noise, tcp, yamux};
 use mesh_core::Keypair;
+use mesh_net::inp::{InpCodec, MAX_INP_REQUEST_BYTES, MAX_INP_RESPONSE_BYTES};
+use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +29,7 @@ pub struct Attacker {
     pub identify: identify::Behaviour,
     pub kad: kad::Behaviour<MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
+    pub inp: request_response::Behaviour<InpCodec>,
 }
 
 /// What the attacker's swarm reported, for the test to wait on.
@@ -36,6 +41,12 @@ pub struct AttackerLog {
     pub provides_failed: Vec<String>,
     /// Connections that failed or closed, with their cause, to explain a test that times out.
     pub connection_trouble: Vec<String>,
+    /// INP requests received (answered or dropped).
+    pub inp_requests: usize,
+    /// Answers to the attacker's own INP requests: accepted, and the refusal code.
+    pub inp_acks: Vec<(bool, String)>,
+    /// The attacker's own INP requests that got no answer, with the failure.
+    pub inp_failures: Vec<String>,
 }
 
 pub type Op = Box<dyn FnOnce(&mut Swarm<Attacker>) + Send>;
@@ -45,6 +56,8 @@ pub struct AttackerNode {
     pub key: Keypair,
     /// For a validating attacker: whether it forwards what it receives.
     forwarding: Arc<AtomicBool>,
+    /// INP requests still to drop, by closing the connection they came on, before answering.
+    inp_drops: Arc<AtomicUsize>,
     ops: mpsc::Sender<Op>,
     log: Arc<Mutex<AttackerLog>>,
     task: tokio::task::JoinHandle<()>,
@@ -66,6 +79,22 @@ impl AttackerNode {
     /// off, while it stays in its peers' meshes.
     pub fn spawn_validating() -> Self {
         Self::spawn_with(true, true)
+    }
+
+    /// Closes the connection of each of the next `n` INP requests instead of answering it;
+    /// every other INP request is answered `accepted`.
+    pub fn drop_inp_requests(&self, n: usize) {
+        self.inp_drops.store(n, Ordering::SeqCst);
+    }
+
+    /// Sends `envelope` to `peer` on INP; the answer lands in [`AttackerLog::inp_acks`].
+    pub async fn send_inp(&self, peer: PeerId, envelope: Vec<u8>) {
+        self.with(move |s| {
+            s.behaviour_mut()
+                .inp
+                .send_request(&peer, NegotiationSend { envelope });
+        })
+        .await;
     }
 
     /// Turns forwarding on or off (for an attacker from [`AttackerNode::spawn_validating`]).
@@ -115,10 +144,19 @@ impl AttackerNode {
                     })
                     .build()?;
                 let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+                let inp = request_response::Behaviour::with_codec(
+                    InpCodec::new(MAX_INP_REQUEST_BYTES, MAX_INP_RESPONSE_BYTES),
+                    [(
+                        StreamProtocol::new(mesh_core::negotiation::PROTOCOL),
+                        ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default(),
+                );
                 Ok(Attacker {
                     identify,
                     kad,
                     gossipsub,
+                    inp,
                 })
             })
             .expect("attacker behaviour")
@@ -135,6 +173,8 @@ impl AttackerNode {
         let task_log = log.clone();
         let forwarding = Arc::new(AtomicBool::new(true));
         let task_forwarding = forwarding.clone();
+        let inp_drops = Arc::new(AtomicUsize::new(0));
+        let task_inp_drops = inp_drops.clone();
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -155,6 +195,10 @@ impl AttackerNode {
                                 gossipsub::MessageAcceptance::Accept,
                             );
                         }
+                        if let SwarmEvent::Behaviour(AttackerEvent::Inp(event)) = event {
+                            on_inp(&mut swarm, &task_log, &task_inp_drops, event);
+                            continue;
+                        }
                         record_event(&task_log, event)
                     }
                 }
@@ -163,6 +207,7 @@ impl AttackerNode {
         Self {
             key,
             forwarding,
+            inp_drops,
             ops,
             log,
             task,
@@ -300,6 +345,48 @@ impl AttackerNode {
 impl Drop for AttackerNode {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Answers INP requests `accepted` (or drops them, see [`AttackerNode::drop_inp_requests`]) and
+/// logs the answers to the attacker's own.
+fn on_inp(
+    swarm: &mut Swarm<Attacker>,
+    log: &Mutex<AttackerLog>,
+    drops: &AtomicUsize,
+    event: request_response::Event<NegotiationSend, NegotiationAck>,
+) {
+    let mut log = log.lock().expect("attacker log");
+    match event {
+        request_response::Event::Message {
+            peer,
+            message: request_response::Message::Request { channel, .. },
+            ..
+        } => {
+            log.inp_requests += 1;
+            let dropping = drops
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if dropping {
+                drop(channel);
+                let _ = swarm.disconnect_peer_id(peer);
+            } else {
+                let ack = NegotiationAck {
+                    accepted: true,
+                    code: String::new(),
+                    reason: String::new(),
+                };
+                let _ = swarm.behaviour_mut().inp.send_response(channel, ack);
+            }
+        }
+        request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        } => log.inp_acks.push((response.accepted, response.code)),
+        request_response::Event::OutboundFailure { error, .. } => {
+            log.inp_failures.push(error.to_string())
+        }
+        _ => {}
     }
 }
 
