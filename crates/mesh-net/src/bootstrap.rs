@@ -9,6 +9,11 @@
 //! [`ENOUGH_PEERS`] peers: a node that is well connected does not need its bootstrap peers,
 //! and redialling them whenever an idle connection closes would load the bootstrap nodes
 //! with every node of the network.
+//!
+//! Every second retry dials from a fresh local port instead of the listen port (libp2p's
+//! default for TCP): a dial from the listen port fails for as long as the OS will not bind it
+//! toward that peer (the same address pair is still taken), and libp2p only falls back to a
+//! fresh port for one of the errors this can give.
 
 use std::time::Duration;
 
@@ -85,6 +90,14 @@ impl Bootstrap {
             .filter(|e| !e.ever_connected || peers < ENOUGH_PEERS)
             .map(|e| e.addr.clone())
             .collect()
+    }
+
+    /// Whether the next dial of `addr` should use a fresh local port rather than the listen
+    /// port: after an odd number of failures in a row, so that both ways are tried in turn.
+    pub fn fresh_port(&self, addr: &Multiaddr) -> bool {
+        self.entries
+            .iter()
+            .any(|e| &e.addr == addr && e.failures % 2 == 1)
     }
 
     /// A dial of `addr` started with connection id `id`.
@@ -184,6 +197,30 @@ mod tests {
         b.failed(id2, now);
         assert!(b.due(now + Duration::from_secs(1), 0).is_empty());
         assert_eq!(b.due(now + Duration::from_secs(2), 0).len(), 1);
+    }
+
+    #[test]
+    fn retries_alternate_between_the_listen_port_and_a_fresh_one() {
+        let now = Instant::now();
+        let a = addr();
+        let peer = peer_id_of(&a).unwrap();
+        let mut b = Bootstrap::new(vec![a.clone()], now);
+        let mut ways = Vec::new();
+        for n in 0..4 {
+            ways.push(b.fresh_port(&a));
+            let id = ConnectionId::new_unchecked(10 + n);
+            b.dialing(&a, id);
+            b.failed(id, now);
+        }
+        assert_eq!(ways, [false, true, false, true]);
+        let id = ConnectionId::new_unchecked(20);
+        b.dialing(&a, id);
+        b.connected(id, peer);
+        assert!(
+            !b.fresh_port(&a),
+            "a success starts again from the listen port"
+        );
+        assert!(!b.fresh_port(&addr()), "an unknown address: the default");
     }
 
     #[test]

@@ -2290,12 +2290,26 @@ impl EventLoop {
     fn on_tick(&mut self) {
         let now = Instant::now();
         for addr in self.bootstrap.due(now, self.peers.connected_count()) {
+            let fresh_port = self.bootstrap.fresh_port(&addr);
             let opts = match peer_id_of(&addr) {
-                Some(peer) => DialOpts::peer_id(peer)
-                    .addresses(vec![strip_p2p(&addr)])
-                    .condition(PeerCondition::Always)
-                    .build(),
-                None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                Some(peer) => {
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(vec![strip_p2p(&addr)])
+                        .condition(PeerCondition::Always);
+                    if fresh_port {
+                        opts.allocate_new_port().build()
+                    } else {
+                        opts.build()
+                    }
+                }
+                None => {
+                    let opts = DialOpts::unknown_peer_id().address(addr.clone());
+                    if fresh_port {
+                        opts.allocate_new_port().build()
+                    } else {
+                        opts.build()
+                    }
+                }
             };
             let id = opts.connection_id();
             self.bootstrap.dialing(&addr, id);

@@ -99,7 +99,13 @@ async fn a_publisher_that_moved_is_found_again_through_the_dht() {
     publisher.handle.shutdown().await.unwrap();
     let moved = start_as(key, &[], Some(&hub.addr)).await;
     assert_ne!(moved.addr, old_addr);
-    discover_until(&moved.handle, &["data-analysis"], 1).await;
+    assert_eq!(
+        discover_until(&moved.handle, &["data-analysis"], 1)
+            .await
+            .len(),
+        1,
+        "the restarted publisher rejoins and finds the agent"
+    );
 
     // The message reaches the restarted publisher (which no longer holds the intent, so it
     // answers that, rather than the agent failing to reach it at all).
