@@ -720,10 +720,11 @@ impl EventLoop {
                     let _ = self.swarm.behaviour_mut().inp.send_response(channel, ack);
                     return;
                 }
-                let nid = mesh_core::negotiation::peek(&request.envelope)
-                    .ok()
-                    .map(|h| h.negotiation_id);
-                if self.inp.holds(&request.envelope, &peer)
+                let header = mesh_core::negotiation::peek(&request.envelope).ok();
+                let nid = header.as_ref().map(|h| h.negotiation_id);
+                if header
+                    .as_ref()
+                    .is_some_and(|h| self.inp.holds(h, &request.envelope, &peer))
                     && !self
                         .awaiting_store
                         .values()
@@ -2297,18 +2298,20 @@ impl EventLoop {
                         .addresses(vec![strip_p2p(&addr)])
                         .condition(PeerCondition::Always);
                     if fresh_port {
-                        opts.allocate_new_port().build()
+                        opts.allocate_new_port()
                     } else {
-                        opts.build()
+                        opts
                     }
+                    .build()
                 }
                 None => {
                     let opts = DialOpts::unknown_peer_id().address(addr.clone());
                     if fresh_port {
-                        opts.allocate_new_port().build()
+                        opts.allocate_new_port()
                     } else {
-                        opts.build()
+                        opts
                     }
+                    .build()
                 }
             };
             let id = opts.connection_id();

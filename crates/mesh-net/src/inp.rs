@@ -16,7 +16,7 @@ use std::sync::Arc;
 use libp2p::PeerId;
 use mesh_core::intent::IntentId;
 use mesh_core::negotiation::{
-    Body, Config, MessageKind, Negotiation, NegotiationError, NegotiationId, Role, State,
+    Body, Config, Header, MessageKind, Negotiation, NegotiationError, NegotiationId, Role, State,
     Transcript, peek,
 };
 use mesh_core::{IntentStatus, Keypair, SignedIntent};
@@ -375,13 +375,11 @@ impl Registry {
         self.adopted.remove(id)
     }
 
-    /// Whether `envelope`, sent by `from`, is already in its negotiation's transcript: a retry
-    /// of a message whose acknowledgement was lost with its connection. It is acknowledged
-    /// again and changes nothing (see `docs/PROTOCOLS.md`, "Retries").
-    pub fn holds(&self, envelope: &[u8], from: &PeerId) -> bool {
-        let Ok(header) = peek(envelope) else {
-            return false;
-        };
+    /// Whether `envelope` (whose verified header is `header`), sent by `from`, is already in
+    /// its negotiation's transcript: a retry of a message whose acknowledgement was lost with
+    /// its connection. It is acknowledged again and changes nothing (see `docs/PROTOCOLS.md`,
+    /// "Retries").
+    pub fn holds(&self, header: &Header, envelope: &[u8], from: &PeerId) -> bool {
         header.sender == *from
             && self
                 .negotiations
@@ -759,11 +757,14 @@ mod tests {
         assert_eq!(registry.list(publisher, NOW)[0].messages, 1);
 
         // A retry is known as one, from its sender only, and so is nothing else.
-        assert!(registry.holds(&prepared.envelope, &agent));
-        assert!(!registry.holds(&prepared.envelope, &publisher));
-        assert!(!registry.holds(&tampered, &agent));
-        assert!(!registry.holds(b"not an envelope", &agent));
-        assert!(!Registry::default().holds(&prepared.envelope, &agent));
+        let holds = |r: &Registry, env: &[u8], from: &PeerId| {
+            peek(env).is_ok_and(|header| r.holds(&header, env, from))
+        };
+        assert!(holds(&registry, &prepared.envelope, &agent));
+        assert!(!holds(&registry, &prepared.envelope, &publisher));
+        assert!(!holds(&registry, &tampered, &agent));
+        assert!(!holds(&registry, b"not an envelope", &agent));
+        assert!(!holds(&Registry::default(), &prepared.envelope, &agent));
     }
 
     #[test]
