@@ -14,7 +14,9 @@
 //! it. The furthest negotiation wins, so one agreement makes the intent `Agreed` however many
 //! other offers were rejected; an agreement outlives the intent's expiry (the job's own ETA
 //! governs it from then on). A cancellation is only possible before any agreement
-//! ([`IntentStatus::can_cancel`]).
+//! ([`IntentStatus::can_cancel`]). An agreement the publisher cancelled because its delivery
+//! was overdue (a `Withdraw` after the `Accept`) no longer counts: the intent is open again
+//! until its expiry and may be awarded to another agent.
 
 use std::fmt;
 use std::str::FromStr;
@@ -173,6 +175,21 @@ mod tests {
         assert_eq!(d(false, &[State::Agreed], EXP + 1), S::Agreed);
         assert!(S::Open.can_cancel() && S::Negotiating.can_cancel());
         assert!(!S::Agreed.can_cancel() && !S::Expired.can_cancel());
+    }
+
+    #[test]
+    fn a_cancelled_agreement_reopens_the_intent() {
+        use IntentStatus as S;
+        let cancelled = State::Withdrawn {
+            by: Role::Publisher,
+        };
+        assert_eq!(S::derive(EXP, false, [cancelled], 0), S::Open);
+        assert!(S::derive(EXP, false, [cancelled], 0).takes_offers());
+        assert_eq!(
+            S::derive(EXP, false, [cancelled, State::Agreed], 0),
+            S::Agreed
+        );
+        assert_eq!(S::derive(EXP, false, [cancelled], EXP), S::Expired);
     }
 
     #[test]

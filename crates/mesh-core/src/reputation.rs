@@ -18,6 +18,11 @@ pub const NEUTRAL: f64 = 0.5;
 pub const VALID_STEP: f64 = 0.02;
 /// Fraction of the score lost per invalid message.
 pub const INVALID_STEP: f64 = 0.25;
+/// Fraction of the score lost per broken commitment in a negotiation: an agreement not
+/// delivered by its due time, or a delivery left without a receipt. Heavier than an invalid
+/// message: one fault takes an unknown peer from 0.5 to 0.25, below the default minimum of
+/// the offer strategy.
+pub const FAULT_STEP: f64 = 0.5;
 /// Peers remembered at most.
 pub const DEFAULT_CAPACITY: usize = 65_536;
 
@@ -28,6 +33,9 @@ pub enum Observation {
     Valid,
     /// A malformed, forged, oversize or otherwise invalid message or record.
     Invalid,
+    /// A broken commitment in a negotiation ([`FAULT_STEP`]): no delivery by the agreed due
+    /// time, or no receipt after a delivery.
+    Fault,
 }
 
 /// Bounded table of local scores in `[0, 1]`.
@@ -66,6 +74,7 @@ impl LocalReputation {
         *score = match observation {
             Observation::Valid => *score + (1.0 - *score) * VALID_STEP,
             Observation::Invalid => *score * (1.0 - INVALID_STEP),
+            Observation::Fault => *score * (1.0 - FAULT_STEP),
         }
         .clamp(0.0, 1.0);
         *score
@@ -130,6 +139,17 @@ mod tests {
         }
         rep.observe(p, Observation::Invalid);
         assert!(rep.score(&p) < NEUTRAL);
+    }
+
+    #[test]
+    fn a_fault_weighs_more_than_an_invalid_message() {
+        let mut rep = LocalReputation::default();
+        let (faulty, invalid) = (PeerId::random(), PeerId::random());
+        assert_eq!(
+            rep.observe(faulty, Observation::Fault),
+            NEUTRAL * FAULT_STEP
+        );
+        assert!(rep.score(&faulty) < rep.observe(invalid, Observation::Invalid));
     }
 
     #[test]

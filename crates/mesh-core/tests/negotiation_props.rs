@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use mesh_core::negotiation::{
-    Body, Config, Delivery, Eta, MAX_PROPOSALS, MessageKind, Negotiation, NegotiationError, Price,
-    Proposal, Receipt, Role, State, Transcript,
+    Body, Config, Delivery, Eta, FaultKind, MAX_PROPOSALS, MessageKind, Negotiation,
+    NegotiationError, Price, Proposal, Receipt, Role, State, Transcript,
 };
 use mesh_core::{IntentId, Keypair};
 use proptest::prelude::*;
@@ -33,6 +33,8 @@ fn table(state: State, from: Role, kind: MessageKind) -> Option<State> {
         (State::Countered, Agent, Reject) => Some(State::Rejected { by: Agent }),
         (State::Countered, who, Withdraw) => Some(State::Withdrawn { by: who }),
         (State::Agreed, Agent, Deliver) => Some(State::Delivered),
+        // Only once the agreed delivery is overdue (checked apart).
+        (State::Agreed, Publisher, Withdraw) => Some(State::Withdrawn { by: Publisher }),
         (State::Delivered, Publisher, Receipt) => Some(State::Completed),
         _ => None,
     }
@@ -202,6 +204,7 @@ impl Run {
                     kind = allowed[pick % allowed.len()];
                 }
                 let before = self.sides[s].state();
+                let due = self.sides[s].due_at_ms();
                 let deadline = self.sides[s].poll_timeout();
                 let transcript = self.sides[s].transcript().clone();
                 let key = if role == Role::Publisher {
@@ -252,6 +255,17 @@ impl Run {
                                 kind: k,
                             } => {
                                 prop_assert_eq!(table(s2, from, k), None);
+                            }
+                            NegotiationError::NotOverdue {
+                                due_at_ms,
+                                sent_at_ms,
+                            } => {
+                                prop_assert_eq!(
+                                    (before, role, kind),
+                                    (State::Agreed, Role::Publisher, MessageKind::Withdraw)
+                                );
+                                prop_assert_eq!(Some(due_at_ms), due);
+                                prop_assert!(sent_at_ms < due_at_ms);
                             }
                             NegotiationError::TooManyProposals { .. } => {
                                 prop_assert_eq!(self.sides[s].proposals(), MAX_PROPOSALS);
@@ -308,6 +322,18 @@ impl Run {
             State::Offered | State::Countered => {
                 prop_assert_eq!(accepts, 0);
                 prop_assert!(side.outstanding().is_some());
+            }
+            State::Withdrawn {
+                by: Role::Publisher,
+            } if accepts == 1 => {
+                // An overdue agreement the publisher cancelled: the agent's fault, on record.
+                prop_assert_eq!(
+                    &history[history.len() - 2..],
+                    &[MessageKind::Accept, MessageKind::Withdraw]
+                );
+                let fault = side.fault().expect("a cancelled agreement is a fault");
+                prop_assert_eq!(fault.kind, FaultKind::NonDelivery);
+                prop_assert!(fault.at_ms >= side.due_at_ms().expect("agreed"));
             }
             State::Rejected { .. } | State::Withdrawn { .. } => prop_assert_eq!(accepts, 0),
             State::AwaitingOffer | State::Expired { .. } => {

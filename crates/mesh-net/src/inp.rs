@@ -196,6 +196,7 @@ fn negotiation_code(e: &NegotiationError) -> &'static str {
     match e {
         NegotiationError::BadSignature => "bad_signature",
         NegotiationError::IllegalTransition { .. } => "illegal_transition",
+        NegotiationError::NotOverdue { .. } => "not_overdue",
         NegotiationError::Replayed { .. }
         | NegotiationError::OutOfOrder { .. }
         | NegotiationError::Finished { .. }

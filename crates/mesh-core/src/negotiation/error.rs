@@ -153,6 +153,16 @@ pub enum NegotiationError {
         /// The final state.
         state: State,
     },
+    /// The publisher tried to cancel an agreement before its delivery was due.
+    #[error(
+        "the agreement cannot be cancelled before its delivery is due at {due_at_ms} (Unix ms; this message is signed at {sent_at_ms}): wait until then, or until the agent delivers"
+    )]
+    NotOverdue {
+        /// When the agreed delivery is due, Unix ms.
+        due_at_ms: u64,
+        /// When the cancellation was signed, Unix ms.
+        sent_at_ms: u64,
+    },
     /// The negotiation already holds the most offers and counters allowed.
     #[error(
         "the negotiation already holds {max} offers and counters: accept, reject or withdraw instead"

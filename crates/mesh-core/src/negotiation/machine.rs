@@ -7,8 +7,8 @@ use mesh_proto::v1;
 
 use super::message::{self, Opened, duration_ms};
 use super::{
-    Body, Delivery, MAX_PROPOSALS, MessageHash, NegotiationError, NegotiationId, Proposal, Receipt,
-    Role, State, Transcript, TranscriptError,
+    Body, Delivery, MAX_PROPOSALS, MessageHash, MessageKind, NegotiationError, NegotiationId,
+    Proposal, Receipt, Role, State, Transcript, TranscriptError,
 };
 use crate::intent::{IntentId, MAX_CLOCK_SKEW};
 
@@ -96,6 +96,39 @@ pub struct Event {
     pub hash: MessageHash,
 }
 
+/// What a party failed to do, as this negotiation shows it: evidence for reputation and for
+/// later dispute handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    /// The agent did not deliver by the agreed due time: the agreement expired, or the publisher
+    /// cancelled it once overdue.
+    NonDelivery,
+    /// The publisher sent no receipt within the receipt timeout after the delivery.
+    MissingReceipt,
+}
+
+impl FaultKind {
+    /// Snake-case name, as the API shows it (`non_delivery`, `missing_receipt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NonDelivery => "non_delivery",
+            Self::MissingReceipt => "missing_receipt",
+        }
+    }
+}
+
+/// A party's fault in a negotiation ([`Negotiation::fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fault {
+    /// What was not done.
+    pub kind: FaultKind,
+    /// Who failed to do it.
+    pub by: Role,
+    /// When it was established, Unix ms: the deadline that passed, or the signed time of the
+    /// publisher's cancellation.
+    pub at_ms: u64,
+}
+
 /// Where the time of a step comes from.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Clock {
@@ -126,6 +159,11 @@ pub struct Negotiation {
     delivery: Option<Delivery>,
     receipt: Option<Receipt>,
     deadline_ms: Option<u64>,
+    /// When the agreement was made, Unix ms: the `Accept`'s signed time (live: not before the
+    /// local time it was taken). Delivery is due at the agreed ETA counted from it.
+    agreed_at_ms: Option<u64>,
+    /// When the negotiation expired, Unix ms.
+    expired_at_ms: Option<u64>,
 }
 
 impl Negotiation {
@@ -171,6 +209,8 @@ impl Negotiation {
             delivery: None,
             receipt: None,
             deadline_ms: None,
+            agreed_at_ms: None,
+            expired_at_ms: None,
         })
     }
 
@@ -270,6 +310,60 @@ impl Negotiation {
         self.receipt.as_ref()
     }
 
+    /// When the agreed delivery is due, Unix ms: the agreed ETA counted from the agreement.
+    /// `None` before an agreement. From then on the publisher may cancel an undelivered
+    /// agreement.
+    pub fn due_at_ms(&self) -> Option<u64> {
+        let agreed = self.agreed.as_ref()?;
+        Some(agreed.eta.due_at(self.agreed_at_ms?))
+    }
+
+    /// The fault this negotiation shows, if it ended by one: an agreement that expired without
+    /// a delivery or that the publisher cancelled when overdue (the agent's), or a delivery
+    /// left without a receipt until the receipt timeout (the publisher's).
+    pub fn fault(&self) -> Option<Fault> {
+        let (kind, by, at_ms) = match self.state {
+            State::Withdrawn {
+                by: Role::Publisher,
+            } if self.agreed.is_some() => {
+                (FaultKind::NonDelivery, Role::Agent, self.last_sent_at_ms?)
+            }
+            State::Expired {
+                waiting_on: Role::Agent,
+            } if self.agreed.is_some() && self.delivery.is_none() => {
+                (FaultKind::NonDelivery, Role::Agent, self.expired_at_ms?)
+            }
+            State::Expired {
+                waiting_on: Role::Publisher,
+            } if self.delivery.is_some() => (
+                FaultKind::MissingReceipt,
+                Role::Publisher,
+                self.expired_at_ms?,
+            ),
+            _ => return None,
+        };
+        Some(Fault { kind, by, at_ms })
+    }
+
+    /// Expires the negotiation at `at_ms` whatever its deadline, e.g. when its store says it
+    /// expired before a restart. Returns whether it did (`false` in a final state).
+    pub fn expire(&mut self, at_ms: u64) -> bool {
+        match self.state.waiting_on() {
+            Some(waiting_on) => {
+                self.state = State::Expired { waiting_on };
+                self.deadline_ms = None;
+                self.expired_at_ms = Some(at_ms);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When the negotiation expired, Unix ms, if it did.
+    pub fn expired_at_ms(&self) -> Option<u64> {
+        self.expired_at_ms
+    }
+
     /// Takes a message received from the other party (or any party, when observing).
     ///
     /// Expires the negotiation first if its deadline has passed at `now_ms` (then the message
@@ -299,7 +393,7 @@ impl Negotiation {
             .ok_or_else(|| NegotiationError::NotAParty {
                 sender: sender.to_string(),
             })?;
-        self.check_transition(from, &body)?;
+        self.check_transition(from, &body, now_ms)?;
         let message = v1::NegotiationMessage {
             negotiation_id: self.id.0.to_vec(),
             intent_id: self.intent_id.0.to_vec(),
@@ -327,13 +421,19 @@ impl Negotiation {
             (Some(deadline), Some(waiting_on)) if now_ms >= deadline => {
                 self.state = State::Expired { waiting_on };
                 self.deadline_ms = None;
+                self.expired_at_ms = Some(deadline);
                 true
             }
             _ => false,
         }
     }
 
-    fn check_transition(&self, from: Role, body: &Body) -> Result<State, NegotiationError> {
+    fn check_transition(
+        &self,
+        from: Role,
+        body: &Body,
+        sent_at_ms: u64,
+    ) -> Result<State, NegotiationError> {
         if self.state.is_final() {
             return Err(NegotiationError::Finished { state: self.state });
         }
@@ -346,6 +446,16 @@ impl Negotiation {
                 from,
                 kind,
             })?;
+        if self.state == State::Agreed
+            && kind == MessageKind::Withdraw
+            && let Some(due_at_ms) = self.due_at_ms()
+            && sent_at_ms < due_at_ms
+        {
+            return Err(NegotiationError::NotOverdue {
+                due_at_ms,
+                sent_at_ms,
+            });
+        }
         if body.proposal().is_some() && self.proposals >= MAX_PROPOSALS {
             return Err(NegotiationError::TooManyProposals { max: MAX_PROPOSALS });
         }
@@ -434,7 +544,7 @@ impl Negotiation {
                 previous_ms,
             });
         }
-        let next = self.check_transition(from, &body)?;
+        let next = self.check_transition(from, &body, header.sent_at_ms)?;
 
         // Every check passed: take the message.
         match &body {
@@ -442,7 +552,13 @@ impl Negotiation {
                 self.outstanding = Some(p.clone());
                 self.proposals += 1;
             }
-            Body::Accept => self.agreed = self.outstanding.take(),
+            Body::Accept => {
+                self.agreed = self.outstanding.take();
+                self.agreed_at_ms = Some(match clock {
+                    Clock::Live(now_ms) => now_ms.max(header.sent_at_ms),
+                    Clock::Offline => header.sent_at_ms,
+                });
+            }
             Body::Deliver(d) => self.delivery = Some(d.clone()),
             Body::Receipt(r) => self.receipt = Some(r.clone()),
             Body::Reject { .. } | Body::Withdraw { .. } => {}
@@ -479,10 +595,8 @@ impl Negotiation {
                 Some(before_agreement(after(self.config.answer_timeout)))
             }
             State::Agreed => {
-                let due = self
-                    .agreed
-                    .as_ref()
-                    .map_or(now_ms, |p| p.eta.due_at(now_ms));
+                // From the agreement's own time, so that a restart does not extend it.
+                let due = self.due_at_ms().unwrap_or(now_ms);
                 Some(due.saturating_add(duration_ms(self.config.delivery_grace)))
             }
             State::Delivered => Some(after(self.config.receipt_timeout)),

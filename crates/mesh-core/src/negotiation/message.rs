@@ -342,7 +342,8 @@ pub enum Body {
         /// Why, at most [`MAX_REASON_BYTES`].
         reason: String,
     },
-    /// Ends the negotiation from the sender's side, before an agreement.
+    /// Ends the negotiation from the sender's side, before an agreement; or, from the
+    /// publisher once the agreed delivery is overdue, cancels the agreement.
     Withdraw {
         /// Why, at most [`MAX_REASON_BYTES`].
         reason: String,

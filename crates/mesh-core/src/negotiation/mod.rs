@@ -34,6 +34,7 @@
 //! | `Countered` (agent) | agent | `Reject` | `Rejected` (final) |
 //! | `Countered` (agent) | either | `Withdraw` | `Withdrawn` (final) |
 //! | `Agreed` (agent) | agent | `Deliver` | `Delivered` |
+//! | `Agreed` (agent) | publisher | `Withdraw`, once the agreed delivery is overdue | `Withdrawn` (final): the agreement is cancelled |
 //! | `Delivered` (publisher) | publisher | `Receipt` | `Completed` (final) |
 //! | any non-final state | (timer) | timeout | `Expired` (final) |
 //!
@@ -41,7 +42,11 @@
 //! outstanding proposal with a new proposal (`Counter` from the publisher, `Offer` from the
 //! agent), `Accept` (which takes the proposal of the message it chains to) or `Reject`.
 //! Either party may `Withdraw` before the agreement. After the agreement the agent must
-//! `Deliver`, and after the delivery the publisher must send a `Receipt`. A negotiation carries
+//! `Deliver`, and after the delivery the publisher must send a `Receipt`. A publisher whose
+//! agent did not deliver by the agreed due time ([`Negotiation::due_at_ms`]: the ETA counted
+//! from the `Accept`'s signed time) may cancel the agreement with a `Withdraw` signed at or
+//! after that time; the intent is then free to be awarded again, and the transcript proves the
+//! cancellation and that it came after the due time ([`Fault`]). A negotiation carries
 //! at most [`MAX_PROPOSALS`] offers and counters, hence at most [`MAX_MESSAGES`] messages.
 //!
 //! Timeouts ([`Config`]): `AwaitingOffer` waits `offer_timeout`; `Offered` and `Countered` wait
@@ -95,7 +100,7 @@ use sha2::{Digest, Sha256};
 use crate::intent::IntentId;
 
 pub use error::NegotiationError;
-pub use machine::{Config, Event, Negotiation};
+pub use machine::{Config, Event, Fault, FaultKind, Negotiation};
 pub use message::{
     Body, Delivery, Eta, Header, Price, Proposal, Receipt, ResultContent, peek, peek_batch,
 };
@@ -328,6 +333,8 @@ impl State {
             }
             (Self::Offered | Self::Countered, _, K::Withdraw) => Self::Withdrawn { by: from },
             (Self::Agreed, Agent, K::Deliver) => Self::Delivered,
+            // Cancelling an overdue agreement; the time rule is checked by the machine.
+            (Self::Agreed, Publisher, K::Withdraw) => Self::Withdrawn { by: Publisher },
             (Self::Delivered, Publisher, K::Receipt) => Self::Completed,
             _ => return None,
         })

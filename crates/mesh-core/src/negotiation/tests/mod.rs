@@ -11,6 +11,7 @@ use crate::envelope::{self, EnvelopeError, NEGOTIATION_DOMAIN, NEGOTIATION_PAYLO
 
 use v1::negotiation_message as wire;
 
+mod cancel;
 mod refusals;
 mod timeouts;
 
