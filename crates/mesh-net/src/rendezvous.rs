@@ -33,6 +33,13 @@ pub const NAMESPACE_PREFIX: &str = "mesh/cap/";
 pub const MAX_POINTS: usize = 16;
 /// Share of the granted TTL after which a registration is renewed.
 const RENEW_AT: f64 = 0.8;
+/// The longest TTL a rendezvous point's answer is taken at: libp2p's maximum, 72 h. A point
+/// may answer any `u64`; a longer TTL is read as this one, so the renewal stays a time the
+/// clock can hold (an unchecked `now + u64::MAX s` ended the event loop).
+pub const MAX_GRANTED_TTL_SECS: u64 = libp2p::rendezvous::MAX_TTL;
+/// The soonest a registration is renewed after a point accepted it, whatever TTL it granted,
+/// so a point that answers a TTL of 0 is not asked again every tick.
+pub const MIN_RENEW_AFTER: Duration = Duration::from_secs(30);
 
 /// The rendezvous namespace of `cap`, `mesh/cap/<capability>`.
 pub fn namespace_of(cap: &Capability) -> Option<Namespace> {
@@ -170,22 +177,40 @@ impl Registrations {
         }
     }
 
-    /// `peer` accepted a registration for `ttl_secs`: renew at 80% of it.
+    /// `peer` accepted a registration for `ttl_secs` (any value the point sent): renew at 80%
+    /// of it, the TTL clamped to [`MAX_GRANTED_TTL_SECS`] and the renewal to at least
+    /// [`MIN_RENEW_AFTER`].
     pub fn registered(&mut self, peer: PeerId, ttl_secs: u64, now: Instant) {
         if let Some(p) = self.points.get_mut(&peer) {
             p.failures = 0;
-            let renew = Duration::from_secs(ttl_secs).mul_f64(RENEW_AT);
-            p.next_at = now + renew.max(Duration::from_secs(1));
+            p.next_at = later(now, renew_after(ttl_secs));
         }
     }
 
     /// A registration at `peer` failed: try again after a backoff.
     pub fn failed(&mut self, peer: PeerId, now: Instant) {
         if let Some(p) = self.points.get_mut(&peer) {
-            p.failures += 1;
-            p.next_at = now + backoff(p.failures).max(Duration::from_secs(2));
+            p.failures = p.failures.saturating_add(1);
+            p.next_at = later(now, backoff(p.failures).max(Duration::from_secs(2)));
         }
     }
+
+    /// When `peer` is next due, if it is a known point.
+    pub fn next_at(&self, peer: &PeerId) -> Option<Instant> {
+        self.points.get(peer).map(|p| p.next_at)
+    }
+}
+
+/// How long after a point granted `ttl_secs` the registration is renewed: 80% of the TTL,
+/// clamped to [`MAX_GRANTED_TTL_SECS`], and never sooner than [`MIN_RENEW_AFTER`].
+pub fn renew_after(ttl_secs: u64) -> Duration {
+    let ttl = Duration::from_secs(ttl_secs.min(MAX_GRANTED_TTL_SECS));
+    ttl.mul_f64(RENEW_AT).max(MIN_RENEW_AFTER)
+}
+
+/// `now + after`, or `now` should the clock not hold it (it holds every bound of this module).
+fn later(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after).unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -211,6 +236,35 @@ mod tests {
         assert_eq!(r.due(t0 + Duration::from_secs(2)), vec![point]);
         r.point_lost(&point);
         assert!(r.due(t0 + Duration::from_secs(600)).is_empty());
+    }
+
+    #[test]
+    fn a_huge_granted_ttl_is_read_as_72_hours() {
+        let caps = vec![Capability::new("text").unwrap()];
+        let mut r = Registrations::new(&caps);
+        let t0 = Instant::now();
+        let point = PeerId::random();
+        r.point_found(point, t0);
+        assert_eq!(r.due(t0), vec![point]);
+        r.registered(point, u64::MAX, t0);
+        let renew = Duration::from_secs(MAX_GRANTED_TTL_SECS).mul_f64(RENEW_AT);
+        assert_eq!(r.next_at(&point), Some(t0 + renew));
+        assert_eq!(r.due(t0 + renew), vec![point]);
+    }
+
+    #[test]
+    fn a_granted_ttl_of_zero_is_not_renewed_at_once() {
+        let caps = vec![Capability::new("text").unwrap()];
+        let mut r = Registrations::new(&caps);
+        let t0 = Instant::now();
+        let point = PeerId::random();
+        r.point_found(point, t0);
+        r.registered(point, 0, t0);
+        assert!(
+            r.due(t0 + MIN_RENEW_AFTER - Duration::from_secs(1))
+                .is_empty()
+        );
+        assert_eq!(r.due(t0 + MIN_RENEW_AFTER), vec![point]);
     }
 
     #[test]
