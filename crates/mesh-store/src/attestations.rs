@@ -1,19 +1,24 @@
 //! Receipt attestations: signed evidence of completed negotiations, kept for reputation.
 //!
 //! `attestations` holds one attestation per key (the SHA-256 of its receipt) and
-//! `attestation_expiry` indexes them by (expiry, key), so pruning visits only what expired and
-//! the bound ([`StoreConfig::max_attestations`](crate::StoreConfig::max_attestations)) finds
-//! the one expiring soonest without a scan.
+//! `attestation_expiry` indexes them by (expiry, key), so pruning visits only what expired.
+//! `attestation_standing` indexes those not this node's own by (standing, expiry, key): the
+//! bounds, a count ([`StoreConfig::max_attestations`](crate::StoreConfig::max_attestations))
+//! and bytes ([`StoreBudget::attestations`](crate::StoreBudget::attestations), counted in
+//! `meta`), drop the lowest [`Standing`](crate::Standing) first (strangers', least trusted rater
+//! first; then trusted raters'), the one expiring soonest among equals, without a scan. This
+//! node's own attestations are never dropped to make room.
 
 use std::path::Path;
 
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
+use crate::budget::{Meter, Tally, row_bytes};
 use crate::encoding::{self, AttestationValue};
 use crate::error::{ResultExt, StoreError};
-use crate::schema::{ATTESTATION_EXPIRY, ATTESTATIONS};
+use crate::schema::{ATTESTATION_EXPIRY, ATTESTATION_STANDING, ATTESTATIONS};
 use crate::store::{Store, damaged};
-use crate::types::{ID_LEN, Id, StoredAttestation};
+use crate::types::{ID_LEN, Id, Standing, StoredAttestation};
 
 const MAX_KEY: Id = [0xff; ID_LEN];
 
@@ -22,38 +27,44 @@ impl Store {
     /// storing the same attestation again changes nothing.
     ///
     /// The store holds at most
-    /// [`StoreConfig::max_attestations`](crate::StoreConfig::max_attestations). Storing one
-    /// under a new key when that many are stored first removes the stored attestation expiring
-    /// soonest (expired or not; of equal expiries, the lowest key), in the same transaction; if
-    /// the store holds more (it was opened with a lower bound), enough are removed that it
-    /// holds exactly the bound afterwards. Replacing an attestation removes nothing.
+    /// [`StoreConfig::max_attestations`](crate::StoreConfig::max_attestations) and
+    /// [`StoreBudget::attestations`](crate::StoreBudget::attestations) bytes. When storing one
+    /// takes it over either, attestations are removed in the same transaction, lowest
+    /// [`Standing`] first and of equal standing the one expiring soonest (expired or not; of
+    /// equal expiries, the lowest key), until it is within both: the one just stored too, when
+    /// it is the lowest. This node's own ([`Standing::Own`]) are never removed to make room.
     pub fn put_attestation(&self, attestation: &StoredAttestation) -> Result<(), StoreError> {
         let max = self.config().max_attestations();
+        let budget = self.config().budget().attestations;
         self.write(|txn, path| {
             let mut tables = AttestationTables::open(txn, path)?;
             let key = &attestation.key;
-            match load(&tables.attestations, key, path)? {
-                Some(old) => {
-                    tables
-                        .expiry
-                        .remove((old.expires_at_unix_ms, key))
-                        .at(path)?;
-                }
-                None => {
-                    let stored = tables.attestations.len().at(path)?;
-                    tables.evict_soonest(stored.saturating_sub(max.saturating_sub(1)), path)?;
-                }
-            }
-            let value = AttestationValue::from_attestation(attestation);
+            tables.remove(key, path)?;
+            let encoded = encoding::encode(&AttestationValue::from_attestation(attestation));
             tables
                 .attestations
-                .insert(key, encoding::encode(&value).as_slice())
+                .insert(key, encoded.as_slice())
                 .at(path)?;
             tables
                 .expiry
                 .insert((attestation.expires_at_unix_ms, key), ())
                 .at(path)?;
-            Ok(())
+            if attestation.standing != Standing::Own {
+                tables
+                    .standing
+                    .insert(
+                        (
+                            attestation.standing.code(),
+                            attestation.expires_at_unix_ms,
+                            key,
+                        ),
+                        (),
+                    )
+                    .at(path)?;
+            }
+            tables.meter.add(row_bytes(ID_LEN, encoded.len()));
+            tables.evict_over(max, budget, path)?;
+            tables.meter.save(txn, path)
         })
     }
 
@@ -94,10 +105,12 @@ impl Store {
     }
 }
 
-/// The attestation tables, open in one write transaction.
+/// The attestation tables, open in one write transaction, with their byte total.
 struct AttestationTables<'txn> {
     attestations: Table<'txn, &'static Id, &'static [u8]>,
     expiry: Table<'txn, (u64, &'static Id), ()>,
+    standing: Table<'txn, (u32, u64, &'static Id), ()>,
+    meter: Meter,
 }
 
 impl<'txn> AttestationTables<'txn> {
@@ -105,17 +118,44 @@ impl<'txn> AttestationTables<'txn> {
         Ok(AttestationTables {
             attestations: txn.open_table(ATTESTATIONS).at(path)?,
             expiry: txn.open_table(ATTESTATION_EXPIRY).at(path)?,
+            standing: txn.open_table(ATTESTATION_STANDING).at(path)?,
+            meter: Meter::read(txn, Tally::Attestations, path)?,
         })
     }
 
-    /// Removes the `count` attestations expiring soonest, with their index entries.
-    fn evict_soonest(&mut self, count: u64, path: &Path) -> Result<(), StoreError> {
-        for _ in 0..count {
-            let Some((key, _)) = self.expiry.pop_first().at(path)? else {
+    /// Removes the attestation stored under `key`, if any, with its index entries; `true` if
+    /// there was one.
+    fn remove(&mut self, key: &Id, path: &Path) -> Result<bool, StoreError> {
+        let Some(len) = self
+            .attestations
+            .get(key)
+            .at(path)?
+            .map(|v| v.value().len())
+        else {
+            return Ok(false);
+        };
+        if let Some(old) = load(&self.attestations, key, path)? {
+            self.expiry.remove((old.expires_at_unix_ms, key)).at(path)?;
+            self.standing
+                .remove((old.standing.code(), old.expires_at_unix_ms, key))
+                .at(path)?;
+        }
+        self.attestations.remove(key).at(path)?;
+        self.meter.sub(row_bytes(ID_LEN, len));
+        Ok(true)
+    }
+
+    /// Removes attestations of the lowest standing, soonest expiry first, until at most `max`
+    /// are stored in at most `budget` bytes, or only this node's own are left.
+    fn evict_over(&mut self, max: u64, budget: u64, path: &Path) -> Result<(), StoreError> {
+        while self.attestations.len().at(path)? > max || self.meter.bytes() > budget {
+            let Some((index, _)) = self.standing.pop_first().at(path)? else {
                 break;
             };
-            let (_, key) = key.value();
-            self.attestations.remove(key).at(path)?;
+            let (_, _, key) = index.value();
+            let key = *key;
+            drop(index);
+            self.remove(&key, path)?;
         }
         Ok(())
     }
@@ -148,9 +188,11 @@ pub(crate) fn prune_attestations(
         expired.push((expires_at, *key));
     }
     for (expires_at, key) in &expired {
+        tables.remove(key, path)?;
+        // An index entry whose attestation is absent goes too.
         tables.expiry.remove((*expires_at, key)).at(path)?;
-        tables.attestations.remove(key).at(path)?;
     }
+    tables.meter.save(txn, path)?;
     Ok(expired.len())
 }
 
@@ -158,9 +200,11 @@ pub(crate) fn prune_attestations(
 mod tests {
     use std::slice;
 
+    use crate::budget::StoreBudget;
     use crate::config::StoreConfig;
     use crate::store::Store;
     use crate::test_support::{attestation, open_temp};
+    use crate::types::{Standing, StoredAttestation};
 
     fn keys(attestations: &[crate::StoredAttestation]) -> Vec<u8> {
         attestations.iter().map(|a| a.key[0]).collect()
@@ -255,14 +299,15 @@ mod tests {
         store.put_attestation(&attestation(3, 7_000)).unwrap();
         assert_eq!(keys(&store.attestations(0).unwrap()), [1, 2, 3]);
 
-        // A new key evicts the one expiring soonest (2, at 1 000), even if the new one
-        // expires sooner still.
+        // A new key of the same standing expiring sooner than every stored one is itself
+        // the one dropped.
         store.put_attestation(&attestation(4, 500)).unwrap();
         assert_eq!(store.attestation_count().unwrap(), 3);
-        assert_eq!(keys(&store.attestations(0).unwrap()), [1, 3, 4]);
+        assert_eq!(keys(&store.attestations(0).unwrap()), [1, 2, 3]);
 
-        // Then 4 (500) goes, then 1 (5 000).
+        // Others evict the one expiring soonest: 2 (1 000), then 1 (5 000).
         store.put_attestation(&attestation(5, 6_000)).unwrap();
+        assert_eq!(keys(&store.attestations(0).unwrap()), [1, 3, 5]);
         store.put_attestation(&attestation(6, 6_000)).unwrap();
         assert_eq!(keys(&store.attestations(0).unwrap()), [3, 5, 6]);
         let report = store.check().unwrap();
@@ -273,9 +318,89 @@ mod tests {
         let store = Store::open_with(&path, StoreConfig::new().with_max_attestations(1)).unwrap();
         assert_eq!(store.attestation_count().unwrap(), 3);
         store.put_attestation(&attestation(7, 100)).unwrap();
-        assert_eq!(store.attestations(0).unwrap(), [attestation(7, 100)]);
+        assert_eq!(store.attestations(0).unwrap(), [attestation(3, 7_000)]);
         let report = store.check().unwrap();
         assert!(report.is_clean(), "{report}");
+    }
+
+    fn ranked(tag: u8, expires_at_unix_ms: u64, standing: Standing) -> StoredAttestation {
+        StoredAttestation {
+            standing,
+            ..attestation(tag, expires_at_unix_ms)
+        }
+    }
+
+    #[test]
+    fn over_the_byte_budget_strangers_go_first_least_trusted_first_and_own_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        // Room for four attestations of about 220 bytes each.
+        let budget = StoreBudget::new().with_attestations(900);
+        let store = Store::open_with(&path, StoreConfig::new().with_budget(budget)).unwrap();
+        store
+            .put_attestation(&ranked(1, 1_000, Standing::Own))
+            .unwrap();
+        store
+            .put_attestation(&ranked(2, 2_000, Standing::Trusted))
+            .unwrap();
+        store
+            .put_attestation(&ranked(3, 3_000, Standing::Stranger(60_000)))
+            .unwrap();
+        store
+            .put_attestation(&ranked(4, 9_000, Standing::Stranger(10)))
+            .unwrap();
+        assert_eq!(keys(&store.attestations(0).unwrap()), [1, 2, 3, 4]);
+
+        // A flood of strangers of little trust, expiring late: each drops the least trusted
+        // (itself, or the earlier stranger of trust 10), never the trusted or own ones.
+        for tag in 10..60 {
+            store
+                .put_attestation(&ranked(tag, 50_000, Standing::Stranger(5)))
+                .unwrap();
+            let usage = store.budget_usage().unwrap();
+            assert!(usage.attestations <= 900, "{usage:?}");
+        }
+        let kept = keys(&store.attestations(0).unwrap());
+        assert!(kept.starts_with(&[1, 2, 3]), "{kept:?}");
+        assert_eq!(kept.len(), 4, "{kept:?}");
+
+        // A more trusted stranger displaces the less trusted ones, then trusted raters'.
+        store
+            .put_attestation(&ranked(70, 50_000, Standing::Stranger(65_000)))
+            .unwrap();
+        assert_eq!(keys(&store.attestations(0).unwrap()), [1, 2, 3, 70]);
+        store
+            .put_attestation(&ranked(71, 50_000, Standing::Trusted))
+            .unwrap();
+        store
+            .put_attestation(&ranked(72, 50_000, Standing::Trusted))
+            .unwrap();
+        assert_eq!(keys(&store.attestations(0).unwrap()), [1, 2, 71, 72]);
+
+        // Own attestations are never dropped, even past the budget.
+        for tag in 80..90 {
+            store
+                .put_attestation(&ranked(tag, 100, Standing::Own))
+                .unwrap();
+        }
+        let kept = keys(&store.attestations(0).unwrap());
+        assert_eq!(
+            kept,
+            [1, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89],
+            "{kept:?}"
+        );
+        assert!(store.check_budget_usage().unwrap().is_empty());
+        let report = store.check().unwrap();
+        assert!(report.is_clean(), "{report}");
+        drop(store);
+
+        // The totals survive a reopen; pruning counts out what it removes.
+        let store = Store::open_with(&path, StoreConfig::new().with_budget(budget)).unwrap();
+        assert_eq!(store.attestations(0).unwrap()[0].standing, Standing::Own);
+        assert_eq!(store.prune_expired(500).unwrap().attestations, 10);
+        assert_eq!(keys(&store.attestations(0).unwrap()), [1]);
+        assert!(store.budget_usage().unwrap().attestations < 300);
+        assert!(store.check_budget_usage().unwrap().is_empty());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! [`StoreConfig`]: the knobs of a store, set when it is opened.
 
+use crate::budget::StoreBudget;
+
 /// Events kept by default: older ones are deleted as new ones are appended.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
-/// Receipt attestations kept at most by default: storing another one first removes the one
-/// expiring soonest.
+/// Receipt attestations kept at most by default: storing another one first removes one of the
+/// lowest standing (the one expiring soonest among them), never one of this node's own.
 pub const DEFAULT_MAX_ATTESTATIONS: u64 = 100_000;
 /// Page cache of the database engine by default, in bytes.
 pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -21,17 +23,31 @@ pub struct StoreConfig {
     event_retention: u64,
     max_attestations: u64,
     cache_bytes: usize,
+    budget: StoreBudget,
 }
 
 impl StoreConfig {
     /// The defaults: [`DEFAULT_EVENT_RETENTION`] events, [`DEFAULT_MAX_ATTESTATIONS`]
-    /// attestations, [`DEFAULT_CACHE_BYTES`] of cache.
+    /// attestations, [`DEFAULT_CACHE_BYTES`] of cache, the default [`StoreBudget`].
     pub fn new() -> Self {
         StoreConfig {
             event_retention: DEFAULT_EVENT_RETENTION,
             max_attestations: DEFAULT_MAX_ATTESTATIONS,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            budget: StoreBudget::new(),
         }
+    }
+
+    /// Sets the byte budgets of what other peers can make the store keep (see
+    /// [`StoreBudget`]); the default is [`StoreBudget::new`].
+    pub fn with_budget(mut self, budget: StoreBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The byte budgets.
+    pub fn budget(&self) -> &StoreBudget {
+        &self.budget
     }
 
     /// Keep at most `events` newest events (at least 1); each append deletes the oldest beyond

@@ -233,6 +233,9 @@ pub(crate) struct AttestationValue {
     pub encoded: Vec<u8>,
     #[prost(uint64, tag = "2")]
     pub expires_at_unix_ms: u64,
+    /// [`Standing::code`](crate::Standing::code) (schema version 4; absent reads as 0).
+    #[prost(uint32, tag = "3")]
+    pub standing: u32,
 }
 
 impl AttestationValue {
@@ -240,6 +243,7 @@ impl AttestationValue {
         AttestationValue {
             encoded: attestation.encoded.clone(),
             expires_at_unix_ms: attestation.expires_at_unix_ms,
+            standing: attestation.standing.code(),
         }
     }
 
@@ -248,6 +252,7 @@ impl AttestationValue {
             key,
             encoded: self.encoded,
             expires_at_unix_ms: self.expires_at_unix_ms,
+            standing: crate::types::Standing::from_code(self.standing),
         }
     }
 }

@@ -4,9 +4,14 @@
 //! The next sequence number is a counter in `meta`, advanced in the same transaction as the
 //! event is written, so numbers are never reused, even after the events holding them were
 //! trimmed or the node restarted.
+//!
+//! The log is bounded by count ([`StoreConfig::event_retention`](crate::StoreConfig::event_retention))
+//! and by bytes ([`StoreBudget::event_log`](crate::StoreBudget::event_log), counted in `meta`):
+//! each append drops the oldest events beyond either, but never the event it appends.
 
 use redb::ReadableTableMetadata;
 
+use crate::budget::{Meter, Tally, row_bytes};
 use crate::encoding::{self, EventValue};
 use crate::error::{ResultExt, StoreError};
 use crate::schema::{self, EVENTS, FIRST_EVENT_SEQ, META, META_NEXT_EVENT_SEQ};
@@ -15,10 +20,11 @@ use crate::types::StoredEvent;
 
 impl Store {
     /// Appends an event and returns its sequence number, greater than every number returned
-    /// before by this store. Events beyond the configured retention are deleted, oldest first,
-    /// in the same transaction.
+    /// before by this store. Events beyond the configured retention or byte budget are
+    /// deleted, oldest first, in the same transaction; the new event is always kept.
     pub fn append_event(&self, kind: &str, body: &[u8]) -> Result<u64, StoreError> {
         let retention = self.config().event_retention();
+        let budget = self.config().budget().event_log;
         self.write(|txn, path| {
             let mut meta = txn.open_table(META).at(path)?;
             let seq = schema::meta_u64(&meta, META_NEXT_EVENT_SEQ, path)?
@@ -30,15 +36,22 @@ impl Store {
                 kind: kind.to_owned(),
                 body: body.to_vec(),
             };
+            let mut meter = Meter::read_from(&meta, Tally::EventLog, path)?;
             let mut events = txn.open_table(EVENTS).at(path)?;
-            events
-                .insert(seq, encoding::encode(&value).as_slice())
-                .at(path)?;
+            let encoded = encoding::encode(&value);
+            events.insert(seq, encoded.as_slice()).at(path)?;
+            meter.add(row_bytes(8, encoded.len()));
             meta.insert(META_NEXT_EVENT_SEQ, next.to_be_bytes().as_slice())
                 .at(path)?;
-            while events.len().at(path)? > retention {
-                events.pop_first().at(path)?;
+            let mut count = events.len().at(path)?;
+            while count > 1 && (count > retention || meter.bytes() > budget) {
+                let Some((_, old)) = events.pop_first().at(path)? else {
+                    break;
+                };
+                meter.sub(row_bytes(8, old.value().len()));
+                count -= 1;
             }
+            meter.save_to(&mut meta, path)?;
             Ok(seq)
         })
     }
@@ -129,6 +142,30 @@ mod tests {
             .collect();
         assert_eq!(kept, [9, 10, 11]);
         assert!(store.check().unwrap().is_clean());
+    }
+
+    #[test]
+    fn the_byte_budget_trims_the_oldest_but_keeps_the_newest() {
+        use crate::budget::StoreBudget;
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig::new().with_budget(StoreBudget::new().with_event_log(3_500));
+        let store = Store::open_with(&dir.path().join("store.redb"), config).unwrap();
+        for _ in 0..10 {
+            store.append_event("intent", &[7; 1_000]).unwrap();
+            assert!(store.budget_usage().unwrap().event_log <= 3_500);
+        }
+        let kept: Vec<u64> = store
+            .events_after(0, 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(kept, [8, 9, 10]);
+        // One event larger than the budget replaces everything but is kept.
+        assert_eq!(store.append_event("intent", &[7; 9_000]).unwrap(), 11);
+        assert_eq!(store.events_after(0, 100).unwrap().len(), 1);
+        assert!(store.check_budget_usage().unwrap().is_empty());
     }
 
     #[test]

@@ -2,19 +2,37 @@
 //!
 //! `intent_expiry` indexes every intent by (expiry, id), so the open intents are read newest
 //! expiry first without a full scan, and pruning visits only what expired.
+//!
+//! Others' intents (and their cancellations) are held to a byte budget
+//! ([`StoreBudget::others_intents`](crate::StoreBudget::others_intents)), counted in `meta` and
+//! indexed by reception in `intent_received`. A write that takes them over it evicts, in the same
+//! transaction, the intents no negotiation of this node is live on, oldest received first, then
+//! if need be the others, oldest first. This node's own intents are neither counted nor evicted.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::slice;
 
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
-use crate::encoding::{self, CancellationValue, IntentValue};
+use crate::budget::{Meter, Tally, row_bytes};
+use crate::encoding::{self, CancellationValue, IntentValue, NegotiationValue};
 use crate::error::{ResultExt, StoreError};
-use crate::schema::{INTENT_CANCELLATIONS, INTENT_EXPIRY, INTENTS};
+use crate::schema::{INTENT_CANCELLATIONS, INTENT_EXPIRY, INTENT_RECEIVED, INTENTS, NEGOTIATIONS};
 use crate::store::{Store, damaged};
 use crate::types::{ID_LEN, Id, IntentStatus, StoredIntent};
 
 const MAX_ID: Id = [0xff; ID_LEN];
+
+/// The states (as `mesh-net` names them) of a negotiation still running: an intent one of them
+/// is on is kept over others' intents when over budget.
+const LIVE_NEGOTIATION_STATES: [&str; 5] = [
+    "awaiting_offer",
+    "offered",
+    "countered",
+    "agreed",
+    "delivered",
+];
 
 impl Store {
     /// Stores an intent, replacing what was stored under its id.
@@ -27,13 +45,17 @@ impl Store {
 
     /// Stores several intents in one transaction (one disk sync), as [`Store::put_intent`]
     /// does each: all are stored, or none.
+    ///
+    /// Others' intents over the budget are then evicted (see the module documentation).
     pub fn put_intents(&self, intents: &[StoredIntent]) -> Result<(), StoreError> {
+        let budget = self.config().budget().others_intents;
         self.write(|txn, path| {
             let mut tables = IntentTables::open(txn, path)?;
             for intent in intents {
                 tables.put(intent, path)?;
             }
-            Ok(())
+            tables.evict_over(budget, txn, path)?;
+            tables.finish(txn, path)
         })
     }
 
@@ -57,7 +79,8 @@ impl Store {
                 });
             }
             intent.status = status;
-            tables.put(&intent, path)
+            tables.put(&intent, path)?;
+            tables.finish(txn, path)
         })
     }
 
@@ -68,18 +91,28 @@ impl Store {
     /// intent must be stored ([`StoreError::NotFound`] otherwise); it is pruned with its
     /// cancellation when it expires.
     pub fn put_cancellation(&self, id: &Id, envelope: &[u8]) -> Result<(), StoreError> {
+        let budget = self.config().budget().others_intents;
         self.write(|txn, path| {
             let mut tables = IntentTables::open(txn, path)?;
             let mut intent = tables.require(id, path)?;
-            let value = CancellationValue {
+            let value = encoding::encode(&CancellationValue {
                 envelope: envelope.to_vec(),
-            };
-            tables
+            });
+            let old = tables
                 .cancellations
-                .insert(id, encoding::encode(&value).as_slice())
-                .at(path)?;
+                .insert(id, value.as_slice())
+                .at(path)?
+                .map(|old| old.value().len());
+            if !intent.own {
+                if let Some(old) = old {
+                    tables.meter.sub(row_bytes(ID_LEN, old));
+                }
+                tables.meter.add(row_bytes(ID_LEN, value.len()));
+            }
             intent.status = IntentStatus::Cancelled;
-            tables.put(&intent, path)
+            tables.put(&intent, path)?;
+            tables.evict_over(budget, txn, path)?;
+            tables.finish(txn, path)
         })
     }
 
@@ -148,11 +181,13 @@ impl Store {
     }
 }
 
-/// The intent tables, open in one write transaction.
+/// The intent tables, open in one write transaction, with the byte total of others' intents.
 struct IntentTables<'txn> {
     intents: Table<'txn, &'static Id, &'static [u8]>,
     expiry: Table<'txn, (u64, &'static Id), ()>,
     cancellations: Table<'txn, &'static Id, &'static [u8]>,
+    received: Table<'txn, (u64, &'static Id), ()>,
+    meter: Meter,
 }
 
 impl<'txn> IntentTables<'txn> {
@@ -161,7 +196,87 @@ impl<'txn> IntentTables<'txn> {
             intents: txn.open_table(INTENTS).at(path)?,
             expiry: txn.open_table(INTENT_EXPIRY).at(path)?,
             cancellations: txn.open_table(INTENT_CANCELLATIONS).at(path)?,
+            received: txn.open_table(INTENT_RECEIVED).at(path)?,
+            meter: Meter::read(txn, Tally::OthersIntents, path)?,
         })
+    }
+
+    /// Saves the byte total.
+    fn finish(self, txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
+        self.meter.save(txn, path)
+    }
+
+    /// The bytes an intent of another peer counts for: its row and its cancellation's.
+    fn others_bytes(&self, id: &Id, value_len: usize, path: &Path) -> Result<u64, StoreError> {
+        let cancellation = self
+            .cancellations
+            .get(id)
+            .at(path)?
+            .map_or(0, |c| row_bytes(ID_LEN, c.value().len()));
+        Ok(row_bytes(ID_LEN, value_len) + cancellation)
+    }
+
+    /// Evicts others' intents until they hold at most `budget` bytes: first those no live
+    /// negotiation of this node is on, oldest received first, then the rest, oldest first.
+    fn evict_over(
+        &mut self,
+        budget: u64,
+        txn: &WriteTransaction,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        if self.meter.bytes() <= budget {
+            return Ok(());
+        }
+        let live = live_negotiation_intents(txn, path)?;
+        for keep_live in [true, false] {
+            let mut victims = Vec::new();
+            let mut projected = self.meter.bytes();
+            for entry in self.received.iter().at(path)? {
+                if projected <= budget {
+                    break;
+                }
+                let (key, _) = entry.at(path)?;
+                let (_, id) = key.value();
+                if keep_live && live.contains(id) {
+                    continue;
+                }
+                let len = self
+                    .intents
+                    .get(id)
+                    .at(path)?
+                    .map_or(0, |v| v.value().len());
+                projected = projected.saturating_sub(self.others_bytes(id, len, path)?);
+                victims.push(*id);
+            }
+            for id in &victims {
+                self.remove(id, path)?;
+            }
+            if self.meter.bytes() <= budget {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes an intent with its index entries and cancellation, counting it out.
+    fn remove(&mut self, id: &Id, path: &Path) -> Result<(), StoreError> {
+        let Some(len) = self.intents.get(id).at(path)?.map(|v| v.value().len()) else {
+            return Ok(());
+        };
+        let Some(old) = load(&self.intents, id, path)? else {
+            return Ok(());
+        };
+        if !old.own {
+            let bytes = self.others_bytes(id, len, path)?;
+            self.meter.sub(bytes);
+            self.received
+                .remove((old.received_at_unix_ms, id))
+                .at(path)?;
+        }
+        self.expiry.remove((old.expires_at_unix_ms, id)).at(path)?;
+        self.intents.remove(id).at(path)?;
+        self.cancellations.remove(id).at(path)?;
+        Ok(())
     }
 
     fn require(&self, id: &Id, path: &Path) -> Result<StoredIntent, StoreError> {
@@ -174,19 +289,33 @@ impl<'txn> IntentTables<'txn> {
     /// Writes `intent` and its index entry, dropping the entry of its previous expiry.
     fn put(&mut self, intent: &StoredIntent, path: &Path) -> Result<(), StoreError> {
         let id = &intent.id;
-        if let Some(old) = load(&self.intents, id, path)? {
+        let old_len = self.intents.get(id).at(path)?.map(|v| v.value().len());
+        if let (Some(old), Some(old_len)) = (load(&self.intents, id, path)?, old_len) {
             self.expiry.remove((old.expires_at_unix_ms, id)).at(path)?;
+            if !old.own {
+                let bytes = self.others_bytes(id, old_len, path)?;
+                self.meter.sub(bytes);
+                self.received
+                    .remove((old.received_at_unix_ms, id))
+                    .at(path)?;
+            }
         }
         let mut value = IntentValue::from_intent(intent);
         if self.cancellations.get(id).at(path)?.is_some() {
             value.status = IntentStatus::Cancelled.code();
         }
-        self.intents
-            .insert(id, encoding::encode(&value).as_slice())
-            .at(path)?;
+        let encoded = encoding::encode(&value);
+        self.intents.insert(id, encoded.as_slice()).at(path)?;
         self.expiry
             .insert((intent.expires_at_unix_ms, id), ())
             .at(path)?;
+        if !intent.own {
+            let bytes = self.others_bytes(id, encoded.len(), path)?;
+            self.meter.add(bytes);
+            self.received
+                .insert((intent.received_at_unix_ms, id), ())
+                .at(path)?;
+        }
         Ok(())
     }
 }
@@ -220,11 +349,34 @@ pub(crate) fn prune_intents(
         expired.push((expires_at, *id));
     }
     for (expires_at, id) in &expired {
+        if tables.intents.get(id).at(path)?.is_some() {
+            tables.remove(id, path)?;
+        }
+        // An index entry whose intent is absent goes too.
         tables.expiry.remove((*expires_at, id)).at(path)?;
-        tables.intents.remove(id).at(path)?;
-        tables.cancellations.remove(id).at(path)?;
     }
+    tables.finish(txn, path)?;
     Ok(expired.len())
+}
+
+/// The intents a negotiation of this node is live on (in a state where a message can follow).
+fn live_negotiation_intents(
+    txn: &WriteTransaction,
+    path: &Path,
+) -> Result<HashSet<Id>, StoreError> {
+    let negotiations = txn.open_table(NEGOTIATIONS).at(path)?;
+    let mut live = HashSet::new();
+    for entry in negotiations.iter().at(path)? {
+        let (id, value) = entry.at(path)?;
+        let value = encoding::decode::<NegotiationValue>(value.value())
+            .map_err(|reason| damaged(path, "negotiation", id.value(), reason))?;
+        if LIVE_NEGOTIATION_STATES.contains(&value.state.as_str())
+            && let Ok(intent) = Id::try_from(value.intent_id.as_slice())
+        {
+            live.insert(intent);
+        }
+    }
+    Ok(live)
 }
 
 #[cfg(test)]
@@ -339,6 +491,107 @@ mod tests {
         assert_eq!(store.cancellation(&[1; 32]).unwrap(), None);
         assert!(store.intent(&[3; 32]).unwrap().is_some());
         assert!(store.check().unwrap().is_clean());
+    }
+
+    fn received(tag: u8, at: u64, bytes: usize) -> crate::StoredIntent {
+        crate::StoredIntent {
+            envelope: vec![tag; bytes],
+            received_at_unix_ms: at,
+            ..intent(tag, 1_000_000)
+        }
+    }
+
+    #[test]
+    fn over_the_byte_budget_strangers_intents_go_oldest_first_keeping_own_and_negotiated() {
+        use crate::budget::StoreBudget;
+        use crate::config::StoreConfig;
+        use crate::types::{NegotiationMeta, Role};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        // Room for about five intents of 1 000 bytes from others.
+        let budget = StoreBudget::new().with_others_intents(5_500);
+        let store = crate::Store::open_with(&path, StoreConfig::new().with_budget(budget)).unwrap();
+        let mut own = received(1, 10, 4_000);
+        own.own = true;
+        store.put_intent(&own).unwrap();
+        // This node bids on intent 2: a live negotiation keeps it.
+        store.put_intent(&received(2, 20, 1_000)).unwrap();
+        store
+            .set_negotiation_meta(
+                &[0xaa; 32],
+                &NegotiationMeta {
+                    intent_id: [2; 32],
+                    role: Role::Agent,
+                    counterparty: vec![2; 38],
+                    state: "offered".into(),
+                    updated_at_unix_ms: 20,
+                },
+            )
+            .unwrap();
+        for tag in 3..=5 {
+            store
+                .put_intent(&received(tag, u64::from(tag) * 10, 1_000))
+                .unwrap();
+        }
+        assert_eq!(store.intent_count().unwrap(), 5);
+        // Own intents are not counted.
+        let before = store.budget_usage().unwrap().others_intents;
+        assert!((4_000..5_500).contains(&before), "{before}");
+
+        // A flood from strangers: the oldest received go first, never own or negotiated.
+        let flood: Vec<_> = (10..40)
+            .map(|tag| received(tag, 1_000 + u64::from(tag), 1_000))
+            .collect();
+        store.put_intents(&flood).unwrap();
+        for tag in 40..50 {
+            store
+                .put_intent(&received(tag, 2_000 + u64::from(tag), 1_000))
+                .unwrap();
+            assert!(store.budget_usage().unwrap().others_intents <= 5_500);
+        }
+        assert!(store.intent(&[1; 32]).unwrap().is_some(), "own intent kept");
+        assert!(
+            store.intent(&[2; 32]).unwrap().is_some(),
+            "negotiated intent kept"
+        );
+        for gone in [3, 4, 5, 10, 44] {
+            assert!(
+                store.intent(&[gone; 32]).unwrap().is_none(),
+                "{gone} evicted"
+            );
+        }
+        assert!(
+            store.intent(&[49; 32]).unwrap().is_some(),
+            "the newest kept"
+        );
+        assert!(store.check_budget_usage().unwrap().is_empty());
+        let report = store.check().unwrap();
+        assert!(report.is_clean(), "{report}");
+
+        // Once its negotiation is over, the intent is one like the others.
+        store
+            .set_negotiation_meta(
+                &[0xaa; 32],
+                &NegotiationMeta {
+                    intent_id: [2; 32],
+                    role: Role::Agent,
+                    counterparty: vec![2; 38],
+                    state: "rejected".into(),
+                    updated_at_unix_ms: 30,
+                },
+            )
+            .unwrap();
+        store.put_intent(&received(60, 9_000, 1_000)).unwrap();
+        assert!(store.intent(&[2; 32]).unwrap().is_none());
+        assert!(store.intent(&[1; 32]).unwrap().is_some());
+
+        // Cancellations count and go with their intent; pruning counts out.
+        store.put_cancellation(&[60; 32], &[0; 300]).unwrap();
+        assert!(store.check_budget_usage().unwrap().is_empty());
+        store.prune_expired(2_000_000).unwrap();
+        assert_eq!(store.budget_usage().unwrap().others_intents, 0);
+        assert!(store.check_budget_usage().unwrap().is_empty());
     }
 
     #[test]

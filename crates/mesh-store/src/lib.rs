@@ -6,7 +6,8 @@
 //! signed transcripts, local reputation, the receipt attestations (signed evidence of completed
 //! negotiations) that reputation rests on, and named cursors. The tables are listed in the
 //! `schema` module; [`SCHEMA_VERSION`] 3 added `attestations` with its expiry index
-//! `attestation_expiry`.
+//! `attestation_expiry`, and 4 the byte budgets ([`StoreBudget`]) with their totals and
+//! eviction indexes.
 //!
 //! - [`Store`] is the handle: cheap to clone, synchronous, every write durable before it
 //!   returns. One handle per file: a second open is refused with [`StoreError::Locked`].
@@ -37,6 +38,7 @@
 #![deny(missing_docs)]
 
 mod attestations;
+mod budget;
 mod check;
 mod config;
 mod encoding;
@@ -56,6 +58,10 @@ mod types;
 #[cfg(test)]
 mod test_support;
 
+pub use budget::{
+    BudgetUsage, DEFAULT_AGENT_RECORD_BYTES, DEFAULT_ATTESTATION_BYTES, DEFAULT_EVENT_LOG_BYTES,
+    DEFAULT_OTHERS_INTENT_BYTES, DEFAULT_PEER_BYTES, DEFAULT_PEER_ROWS, StoreBudget,
+};
 pub use check::{CheckReport, Problem};
 pub use config::{
     DEFAULT_CACHE_BYTES, DEFAULT_EVENT_RETENTION, DEFAULT_MAX_ATTESTATIONS, StoreConfig,
@@ -65,6 +71,6 @@ pub use negotiations::TranscriptAppend;
 pub use schema::{MAGIC, SCHEMA_VERSION};
 pub use store::Store;
 pub use types::{
-    Appended, ID_LEN, Id, IntentStatus, NegotiationMeta, Pruned, Role, StoredAgentRecord,
+    Appended, ID_LEN, Id, IntentStatus, NegotiationMeta, Pruned, Role, Standing, StoredAgentRecord,
     StoredAttestation, StoredEvent, StoredIntent, StoredNegotiation, StoredPeer, StoredReputation,
 };

@@ -12,17 +12,25 @@
 //!   `intent_cancellations`. Every intent of version 1 becomes `Open`.
 //! - **3**: receipt attestations in `attestations`, indexed by expiry in `attestation_expiry`.
 //!   Both start empty; nothing else changes.
+//! - **4**: byte budgets. `meta` holds the byte total of each budgeted table (`bytes.<table>`,
+//!   see `budget`), counted from the rows; new eviction indexes `intent_received` (others'
+//!   intents by reception), `attestation_standing` (attestations by standing and expiry) and
+//!   `agent_record_expiry`, built from the rows. An attestation gains a standing; those stored
+//!   before read as `Stranger(0)`, the first dropped when over budget.
 
 use std::path::Path;
 
 use redb::{ReadableTable, TableError, WriteTransaction};
 
-use crate::encoding::{self, IntentValue};
+use crate::budget::{self, CountedTables};
+use crate::encoding::{self, AgentRecordValue, AttestationValue, IntentValue};
 use crate::error::{ResultExt, StoreError};
 use crate::schema::{
-    self, ATTESTATION_EXPIRY, ATTESTATIONS, INTENT_EXPIRY, INTENTS, META, META_SCHEMA_VERSION,
-    SCHEMA_VERSION,
+    self, AGENT_RECORD_EXPIRY, AGENT_RECORDS, ATTESTATION_EXPIRY, ATTESTATION_STANDING,
+    ATTESTATIONS, EVENTS, INTENT_CANCELLATIONS, INTENT_EXPIRY, INTENT_RECEIVED, INTENTS, META,
+    META_SCHEMA_VERSION, PEERS, SCHEMA_VERSION,
 };
+use crate::store::damaged;
 use crate::types::{Id, IntentStatus};
 
 /// Brings the store from schema version `from` to [`SCHEMA_VERSION`], inside `txn`.
@@ -32,6 +40,7 @@ pub(crate) fn upgrade(txn: &WriteTransaction, from: u64, path: &Path) -> Result<
         match version {
             1 => v1_to_v2(txn, path)?,
             2 => v2_to_v3(txn, path)?,
+            3 => v3_to_v4(txn, path)?,
             other => {
                 return Err(StoreError::corrupt(
                     path,
@@ -115,6 +124,58 @@ fn v2_to_v3(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
     txn.open_table(ATTESTATIONS).at(path)?;
     txn.open_table(ATTESTATION_EXPIRY).at(path)?;
     Ok(())
+}
+
+/// Builds the eviction indexes from the rows and counts the byte totals into `meta`.
+fn v3_to_v4(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    schema::create_tables(txn).at(path)?;
+    let intents = txn.open_table(INTENTS).at(path)?;
+    let mut received = txn.open_table(INTENT_RECEIVED).at(path)?;
+    for entry in intents.iter().at(path)? {
+        let (id, value) = entry.at(path)?;
+        let id = id.value();
+        let value = encoding::decode::<IntentValue>(value.value())
+            .map_err(|reason| damaged(path, "intent", id, reason))?;
+        if !value.own {
+            received
+                .insert((value.received_at_unix_ms, id), ())
+                .at(path)?;
+        }
+    }
+    let attestations = txn.open_table(ATTESTATIONS).at(path)?;
+    let mut standing = txn.open_table(ATTESTATION_STANDING).at(path)?;
+    for entry in attestations.iter().at(path)? {
+        let (key, value) = entry.at(path)?;
+        let key = key.value();
+        let value = encoding::decode::<AttestationValue>(value.value())
+            .map_err(|reason| damaged(path, "attestation", key, reason))?;
+        standing
+            .insert((value.standing, value.expires_at_unix_ms, key), ())
+            .at(path)?;
+    }
+    let records = txn.open_table(AGENT_RECORDS).at(path)?;
+    let mut record_expiry = txn.open_table(AGENT_RECORD_EXPIRY).at(path)?;
+    for entry in records.iter().at(path)? {
+        let (peer_id, value) = entry.at(path)?;
+        let peer_id = peer_id.value();
+        let value = encoding::decode::<AgentRecordValue>(value.value())
+            .map_err(|reason| damaged(path, "agent record", peer_id, reason))?;
+        record_expiry
+            .insert((value.expires_at_unix_ms, peer_id), ())
+            .at(path)?;
+    }
+    let usage = budget::recount(
+        CountedTables {
+            intents: &intents,
+            cancellations: &txn.open_table(INTENT_CANCELLATIONS).at(path)?,
+            events: &txn.open_table(EVENTS).at(path)?,
+            attestations: &attestations,
+            peers: &txn.open_table(PEERS).at(path)?,
+            agent_records: &records,
+        },
+        path,
+    )?;
+    budget::write_usage(&mut txn.open_table(META).at(path)?, &usage, path)
 }
 
 /// Writes stores of version 1, as that version did, for the upgrade tests.
@@ -410,6 +471,11 @@ mod tests {
             );
             assert_eq!(store.append_event("intent", b"second").unwrap(), 2);
             assert_eq!(store.cursor("sse").unwrap(), Some(1));
+            // Version 4 counted the bytes of every budgeted table.
+            let usage = store.budget_usage().unwrap();
+            assert!(usage.peers > 38 && usage.agent_records > 300, "{usage:?}");
+            assert!(usage.others_intents > 0 && usage.event_log > 0, "{usage:?}");
+            assert!(store.check_budget_usage().unwrap().is_empty());
             // The new tables are there, empty, and work.
             assert_eq!(store.attestation_count().unwrap(), 0);
             store.put_attestation(&attestation(9, 8_000)).unwrap();
@@ -425,6 +491,13 @@ mod tests {
             tables.iter().any(|t| t == "attestation_expiry"),
             "{tables:?}"
         );
+        for table in [
+            "intent_received",
+            "attestation_standing",
+            "agent_record_expiry",
+        ] {
+            assert!(tables.iter().any(|t| t == table), "{table}: {tables:?}");
+        }
 
         // Opening an upgraded store again changes nothing.
         let store = Store::open(&path).unwrap();

@@ -1,7 +1,13 @@
 //! Peers the node has seen, most recent first.
+//!
+//! Bounded by rows and bytes ([`StoreBudget::peers`](crate::StoreBudget::peers) and
+//! [`StoreBudget::peer_rows`](crate::StoreBudget::peer_rows), the bytes counted in `meta`): a
+//! write that takes the table over either drops the least recently seen peers, in the same
+//! transaction.
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
+use crate::budget::{Meter, Tally, row_bytes};
 use crate::encoding::{self, PeerValue};
 use crate::error::{ResultExt, StoreError};
 use crate::schema::{PEERS, PEERS_BY_SEEN};
@@ -9,37 +15,56 @@ use crate::store::{Store, damaged};
 use crate::types::StoredPeer;
 
 impl Store {
-    /// Stores `peer`, replacing what was stored for its peer id.
+    /// Stores `peer`, replacing what was stored for its peer id. When the peers are then over
+    /// their budget of rows or bytes, the least recently seen are dropped.
     pub fn upsert_peer(&self, peer: &StoredPeer) -> Result<(), StoreError> {
+        let budget = *self.config().budget();
         self.write(|txn, path| {
+            let mut meter = Meter::read(txn, Tally::Peers, path)?;
             let mut peers = txn.open_table(PEERS).at(path)?;
             let mut by_seen = txn.open_table(PEERS_BY_SEEN).at(path)?;
             let id = peer.peer_id.as_slice();
-            let old_seen = match peers.get(id).at(path)? {
-                Some(old) => Some(
+            let old = match peers.get(id).at(path)? {
+                Some(old) => Some((
                     encoding::decode::<PeerValue>(old.value())
                         .map_err(|reason| damaged(path, "peer", id, reason))?
                         .last_seen_unix_ms,
-                ),
+                    old.value().len(),
+                )),
                 None => None,
             };
-            if let Some(old_seen) = old_seen {
+            if let Some((old_seen, old_len)) = old {
                 by_seen.remove((old_seen, id)).at(path)?;
+                meter.sub(row_bytes(id.len(), old_len));
             }
-            peers
-                .insert(id, encoding::encode(&PeerValue::from_peer(peer)).as_slice())
-                .at(path)?;
+            let encoded = encoding::encode(&PeerValue::from_peer(peer));
+            peers.insert(id, encoded.as_slice()).at(path)?;
             by_seen.insert((peer.last_seen_unix_ms, id), ()).at(path)?;
-            Ok(())
+            meter.add(row_bytes(id.len(), encoded.len()));
+            while peers.len().at(path)? > budget.peer_rows || meter.bytes() > budget.peers {
+                let Some((oldest, _)) = by_seen.pop_first().at(path)? else {
+                    break;
+                };
+                let (_, oldest_id) = oldest.value();
+                let oldest_id = oldest_id.to_vec();
+                drop(oldest);
+                if let Some(gone) = peers.remove(oldest_id.as_slice()).at(path)? {
+                    meter.sub(row_bytes(oldest_id.len(), gone.value().len()));
+                }
+            }
+            drop((peers, by_seen));
+            meter.save(txn, path)
         })
     }
 
     /// Forgets a peer; `false` if it was not stored.
     pub fn remove_peer(&self, peer_id: &[u8]) -> Result<bool, StoreError> {
         self.write(|txn, path| {
+            let mut meter = Meter::read(txn, Tally::Peers, path)?;
             let mut peers = txn.open_table(PEERS).at(path)?;
             let old_seen = match peers.remove(peer_id).at(path)? {
                 Some(old) => {
+                    meter.sub(row_bytes(peer_id.len(), old.value().len()));
                     encoding::decode::<PeerValue>(old.value())
                         .map_err(|reason| damaged(path, "peer", peer_id, reason))?
                         .last_seen_unix_ms
@@ -50,6 +75,8 @@ impl Store {
                 .at(path)?
                 .remove((old_seen, peer_id))
                 .at(path)?;
+            drop(peers);
+            meter.save(txn, path)?;
             Ok(true)
         })
     }
@@ -107,6 +134,43 @@ mod tests {
             addresses: vec![format!("/ip4/10.0.0.{id}/tcp/7701")],
             last_seen_unix_ms: seen,
         }
+    }
+
+    #[test]
+    fn over_the_budget_the_least_recently_seen_peers_go() {
+        use crate::budget::StoreBudget;
+        use crate::config::StoreConfig;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let config = StoreConfig::new().with_budget(StoreBudget::new().with_peers(1_000_000, 3));
+        let store = crate::Store::open_with(&path, config).unwrap();
+        for (id, seen) in [(1, 100), (2, 400), (3, 200)] {
+            store.upsert_peer(&peer(id, seen)).unwrap();
+        }
+        // Peer 1 seen again: now the most recent.
+        store.upsert_peer(&peer(1, 500)).unwrap();
+        store.upsert_peer(&peer(4, 300)).unwrap();
+        let ids = |store: &crate::Store| -> Vec<u8> {
+            store
+                .peers(10)
+                .unwrap()
+                .iter()
+                .map(|p| p.peer_id[0])
+                .collect()
+        };
+        assert_eq!(ids(&store), [1, 2, 4], "3, seen least recently, went");
+        drop(store);
+
+        // By bytes: each row is about 70 bytes.
+        let config = StoreConfig::new().with_budget(StoreBudget::new().with_peers(150, 100));
+        let store = crate::Store::open_with(&path, config).unwrap();
+        store.upsert_peer(&peer(5, 600)).unwrap();
+        assert_eq!(ids(&store), [5, 1]);
+        assert!(store.budget_usage().unwrap().peers <= 150);
+        assert!(store.remove_peer(&[1; 38]).unwrap());
+        assert!(store.check_budget_usage().unwrap().is_empty());
+        assert!(store.check().unwrap().is_clean());
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! Agent records: this node's own, and the ones received from other peers.
+//!
+//! Others' records are indexed by expiry in `agent_record_expiry` and held to a byte budget
+//! ([`StoreBudget::agent_records`](crate::StoreBudget::agent_records), counted in `meta`): a
+//! write that takes them over it drops the records expiring soonest, in the same transaction.
+//! The node's own record is kept apart and never dropped.
 
 use std::path::Path;
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
+use crate::budget::{Meter, Tally, row_bytes};
 use crate::encoding::{self, AgentRecordValue};
 use crate::error::{ResultExt, StoreError};
-use crate::schema::{AGENT_RECORDS, OWN, OWN_AGENT_RECORD};
+use crate::schema::{AGENT_RECORD_EXPIRY, AGENT_RECORDS, OWN, OWN_AGENT_RECORD};
 use crate::store::{Store, damaged};
 use crate::types::StoredAgentRecord;
 
@@ -34,17 +40,31 @@ impl Store {
     }
 
     /// Stores an agent record received from another peer, replacing that peer's previous one.
+    /// When others' records are then over their byte budget, those expiring soonest are
+    /// dropped.
     pub fn put_agent_record(&self, record: &StoredAgentRecord) -> Result<(), StoreError> {
+        let budget = self.config().budget().agent_records;
         self.write(|txn, path| {
-            let value = AgentRecordValue::from_record(record);
-            txn.open_table(AGENT_RECORDS)
-                .at(path)?
-                .insert(
-                    record.peer_id.as_slice(),
-                    encoding::encode(&value).as_slice(),
-                )
+            let mut tables = RecordTables::open(txn, path)?;
+            let id = record.peer_id.as_slice();
+            tables.remove(id, path)?;
+            let encoded = encoding::encode(&AgentRecordValue::from_record(record));
+            tables.records.insert(id, encoded.as_slice()).at(path)?;
+            tables
+                .expiry
+                .insert((record.expires_at_unix_ms, id), ())
                 .at(path)?;
-            Ok(())
+            tables.meter.add(row_bytes(id.len(), encoded.len()));
+            while tables.meter.bytes() > budget {
+                let Some((first, _)) = tables.expiry.pop_first().at(path)? else {
+                    break;
+                };
+                let (_, first_id) = first.value();
+                let first_id = first_id.to_vec();
+                drop(first);
+                tables.remove(&first_id, path)?;
+            }
+            tables.finish(txn, path)
         })
     }
 
@@ -90,9 +110,9 @@ pub(crate) fn prune_agent_records(
     now_ms: u64,
     path: &Path,
 ) -> Result<usize, StoreError> {
-    let mut records = txn.open_table(AGENT_RECORDS).at(path)?;
+    let mut tables = RecordTables::open(txn, path)?;
     let mut expired = Vec::new();
-    for entry in records.iter().at(path)? {
+    for entry in tables.records.iter().at(path)? {
         let (peer_id, value) = entry.at(path)?;
         let peer_id = peer_id.value();
         let value = encoding::decode::<AgentRecordValue>(value.value())
@@ -102,9 +122,47 @@ pub(crate) fn prune_agent_records(
         }
     }
     for peer_id in &expired {
-        records.remove(peer_id.as_slice()).at(path)?;
+        tables.remove(peer_id, path)?;
     }
+    tables.finish(txn, path)?;
     Ok(expired.len())
+}
+
+/// Others' agent records with their expiry index and byte total, open in one write
+/// transaction.
+struct RecordTables<'txn> {
+    records: Table<'txn, &'static [u8], &'static [u8]>,
+    expiry: Table<'txn, (u64, &'static [u8]), ()>,
+    meter: Meter,
+}
+
+impl<'txn> RecordTables<'txn> {
+    fn open(txn: &'txn WriteTransaction, path: &Path) -> Result<Self, StoreError> {
+        Ok(RecordTables {
+            records: txn.open_table(AGENT_RECORDS).at(path)?,
+            expiry: txn.open_table(AGENT_RECORD_EXPIRY).at(path)?,
+            meter: Meter::read(txn, Tally::AgentRecords, path)?,
+        })
+    }
+
+    /// Removes the record of `peer_id`, if any, with its index entry, counting it out.
+    fn remove(&mut self, peer_id: &[u8], path: &Path) -> Result<(), StoreError> {
+        let Some(old) = self.records.remove(peer_id).at(path)? else {
+            return Ok(());
+        };
+        self.meter.sub(row_bytes(peer_id.len(), old.value().len()));
+        let value = encoding::decode::<AgentRecordValue>(old.value())
+            .map_err(|reason| damaged(path, "agent record", peer_id, reason))?;
+        drop(old);
+        self.expiry
+            .remove((value.expires_at_unix_ms, peer_id))
+            .at(path)?;
+        Ok(())
+    }
+
+    fn finish(self, txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
+        self.meter.save(txn, path)
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +185,32 @@ mod tests {
         store.set_own_record(b"first").unwrap();
         store.set_own_record(b"second").unwrap();
         assert_eq!(store.own_record().unwrap().as_deref(), Some(&b"second"[..]));
+    }
+
+    #[test]
+    fn over_the_byte_budget_records_expiring_soonest_go_and_the_own_stays() {
+        use crate::budget::StoreBudget;
+        use crate::config::StoreConfig;
+
+        let dir = tempfile::tempdir().unwrap();
+        // Each record is about 250 bytes: room for three.
+        let config = StoreConfig::new().with_budget(StoreBudget::new().with_agent_records(800));
+        let store = crate::Store::open_with(&dir.path().join("store.redb"), config).unwrap();
+        store.set_own_record(&[0; 5_000]).unwrap();
+        for (id, expires) in [(1, 9_000), (2, 3_000), (3, 5_000), (4, 7_000)] {
+            store.put_agent_record(&record(id, expires)).unwrap();
+        }
+        let live: Vec<u8> = store
+            .agent_records(0)
+            .unwrap()
+            .iter()
+            .map(|r| r.peer_id[0])
+            .collect();
+        assert_eq!(live, [1, 3, 4], "2, expiring soonest, went");
+        assert_eq!(store.own_record().unwrap().map(|r| r.len()), Some(5_000));
+        assert!(store.budget_usage().unwrap().agent_records <= 800);
+        assert_eq!(store.prune_expired(6_000).unwrap().agent_records, 1);
+        assert!(store.check_budget_usage().unwrap().is_empty());
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The tables of the current schema, and the `meta` table that identifies a MESH store.
 //!
-//! Schema version 3:
+//! Schema version 4:
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `meta` | name | bytes: `magic`, `schema_version` and `next_event_seq` (u64, big-endian) |
+//! | `meta` | name | bytes: `magic`, `schema_version`, `next_event_seq` and the byte totals `bytes.<table>` of the budgets (u64, big-endian; see `budget`) |
 //! | `peers` | peer id bytes | [`PeerValue`](crate::encoding::PeerValue) |
 //! | `peers_by_seen` | (last seen ms, peer id bytes) | () — index of `peers` |
 //! | `own` | name (`agent_record`) | the signed envelope |
@@ -19,6 +19,9 @@
 //! | `cursors` | name | u64 |
 //! | `attestations` | receipt hash (SHA-256) | [`AttestationValue`](crate::encoding::AttestationValue) |
 //! | `attestation_expiry` | (expiry ms, receipt hash) | () — index of `attestations` |
+//! | `intent_received` | (received ms, intent id) | () — others' intents, in eviction order |
+//! | `attestation_standing` | (standing, expiry ms, receipt hash) | () — attestations not this node's own, in eviction order |
+//! | `agent_record_expiry` | (expiry ms, peer id bytes) | () — index of `agent_records` |
 
 use std::path::Path;
 
@@ -30,7 +33,7 @@ use crate::types::Id;
 /// The value of `meta.magic` in every MESH store.
 pub const MAGIC: &[u8] = b"mesh-store";
 /// The schema version this code writes; older stores are upgraded on open.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 pub(crate) const META_MAGIC: &str = "magic";
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
@@ -61,6 +64,12 @@ pub(crate) const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cur
 pub(crate) const ATTESTATIONS: TableDefinition<&Id, &[u8]> = TableDefinition::new("attestations");
 pub(crate) const ATTESTATION_EXPIRY: TableDefinition<(u64, &Id), ()> =
     TableDefinition::new("attestation_expiry");
+pub(crate) const INTENT_RECEIVED: TableDefinition<(u64, &Id), ()> =
+    TableDefinition::new("intent_received");
+pub(crate) const ATTESTATION_STANDING: TableDefinition<(u32, u64, &Id), ()> =
+    TableDefinition::new("attestation_standing");
+pub(crate) const AGENT_RECORD_EXPIRY: TableDefinition<(u64, &[u8]), ()> =
+    TableDefinition::new("agent_record_expiry");
 
 /// Creates every table of the current schema that does not exist yet.
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
@@ -79,6 +88,9 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(CURSORS)?;
     txn.open_table(ATTESTATIONS)?;
     txn.open_table(ATTESTATION_EXPIRY)?;
+    txn.open_table(INTENT_RECEIVED)?;
+    txn.open_table(ATTESTATION_STANDING)?;
+    txn.open_table(AGENT_RECORD_EXPIRY)?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use tempfile::TempDir;
 
 use crate::store::Store;
-use crate::types::{IntentStatus, StoredAttestation, StoredIntent};
+use crate::types::{IntentStatus, Standing, StoredAttestation, StoredIntent};
 
 /// A new store in a new temporary directory (kept alive by the returned guard).
 pub(crate) fn open_temp() -> (TempDir, Store) {
@@ -30,5 +30,6 @@ pub(crate) fn attestation(tag: u8, expires_at_unix_ms: u64) -> StoredAttestation
         key: [tag; 32],
         encoded: vec![tag; 180],
         expires_at_unix_ms,
+        standing: Standing::Stranger(0),
     }
 }

@@ -220,6 +220,64 @@ pub struct StoredAttestation {
     pub encoded: Vec<u8>,
     /// When the attestation expires, Unix ms; it is expired from this instant on.
     pub expires_at_unix_ms: u64,
+    /// How much this node trusts where it came from: over its byte budget, the store drops the
+    /// attestations of lowest standing first (see [`Standing`]).
+    pub standing: Standing,
+}
+
+/// How much this node trusts the origin of a receipt attestation, which decides what the store
+/// drops first when the attestations are over their budget: strangers' first, the least
+/// trusted rater first, then trusted raters'; this node's own are never dropped to make room.
+///
+/// Ordered: a lower standing is dropped before a higher one.
+///
+/// ```
+/// use mesh_store::Standing;
+///
+/// assert!(Standing::Stranger(900) < Standing::Trusted);
+/// assert!(Standing::Trusted < Standing::Own);
+/// assert_eq!(Standing::from_code(Standing::Stranger(7).code()), Standing::Stranger(7));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Standing {
+    /// Rated by a stranger, with the rater's local trust scaled to `0..=u16::MAX` (higher is
+    /// kept longer).
+    Stranger(u16),
+    /// Rated by one of the node's trusted raters.
+    Trusted,
+    /// Made by this node, or about one of its own negotiations: never evicted to make room.
+    Own,
+}
+
+impl Standing {
+    /// The integer stored for this standing: strangers `0..=65_535`, trusted `65_536`, own
+    /// `65_537`. An attestation stored before standings existed reads as `Stranger(0)`.
+    pub fn code(self) -> u32 {
+        match self {
+            Standing::Stranger(trust) => u32::from(trust),
+            Standing::Trusted => 0x1_0000,
+            Standing::Own => 0x1_0001,
+        }
+    }
+
+    /// The standing stored as `code`; an unknown code above own reads as own.
+    pub fn from_code(code: u32) -> Standing {
+        match u16::try_from(code) {
+            Ok(trust) => Standing::Stranger(trust),
+            Err(_) if code == 0x1_0000 => Standing::Trusted,
+            Err(_) => Standing::Own,
+        }
+    }
+
+    /// A stranger whose local trust is `trust` in `[0, 1]` (clamped; NaN counts as 0).
+    pub fn stranger(trust: f64) -> Standing {
+        let scaled = if trust.is_nan() {
+            0.0
+        } else {
+            trust.clamp(0.0, 1.0) * f64::from(u16::MAX)
+        };
+        Standing::Stranger(scaled.round() as u16)
+    }
 }
 
 /// What [`Store::prune_expired`](crate::Store::prune_expired) removed.

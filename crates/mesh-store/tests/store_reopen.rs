@@ -55,6 +55,7 @@ fn every_table_survives_a_reopen() {
         key: [8; 32],
         encoded: vec![8; 250],
         expires_at_unix_ms: 60_000,
+        standing: mesh_store::Standing::Own,
     };
     {
         let store = Store::open(&path).unwrap();
@@ -129,6 +130,7 @@ fn attestations_and_their_bound_survive_a_reopen() {
         key: [tag; 32],
         encoded: vec![tag; 100],
         expires_at_unix_ms,
+        standing: mesh_store::Standing::Stranger(0),
     };
     {
         let store = Store::open_with(&path, config.clone()).unwrap();

@@ -173,7 +173,21 @@ impl EventLoop {
             key: rating.receipt_hash,
             encoded: verified.encoded().to_vec(),
             expires_at_unix_ms: self.receipts.book.expires_at_ms(rating.rated_at_ms),
+            standing: self.standing_of(rating.rater, rating.ratee),
         }));
+    }
+
+    /// What the store keeps longest when over its budget: this node's own attestations (it
+    /// rated, or was rated), then its trusted raters', then strangers' by the rater's
+    /// reputation here.
+    fn standing_of(&self, rater: PeerId, ratee: PeerId) -> mesh_store::Standing {
+        if rater == self.local || ratee == self.local {
+            mesh_store::Standing::Own
+        } else if self.config.reputation.trusted_peers.contains(&rater) {
+            mesh_store::Standing::Trusted
+        } else {
+            mesh_store::Standing::stranger(self.peers.reputation(&rater))
+        }
     }
 
     /// Takes the attestations the store held, verified again, [`RESTORE_BATCH`] at a time.
