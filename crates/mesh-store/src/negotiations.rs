@@ -133,6 +133,47 @@ impl Store {
             Ok(had_meta || !seqs.is_empty())
         })
     }
+
+    /// Deletes every negotiation whose meta names one of the `finished` states and was last
+    /// updated before `before_unix_ms`, with its transcript, in one transaction: the retention
+    /// of finished negotiations. Returns how many were deleted.
+    pub fn prune_finished_negotiations(
+        &self,
+        finished: &[&str],
+        before_unix_ms: u64,
+    ) -> Result<usize, StoreError> {
+        self.write(|txn, path| {
+            let mut old = Vec::new();
+            {
+                let negotiations = txn.open_table(NEGOTIATIONS).at(path)?;
+                for entry in negotiations.iter().at(path)? {
+                    let (id, value) = entry.at(path)?;
+                    let id: Id = *id.value();
+                    let meta = encoding::decode::<NegotiationValue>(value.value())
+                        .and_then(NegotiationValue::into_meta)
+                        .map_err(|reason| damaged(path, "negotiation", &id, reason))?;
+                    if meta.updated_at_unix_ms < before_unix_ms
+                        && finished.contains(&meta.state.as_str())
+                    {
+                        old.push(id);
+                    }
+                }
+            }
+            let mut negotiations = txn.open_table(NEGOTIATIONS).at(path)?;
+            let mut transcripts = txn.open_table(TRANSCRIPTS).at(path)?;
+            for id in &old {
+                let mut seqs = Vec::new();
+                for entry in transcripts.range((id, 0)..=(id, u64::MAX)).at(path)? {
+                    seqs.push(entry.at(path)?.0.value().1);
+                }
+                for seq in seqs {
+                    transcripts.remove((id, seq)).at(path)?;
+                }
+                negotiations.remove(id).at(path)?;
+            }
+            Ok(old.len())
+        })
+    }
 }
 
 /// One message for [`Store::append_transcript_messages`].
@@ -361,6 +402,35 @@ mod tests {
             })
         ));
         assert_eq!(store.negotiation(&id).unwrap(), Some(meta("offered", 1)));
+    }
+
+    #[test]
+    fn finished_negotiations_are_pruned_after_their_retention_only() {
+        let (_dir, store) = open_temp();
+        let finished = ["completed", "expired"];
+        let rows = [
+            ([1; 32], "completed", 10),
+            ([2; 32], "completed", 100),
+            ([3; 32], "agreed", 10),
+            ([4; 32], "expired", 5),
+        ];
+        for (id, state, at) in rows {
+            store
+                .append_transcript_message(&id, &meta(state, at), 0, &id[..1])
+                .unwrap();
+        }
+        assert_eq!(store.prune_finished_negotiations(&finished, 50).unwrap(), 2);
+        let left: Vec<_> = store
+            .negotiations()
+            .unwrap()
+            .into_iter()
+            .map(|n| n.id[0])
+            .collect();
+        assert_eq!(left, [2, 3], "recent and live ones stay");
+        assert!(store.transcript(&[1; 32]).unwrap().is_empty());
+        assert!(store.transcript(&[4; 32]).unwrap().is_empty());
+        assert_eq!(store.transcript(&[3; 32]).unwrap().len(), 1);
+        assert!(store.check().unwrap().is_clean());
     }
 
     #[test]

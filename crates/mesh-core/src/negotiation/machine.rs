@@ -228,6 +228,26 @@ impl Negotiation {
         Ok(negotiation)
     }
 
+    /// [`resume`](Self::resume) of many stored transcripts at once, e.g. at start: the
+    /// signatures of all their envelopes are verified in batches
+    /// ([`RESUME_BATCH_ENVELOPES`](super::RESUME_BATCH_ENVELOPES)) rather than one by one.
+    /// Returns, in order, what `resume` returns for each.
+    pub fn resume_all(
+        transcripts: &[Transcript],
+        config: Config,
+        now_ms: u64,
+    ) -> Vec<Result<Self, TranscriptError>> {
+        Transcript::replay_all(transcripts)
+            .into_iter()
+            .map(|replayed| {
+                let (mut negotiation, _) = replayed?;
+                negotiation.config = config.clone();
+                negotiation.arm(now_ms);
+                Ok(negotiation)
+            })
+            .collect()
+    }
+
     /// The negotiation id.
     pub fn id(&self) -> NegotiationId {
         self.id
@@ -362,6 +382,15 @@ impl Negotiation {
     /// When the negotiation expired, Unix ms, if it did.
     pub fn expired_at_ms(&self) -> Option<u64> {
         self.expired_at_ms
+    }
+
+    /// When the negotiation ended, Unix ms, in a final state: when it expired, or the signed
+    /// time of its last message. `None` while it is live.
+    pub fn ended_at_ms(&self) -> Option<u64> {
+        if !self.state.is_final() {
+            return None;
+        }
+        self.expired_at_ms.or(self.last_sent_at_ms)
     }
 
     /// Takes a message received from the other party (or any party, when observing).

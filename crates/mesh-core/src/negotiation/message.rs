@@ -500,6 +500,15 @@ pub(super) fn open(bytes: &[u8]) -> Result<Opened, NegotiationError> {
 /// one when every signature is valid, about 1.4 times as much when one is forged (see
 /// [`ReceiptAttestation::verify_batch`](crate::trust::ReceiptAttestation::verify_batch)).
 pub fn peek_batch(items: &[&[u8]]) -> Vec<Result<Header, NegotiationError>> {
+    open_batch(items)
+        .into_iter()
+        .map(|opened| opened.map(|opened| opened.header))
+        .collect()
+}
+
+/// [`open`] of many envelopes at once, with the signatures verified together by
+/// [`envelope::open_batch`] (see [`peek_batch`]).
+pub(super) fn open_batch(items: &[&[u8]]) -> Vec<Result<Opened, NegotiationError>> {
     envelope::open_batch(
         items,
         MAX_ENVELOPE_BYTES,
@@ -508,7 +517,7 @@ pub fn peek_batch(items: &[&[u8]]) -> Vec<Result<Header, NegotiationError>> {
     )
     .into_iter()
     .zip(items)
-    .map(|(signed, bytes)| open_signed(bytes, signed).map(|opened| opened.header))
+    .map(|(signed, bytes)| open_signed(bytes, signed))
     .collect()
 }
 

@@ -129,6 +129,8 @@ pub const MAX_ETA_MS: u64 = 30 * 24 * 3600 * 1000;
 pub const MAX_PROPOSALS: u64 = 64;
 /// Most messages in one negotiation: the proposals, then `Accept`, `Deliver` and `Receipt`.
 pub const MAX_MESSAGES: u64 = MAX_PROPOSALS + 3;
+/// Envelopes whose signatures [`Negotiation::resume_all`] verifies in one batch at most.
+pub const RESUME_BATCH_ENVELOPES: usize = 1024;
 /// Largest encoded [`Transcript`] accepted for import.
 pub const MAX_TRANSCRIPT_BYTES: usize = 2 * 1024 * 1024;
 /// Value of [`TranscriptJson::format`].

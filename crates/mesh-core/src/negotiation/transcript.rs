@@ -9,7 +9,7 @@ use super::machine::{Clock, Event, Negotiation};
 use super::message;
 use super::{
     Delivery, MAX_MESSAGES, MAX_TRANSCRIPT_BYTES, MessageHash, NegotiationError, NegotiationId,
-    Proposal, Receipt, State, TRANSCRIPT_JSON_FORMAT,
+    Proposal, RESUME_BATCH_ENVELOPES, Receipt, State, TRANSCRIPT_JSON_FORMAT,
 };
 use crate::intent::IntentId;
 
@@ -84,6 +84,9 @@ pub enum TranscriptError {
     },
 }
 
+/// A transcript replayed: the negotiation it leaves and its events, or why it is invalid.
+pub(super) type Replayed = Result<(Negotiation, Vec<Event>), TranscriptError>;
+
 /// The JSON form of a transcript: `{"format": "mesh-negotiation-transcript/1", "envelopes":
 /// ["<hex>", ...]}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -147,7 +150,58 @@ impl Transcript {
 
     /// Replays the transcript through a fresh negotiation without timers.
     pub(super) fn replay(&self) -> Result<(Negotiation, Vec<Event>), TranscriptError> {
-        let first = self.envelopes.first().ok_or(TranscriptError::Empty)?;
+        self.check_bounds()?;
+        self.replay_opened(self.envelopes.iter().map(|e| message::open(e)))
+    }
+
+    /// Replays many transcripts, their signatures verified together in batches of at most
+    /// [`RESUME_BATCH_ENVELOPES`] envelopes ([`message::open_batch`]): for each transcript,
+    /// what [`replay`](Self::replay) returns for it alone (up to the exception
+    /// [`peek_batch`](super::peek_batch) documents).
+    pub(super) fn replay_all(transcripts: &[Transcript]) -> Vec<Replayed> {
+        let mut out: Vec<Option<Replayed>> = Vec::with_capacity(transcripts.len());
+        let mut batch: Vec<usize> = Vec::new();
+        let mut batch_len = 0;
+        let flush = |batch: &mut Vec<usize>, out: &mut Vec<Option<_>>| {
+            let items: Vec<&[u8]> = batch
+                .iter()
+                .flat_map(|&i| transcripts[i].envelopes.iter().map(Vec::as_slice))
+                .collect();
+            let mut opened = message::open_batch(&items).into_iter();
+            for &i in batch.iter() {
+                let t: &Transcript = &transcripts[i];
+                let mine: Vec<_> = opened.by_ref().take(t.envelopes.len()).collect();
+                out[i] = Some(t.replay_opened(mine.into_iter()));
+            }
+            batch.clear();
+        };
+        for (i, t) in transcripts.iter().enumerate() {
+            out.push(None);
+            if let Err(e) = t.check_bounds() {
+                out[i] = Some(Err(e));
+                continue;
+            }
+            if batch_len + t.envelopes.len() > RESUME_BATCH_ENVELOPES && !batch.is_empty() {
+                flush(&mut batch, &mut out);
+                batch_len = 0;
+            }
+            batch.push(i);
+            batch_len += t.envelopes.len();
+        }
+        if !batch.is_empty() {
+            flush(&mut batch, &mut out);
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or(Err(TranscriptError::Empty)))
+            .collect()
+    }
+
+    /// The checks of a transcript as a whole: not empty, not more messages or bytes than any
+    /// negotiation holds.
+    fn check_bounds(&self) -> Result<(), TranscriptError> {
+        if self.envelopes.is_empty() {
+            return Err(TranscriptError::Empty);
+        }
         if self.envelopes.len() as u64 > MAX_MESSAGES {
             return Err(TranscriptError::TooManyMessages {
                 count: self.envelopes.len(),
@@ -161,11 +215,22 @@ impl Transcript {
                 max: MAX_TRANSCRIPT_BYTES,
             });
         }
+        Ok(())
+    }
+
+    /// Replays the envelopes, each already opened (in order) by `opened`.
+    fn replay_opened(
+        &self,
+        mut opened: impl Iterator<Item = Result<message::Opened, NegotiationError>>,
+    ) -> Result<(Negotiation, Vec<Event>), TranscriptError> {
         let at = |index: usize| move |error| TranscriptError::Message { index, error };
+        let (Some(first), Some(first_opened)) = (self.envelopes.first(), opened.next()) else {
+            return Err(TranscriptError::Empty);
+        };
         // The first message goes from the agent to the publisher; if its negotiation id says
         // the roles are the other way round, take them so the error about it is accurate.
-        let opened = message::open(first).map_err(at(0))?;
-        let head = &opened.header;
+        let first_opened = first_opened.map_err(at(0))?;
+        let head = &first_opened.header;
         let (mut publisher, mut agent) = (head.recipient, head.sender);
         if NegotiationId::derive(&head.intent_id, &publisher, &agent) != head.negotiation_id
             && NegotiationId::derive(&head.intent_id, &agent, &publisher) == head.negotiation_id
@@ -177,13 +242,17 @@ impl Transcript {
         let mut events = Vec::with_capacity(self.envelopes.len());
         events.push(
             negotiation
-                .apply_opened(opened, first, Clock::Offline)
+                .apply_opened(first_opened, first, Clock::Offline)
                 .map_err(at(0))?,
         );
         for (index, envelope) in self.envelopes.iter().enumerate().skip(1) {
+            let next = opened
+                .next()
+                .unwrap_or_else(|| message::open(envelope))
+                .map_err(at(index))?;
             events.push(
                 negotiation
-                    .apply(envelope, Clock::Offline)
+                    .apply_opened(next, envelope, Clock::Offline)
                     .map_err(at(index))?,
             );
         }

@@ -188,3 +188,45 @@ fn a_restart_does_not_extend_an_agreement() {
     assert!(stored.expire(deadline));
     assert_eq!(stored.fault().map(|f| f.at_ms), Some(deadline));
 }
+
+#[test]
+fn resume_all_verifies_in_batches_as_resume_does_one_by_one() {
+    let mut transcripts: Vec<Transcript> = (0..5)
+        .map(|i| {
+            if i % 2 == 0 {
+                completed().agent_side.transcript().clone()
+            } else {
+                agreed().publisher_side.transcript().clone()
+            }
+        })
+        .collect();
+    // A tampered one, an empty one and a reordered one among them.
+    let mut tampered = transcripts[1].clone().into_envelopes();
+    let last = tampered[2].len() - 1;
+    tampered[2][last] ^= 1;
+    transcripts.push(Transcript::from_envelopes(tampered));
+    transcripts.push(Transcript::default());
+    let mut swapped = transcripts[0].clone().into_envelopes();
+    swapped.swap(0, 1);
+    transcripts.push(Transcript::from_envelopes(swapped));
+    // Enough copies to need more than one batch.
+    let copies = RESUME_BATCH_ENVELOPES / 5 + 1;
+    for _ in 0..copies {
+        transcripts.push(transcripts[0].clone());
+    }
+    let all = Negotiation::resume_all(&transcripts, Config::default(), NOW);
+    assert_eq!(all.len(), transcripts.len());
+    for (t, batch) in transcripts.iter().zip(&all) {
+        let one = Negotiation::resume(t, Config::default(), NOW);
+        match (one, batch) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.state(), b.state());
+                assert_eq!(a.transcript(), b.transcript());
+                assert_eq!(a.poll_timeout(), b.poll_timeout());
+            }
+            (Err(a), Err(b)) => assert_eq!(&a, b),
+            (a, b) => panic!("one by one {a:?}, in batch {b:?}"),
+        }
+    }
+    assert!(all[5].is_err() && all[6].is_err() && all[7].is_err());
+}
