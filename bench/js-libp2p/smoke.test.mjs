@@ -25,7 +25,8 @@ async function lastJsonLine (command, args) {
 const quicInstalled = await import('@chainsafe/libp2p-quic').then(() => true, () => false)
 
 for (const transport of ['tcp', 'quic']) {
-  const skip = transport === 'quic' && !quicInstalled ? '@chainsafe/libp2p-quic is not installed' : false
+  // In CI (scripts/test installs it) a missing package fails the test instead of skipping it.
+  const skip = transport === 'quic' && !quicInstalled && !process.env.CI ? '@chainsafe/libp2p-quic is not installed' : false
   test(`perf.mjs moves 1 MiB each way over ${transport}`, { timeout: TIMEOUT_MS, skip }, async () => {
     const r = await lastJsonLine(process.execPath, [here('./perf.mjs'), '--transport', transport, '--bytes', String(MIB)])
     assert.deepEqual(Object.keys(r), ['impl', 'transport', 'upload_bytes', 'download_bytes', 'upload_s', 'download_s', 'upload_gbit_s', 'download_gbit_s'])

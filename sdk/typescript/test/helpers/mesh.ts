@@ -19,10 +19,14 @@ export const MESH_BIN: string | undefined = (() => {
   return existsSync(candidate) ? candidate : undefined;
 })();
 
-/** Why tests that need real nodes are skipped, or `false` when they run. */
-export const NEEDS_MESH: string | false = MESH_BIN
-  ? false
-  : "mesh binary not found: run `cargo build -p mesh-cli` at the repository root or set MESH_BIN";
+/**
+ * Why tests that need real nodes are skipped, or `false` when they run. In CI (`CI` set) they
+ * always run, so a missing binary fails them instead of skipping them.
+ */
+export const NEEDS_MESH: string | false =
+  MESH_BIN || process.env.CI
+    ? false
+    : "mesh binary not found: run `cargo build -p mesh-cli` at the repository root or set MESH_BIN";
 
 /** Options that keep an SDK-started node on loopback, without mDNS, and ignore MESH_* variables. */
 export function localNodeOptions(): {
