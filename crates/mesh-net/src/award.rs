@@ -4,13 +4,25 @@
 //! [`award`] drives it over a [`MeshHandle`]: it waits for the [`AwardPolicy::window`], lists
 //! the open offers on the intent ([`offers`]), asks an [`OfferStrategy`] to pick one
 //! ([`LowestPrice`] by default: the lowest price among agents at or above the minimum
-//! reputation, ties by reputation, then ETA), and, when [`AwardPolicy::counter_at`] is set and
+//! reputation whose delivery would be due neither later than [`DEFAULT_MAX_ETA`] nor more than
+//! [`MAX_DUE_PAST_EXPIRY`] after the intent's expiry, ties by reputation, then ETA), and, when [`AwardPolicy::counter_at`] is set and
 //! the chosen offer asks more, counters at that price and waits for the agent's answer. The
 //! agent that accepts the counter wins; otherwise the best remaining offer is accepted. Every
 //! other open negotiation on the intent is rejected (or withdrawn, if it waits on the agent).
 //! The publisher's node refuses a second agreement on the same intent in any case.
 
 use std::time::Duration;
+
+/// Default least reputation [`LowestPrice`] asks of an agent: below the neutral 0.5 of an
+/// unknown agent, so newcomers can win, but above an agent that broke one commitment here
+/// ([`mesh_core::reputation::FAULT_STEP`] takes it to 0.25) or sent invalid messages.
+pub const DEFAULT_MIN_REPUTATION: f64 = 0.4;
+/// Default longest time [`LowestPrice`] accepts between an agreement now and the delivery it
+/// promises (7 days); an offer due later is not eligible.
+pub const DEFAULT_MAX_ETA: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long after the intent's expiry an offer's delivery may still be due (1 hour): an ETA
+/// beyond that is absurd for the intent and not eligible, whatever the strategy's settings.
+pub const MAX_DUE_PAST_EXPIRY: Duration = Duration::from_secs(3600);
 
 use mesh_core::IntentStatus;
 use mesh_core::intent::IntentId;
@@ -35,6 +47,23 @@ pub struct OfferCandidate {
     pub due_at_ms: u64,
     /// This node's reputation of the agent, in `[0, 1]`.
     pub reputation: f64,
+    /// When the intent expires, Unix ms.
+    pub intent_expires_at_ms: u64,
+    /// When the offers were listed ("now" of `due_at_ms`), Unix ms.
+    pub listed_at_ms: u64,
+}
+
+impl OfferCandidate {
+    /// Whether the promised delivery is neither more than `max_eta` away nor more than
+    /// [`MAX_DUE_PAST_EXPIRY`] after the intent's expiry.
+    pub fn eta_is_reasonable(&self, max_eta: Duration) -> bool {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.due_at_ms.saturating_sub(self.listed_at_ms) <= ms(max_eta)
+            && self.due_at_ms
+                <= self
+                    .intent_expires_at_ms
+                    .saturating_add(ms(MAX_DUE_PAST_EXPIRY))
+    }
 }
 
 /// Picks the offer to accept, if any.
@@ -43,8 +72,12 @@ pub trait OfferStrategy: Send + Sync {
     fn choose(&self, candidates: &[OfferCandidate]) -> Option<usize>;
 }
 
-/// The default: the lowest price among agents at or above a minimum reputation, in one
-/// currency; ties go to the higher reputation, then the earlier delivery.
+/// The default: the lowest price among agents at or above a minimum reputation
+/// ([`DEFAULT_MIN_REPUTATION`] by default) whose ETA is reasonable
+/// ([`OfferCandidate::eta_is_reasonable`]: at most `max_eta`, [`DEFAULT_MAX_ETA`] by default,
+/// and not more than [`MAX_DUE_PAST_EXPIRY`] past the intent's expiry), in one currency; ties
+/// go to the higher reputation, then the earlier delivery. So an offer of almost nothing with a
+/// 30-day ETA does not win the intent and hold it for a month.
 ///
 /// ```
 /// use mesh_net::award::{LowestPrice, OfferCandidate, OfferStrategy};
@@ -53,8 +86,10 @@ pub trait OfferStrategy: Send + Sync {
 ///     negotiation_id: NegotiationId([0; 32]),
 ///     agent: "a".into(),
 ///     price: Price::new(amount, "USD").unwrap(),
-///     due_at_ms: 0,
+///     due_at_ms: 60_000,
 ///     reputation,
+///     intent_expires_at_ms: 600_000,
+///     listed_at_ms: 0,
 /// };
 /// let strategy = LowestPrice::new(0.5);
 /// let candidates = [offer("3", 0.9), offer("2", 0.4), offer("2.5", 0.6)];
@@ -67,6 +102,8 @@ pub struct LowestPrice {
     /// Only offers in this currency count; `None` takes the currency of the first eligible
     /// offer.
     pub currency: Option<String>,
+    /// Offers whose delivery would be due further than this from now are ignored.
+    pub max_eta: Duration,
 }
 
 impl LowestPrice {
@@ -75,7 +112,14 @@ impl LowestPrice {
         Self {
             min_reputation,
             currency: None,
+            max_eta: DEFAULT_MAX_ETA,
         }
+    }
+
+    /// Ignore offers whose delivery would be due further than `max_eta` from now.
+    pub fn with_max_eta(mut self, max_eta: Duration) -> Self {
+        self.max_eta = max_eta;
+        self
     }
 
     /// Only consider offers in `currency`.
@@ -86,14 +130,17 @@ impl LowestPrice {
 }
 
 impl Default for LowestPrice {
+    /// [`DEFAULT_MIN_REPUTATION`], any currency, [`DEFAULT_MAX_ETA`].
     fn default() -> Self {
-        Self::new(0.0)
+        Self::new(DEFAULT_MIN_REPUTATION)
     }
 }
 
 impl OfferStrategy for LowestPrice {
     fn choose(&self, candidates: &[OfferCandidate]) -> Option<usize> {
-        let eligible = |c: &&OfferCandidate| c.reputation >= self.min_reputation;
+        let eligible = |c: &&OfferCandidate| {
+            c.reputation >= self.min_reputation && c.eta_is_reasonable(self.max_eta)
+        };
         let currency = self.currency.clone().or_else(|| {
             candidates
                 .iter()
@@ -168,6 +215,11 @@ pub async fn offers(
     intent: IntentId,
 ) -> Result<Vec<OfferCandidate>, NetError> {
     let peers = handle.peers().await?;
+    let listed_at_ms = mesh_core::unix_ms(std::time::SystemTime::now());
+    let intent_expires_at_ms = handle
+        .intent(intent)
+        .await?
+        .map_or(u64::MAX, |view| view.expires_at_ms);
     let wanted = intent.to_string();
     let mut out = Vec::new();
     for n in handle.negotiations().await? {
@@ -191,6 +243,8 @@ pub async fn offers(
             price,
             due_at_ms: p.due_at_ms,
             reputation,
+            intent_expires_at_ms,
+            listed_at_ms,
         });
     }
     Ok(out)
@@ -365,7 +419,34 @@ mod tests {
             price: Price::new(amount, currency).unwrap(),
             due_at_ms: due,
             reputation,
+            intent_expires_at_ms: 1_000_000,
+            listed_at_ms: 0,
         }
+    }
+
+    #[test]
+    fn a_tiny_price_with_an_absurd_eta_does_not_win_by_default() {
+        let month = 30 * 24 * 3600 * 1000;
+        let hostage = OfferCandidate {
+            intent_expires_at_ms: 2 * month,
+            ..offer("0.00000001", "USD", 0.5, month)
+        };
+        let honest = OfferCandidate {
+            intent_expires_at_ms: 2 * month,
+            ..offer("5", "USD", 0.5, 3_600_000)
+        };
+        assert_eq!(
+            LowestPrice::default().choose(&[hostage.clone(), honest.clone()]),
+            Some(1)
+        );
+        // Past the intent's expiry by more than the slack: not eligible however cheap.
+        let late = offer("0.01", "USD", 0.5, 1_000_000 + 3_600_001);
+        let on_time = offer("5", "USD", 0.5, 1_000_000 + 3_600_000);
+        assert_eq!(LowestPrice::new(0.0).choose(&[late, on_time]), Some(1));
+        // An agent that broke a commitment here falls below the default minimum.
+        let faulty = offer("1", "USD", 0.25, 10);
+        let unknown = offer("2", "USD", mesh_core::reputation::NEUTRAL, 10);
+        assert_eq!(LowestPrice::default().choose(&[faulty, unknown]), Some(1));
     }
 
     #[test]

@@ -97,6 +97,10 @@ pub struct NetConfig {
     pub webrtc_certificate: Option<String>,
     /// Reputation from receipts: whom to trust from the start, and whether to share receipts.
     pub reputation: ReputationConfig,
+    /// How long a finished negotiation (completed, rejected, withdrawn or expired) is kept,
+    /// in memory and in the store, counted from its end: then it is pruned. Default
+    /// [`crate::inp::DEFAULT_RETENTION`], 30 days.
+    pub negotiation_retention: Duration,
 }
 
 /// How a node takes part in reputation from receipts (see [`crate::receipts`] and
@@ -256,6 +260,7 @@ impl NetConfig {
         self.role = role;
         self
     }
+            negotiation_retention: crate::inp::DEFAULT_RETENTION,
 
     /// Sets the bootstrap peers.
     pub fn with_bootstrap(mut self, peers: Vec<Multiaddr>) -> Self {

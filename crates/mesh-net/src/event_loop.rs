@@ -745,10 +745,12 @@ impl EventLoop {
                 let (book, open) = (&self.book, &self.open_intents);
                 let result = self.inp.receive(
                     &request.envelope,
+                let from_ip = self.peers.remote_ip(&peer);
                     peer,
                     self.local,
                     &|id| lookup(book, open, id),
                     now_ms(),
+                    from_ip,
                 );
                 let ack = match result {
                     Ok(event) => {
@@ -970,6 +972,15 @@ impl EventLoop {
         let _ = self.negotiation_events.send(event);
     }
 
+        // A broken commitment of the other party (no delivery by the due time, no receipt
+        // after a delivery) lowers its reputation here.
+        if let Some(fault) = &event.fault
+            && let Ok(peer) = fault.peer.parse::<PeerId>()
+            && peer != self.local
+        {
+            let score = self.peers.observe(peer, Observation::Fault);
+            tracing::info!(%peer, kind = %fault.kind, score, negotiation = %event.negotiation_id, "negotiation fault");
+        }
     fn fail_inp(&mut self, out: OutgoingInp, reason: &str) {
         let result = match self.inp.abandon(&out.prepared.id) {
             Some(event) => {
@@ -989,7 +1000,7 @@ impl EventLoop {
     /// Reads back what the store holds, before the loop starts.
     fn restore_from(&mut self, store: &mesh_store::Store) -> Result<(), NetError> {
         let now = now_ms();
-        let restored = restore(store, now)
+        let restored = restore(store, now, self.config.negotiation_retention)
             .map_err(|e| NetError::Setup(format!("cannot read the store: {e}")))?;
         for intent in &restored.own_intents {
             self.seen.insert(intent.id.0, intent.content.expires_at_ms);
@@ -2357,9 +2368,27 @@ impl EventLoop {
         }
         if now >= self.next_trim {
             self.next_trim = now + conn_trim::INTERVAL;
+            if let Some(event) = self.inp.timeout_event(&id, self.local)
+                && event.fault.is_some()
+            {
+                self.emit_negotiation(Arc::new(event));
+            }
             self.trim_connections(now);
         }
         if now >= self.next_scoring {
+            let pruned = self
+                .inp
+                .prune_finished(now_ms(), self.config.negotiation_retention);
+            for id in &pruned {
+                self.persisted_len.remove(id);
+            }
+            if !pruned.is_empty() && self.writer.is_some() {
+                let retention = u64::try_from(self.config.negotiation_retention.as_millis());
+                self.save(Write::PruneNegotiations {
+                    finished: inp::FINISHED_STATES,
+                    before_ms: now_ms().saturating_sub(retention.unwrap_or(u64::MAX)),
+                });
+            }
             self.next_scoring = now + SCORING_INTERVAL;
             self.update_scoring(now);
         }

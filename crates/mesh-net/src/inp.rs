@@ -11,13 +11,15 @@
 //! publisher's side; any other message must belong to a known one.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use libp2p::PeerId;
 use mesh_core::intent::IntentId;
 use mesh_core::negotiation::{
-    Body, Config, Header, MessageKind, Negotiation, NegotiationError, NegotiationId, Role, State,
-    Transcript, peek,
+    Body, Config, Fault, Header, MessageKind, Negotiation, NegotiationError, NegotiationId, Role,
+    State, Transcript, peek,
 };
 use mesh_core::{IntentStatus, Keypair, SignedIntent};
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,18 @@ use crate::codec::ProtoCodec;
 
 /// Negotiations one node keeps at most; finished ones are forgotten first when full.
 pub const MAX_NEGOTIATIONS: usize = 4096;
+/// Live offers (negotiations opened by an agent's `Offer` and not yet agreed or ended) that
+/// one intent of this node takes at once; a further new offer is refused (`too_many_offers`)
+/// until one ends. Offers already live are never evicted for a newcomer.
+pub const MAX_LIVE_OFFERS_PER_INTENT: usize = 32;
+/// Live offers one agent may have open on this node's intents at once.
+pub const MAX_LIVE_OFFERS_PER_PEER: usize = 16;
+/// Live offers that agents connected from one IP address may have open on this node's
+/// intents at once (loopback addresses exempt, as for connections per IP).
+pub const MAX_LIVE_OFFERS_PER_IP: usize = 64;
+/// How long a finished negotiation is kept, in memory and in the store, by default (30 days):
+/// then it is pruned. See `NetConfig::negotiation_retention`.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Largest INP request: the largest negotiation envelope plus framing.
 pub const MAX_INP_REQUEST_BYTES: usize = mesh_core::negotiation::MAX_ENVELOPE_BYTES + 1024;
 /// Largest INP response.
@@ -75,6 +89,35 @@ pub struct NegotiationEvent {
     /// Price of an offer or counter, e.g. `2.50 USD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<String>,
+    /// The fault this step ended the negotiation with, if any: the publisher's cancellation of
+    /// an overdue agreement, or (kind `timeout`) an expiry that left a commitment unmet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultView>,
+}
+
+/// A party's fault in a negotiation: evidence for reputation and for later dispute handling.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FaultView {
+    /// `non_delivery` (no delivery by the agreed due time) or `missing_receipt` (no receipt
+    /// within the receipt timeout after a delivery).
+    pub kind: String,
+    /// The role of the party at fault: `agent` or `publisher`.
+    pub by: String,
+    /// The peer at fault.
+    pub peer: String,
+    /// When it was established, Unix ms.
+    pub at_ms: u64,
+}
+
+impl FaultView {
+    fn of(n: &Negotiation, fault: Fault) -> Self {
+        Self {
+            kind: fault.kind.as_str().to_owned(),
+            by: role_name(fault.by).to_owned(),
+            peer: n.peer(fault.by).to_string(),
+            at_ms: fault.at_ms,
+        }
+    }
 }
 
 /// One negotiation, as `negotiations list` shows it.
@@ -100,6 +143,13 @@ pub struct NegotiationSummary {
     /// The outstanding or agreed proposal, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposal: Option<ProposalView>,
+    /// When the agreed delivery is due, Unix ms, once agreed; from then on the publisher may
+    /// cancel an undelivered agreement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at_ms: Option<u64>,
+    /// The fault the negotiation ended with, if any (kept with it as evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultView>,
 }
 
 /// A proposal, as the API and SDK show it.
@@ -153,6 +203,14 @@ pub enum InpError {
         /// Where it stands.
         status: IntentStatus,
     },
+    /// The intent, the agent or its address already has the most live offers allowed here.
+    #[error("too many live offers on {what} (limit {limit}): retry once some of them are answered")]
+    TooManyOffers {
+        /// What is full: `this intent`, `this agent` or `this address`.
+        what: &'static str,
+        /// The cap.
+        limit: usize,
+    },
     /// A previous message of this negotiation is still waiting for its acknowledgement.
     #[error("a message of negotiation {0} is still in flight; wait for its answer")]
     InFlight(String),
@@ -170,6 +228,7 @@ impl InpError {
             InpError::Full => "busy",
             InpError::InFlight(_) => "in_flight",
             InpError::IntentClosed { .. } => "intent_closed",
+            InpError::TooManyOffers { .. } => "too_many_offers",
         }
     }
 
@@ -187,6 +246,7 @@ impl InpError {
             | InpError::UnknownIntent(_)
             | InpError::Full
             | InpError::InFlight(_)
+            | InpError::TooManyOffers { .. }
             | InpError::IntentClosed { .. } => false,
         }
     }
@@ -217,6 +277,9 @@ fn role_name(role: Role) -> &'static str {
 fn kind_name(kind: MessageKind) -> String {
     format!("{kind:?}").to_lowercase()
 }
+
+/// The API names of the final states, as the store's meta holds them.
+pub const FINISHED_STATES: &[&str] = &["completed", "rejected", "withdrawn", "expired"];
 
 /// The API name of a negotiation state (`offered`, `agreed`, ...).
 pub fn state_name(state: State) -> &'static str {
@@ -251,6 +314,9 @@ pub struct Registry {
     /// Our messages the other party evidently took before its acknowledgement reached us: its
     /// next message chained on them. Settled by `commit` or `abandon`.
     adopted: HashMap<NegotiationId, NegotiationEvent>,
+    /// The IP address each negotiation opened here by an agent's offer came from (loopback
+    /// and unknown ones are not kept), for [`MAX_LIVE_OFFERS_PER_IP`].
+    origins: HashMap<NegotiationId, IpAddr>,
 }
 
 #[derive(Debug)]
@@ -390,10 +456,16 @@ impl Registry {
 
     /// Takes a received envelope into its negotiation (opening one for an `Offer` on an intent
     /// this node published).
+    ///
+    /// `from_ip` is the address the sender is connected from, if known: a new offer is
+    /// refused when its intent, its agent or (`from_ip` not loopback) its address already has
+    /// the most live offers allowed ([`MAX_LIVE_OFFERS_PER_INTENT`],
+    /// [`MAX_LIVE_OFFERS_PER_PEER`], [`MAX_LIVE_OFFERS_PER_IP`]).
     pub fn receive(
         &mut self,
         envelope: &[u8],
         from: PeerId,
+        from_ip: Option<IpAddr>,
         local: PeerId,
         intent_of: &IntentLookup<'_>,
         now_ms: u64,
@@ -442,7 +514,12 @@ impl Registry {
                         ),
                     });
                 }
+                let from_ip = from_ip.filter(|ip| !ip.is_loopback());
+                self.check_offer_caps(&header.intent_id, &from, from_ip, local)?;
                 self.make_room()?;
+                if let Some(ip) = from_ip {
+                    self.origins.insert(header.negotiation_id, ip);
+                }
                 Negotiation::new(
                     header.intent_id,
                     local,
@@ -457,13 +534,104 @@ impl Registry {
         {
             self.refuse_second_agreement(&negotiation)?;
         }
-        let event = negotiation.handle(envelope, now_ms)?;
+        let event = match negotiation.handle(envelope, now_ms) {
+            Ok(event) => event,
+            Err(e) => {
+                if !self.negotiations.contains_key(&header.negotiation_id) {
+                    self.origins.remove(&header.negotiation_id);
+                }
+                return Err(e.into());
+            }
+        };
         let role = negotiation
             .role_of(&local)
             .ok_or_else(|| InpError::NotForUs(local.to_string()))?;
         let view = event_view(&negotiation, event.seq, &event.body, role, true);
         self.negotiations.insert(header.negotiation_id, negotiation);
         Ok(view)
+    }
+
+    /// Refuses a new offer on `intent` from `agent` (at `ip`, if not loopback) when the
+    /// intent, the agent or the address already has the most live offers allowed here.
+    fn check_offer_caps(
+        &self,
+        intent: &IntentId,
+        agent: &PeerId,
+        ip: Option<IpAddr>,
+        local: PeerId,
+    ) -> Result<(), InpError> {
+        let (mut on_intent, mut by_agent, mut from_ip) = (0, 0, 0);
+        for (id, n) in &self.negotiations {
+            if n.publisher() != local
+                || !matches!(
+                    n.state(),
+                    State::AwaitingOffer | State::Offered | State::Countered
+                )
+            {
+                continue;
+            }
+            on_intent += usize::from(n.intent_id() == *intent);
+            by_agent += usize::from(n.agent() == *agent);
+            from_ip += usize::from(ip.is_some() && self.origins.get(id) == ip.as_ref());
+        }
+        let full = |what, count, limit| {
+            if count >= limit {
+                Err(InpError::TooManyOffers { what, limit })
+            } else {
+                Ok(())
+            }
+        };
+        full("this intent", on_intent, MAX_LIVE_OFFERS_PER_INTENT)?;
+        full("this agent", by_agent, MAX_LIVE_OFFERS_PER_PEER)?;
+        full("this address", from_ip, MAX_LIVE_OFFERS_PER_IP)
+    }
+
+    /// The fault negotiation `id` ended with when the party at fault is the other one (not
+    /// `local`): that peer and the fault's view, to lower its reputation.
+    pub fn fault_of_other(&self, id: &NegotiationId, local: PeerId) -> Option<(PeerId, FaultView)> {
+        let n = self.negotiations.get(id)?;
+        let fault = n.fault()?;
+        let peer = n.peer(fault.by);
+        (peer != local).then(|| (peer, FaultView::of(n, fault)))
+    }
+
+    /// The event of negotiation `id`'s expiry (kind `timeout`, no message), with its fault.
+    pub fn timeout_event(&self, id: &NegotiationId, local: PeerId) -> Option<NegotiationEvent> {
+        let n = self.negotiations.get(id)?;
+        let role = n.role_of(&local)?;
+        Some(NegotiationEvent {
+            negotiation_id: id.to_string(),
+            intent_id: n.intent_id().to_string(),
+            peer: n.peer(role.other()).to_string(),
+            role: role_name(role).to_owned(),
+            seq: n.next_seq(),
+            kind: "timeout".to_owned(),
+            received: false,
+            state: state_name(n.state()).to_owned(),
+            price: None,
+            fault: n.fault().map(|f| FaultView::of(n, f)),
+        })
+    }
+
+    /// Forgets the finished negotiations that ended `retention` or longer before `now_ms`;
+    /// returns them.
+    pub fn prune_finished(&mut self, now_ms: u64, retention: Duration) -> Vec<NegotiationId> {
+        let retention_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+        let old: Vec<NegotiationId> = self
+            .negotiations
+            .iter()
+            .filter(|(id, n)| {
+                !self.in_flight.contains_key(id)
+                    && n.ended_at_ms()
+                        .is_some_and(|end| end.saturating_add(retention_ms) <= now_ms)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &old {
+            self.negotiations.remove(id);
+            self.origins.remove(id);
+        }
+        old
     }
 
     /// The negotiation on `intent` that reached an agreement (agreed, delivered or completed),
@@ -542,6 +710,7 @@ impl Registry {
             }
             None => {
                 self.negotiations.remove(&id);
+                self.origins.remove(&id);
             }
         }
     }
@@ -594,6 +763,7 @@ impl Registry {
         match victim {
             Some(id) => {
                 self.negotiations.remove(&id);
+                self.origins.remove(&id);
                 Ok(())
             }
             None => Err(InpError::Full),
@@ -618,6 +788,7 @@ fn event_view(
         received,
         state: state_name(n.state()).to_owned(),
         price: price_of(body),
+        fault: n.fault().map(|f| FaultView::of(n, f)),
     }
 }
 
@@ -639,6 +810,8 @@ fn summary(id: &NegotiationId, n: &Negotiation, local: PeerId, now_ms: u64) -> N
             due_at_ms: p.eta.due_at(now_ms),
             terms: p.terms.clone(),
         }),
+        due_at_ms: n.due_at_ms(),
+        fault: n.fault().map(|f| FaultView::of(n, f)),
     }
 }
 
@@ -713,21 +886,35 @@ mod tests {
 
         // Not an intent we know.
         let err = Registry::default()
-            .receive(&prepared.envelope, agent, publisher, &none, NOW)
+            .receive(&prepared.envelope, agent, None, publisher, &none, NOW)
             .unwrap_err();
         assert_eq!(err.code(), "unknown_intent");
         assert!(!err.is_misbehaviour());
 
         // Relayed by someone other than the signer.
         let err = Registry::default()
-            .receive(&prepared.envelope, PeerId::random(), publisher, &ours, NOW)
+            .receive(
+                &prepared.envelope,
+                PeerId::random(),
+                None,
+                publisher,
+                &ours,
+                NOW,
+            )
             .unwrap_err();
         assert_eq!(err.code(), "relayed");
         assert!(err.is_misbehaviour());
 
         // Addressed to another node.
         let err = Registry::default()
-            .receive(&prepared.envelope, agent, PeerId::random(), &ours, NOW)
+            .receive(
+                &prepared.envelope,
+                agent,
+                None,
+                PeerId::random(),
+                &ours,
+                NOW,
+            )
             .unwrap_err();
         assert_eq!(err.code(), "not_for_us");
 
@@ -736,14 +923,14 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         let err = Registry::default()
-            .receive(&tampered, agent, publisher, &ours, NOW)
+            .receive(&tampered, agent, None, publisher, &ours, NOW)
             .unwrap_err();
         assert!(err.is_misbehaviour(), "{err}");
 
         // The genuine offer opens it; a replay is refused and changes nothing.
         let mut registry = Registry::default();
         let event = registry
-            .receive(&prepared.envelope, agent, publisher, &ours, NOW)
+            .receive(&prepared.envelope, agent, None, publisher, &ours, NOW)
             .unwrap();
         assert_eq!(
             (event.kind.as_str(), event.state.as_str()),
@@ -751,7 +938,7 @@ mod tests {
         );
         assert_eq!(event.role, "publisher");
         let err = registry
-            .receive(&prepared.envelope, agent, publisher, &ours, NOW)
+            .receive(&prepared.envelope, agent, None, publisher, &ours, NOW)
             .unwrap_err();
         assert_eq!(err.code(), "stale", "replay: {err}");
         assert!(!err.is_misbehaviour(), "a replay can be an honest retry");
@@ -781,7 +968,7 @@ mod tests {
         let mut publisher_side = Registry::default();
         let offer = offer(&p, &mut agent_side);
         publisher_side
-            .receive(&offer.envelope, agent, publisher, &ours, NOW)
+            .receive(&offer.envelope, agent, None, publisher, &ours, NOW)
             .unwrap();
         let accept = publisher_side
             .prepare(
@@ -796,7 +983,7 @@ mod tests {
             .unwrap();
         // The publisher's Accept reaches the agent before the ack of the agent's Offer.
         let event = agent_side
-            .receive(&accept.envelope, publisher, agent, &ours, NOW)
+            .receive(&accept.envelope, publisher, None, agent, &ours, NOW)
             .unwrap();
         assert_eq!(event.state, "agreed");
         // The late ack (or its loss) settles the offer as sent, once.
@@ -851,6 +1038,130 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.code(), "illegal_transition");
+    }
+
+    /// A fresh agent's signed offer on `p.intent`.
+    fn stranger_offer(p: &Parties) -> (PeerId, Vec<u8>) {
+        let stranger = Parties {
+            publisher: p.publisher.clone(),
+            agent: Keypair::generate_ed25519(),
+            intent: Arc::clone(&p.intent),
+        };
+        let prepared = offer(&stranger, &mut Registry::default());
+        (stranger.agent.public().to_peer_id(), prepared.envelope)
+    }
+
+    #[test]
+    fn live_offers_are_capped_per_intent_and_address_without_evicting_any() {
+        let p = parties();
+        let publisher = p.publisher.public().to_peer_id();
+        let intent = Arc::clone(&p.intent);
+        let ours = move |_: &IntentId| Ok(Arc::clone(&intent));
+        let mut registry = Registry::default();
+        // The honest bidder comes first.
+        let honest = offer(&p, &mut Registry::default());
+        let agent = p.agent.public().to_peer_id();
+        registry
+            .receive(&honest.envelope, agent, None, publisher, &ours, NOW)
+            .unwrap();
+        for _ in 1..MAX_LIVE_OFFERS_PER_INTENT {
+            let (peer, env) = stranger_offer(&p);
+            registry
+                .receive(&env, peer, None, publisher, &ours, NOW)
+                .unwrap();
+        }
+        let (peer, env) = stranger_offer(&p);
+        let err = registry
+            .receive(&env, peer, None, publisher, &ours, NOW)
+            .unwrap_err();
+        assert_eq!(err.code(), "too_many_offers", "{err}");
+        assert!(!err.is_misbehaviour());
+        assert!(
+            registry.get(&honest.id).is_some(),
+            "a live offer is never evicted"
+        );
+        assert_eq!(
+            registry.list(publisher, NOW).len(),
+            MAX_LIVE_OFFERS_PER_INTENT
+        );
+
+        // Per address, across intents: loopback is exempt, a public address is not.
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        let mut registry = Registry::default();
+        let mut intents = Vec::new();
+        for i in 0..=MAX_LIVE_OFFERS_PER_IP {
+            let q = Parties {
+                publisher: p.publisher.clone(),
+                agent: Keypair::generate_ed25519(),
+                intent: Arc::new(
+                    Intent::new(format!("t{i}"))
+                        .capabilities(["a"])
+                        .ttl(Duration::from_secs(600))
+                        .sign(&p.publisher, NOW)
+                        .unwrap(),
+                ),
+            };
+            let prepared = offer(&q, &mut Registry::default());
+            intents.push((q, prepared));
+        }
+        for (i, (q, prepared)) in intents.iter().enumerate() {
+            let intent = Arc::clone(&q.intent);
+            let lookup = move |_: &IntentId| Ok(Arc::clone(&intent));
+            let from = q.agent.public().to_peer_id();
+            let result =
+                registry.receive(&prepared.envelope, from, Some(ip), publisher, &lookup, NOW);
+            if i < MAX_LIVE_OFFERS_PER_IP {
+                result.unwrap();
+            } else {
+                assert_eq!(result.unwrap_err().code(), "too_many_offers");
+                let loopback = Some(IpAddr::from([127, 0, 0, 1]));
+                registry
+                    .receive(&prepared.envelope, from, loopback, publisher, &lookup, NOW)
+                    .unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn finished_negotiations_are_pruned_after_the_retention() {
+        let p = parties();
+        let (publisher, agent) = (
+            p.publisher.public().to_peer_id(),
+            p.agent.public().to_peer_id(),
+        );
+        let intent = Arc::clone(&p.intent);
+        let ours = move |_: &IntentId| Ok(Arc::clone(&intent));
+        let mut registry = Registry::default();
+        let prepared = offer(&p, &mut Registry::default());
+        registry
+            .receive(&prepared.envelope, agent, None, publisher, &ours, NOW)
+            .unwrap();
+        let retention = Duration::from_secs(3600);
+        let day = 24 * 3600 * 1000;
+        assert!(
+            registry.prune_finished(NOW + day, retention).is_empty(),
+            "live"
+        );
+        let reject = registry
+            .prepare(
+                Action::Reply {
+                    negotiation: prepared.id,
+                    body: Body::Reject {
+                        reason: "no".into(),
+                    },
+                },
+                &p.publisher,
+                &ours,
+                NOW + 10,
+            )
+            .unwrap();
+        registry.commit(&reject.id, publisher).unwrap();
+        assert!(registry.prune_finished(NOW + 10, retention).is_empty());
+        assert_eq!(
+            registry.prune_finished(NOW + 10 + 3_600_000, retention),
+            [prepared.id]
+        );
+        assert!(registry.get(&prepared.id).is_none());
     }
 
     #[test]

@@ -41,6 +41,8 @@ struct Entry {
     connections: u32,
     /// Whether a connection to it runs over loopback (it is on this host).
     local: bool,
+    /// The IP address of its first connection (not what it claims to listen on).
+    remote_ip: Option<std::net::IpAddr>,
 }
 
 /// Connected peers and their reputation: this node's local score of each peer's messages and
@@ -66,6 +68,9 @@ impl PeerBook {
         let e = self.connected.entry(peer).or_default();
         e.connections += 1;
         e.local |= crate::addr_scope::is_loopback(&addr);
+        if e.remote_ip.is_none() {
+            e.remote_ip = crate::ip_limits::ip_of(&addr);
+        }
         push_bounded(&mut e.addrs, addr);
     }
 
@@ -128,6 +133,12 @@ impl PeerBook {
     /// Number of connected peers.
     pub fn connected_count(&self) -> usize {
         self.connected.len()
+    }
+
+    /// The IP address `peer` is connected from (that of its first connection), if it is
+    /// connected over IP.
+    pub fn remote_ip(&self, peer: &PeerId) -> Option<std::net::IpAddr> {
+        self.connected.get(peer)?.remote_ip
     }
 
     /// Records what `peer` did; returns its new score.

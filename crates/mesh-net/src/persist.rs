@@ -79,6 +79,14 @@ pub enum Write {
         /// Now, Unix ms.
         now_ms: u64,
     },
+    /// Drop finished negotiations (in one of `finished` states) last updated before
+    /// `before_ms`: their retention passed.
+    PruneNegotiations {
+        /// The final state names (`inp::state_name`).
+        finished: &'static [&'static str],
+        /// Unix ms.
+        before_ms: u64,
+    },
 }
 
 /// The writer's queue is full (or the writer stopped).
@@ -327,6 +335,17 @@ fn apply(store: &Store, write: Write) -> (Option<u64>, Result<(), String>) {
             (None, text(result))
         }
         Write::Prune { now_ms } => (None, text(store.prune_expired(now_ms).map(|_| ()))),
+        Write::PruneNegotiations {
+            finished,
+            before_ms,
+        } => (
+            None,
+            text(
+                store
+                    .prune_finished_negotiations(finished, before_ms)
+                    .map(|_| ()),
+            ),
+        ),
         Write::Reported { write, token } => (Some(token), apply(store, *write).1),
     }
 }

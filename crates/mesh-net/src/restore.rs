@@ -1,7 +1,12 @@
 //! Reading back what a node stored before it stopped: everything is verified again as if it
 //! had just arrived, and anything that no longer verifies (or has expired) is skipped.
+//!
+//! Negotiations: finished ones past their retention are deleted from the store first; the
+//! transcripts of the others are verified together, their signatures in batches
+//! ([`Negotiation::resume_all`]), and one the store says expired stays expired.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
 use mesh_core::negotiation::{Config, Negotiation, Transcript};
@@ -37,8 +42,9 @@ pub struct Restored {
     pub skipped: usize,
 }
 
-/// Reads `store` at `now_ms`.
-pub fn restore(store: &Store, now_ms: u64) -> Result<Restored, StoreError> {
+/// Reads `store` at `now_ms`, first deleting the negotiations that finished more than
+/// `retention` ago.
+pub fn restore(store: &Store, now_ms: u64, retention: Duration) -> Result<Restored, StoreError> {
     let mut out = Restored::default();
     for stored in store.own_intents(now_ms, OWN_INTENTS_CAPACITY)? {
         let Some(intent) = verify_intent(&stored, now_ms, &mut out.skipped) else {
@@ -64,13 +70,34 @@ pub fn restore(store: &Store, now_ms: u64) -> Result<Restored, StoreError> {
             out.open_intents.push(intent);
         }
     }
+    let retention_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+    let pruned = store.prune_finished_negotiations(
+        crate::inp::FINISHED_STATES,
+        now_ms.saturating_sub(retention_ms),
+    )?;
+    if pruned > 0 {
+        tracing::info!(pruned, "finished negotiations past their retention deleted");
+    }
+    let mut metas = Vec::new();
+    let mut transcripts = Vec::new();
     for stored in store.negotiations()? {
         let transcript = Transcript::from_envelopes(store.transcript(&stored.id)?);
         if transcript.is_empty() {
             continue;
         }
-        match Negotiation::resume(&transcript, Config::default(), now_ms) {
-            Ok(n) => out.negotiations.push(n),
+        metas.push(stored.meta);
+        transcripts.push(transcript);
+    }
+    let resumed = Negotiation::resume_all(&transcripts, Config::default(), now_ms);
+    for (meta, result) in metas.into_iter().zip(resumed) {
+        match result {
+            Ok(mut n) => {
+                // Expired before the stop: stays expired (its fault already counted).
+                if meta.state == "expired" {
+                    n.expire(meta.updated_at_unix_ms);
+                }
+                out.negotiations.push(n);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "stored transcript does not verify; skipped");
                 out.skipped += 1;
