@@ -270,6 +270,7 @@ fn spawn_swarm(
         seen: SeenIntents::default(),
         forwarded: SeenIntents::default(),
         publisher_quota: KeyedLimiter::new(limits.intents_per_publisher, LIMITED_PEERS),
+        forwarder_quota: KeyedLimiter::new(limits.intents_per_forwarder, LIMITED_PEERS),
         inp_limit: KeyedLimiter::new(limits.negotiation_messages_per_peer, LIMITED_PEERS),
         dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
         open_intents: OpenIntents::default(),
@@ -351,6 +352,8 @@ struct EventLoop {
     forwarded: SeenIntents,
     /// Intents per publisher, at every hop.
     publisher_quota: KeyedLimiter<PeerId>,
+    /// Intents new to this node per relaying peer (gossip and catch-up answers).
+    forwarder_quota: KeyedLimiter<PeerId>,
     /// Negotiation messages per peer.
     inp_limit: KeyedLimiter<PeerId>,
     /// DHT records and provider announcements stored per peer.
@@ -1476,6 +1479,13 @@ impl EventLoop {
         }
         if let Verdict::Accept(intent) = &verdict
             && !self.seen.contains(&intent.id.0)
+            && !self.forwarder_quota.allow(&source, Instant::now())
+        {
+            self.metrics.throttle_intent("forwarder");
+            return Verdict::Ignore("over_quota_forwarder");
+        }
+        if let Verdict::Accept(intent) = &verdict
+            && !self.seen.contains(&intent.id.0)
             && !self
                 .publisher_quota
                 .allow(&intent.publisher, Instant::now())
@@ -1610,6 +1620,12 @@ impl EventLoop {
                         self.metrics.reject_message("catchup_unasked");
                         continue;
                     };
+                    if !self.seen.contains(&intent.id.0)
+                        && !self.forwarder_quota.allow(&peer, Instant::now())
+                    {
+                        self.metrics.throttle_intent("forwarder");
+                        continue;
+                    }
                     self.peers.observe(peer, Observation::Valid);
                     if self.deliver(intent, peer, topic) {
                         self.metrics.intents_caught_up.inc();

@@ -42,6 +42,9 @@ pub struct MeshMetrics {
     pub intents_duplicate: Counter,
     /// Held intents cancelled by their publisher (own cancellations included).
     pub intents_cancelled: Counter,
+    /// Received intents dropped by a rate limit, by reason (`forwarder`: the peer that relayed
+    /// them, on gossip or in a catch-up answer, was over its quota).
+    pub intents_throttled: Family<ReasonLabel, Counter>,
     /// DHT lookups of a negotiation peer none of whose known addresses worked.
     pub inp_route_lookups: Counter,
     /// Negotiation messages sent again after their connection closed before the answer.
@@ -103,6 +106,11 @@ impl MeshMetrics {
             "intents_duplicate",
             "Verified intents received again and not delivered twice",
             m.intents_duplicate.clone(),
+        );
+        r.register(
+            "intents_throttled",
+            "Received intents dropped by a rate limit, by reason",
+            m.intents_throttled.clone(),
         );
         r.register(
             "intents_cancelled",
@@ -221,6 +229,15 @@ impl MeshMetrics {
     /// Counts a refused gossip or negotiation message.
     pub fn reject_message(&self, reason: &str) {
         self.messages_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a received intent dropped by a rate limit.
+    pub fn throttle_intent(&self, reason: &str) {
+        self.intents_throttled
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
             })

@@ -25,6 +25,9 @@ pub struct NodeConfig {
     pub api: Option<SocketAddr>,
     /// Requests the local API serves at most.
     pub api_rate: mesh_net::Rate,
+    /// Byte budgets of what other peers can make the store keep
+    /// ([`mesh_store::StoreBudget`], its defaults by default).
+    pub store_budget: mesh_store::StoreBudget,
 }
 
 impl NodeConfig {
@@ -45,6 +48,7 @@ impl NodeConfig {
             net: NetConfig::new(listen),
             api: None,
             api_rate: api::DEFAULT_API_RATE,
+            store_budget: mesh_store::StoreBudget::new(),
         }
     }
 
@@ -105,7 +109,8 @@ impl Node {
         let keypair = home.identity()?;
         let store = {
             let path = home.store_path();
-            tokio::task::spawn_blocking(move || mesh_store::Store::open(&path))
+            let store_config = mesh_store::StoreConfig::new().with_budget(config.store_budget);
+            tokio::task::spawn_blocking(move || mesh_store::Store::open_with(&path, store_config))
                 .await
                 .map_err(|e| NodeError::Net(mesh_net::NetError::Setup(e.to_string())))??
         };
