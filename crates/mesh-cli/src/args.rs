@@ -384,6 +384,15 @@ pub enum NegotiationsCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Cancel an agreement whose delivery is overdue (publisher); the intent may then be
+    /// awarded again.
+    Cancel {
+        /// Negotiation id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Deliver the agreed work (agent): a file inline (at most 48 KiB), or a location.
     Deliver {
         /// Negotiation id.

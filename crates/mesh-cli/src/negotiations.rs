@@ -150,6 +150,14 @@ async fn run_online(home: &Home, command: NegotiationsCommand) -> anyhow::Result
                 )
                 .await?
         }
+        NegotiationsCommand::Cancel { id, reason } => {
+            client
+                .post(
+                    &format!("/v1/negotiations/{id}/cancel"),
+                    &ReasonRequest { reason },
+                )
+                .await?
+        }
         NegotiationsCommand::Withdraw { id, reason } => {
             client
                 .post(

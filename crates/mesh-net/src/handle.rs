@@ -320,6 +320,18 @@ impl MeshHandle {
             .await?
     }
 
+    /// Cancels an agreement whose delivery is overdue (publisher): a signed `Withdraw` after
+    /// the agreed due time, which the node refuses as `not_overdue` before it. The agent's
+    /// reputation here drops (non-delivery) and the intent may be awarded again.
+    pub async fn cancel_agreement(
+        &self,
+        negotiation: NegotiationId,
+        reason: impl Into<String>,
+    ) -> Result<NegotiationEvent, NetError> {
+        let reason = reason.into();
+        self.reply(negotiation, Body::Withdraw { reason }).await
+    }
+
     /// Counters the agent's offer (publisher).
     pub async fn counter(
         &self,

@@ -95,6 +95,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/negotiations/{id}/accept", post(accept))
         .route("/v1/negotiations/{id}/reject", post(reject))
         .route("/v1/negotiations/{id}/withdraw", post(withdraw))
+        .route("/v1/negotiations/{id}/cancel", post(cancel_agreement))
         .route("/v1/negotiations/{id}/deliver", post(deliver))
         .route("/v1/negotiations/{id}/receipt", post(receipt))
 }
@@ -111,6 +112,9 @@ fn net_error(e: NetError) -> ApiError {
         NetError::Inp(mesh_net::InpError::Negotiation(inner)) => match inner {
             NegotiationError::BadPrice { .. } => {
                 ApiError::bad_request("invalid_price", inner.to_string())
+            }
+            NegotiationError::NotOverdue { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "not_overdue", inner.to_string())
             }
             other => ApiError::new(StatusCode::CONFLICT, "illegal_message", other.to_string()),
         },
@@ -237,6 +241,17 @@ async fn reject(
 ) -> Result<Json<NegotiationEvent>, ApiError> {
     let reason = body.reason;
     send(&state, &id, Body::Reject { reason }).await
+}
+
+/// Cancels an overdue agreement (publisher): a `Withdraw` after the agreed due time; refused
+/// as `not_overdue` (409) before it.
+async fn cancel_agreement(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<ReasonRequest>,
+) -> Result<Json<NegotiationEvent>, ApiError> {
+    let reason = body.reason;
+    send(&state, &id, Body::Withdraw { reason }).await
 }
 
 async fn withdraw(

@@ -28,6 +28,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/negotiations/{id}/accept"),
     ("post", "/v1/negotiations/{id}/reject"),
     ("post", "/v1/negotiations/{id}/withdraw"),
+    ("post", "/v1/negotiations/{id}/cancel"),
     ("post", "/v1/negotiations/{id}/deliver"),
     ("post", "/v1/negotiations/{id}/receipt"),
     ("get", "/v1/reachability"),
@@ -328,6 +329,7 @@ fn base_document() -> Value {
             "/v1/negotiations/{id}/accept": {"post": step("Accept the other party's outstanding proposal", None, &id_param)},
             "/v1/negotiations/{id}/reject": {"post": step("Reject the outstanding proposal, ending the negotiation", Some("Reason"), &id_param)},
             "/v1/negotiations/{id}/withdraw": {"post": step("Withdraw before an agreement", Some("Reason"), &id_param)},
+            "/v1/negotiations/{id}/cancel": {"post": step("Cancel an agreement whose delivery is overdue (publisher; 409 not_overdue before the due time); the intent may then be awarded again", Some("Reason"), &id_param)},
             "/v1/negotiations/{id}/deliver": {"post": step("Deliver the agreed work (agent)", Some("DeliverRequest"), &id_param)},
             "/v1/negotiations/{id}/receipt": {"post": step("Rate the delivery, completing the negotiation (publisher)", Some("ReceiptRequest"), &id_param)},
             "/v1/agents": {"get": {

@@ -452,6 +452,17 @@ impl MeshNetwork {
         Ok(self.handle()?.reply(negotiation, body).await?)
     }
 
+    /// Cancels an agreement whose delivery is overdue (publisher; see
+    /// [`MeshHandle::cancel_agreement`](mesh_net::MeshHandle::cancel_agreement)): refused as
+    /// `not_overdue` before the agreed due time; afterwards the intent may be awarded again.
+    pub async fn cancel_agreement(
+        &self,
+        negotiation: NegotiationId,
+        reason: impl Into<String>,
+    ) -> Result<NegotiationEvent, Error> {
+        Ok(self.handle()?.cancel_agreement(negotiation, reason).await?)
+    }
+
     /// Delivers the agreed work (agent).
     pub async fn deliver(
         &self,

@@ -499,6 +499,14 @@ export class MeshNetwork {
     return this.#step(negotiationId, "withdraw", { reason });
   }
 
+  /**
+   * Cancels an agreement whose delivery is overdue (publisher). Refused as `not_overdue` before
+   * the agreed due time; afterwards the intent may be awarded again.
+   */
+  async cancelAgreement(negotiationId: string, reason = ""): Promise<NegotiationEvent> {
+    return this.#step(negotiationId, "cancel", { reason });
+  }
+
   /** Delivers the agreed work (agent): inline data or a location with its SHA-256. */
   async deliver(negotiationId: string, result: DeliveryInput): Promise<NegotiationEvent> {
     return this.#step(negotiationId, "deliver", toDeliverRequest(result));
