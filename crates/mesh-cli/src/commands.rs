@@ -191,6 +191,7 @@ fn key_decrypt(home: Home, args: &PassphraseArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
+    record_panics();
     // Flags that can be wrong are refused before the passphrase is asked for.
     let reputation = crate::reputation::config(&args.reputation)?;
     let home = match home.key_state()? {
@@ -235,10 +236,77 @@ async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
     }
     println!("Press Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
-    let reason = wait_for_stop(&node, args.exit_on_stdin_close).await;
-    tracing::info!(reason, "stopping");
-    node.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    let stop = wait_for_stop(&node, args.exit_on_stdin_close).await;
+    tracing::info!(reason = %stop, "stopping");
+    let failure = node.shutdown().await;
+    match (stop, failure) {
+        (Stop::Failed(reason), _) => bail!("{reason}"),
+        (Stop::Asked(_), Some(f)) => bail!("{}", with_panic_location(&f)),
+        (Stop::Asked(_), None) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The first panic of the process, with where it happened, as [`record_panics`] saw it.
+static FIRST_PANIC: std::sync::OnceLock<(String, Option<String>)> = std::sync::OnceLock::new();
+
+/// Records the first panic of any thread or task of the process, so that `mesh node` and
+/// `mesh demo` end with an error that names it instead of running on half broken. The panic
+/// is logged on one line; with `RUST_BACKTRACE` set the default report (and backtrace) follows.
+pub(crate) fn record_panics() {
+    let default = std::panic::take_hook();
+    let report = std::env::var_os("RUST_BACKTRACE").is_some();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = mesh_node::panic_message(info.payload());
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()));
+        tracing::error!(
+            thread = std::thread::current().name().unwrap_or("unnamed"),
+            at = place.as_deref().unwrap_or("unknown"),
+            "panic: {message}"
+        );
+        let _ = FIRST_PANIC.set((message, place));
+        if report {
+            default(info);
+        }
+    }));
+}
+
+/// The failure, with where its panic happened when the panic hook saw it.
+pub(crate) fn with_panic_location(failure: &mesh_node::NodeFailure) -> String {
+    let text = failure.to_string();
+    match FIRST_PANIC.get() {
+        Some((message, Some(place))) if text.ends_with(message.as_str()) => {
+            format!("{text} (at {place})")
+        }
+        _ => text,
+    }
+}
+
+/// A panic recorded by [`record_panics`] that no node task reported (a thread or task of its
+/// own), as a reason to stop.
+pub(crate) fn stray_panic() -> Option<String> {
+    FIRST_PANIC.get().map(|(message, place)| match place {
+        Some(place) => format!("a task panicked: {message} (at {place})"),
+        None => format!("a task panicked: {message}"),
+    })
+}
+
+/// Why `mesh node` stops.
+enum Stop {
+    /// Its owner asked (a signal, or standard input closed).
+    Asked(&'static str),
+    /// A task of the node failed: the one-line reason.
+    Failed(String),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Asked(why) => f.write_str(why),
+            Stop::Failed(why) => f.write_str(why),
+        }
+    }
 }
 
 /// Resolves when standard input reaches its end (or fails). The read runs on a plain thread,
@@ -265,7 +333,7 @@ async fn stdin_closed() {
     }
 }
 
-async fn wait_for_stop(node: &Node, on_stdin_close: bool) -> &'static str {
+async fn wait_for_stop(node: &Node, on_stdin_close: bool) -> Stop {
     let stdin = async {
         if on_stdin_close {
             stdin_closed().await;
@@ -274,20 +342,38 @@ async fn wait_for_stop(node: &Node, on_stdin_close: bool) -> &'static str {
         }
     };
     tokio::pin!(stdin);
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "interrupt";
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    let terminated = async {
+        match term {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
         }
     };
+    tokio::pin!(terminated);
+    let failed = node.failed();
+    tokio::pin!(failed);
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return "interrupt",
-            _ = term.recv() => return "terminate",
-            _ = &mut stdin => return "standard input closed",
-            _ = poll.tick() => if node.is_finished() { return "network task ended" },
+            _ = tokio::signal::ctrl_c() => return Stop::Asked("interrupt"),
+            _ = &mut terminated => return Stop::Asked("terminate"),
+            _ = &mut stdin => return Stop::Asked("standard input closed"),
+            f = &mut failed => return Stop::Failed(with_panic_location(&f)),
+            _ = poll.tick() => {
+                // The node reports its own tasks; a panic elsewhere (a thread of the store
+                // writer, a connection's task) is caught by the hook.
+                if let Some(f) = node.failure() {
+                    return Stop::Failed(with_panic_location(&f));
+                }
+                if let Some(reason) = stray_panic() {
+                    return Stop::Failed(reason);
+                }
+                if node.is_finished() {
+                    return Stop::Failed("the network task stopped".to_owned());
+                }
+            }
         }
     }
 }

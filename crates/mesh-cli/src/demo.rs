@@ -225,6 +225,7 @@ async fn negotiate(alice: &DemoNode, nodes: &[DemoNode], intent: &str) -> anyhow
 }
 
 pub async fn run(keep_running: bool) -> anyhow::Result<ExitCode> {
+    crate::commands::record_panics();
     let root = tempfile::Builder::new()
         .prefix("mesh-demo-")
         .tempdir()
@@ -348,10 +349,24 @@ pub async fn run(keep_running: bool) -> anyhow::Result<ExitCode> {
             home_of("alice")
         );
         println!("Press Ctrl-C to stop the mesh.");
-        let _ = tokio::signal::ctrl_c().await;
+        let failed = futures::future::select_all(all.iter().map(|n| Box::pin(n.node.failed())));
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            (f, _, _) = failed => tracing::error!("{f}"),
+        }
     }
+    let mut failures = Vec::new();
     for n in all {
-        n.node.shutdown().await;
+        if let Some(f) = n.node.shutdown().await {
+            failures.push(format!(
+                "{}: {}",
+                n.name,
+                crate::commands::with_panic_location(&f)
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -31,4 +31,4 @@ pub mod views;
 
 pub use error::NodeError;
 pub use home::{Home, HomeError};
-pub use node::{Node, NodeConfig};
+pub use node::{Node, NodeConfig, NodeFailure, panic_message};

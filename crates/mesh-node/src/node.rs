@@ -1,7 +1,9 @@
 //! A running node: the network task plus, optionally, the local API.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mesh_net::{MeshHandle, NetConfig};
@@ -65,6 +67,81 @@ impl NodeConfig {
     }
 }
 
+/// Why a node's task stopped without being asked to: the node no longer works and its
+/// program should end with an error (`mesh node` prints this and exits 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeFailure {
+    /// The network task panicked, or ended before the node was shut down.
+    #[error("the network task stopped: {0}")]
+    Network(String),
+    /// The local API's server panicked, or ended before the node was shut down.
+    #[error("the local API stopped: {0}")]
+    Api(String),
+}
+
+/// The text of a panic's payload (a `&str` or a `String`, as `panic!` makes them).
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+/// Why a task that should have run until shutdown ended, if that is a failure: a panic, a
+/// cancellation, an error it returned, or an end before `stopping` was set.
+fn task_outcome(
+    outcome: Result<Result<(), String>, tokio::task::JoinError>,
+    stopping: &AtomicBool,
+) -> Option<String> {
+    match outcome {
+        Err(e) => Some(match e.try_into_panic() {
+            Ok(payload) => format!("panicked: {}", panic_message(&*payload)),
+            Err(e) => e.to_string(),
+        }),
+        Ok(Err(e)) => Some(e),
+        Ok(Ok(())) if !stopping.load(Ordering::SeqCst) => {
+            Some("ended before the node was shut down".to_owned())
+        }
+        Ok(Ok(())) => None,
+    }
+}
+
+/// Watches `task` and records its failure in `failure` (the first failure of the node wins);
+/// `result` says whether what the task returned is an error.
+fn supervise<T: Send + 'static>(
+    task: JoinHandle<T>,
+    result: fn(T) -> Result<(), String>,
+    stopping: Arc<AtomicBool>,
+    failure: Arc<watch::Sender<Option<NodeFailure>>>,
+    what: fn(String) -> NodeFailure,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Some(reason) = task_outcome(task.await.map(result), &stopping) {
+            let f = what(reason);
+            tracing::error!("{f}");
+            failure.send_if_modified(|current| {
+                let first = current.is_none();
+                if first {
+                    *current = Some(f);
+                }
+                first
+            });
+        }
+    })
+}
+
+/// Set when the node shuts down or is dropped: its tasks then end without having failed.
+struct Stopping(Arc<AtomicBool>);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// A running node.
 pub struct Node {
     handle: MeshHandle,
@@ -73,8 +150,12 @@ pub struct Node {
     api_addr: Option<SocketAddr>,
     stop_api: watch::Sender<bool>,
     api_task: Option<JoinHandle<()>>,
+    /// Watches the network task: ends right after it.
     net_task: JoinHandle<()>,
     recorder: Recorder,
+    /// Set when shutdown begins: a task that ends after it has not failed.
+    stopping: Stopping,
+    failure: Arc<watch::Sender<Option<NodeFailure>>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -142,6 +223,15 @@ impl Node {
             net.webrtc_certificate = Some(mesh_net::webrtc::load_or_create_certificate(&path)?);
         }
         let (handle, net_task) = mesh_net::spawn(keypair, net, &mut registry)?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(watch::channel(None).0);
+        let net_task = supervise(
+            net_task,
+            |()| Ok(()),
+            stopping.clone(),
+            failure.clone(),
+            NodeFailure::Network,
+        );
         let recorder = Recorder::spawn(&handle, store.clone(), &mut registry);
         let (stop_api, stop_rx) = watch::channel(false);
         let mut api_addr = None;
@@ -161,7 +251,7 @@ impl Node {
             };
             let app = api::router(state, config.api_rate);
             let mut stop = stop_rx;
-            api_task = Some(tokio::spawn(async move {
+            let serve = tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
@@ -171,13 +261,18 @@ impl Node {
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY on API connection");
                     }
                 });
-                if let Err(e) = axum::serve(listener, app)
+                axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown)
                     .await
-                {
-                    tracing::error!(error = %e, "local API stopped");
-                }
-            }));
+                    .map_err(|e| e.to_string())
+            });
+            api_task = Some(supervise(
+                serve,
+                |r| r,
+                stopping.clone(),
+                failure.clone(),
+                NodeFailure::Api,
+            ));
             home.write_api(&format!("http://{addr}"))?;
             tracing::info!(%addr, "local API serving");
             api_addr = Some(addr);
@@ -191,6 +286,8 @@ impl Node {
             api_task,
             net_task,
             recorder,
+            stopping: Stopping(stopping),
+            failure,
         })
     }
 
@@ -219,9 +316,34 @@ impl Node {
         self.net_task.is_finished()
     }
 
+    /// Why the node stopped working, if one of its tasks panicked or ended on its own.
+    pub fn failure(&self) -> Option<NodeFailure> {
+        self.failure.borrow().clone()
+    }
+
+    /// Resolves when one of the node's tasks fails (never, for a node that works).
+    pub async fn failed(&self) -> NodeFailure {
+        let mut rx = self.failure.subscribe();
+        loop {
+            if let Some(f) = rx.borrow_and_update().clone() {
+                return f;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// A receiver of the node's failure, for code that outlives a borrow of the node.
+    pub fn failure_watch(&self) -> watch::Receiver<Option<NodeFailure>> {
+        self.failure.subscribe()
+    }
+
     /// Stops the API (ending event streams), then the network, then the event log recorder,
-    /// and removes the API file.
-    pub async fn shutdown(self) {
+    /// and removes the API file. Returns the node's failure, if a task failed before or
+    /// during the shutdown.
+    pub async fn shutdown(self) -> Option<NodeFailure> {
+        self.stopping.0.store(true, Ordering::SeqCst);
         let _ = self.stop_api.send(true);
         if let Some(task) = self.api_task {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
@@ -232,5 +354,6 @@ impl Node {
         if self.api_addr.is_some() {
             self.home.remove_api();
         }
+        self.failure.borrow().clone()
     }
 }

@@ -96,6 +96,10 @@ pub enum Error {
     /// `connect` was not called, or the network was shut down.
     #[error("not connected: call `connect().await` first")]
     NotConnected,
+    /// The embedded node stopped working: a task of it panicked or ended. Start a new
+    /// `MeshNetwork` (or restart the program).
+    #[error("the embedded node failed: {0}")]
+    Failed(#[from] mesh_node::NodeFailure),
     /// No bootstrap peer answered in time.
     #[error(
         "none of the {count} bootstrap peers answered within {secs} s; check the addresses and that they run (the node keeps retrying in the background)"
@@ -277,6 +281,7 @@ impl MeshNetworkBuilder {
             connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
             node: Arc::new(Mutex::new(None)),
             handle: Arc::new(std::sync::OnceLock::new()),
+            failure: Arc::new(std::sync::OnceLock::new()),
         })
     }
 }
@@ -290,7 +295,11 @@ pub struct MeshNetwork {
     connect_timeout: Duration,
     node: Arc<Mutex<Option<Node>>>,
     handle: Arc<std::sync::OnceLock<mesh_net::MeshHandle>>,
+    failure: Arc<std::sync::OnceLock<FailureWatch>>,
 }
+
+/// The embedded node's failure, as it reports it.
+type FailureWatch = tokio::sync::watch::Receiver<Option<mesh_node::NodeFailure>>;
 
 impl std::fmt::Debug for MeshNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -308,7 +317,16 @@ impl MeshNetwork {
     }
 
     fn handle(&self) -> Result<&mesh_net::MeshHandle, Error> {
+        if let Some(f) = self.failure() {
+            return Err(Error::Failed(f));
+        }
         self.handle.get().ok_or(Error::NotConnected)
+    }
+
+    /// Why the embedded node stopped working, if a task of it panicked or ended; every call
+    /// then fails with [`Error::Failed`].
+    pub fn failure(&self) -> Option<mesh_node::NodeFailure> {
+        self.failure.get().and_then(|rx| rx.borrow().clone())
     }
 
     /// Starts the embedded node, waits until it listens and, if bootstrap peers are configured,
@@ -342,6 +360,7 @@ impl MeshNetwork {
             }
         }
         let _ = self.handle.set(handle);
+        let _ = self.failure.set(node.failure_watch());
         *guard = Some(node);
         Ok(())
     }

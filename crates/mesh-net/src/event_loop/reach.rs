@@ -26,6 +26,26 @@ use crate::walk::RandomWalk;
 /// Rendezvous discover requests waiting for an answer, per rendezvous point, at most.
 const MAX_WAITING_PER_POINT: usize = 64;
 
+/// Debug builds only: the environment variable that makes the network task panic this many
+/// milliseconds after its first tick, so the process tests can show how a node ends when its
+/// network task dies (`mesh node` exits 1 with the reason). Release builds do not read it.
+#[cfg(debug_assertions)]
+const DEBUG_PANIC_AFTER_MS: &str = "MESH_DEBUG_PANIC_AFTER_MS";
+
+/// Panics once [`DEBUG_PANIC_AFTER_MS`] has passed since the first call, if it is set.
+#[cfg(debug_assertions)]
+fn panic_when_asked(now: Instant) {
+    use std::sync::OnceLock;
+    static DEADLINE: OnceLock<Option<Instant>> = OnceLock::new();
+    let deadline = DEADLINE.get_or_init(|| {
+        let ms: u64 = std::env::var(DEBUG_PANIC_AFTER_MS).ok()?.parse().ok()?;
+        now.checked_add(std::time::Duration::from_millis(ms))
+    });
+    if deadline.is_some_and(|d| now >= d) {
+        panic!("{DEBUG_PANIC_AFTER_MS} asked the network task to panic");
+    }
+}
+
 /// Reachability, rendezvous and peer-exchange state of the event loop.
 pub(super) struct Reach {
     pub state: Reachability,
@@ -187,6 +207,8 @@ impl EventLoop {
 
     /// Periodic work: relay reservations, rendezvous registrations, random walks.
     pub(super) fn reach_tick(&mut self, now: Instant) {
+        #[cfg(debug_assertions)]
+        panic_when_asked(now);
         if self.swarm.behaviour().relay_client.is_enabled() {
             for (relay, circuit) in self.nat.state.due_reservations(now) {
                 let result = self
