@@ -306,6 +306,7 @@ async fn mesh_peers(api: &Api) -> anyhow::Result<f64> {
     let text = api
         .http
         .get(format!("{}/metrics", api.base))
+        .bearer_auth(&api.token)
         .send()
         .await?
         .error_for_status()?

@@ -2,9 +2,9 @@
 //!
 //! | method | path | auth | what |
 //! |---|---|---|---|
-//! | GET | `/openapi.json` | no | the OpenAPI 3.1 document of this API |
-//! | GET | `/metrics` | no | Prometheus metrics (libp2p's and MESH's) |
-//! | GET | `/v1/health` | no | liveness |
+//! | GET | `/openapi.json` | yes | the OpenAPI 3.1 document of this API |
+//! | GET | `/metrics` | yes | Prometheus metrics (libp2p's and MESH's) |
+//! | GET | `/v1/health` | no | liveness: `{"status": "ok"}` and nothing else |
 //! | GET | `/v1/info` | yes | peer id, full listen addresses, capabilities |
 //! | GET | `/v1/peers` | yes | connected peers with RTT and local reputation |
 //! | GET | `/v1/peers/{peer_id}/reputation` | yes | this node's view of a peer's reputation and what it rests on |
@@ -12,21 +12,26 @@
 //! | GET | `/v1/intents/stream` | yes | Server-Sent Events: `intent` per verified intent, `intent_update` per cancellation; resumable with `Last-Event-ID` |
 //! | GET | `/v1/agents` | yes | discover agents by capability and minimum reputation |
 //! | GET | `/v1/reachability` | yes | AutoNAT verdict, NAT, addresses, relay reservations, direct/relayed peers, advice |
+//!
+//! Before any handler, [`guard`] refuses a `Host` that is not loopback, tells the owner (the
+//! token) from strangers, and rate-limits each on its own budget; event streams and award waits
+//! take one of [`NodeConfig::api_max_streams`](crate::NodeConfig::api_max_streams) slots.
+
+mod guard;
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{Stream, StreamExt};
 use mesh_core::{Capability, IntentError};
-use mesh_net::rate_limit::KeyedLimiter;
 use mesh_net::{AgentQuery, MeshHandle, NetError, Rate};
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
@@ -34,6 +39,10 @@ use tokio::sync::watch;
 
 use crate::events::{EventKind, Replay, Resume, ResumeQuery};
 use crate::views::{ErrorBody, ErrorDetail, PublishIntentRequest};
+
+pub use guard::{
+    DEFAULT_MAX_STREAMS, DEFAULT_UNAUTHENTICATED_RATE, PUBLIC_PATHS, StreamSlots, is_loopback_host,
+};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -53,6 +62,8 @@ pub struct ApiState {
     pub registry: Arc<Registry>,
     /// Flips to `true` when the node shuts down, ending event streams.
     pub shutdown: watch::Receiver<bool>,
+    /// Slots of the responses held open (event streams, award waits).
+    pub streams: StreamSlots,
 }
 
 /// An API error: a status, a stable code and a message that says what to do.
@@ -74,6 +85,11 @@ impl ApiError {
 
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
@@ -131,17 +147,25 @@ impl From<NetError> for ApiError {
     }
 }
 
-/// Requests the local API serves by default: 500 a second, in bursts of up to 1,000.
+/// Requests with the token (the owner's) the local API serves by default: 500 a second, in
+/// bursts of up to 1,000.
 pub const DEFAULT_API_RATE: Rate = Rate {
     per_second: 500.0,
     burst: 1000.0,
 };
 
-/// The API router, serving at most `rate` requests (every endpoint; an event stream counts once,
-/// when it opens).
-pub fn router(state: ApiState, rate: Rate) -> Router {
-    let limiter = Arc::new(Mutex::new(KeyedLimiter::new(rate, 1)));
-    let protected = Router::new()
+/// The API router. Requests with the token draw on `owner_rate`, all others on
+/// `unauthenticated_rate` (an event stream counts once, when it opens); see [`guard`].
+pub fn router(state: ApiState, owner_rate: Rate, unauthenticated_rate: Rate) -> Router {
+    let guard = Arc::new(guard::Guard::new(
+        state.token.clone(),
+        owner_rate,
+        unauthenticated_rate,
+    ));
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .route("/v1/health", get(health))
         .route("/v1/info", get(info))
         .route("/v1/peers", get(peers))
         .route("/v1/intents", post(publish))
@@ -152,60 +176,10 @@ pub fn router(state: ApiState, rate: Rate) -> Router {
         .merge(crate::peer_api::routes())
         .merge(crate::reachability_api::routes())
         .merge(crate::reputation_api::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
-        .route("/v1/health", get(health))
-        .merge(protected)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(limiter, rate_limit))
+        .layer(middleware::from_fn_with_state(guard, guard::guard))
         .with_state(state)
-}
-
-async fn rate_limit(
-    State(limiter): State<Arc<Mutex<KeyedLimiter<()>>>>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let allowed = limiter
-        .lock()
-        .map(|mut l| l.allow(&(), tokio::time::Instant::now()))
-        .unwrap_or(true);
-    if !allowed {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests to the local API: slow down and retry shortly",
-        ));
-    }
-    Ok(next.run(request).await)
-}
-
-async fn require_token(
-    State(state): State<ApiState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), state.token.as_bytes()) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong bearer token: send `Authorization: Bearer <token>` with the token from $MESH_HOME/api-token",
-        ));
-    }
-    Ok(next.run(request).await)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn not_found() -> ApiError {
@@ -289,6 +263,7 @@ async fn stream(
     let filter = parse_list(&query.capabilities)?;
     let cursor = resume.cursor()?.map(|name| format!("intents/{name}"));
     let mut resume = Resume::from_request(&headers, &resume)?;
+    let slot = state.streams.take()?;
     // Subscribe to the live events before joining topics and before reading the log, so that
     // nothing falls in between; the replay skips what it has already sent.
     let replay = Replay::subscribe(&state.events, &[EventKind::Intent, EventKind::IntentUpdate])
@@ -301,12 +276,31 @@ async fn stream(
         .await
         .start(resume)
         .await;
+    Ok(event_stream(replay, &state, slot))
+}
+
+/// How often an idle event stream sends a comment, which also finds a client that has gone.
+pub const STREAM_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The SSE response of `replay`: it ends when the node shuts down, and holds `slot` until the
+/// response is dropped (the client went away, or the node stopped).
+pub(crate) fn event_stream(
+    replay: Replay,
+    state: &ApiState,
+    slot: guard::StreamSlot,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let mut shutdown = state.shutdown.clone();
     let stop = async move {
         let _ = shutdown.wait_for(|stopped| *stopped).await;
     };
-    let events = replay.into_stream().take_until(Box::pin(stop));
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let events = replay
+        .into_stream()
+        .take_until(Box::pin(stop))
+        .map(move |event| {
+            let _held = &slot;
+            event
+        });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
 }
 
 async fn discover(

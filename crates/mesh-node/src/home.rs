@@ -5,11 +5,18 @@
 //!   identity.key   Ed25519 keypair, libp2p protobuf encoding, mode 0600;
 //!                  or that keypair encrypted with a passphrase (see below)
 //!   api-token      bearer token of the local API, mode 0600
-//!   api            URL of the local API while the node runs (removed on clean exit)
+//!   api            URL of the local API while the node runs (removed on clean exit), mode 0600
+//!   store.redb     the node's store, mode 0600
 //! ```
 //!
-//! A secret file that other users can read is refused. Secret files are replaced atomically: a
-//! temporary file of mode 0600 is written, synced and renamed over the old one.
+//! The directory is kept at mode 0700 ([`DIR_MODE`]) and every file in it at 0600
+//! ([`FILE_MODE`]), whatever existed before: a node makes an existing directory 0700 when it
+//! starts, and every file the node keeps there 0600 once they exist ([`Home::restrict`]),
+//! with one warning naming what was wider. A directory with the sticky bit (a shared one,
+//! such as `/tmp`) is refused as a home. A secret file (the identity key, the API token) that
+//! other users can read is refused rather than fixed, since it may have been read already.
+//! Secret files are replaced atomically: a temporary file of mode 0600 is written, synced and
+//! renamed over the old one.
 //!
 //! # The identity key encrypted at rest
 //!
@@ -57,6 +64,10 @@ pub const TOKEN_FILE: &str = "api-token";
 pub const API_FILE: &str = "api";
 /// File name of the store.
 pub const STORE_FILE: &str = "store.redb";
+/// Mode of the home directory: its owner only.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of every file in the home: its owner only.
+pub const FILE_MODE: u32 = 0o600;
 
 /// Why the home could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +84,14 @@ pub enum HomeError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// The directory is shared with other users (its sticky bit is set, as on `/tmp`).
+    #[error("{path} is a shared directory (mode {mode:o}, sticky bit set): a node's home must be its own; use a directory inside it, e.g. --home {path}/mesh", path = path.display())]
+    SharedDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Its mode bits.
+        mode: u32,
     },
     /// A secret file can be read by other users.
     #[error("{path} is readable by other users (mode {mode:o}): run `chmod 600 {path}` and start again", path = path.display())]
@@ -261,20 +280,75 @@ impl Home {
         self.dir.join(STORE_FILE)
     }
 
-    /// Creates the directory (mode 0700) if needed.
+    /// Creates the directory if needed, and makes it mode 0700 ([`DIR_MODE`]) whatever it was,
+    /// with a warning if it was wider. Refuses a shared directory (sticky bit set).
     pub fn create(&self) -> Result<(), HomeError> {
         if !self.dir.exists() {
             fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;
-            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+        }
+        let mode = fs::metadata(&self.dir)
+            .map_err(io("cannot read", &self.dir))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o1000 != 0 {
+            return Err(HomeError::SharedDirectory {
+                path: self.dir.clone(),
+                mode,
+            });
+        }
+        if mode & 0o777 != DIR_MODE {
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(DIR_MODE))
                 .map_err(io("cannot set permissions of", &self.dir))?;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %self.dir.display(),
+                    "the home directory was mode {mode:o}, open to other users: it is mode 0700 now"
+                );
+            }
         }
         Ok(())
+    }
+
+    /// Makes the directory mode 0700 and every file in it mode 0600 ([`FILE_MODE`]): the
+    /// store, the API address, the WebRTC certificate and anything else the node keeps there.
+    /// Returns the files that other users could read, named once in a warning. Symbolic links
+    /// and subdirectories are left alone.
+    pub fn restrict(&self) -> Result<Vec<PathBuf>, HomeError> {
+        self.create()?;
+        let mut widened = Vec::new();
+        let entries = fs::read_dir(&self.dir).map_err(io("cannot list", &self.dir))?;
+        for entry in entries {
+            let entry = entry.map_err(io("cannot list", &self.dir))?;
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).map_err(io("cannot read", &path))?;
+            if !meta.is_file() {
+                continue;
+            }
+            let mode = meta.permissions().mode() & 0o777;
+            if mode == FILE_MODE {
+                continue;
+            }
+            fs::set_permissions(&path, fs::Permissions::from_mode(FILE_MODE))
+                .map_err(io("cannot set permissions of", &path))?;
+            if mode & 0o077 != 0 {
+                widened.push(path);
+            }
+        }
+        if !widened.is_empty() {
+            let names: Vec<String> = widened.iter().map(|p| p.display().to_string()).collect();
+            tracing::warn!(
+                files = %names.join(", "),
+                "files in the home were readable by other users: they are mode 0600 now"
+            );
+        }
+        Ok(widened)
     }
 
     /// Creates a new identity, encrypted if the home has a passphrase; refuses to replace one
     /// unless `force`.
     pub fn init(&self, force: bool) -> Result<Keypair, HomeError> {
-        self.create()?;
+        // Everything that can be refused is, before anything is written.
         let path = self.identity_path();
         if path.exists() && !force {
             return Err(HomeError::AlreadyInitialised { path });
@@ -282,6 +356,7 @@ impl Home {
         if self.passphrase.as_ref().is_some_and(Passphrase::is_empty) {
             return Err(HomeError::EmptyPassphrase);
         }
+        self.create()?;
         let key = Keypair::generate_ed25519();
         let bytes = Zeroizing::new(key.to_protobuf_encoding().map_err(|e| HomeError::BadKey {
             path: path.clone(),
@@ -396,11 +471,20 @@ impl Home {
         Ok(token)
     }
 
-    /// Writes the API URL once the API serves.
+    /// Writes the API URL (mode 0600) once the API serves.
     pub fn write_api(&self, url: &str) -> Result<(), HomeError> {
         let path = self.api_path();
         let tmp = self.dir.join(".api.tmp");
-        fs::write(&tmp, format!("{url}\n")).map_err(io("cannot write", &tmp))?;
+        let _ = fs::remove_file(&tmp);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)
+            .map_err(io("cannot create", &tmp))?;
+        file.write_all(format!("{url}\n").as_bytes())
+            .map_err(io("cannot write", &tmp))?;
+        drop(file);
         fs::rename(&tmp, &path).map_err(io("cannot write", &path))
     }
 
@@ -483,7 +567,7 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(FILE_MODE)
         .open(&tmp)
         .map_err(io("cannot create", &tmp))?;
     file.write_all(bytes).map_err(io("cannot write", &tmp))?;
@@ -812,6 +896,55 @@ mod tests {
         let key = home.identity().unwrap();
         assert_eq!(home.key_state().unwrap(), KeyState::Encrypted(CHEAP));
         assert_eq!(home.identity().unwrap().public(), key.public());
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn an_open_directory_and_its_files_are_made_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("h"));
+        fs::create_dir(home.dir()).unwrap();
+        fs::set_permissions(home.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+        for (name, m) in [(STORE_FILE, 0o644), ("other", 0o666), (API_FILE, 0o600)] {
+            fs::write(home.dir().join(name), b"x").unwrap();
+            fs::set_permissions(home.dir().join(name), fs::Permissions::from_mode(m)).unwrap();
+        }
+        home.create().unwrap();
+        assert_eq!(mode(home.dir()), DIR_MODE);
+        let mut widened = home.restrict().unwrap();
+        widened.sort();
+        assert_eq!(
+            widened,
+            [home.dir().join("other"), home.store_path()],
+            "the files others could read are named"
+        );
+        for name in [STORE_FILE, "other", API_FILE] {
+            assert_eq!(mode(&home.dir().join(name)), FILE_MODE, "{name}");
+        }
+        assert!(home.restrict().unwrap().is_empty(), "nothing to say twice");
+        home.write_api("http://127.0.0.1:1").unwrap();
+        assert_eq!(mode(&home.api_path()), FILE_MODE);
+    }
+
+    #[test]
+    fn a_shared_directory_is_refused_as_a_home() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = Home::new(dir.path()).create().unwrap_err();
+        assert!(matches!(err, HomeError::SharedDirectory { .. }), "{err}");
+        assert!(err.to_string().contains("--home"), "{err}");
+        assert_eq!(mode(dir.path()), 0o1777, "left as it was");
+    }
+
+    #[test]
+    fn an_empty_passphrase_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("fresh")).with_passphrase(Passphrase::new(""));
+        assert!(matches!(home.init(false), Err(HomeError::EmptyPassphrase)));
+        assert!(!home.dir().exists());
     }
 
     #[test]

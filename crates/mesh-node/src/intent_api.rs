@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use mesh_core::IntentId;
 use mesh_core::negotiation::Price;
 use mesh_net::{AwardOutcome, AwardPolicy, CancelOutcome, IntentView, LowestPrice};
@@ -162,6 +162,8 @@ async fn award(
         answer_wait: wait(request.answer_wait_ms.unwrap_or(10_000), "answer_wait_ms")?,
     };
     let strategy = LowestPrice::new(0.0);
+    // The award may wait for offers and an answer for minutes: it holds a slot meanwhile.
+    let _slot = state.streams.take()?;
     let outcome = mesh_net::award::award(&state.handle, intent, &policy, &strategy).await?;
     Ok(Json(outcome))
 }
@@ -211,15 +213,11 @@ async fn negotiation_stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let cursor = resume.cursor()?.map(|name| format!("negotiations/{name}"));
     let mut resume = Resume::from_request(&headers, &resume)?;
+    let slot = state.streams.take()?;
     let replay = Replay::subscribe(&state.events, &[EventKind::Negotiation])
         .with_cursor(cursor, &mut resume)
         .await
         .start(resume)
         .await;
-    let mut shutdown = state.shutdown.clone();
-    let stop = async move {
-        let _ = shutdown.wait_for(|stopped| *stopped).await;
-    };
-    let events = replay.into_stream().take_until(Box::pin(stop));
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(crate::api::event_stream(replay, &state, slot))
 }

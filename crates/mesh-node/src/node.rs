@@ -25,8 +25,15 @@ pub struct NodeConfig {
     pub net: NetConfig,
     /// Where to serve the local API (loopback only); `None` for no API.
     pub api: Option<SocketAddr>,
-    /// Requests the local API serves at most.
+    /// Requests with the API token (the owner's) the local API serves at most
+    /// ([`api::DEFAULT_API_RATE`]).
     pub api_rate: mesh_net::Rate,
+    /// Requests without the token the local API serves at most, on a budget of their own
+    /// ([`api::DEFAULT_UNAUTHENTICATED_RATE`]).
+    pub api_unauthenticated_rate: mesh_net::Rate,
+    /// Event streams and award requests the local API holds open at once
+    /// ([`api::DEFAULT_MAX_STREAMS`]); past it they are refused with 503 `too_many_streams`.
+    pub api_max_streams: usize,
     /// Byte budgets of what other peers can make the store keep
     /// ([`mesh_store::StoreBudget`], its defaults by default).
     pub store_budget: mesh_store::StoreBudget,
@@ -50,6 +57,8 @@ impl NodeConfig {
             net: NetConfig::new(listen),
             api: None,
             api_rate: api::DEFAULT_API_RATE,
+            api_unauthenticated_rate: api::DEFAULT_UNAUTHENTICATED_RATE,
+            api_max_streams: api::DEFAULT_MAX_STREAMS,
             store_budget: mesh_store::StoreBudget::new(),
         }
     }
@@ -172,7 +181,13 @@ impl Node {
     /// the API address to `$MESH_HOME/api` once it serves.
     pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
         let home = config.home.clone();
-        home.create()?;
+        // The arguments are checked, and the API port taken, before anything is written to
+        // the home: a refused start leaves no identity, token or store behind.
+        if let Some(addr) = config.api
+            && !addr.ip().is_loopback()
+        {
+            return Err(NodeError::ApiNotLoopback(addr));
+        }
         if let Some(api) = home.read_api()
             && let Some(addr) = api.strip_prefix("http://").and_then(|a| a.parse().ok())
             && tokio::time::timeout(
@@ -187,6 +202,16 @@ impl Node {
                 api,
             });
         }
+        let listener = match config.api {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| NodeError::ApiBind { addr, source })?;
+                Some(l)
+            }
+            None => None,
+        };
+        home.create()?;
         let keypair = home.identity()?;
         let store = {
             let path = home.store_path();
@@ -194,18 +219,6 @@ impl Node {
             tokio::task::spawn_blocking(move || mesh_store::Store::open_with(&path, store_config))
                 .await
                 .map_err(|e| NodeError::Net(mesh_net::NetError::Setup(e.to_string())))??
-        };
-        let listener = match config.api {
-            Some(addr) => {
-                if !addr.ip().is_loopback() {
-                    return Err(NodeError::ApiNotLoopback(addr));
-                }
-                let l = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| NodeError::ApiBind { addr, source })?;
-                Some(l)
-            }
-            None => None,
         };
         let token = match listener {
             Some(_) => Some(home.token()?),
@@ -222,6 +235,8 @@ impl Node {
             let path = home.dir().join(mesh_net::webrtc::CERTIFICATE_FILE);
             net.webrtc_certificate = Some(mesh_net::webrtc::load_or_create_certificate(&path)?);
         }
+        // The store and everything else the node keeps in its home: owner only.
+        home.restrict()?;
         let (handle, net_task) = mesh_net::spawn(keypair, net, &mut registry)?;
         let stopping = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(watch::channel(None).0);
@@ -248,8 +263,9 @@ impl Node {
                 token: Arc::from(token),
                 registry: Arc::new(registry),
                 shutdown: stop_rx.clone(),
+                streams: api::StreamSlots::new(config.api_max_streams),
             };
-            let app = api::router(state, config.api_rate);
+            let app = api::router(state, config.api_rate, config.api_unauthenticated_rate);
             let mut stop = stop_rx;
             let serve = tokio::spawn(async move {
                 let shutdown = async move {

@@ -39,7 +39,7 @@ fn error_responses() -> Value {
     json!({
         "400": {"description": "Bad input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         "401": {"description": "Missing or wrong bearer token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        "429": {"description": "Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        "429": {"description": "Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     })
 }
 
@@ -138,7 +138,7 @@ fn base_document() -> Value {
         "info": {
             "title": "MESH node local API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Control a MESH node from the same machine. Served on loopback only. Every /v1 endpoint except /v1/health needs `Authorization: Bearer <token>`, the token being the content of $MESH_HOME/api-token. Errors are JSON: {\"error\": {\"code\", \"message\"}}."
+            "description": "Control a MESH node from the same machine. Served on loopback only, and only to requests whose Host is loopback (localhost, 127.0.0.0/8, [::1], any port): others get 403 `host_not_allowed`. Every endpoint except /v1/health (which says `{\"status\": \"ok\"}` and nothing else) needs `Authorization: Bearer <token>`, the token being the content of $MESH_HOME/api-token. Requests with the token have a budget of their own (500 a second, bursts of 1,000), apart from those without (20 a second, bursts of 40). At most 64 event streams and award requests are held open at once; past it they get 503 `too_many_streams`. Errors are JSON: {\"error\": {\"code\", \"message\"}}."
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -262,9 +262,9 @@ fn base_document() -> Value {
         },
         "security": [{"bearer": []}],
         "paths": {
-            "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok("OpenAPI document", json!({"type": "object"}))}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text)", "security": [], "responses": {"200": {"description": "Metrics", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}}}},
-            "/v1/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": ok("Alive", json!({"type": "object", "properties": {"status": {"type": "string"}}}))}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": with_errors(json!({"200": ok("OpenAPI document", json!({"type": "object"}))}))}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text)", "responses": with_errors(json!({"200": {"description": "Metrics", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}}))}},
+            "/v1/health": {"get": {"summary": "Liveness, without the token: `{\"status\": \"ok\"}` and nothing else", "security": [], "responses": {"200": ok("Alive", json!({"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "const": "ok"}}}))}}},
             "/v1/info": {"get": {"summary": "This node", "responses": with_errors(json!({"200": ok("Node info", json!({"$ref": "#/components/schemas/NodeInfo"}))}))}},
             "/v1/peers": {"get": {"summary": "Connected peers", "responses": with_errors(json!({"200": ok("Peers, best reputation first", json!({"type": "array", "items": {"$ref": "#/components/schemas/Peer"}}))}))},
                 "post": {"summary": "Dial a peer", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["address"], "properties": {"address": {"type": "string", "description": "Multiaddr, ideally ending in /p2p/<peer id>"}}}}}},
@@ -284,7 +284,7 @@ fn base_document() -> Value {
                 "summary": "Server-Sent Events: an `intent` event (data: Intent JSON) per verified intent received, an `intent_update` event (data: IntentUpdate JSON) per cancellation; resumable with Last-Event-ID",
                 "description": format!("With `capabilities`, the node joins those topics and only their intents, and updates of them, are sent; without, every intent on the node's topics. {stream_description}"),
                 "parameters": intents_stream_params,
-                "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Intent"}, {"$ref": "#/components/schemas/IntentUpdate"}]}}}}}))
+                "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Intent"}, {"$ref": "#/components/schemas/IntentUpdate"}]}}}}, "503": {"description": "`too_many_streams`: as many event streams and award requests as the node allows (64 by default) are open; close one and retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}))
             }},
             "/v1/intents/{id}": {"get": {
                 "summary": "One intent with its lifecycle status",
@@ -301,7 +301,7 @@ fn base_document() -> Value {
                 "summary": "Award an intent this node published: collect offers for the window, choose the lowest price among eligible agents (ties: reputation, then ETA), counter where asked, accept exactly one and reject the rest",
                 "parameters": [intent_param],
                 "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AwardRequest"}}}},
-                "responses": with_errors(json!({"200": ok("What was done; `accepted` is absent when no offer qualified", json!({"$ref": "#/components/schemas/AwardOutcome"})), "403": {"description": "Not this node's intent"}, "404": {"description": "Unknown intent"}, "409": {"description": "The intent takes no more offers"}}))
+                "responses": with_errors(json!({"200": ok("What was done; `accepted` is absent when no offer qualified", json!({"$ref": "#/components/schemas/AwardOutcome"})), "403": {"description": "Not this node's intent"}, "404": {"description": "Unknown intent"}, "409": {"description": "The intent takes no more offers"}, "503": {"description": "`too_many_streams`: as many event streams and award requests as the node allows (64 by default) are open; close one and retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}))
             }},
             "/v1/intents/{id}/offers": {"get": {
                 "summary": "Open offers on an intent this node published, with this node's reputation of each agent",
@@ -312,7 +312,7 @@ fn base_document() -> Value {
                 "summary": "Server-Sent Events: one `negotiation` event (data: NegotiationEvent JSON) per message taken into this node's negotiations, sent or received; resumable with Last-Event-ID",
                 "description": stream_description,
                 "parameters": negotiations_stream_params,
-                "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/NegotiationEvent"}}}}}))
+                "responses": with_errors(json!({"200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/NegotiationEvent"}}}}, "503": {"description": "`too_many_streams`: as many event streams and award requests as the node allows (64 by default) are open; close one and retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}))
             }},
             "/v1/negotiations": {"get": {"summary": "This node's negotiations", "responses": with_errors(json!({"200": ok("Negotiations", json!({"type": "array", "items": {"$ref": "#/components/schemas/NegotiationSummary"}}))}))}},
             "/v1/negotiations/offer": {"post": {

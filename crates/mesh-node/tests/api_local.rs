@@ -112,12 +112,18 @@ async fn api_guards_validates_and_serves() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400, "a discovery needs a capability");
-    let res = http.get(format!("{url}/nope")).send().await.unwrap();
+    let res = http
+        .get(format!("{url}/nope"))
+        .bearer_auth(token(&node))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 
-    // OpenAPI and metrics need no token.
+    // OpenAPI and metrics need the token, like every route but the health check.
     let doc: Value = http
         .get(format!("{url}/openapi.json"))
+        .bearer_auth(token(&node))
         .send()
         .await
         .unwrap()
@@ -128,6 +134,7 @@ async fn api_guards_validates_and_serves() {
     assert!(doc["paths"]["/v1/intents/stream"].is_object());
     let metrics = http
         .get(format!("{url}/metrics"))
+        .bearer_auth(token(&node))
         .send()
         .await
         .unwrap()
@@ -436,13 +443,23 @@ async fn requests_beyond_the_api_rate_get_429_with_the_json_error() {
     let node = Node::start(config).await.expect("node starts");
     let client = reqwest::Client::new();
     let url = format!("{}/v1/health", base(&node));
+    let auth = token(&node);
     let mut statuses = Vec::new();
     for _ in 0..8 {
-        statuses.push(client.get(&url).send().await.unwrap().status().as_u16());
+        let res = client.get(&url).bearer_auth(&auth).send().await.unwrap();
+        statuses.push(res.status().as_u16());
     }
     assert_eq!(statuses[..5], [200; 5], "{statuses:?}");
     assert_eq!(statuses[5..], [429; 3], "{statuses:?}");
-    let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    let body: Value = client
+        .get(&url)
+        .bearer_auth(&auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("retry"));
 }
@@ -476,6 +493,7 @@ async fn reputation_endpoint_answers_for_any_peer_and_refuses_a_bad_id() {
     // The served document describes every field the endpoint returns, all required.
     let doc: Value = http
         .get(format!("{url}/openapi.json"))
+        .bearer_auth(token(&node))
         .send()
         .await
         .unwrap()
