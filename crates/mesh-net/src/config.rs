@@ -138,12 +138,12 @@ pub struct Limits {
     /// excess is dropped (and its sender penalised when the sender is the publisher itself, so
     /// the excess stops at the first hop). This node's own publishing keeps to it too.
     pub intents_per_publisher: Rate,
-    /// Intents new to this node that one peer may relay to it, on gossip or in IDP catch-up
-    /// answers, whoever published them (default 240 a minute): fresh keys behind one peer each
-    /// pass the per-publisher quota, this one they share. The excess is ignored (not
-    /// forwarded, not stored, counted in `mesh_intents_throttled_total{reason="forwarder"}`),
-    /// without a penalty: an honest peer relays other publishers' intents, and a burst of
-    /// them is not its fault.
+    /// Intents new to this node that one peer may make it store, relayed on gossip or in IDP
+    /// catch-up answers, whoever published them (default 240 a minute): fresh keys behind one
+    /// peer each pass the per-publisher quota, this one they share. The excess is delivered
+    /// and forwarded but not stored (counted in `mesh_intents_throttled_total{reason=
+    /// "forwarder"}`), without a penalty: an honest peer relays other publishers' intents, and
+    /// a burst of them is not its fault.
     pub intents_per_forwarder: Rate,
     /// Negotiation messages one peer may send this node; beyond, they are refused as
     /// `rate_limited` (the sender may retry).

@@ -1479,13 +1479,6 @@ impl EventLoop {
         }
         if let Verdict::Accept(intent) = &verdict
             && !self.seen.contains(&intent.id.0)
-            && !self.forwarder_quota.allow(&source, Instant::now())
-        {
-            self.metrics.throttle_intent("forwarder");
-            return Verdict::Ignore("over_quota_forwarder");
-        }
-        if let Verdict::Accept(intent) = &verdict
-            && !self.seen.contains(&intent.id.0)
             && !self
                 .publisher_quota
                 .allow(&intent.publisher, Instant::now())
@@ -1502,6 +1495,13 @@ impl EventLoop {
 
     /// Keeps a verified intent among the open ones and hands it to local subscribers, unless it
     /// was seen before. Returns whether it was new.
+    ///
+    /// It is stored only while the peer it came from (gossip's forwarder, or the peer that
+    /// answered a catch-up) is within its quota of new intents: fresh keys behind one peer
+    /// each pass the per-publisher quota, and this bounds what one peer makes the node write.
+    /// Beyond it the intent is still delivered and forwarded: refusing it would mark it seen
+    /// in gossipsub, and a peer over its quota could then keep honest intents from arriving
+    /// through anyone else.
     fn deliver(
         &mut self,
         intent: mesh_core::SignedIntent,
@@ -1515,7 +1515,11 @@ impl EventLoop {
             return false;
         }
         self.open_intents.insert(Arc::new(intent.clone()), now);
-        self.save(Write::Intent(stored_intent(&intent, false, now)));
+        if self.forwarder_quota.allow(&from, Instant::now()) {
+            self.save(Write::Intent(stored_intent(&intent, false, now)));
+        } else {
+            self.metrics.throttle_intent("forwarder");
+        }
         tracing::debug!(id = %intent.id, %topic, %from, "intent received");
         let _ = self.intents.send(Arc::new(ReceivedIntent {
             intent,
@@ -1620,12 +1624,6 @@ impl EventLoop {
                         self.metrics.reject_message("catchup_unasked");
                         continue;
                     };
-                    if !self.seen.contains(&intent.id.0)
-                        && !self.forwarder_quota.allow(&peer, Instant::now())
-                    {
-                        self.metrics.throttle_intent("forwarder");
-                        continue;
-                    }
                     self.peers.observe(peer, Observation::Valid);
                     if self.deliver(intent, peer, topic) {
                         self.metrics.intents_caught_up.inc();

@@ -42,8 +42,8 @@ pub struct MeshMetrics {
     pub intents_duplicate: Counter,
     /// Held intents cancelled by their publisher (own cancellations included).
     pub intents_cancelled: Counter,
-    /// Received intents dropped by a rate limit, by reason (`forwarder`: the peer that relayed
-    /// them, on gossip or in a catch-up answer, was over its quota).
+    /// Received intents not stored because of a rate limit, by reason (`forwarder`: the peer
+    /// that relayed them, on gossip or in a catch-up answer, was over its quota).
     pub intents_throttled: Family<ReasonLabel, Counter>,
     /// DHT lookups of a negotiation peer none of whose known addresses worked.
     pub inp_route_lookups: Counter,

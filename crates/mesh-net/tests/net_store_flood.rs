@@ -1,7 +1,7 @@
 //! Strangers do not fill the disk: a plain libp2p peer floods a real node with large intents,
 //! each signed by a fresh key (so the per-publisher quota never bites), and with receipt
-//! attestations of strangers. The node has a small store budget. Its forwarder quota throttles
-//! the peer, the store keeps others' intents and attestations within their byte budgets, and
+//! attestations of strangers. The node has a small store budget. Its forwarder quota stops
+//! storing what the peer relays, the store keeps others' intents and attestations within their byte budgets, and
 //! the node's own intents (published before and during the flood) and its own receipt are all
 //! in the store after the node stopped.
 
