@@ -52,8 +52,10 @@ pub const MAX_BATCH: usize = 256;
 pub const WRITE_QUEUE: usize = 16_384;
 /// Bytes of event bodies queued for the writer at most.
 pub const WRITE_BUDGET: usize = 64 * 1024 * 1024;
-/// Events read from the store at once when a stream replays.
-pub const REPLAY_PAGE: usize = 256;
+/// Events read from the store at once when a stream replays, and held by the stream until
+/// sent: with intents of up to 48 KiB of payload, about 2 MiB a stream at most, so that the
+/// streams the API allows at once cannot hold much memory between them.
+pub const REPLAY_PAGE: usize = 32;
 /// The `retry:` sent at the start of every stream: how long a client waits before reconnecting.
 pub const RETRY: Duration = Duration::from_millis(2000);
 /// Intents whose capabilities the recorder remembers, to label their updates.

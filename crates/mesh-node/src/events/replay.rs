@@ -401,6 +401,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_replay_longer_than_a_page_reads_page_after_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let total = 3 * REPLAY_PAGE as u64 + 5;
+        for i in 0..total {
+            store
+                .append_event("negotiation", format!("{{\"n\":{i}}}").as_bytes())
+                .unwrap();
+        }
+        let (live, _) = broadcast::channel(4);
+        let log = EventLog {
+            store,
+            live: live.downgrade(),
+        };
+        let mut replay = Replay::subscribe(&log, &[EventKind::Negotiation])
+            .start(Resume::After(0))
+            .await;
+        drop(live);
+        assert!(replay.next().await.is_some(), "the retry field");
+        let mut seqs = Vec::new();
+        while replay.next().await.is_some() {
+            assert!(replay.pending.len() <= REPLAY_PAGE, "one page held at most");
+            seqs.push(replay.last.unwrap());
+        }
+        assert_eq!(seqs, (1..=total).collect::<Vec<u64>>());
+    }
+
+    #[tokio::test]
     async fn an_id_older_than_the_log_gets_what_is_kept_and_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let config = mesh_store::StoreConfig::new().with_event_retention(3);
