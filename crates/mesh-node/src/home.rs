@@ -9,10 +9,10 @@
 //!   store.redb     the node's store, mode 0600
 //! ```
 //!
-//! The directory is kept at mode 0700 ([`DIR_MODE`]) and every file in it at 0600
-//! ([`FILE_MODE`]), whatever existed before: a node makes an existing directory 0700 when it
-//! starts, and every file the node keeps there 0600 once they exist ([`Home::restrict`]),
-//! with one warning naming what was wider. A directory with the sticky bit (a shared one,
+//! The directory is kept at mode 0700 ([`DIR_MODE`]) and every file the node keeps in it
+//! ([`NODE_FILES`]) at 0600 ([`FILE_MODE`]), whatever existed before: a node makes an existing
+//! directory 0700 when it starts, and its files 0600 once they exist ([`Home::restrict`]), with
+//! one warning naming what was wider. A directory with the sticky bit (a shared one,
 //! such as `/tmp`) is refused as a home. A secret file (the identity key, the API token) that
 //! other users can read is refused rather than fixed, since it may have been read already.
 //! Secret files are replaced atomically: a temporary file of mode 0600 is written, synced and
@@ -66,8 +66,17 @@ pub const API_FILE: &str = "api";
 pub const STORE_FILE: &str = "store.redb";
 /// Mode of the home directory: its owner only.
 pub const DIR_MODE: u32 = 0o700;
-/// Mode of every file in the home: its owner only.
+/// Mode of every file the node keeps in its home: its owner only.
 pub const FILE_MODE: u32 = 0o600;
+/// The files a node keeps in its home, which [`Home::restrict`] makes mode 0600. Other files
+/// are not the node's, and are left alone.
+pub const NODE_FILES: &[&str] = &[
+    IDENTITY_FILE,
+    TOKEN_FILE,
+    API_FILE,
+    STORE_FILE,
+    mesh_net::webrtc::CERTIFICATE_FILE,
+];
 
 /// Why the home could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -310,18 +319,20 @@ impl Home {
         Ok(())
     }
 
-    /// Makes the directory mode 0700 and every file in it mode 0600 ([`FILE_MODE`]): the
-    /// store, the API address, the WebRTC certificate and anything else the node keeps there.
-    /// Returns the files that other users could read, named once in a warning. Symbolic links
-    /// and subdirectories are left alone.
+    /// Makes the directory mode 0700 and every file the node keeps in it ([`NODE_FILES`]: the
+    /// identity, the token, the API address, the store, the WebRTC certificate) mode 0600
+    /// ([`FILE_MODE`]). Returns the files that other users could read, named once in a warning.
+    /// A symbolic link in their place is left alone.
     pub fn restrict(&self) -> Result<Vec<PathBuf>, HomeError> {
         self.create()?;
         let mut widened = Vec::new();
-        let entries = fs::read_dir(&self.dir).map_err(io("cannot list", &self.dir))?;
-        for entry in entries {
-            let entry = entry.map_err(io("cannot list", &self.dir))?;
-            let path = entry.path();
-            let meta = fs::symlink_metadata(&path).map_err(io("cannot read", &path))?;
+        for name in NODE_FILES {
+            let path = self.dir.join(name);
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io("cannot read", &path)(e)),
+            };
             if !meta.is_file() {
                 continue;
             }
@@ -339,7 +350,7 @@ impl Home {
             let names: Vec<String> = widened.iter().map(|p| p.display().to_string()).collect();
             tracing::warn!(
                 files = %names.join(", "),
-                "files in the home were readable by other users: they are mode 0600 now"
+                "files of the node were readable by other users: they are mode 0600 now"
             );
         }
         Ok(widened)
@@ -908,7 +919,13 @@ mod tests {
         let home = Home::new(dir.path().join("h"));
         fs::create_dir(home.dir()).unwrap();
         fs::set_permissions(home.dir(), fs::Permissions::from_mode(0o755)).unwrap();
-        for (name, m) in [(STORE_FILE, 0o644), ("other", 0o666), (API_FILE, 0o600)] {
+        let cert = mesh_net::webrtc::CERTIFICATE_FILE;
+        for (name, m) in [
+            (STORE_FILE, 0o644),
+            (cert, 0o640),
+            (API_FILE, 0o600),
+            ("not-ours", 0o755),
+        ] {
             fs::write(home.dir().join(name), b"x").unwrap();
             fs::set_permissions(home.dir().join(name), fs::Permissions::from_mode(m)).unwrap();
         }
@@ -916,14 +933,13 @@ mod tests {
         assert_eq!(mode(home.dir()), DIR_MODE);
         let mut widened = home.restrict().unwrap();
         widened.sort();
-        assert_eq!(
-            widened,
-            [home.dir().join("other"), home.store_path()],
-            "the files others could read are named"
-        );
-        for name in [STORE_FILE, "other", API_FILE] {
+        let mut expected = vec![home.dir().join(cert), home.store_path()];
+        expected.sort();
+        assert_eq!(widened, expected, "the files others could read are named");
+        for name in [STORE_FILE, cert, API_FILE] {
             assert_eq!(mode(&home.dir().join(name)), FILE_MODE, "{name}");
         }
+        assert_eq!(mode(&home.dir().join("not-ours")), 0o755, "not the node's");
         assert!(home.restrict().unwrap().is_empty(), "nothing to say twice");
         home.write_api("http://127.0.0.1:1").unwrap();
         assert_eq!(mode(&home.api_path()), FILE_MODE);
