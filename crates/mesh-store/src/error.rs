@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 pub enum StoreError {
     /// The file exists but is not a redb database, or is damaged.
     #[error(
-        "{} is damaged or is not a MESH store ({reason}); it was left untouched: move it aside \
-         (for example `mv {0} {0}.bad`) and start again to create a new store",
+        "{} is damaged or is not a MESH store ({reason}); it was left untouched: restore it from \
+         a backup, or move it aside (for example `mv {0} {0}.bad`) and start again to create a \
+         new store",
         path.display()
     )]
     Corrupt {
@@ -130,10 +131,12 @@ impl StoreError {
         matches!(self, StoreError::Io { source, .. } if is_disk_full(source))
     }
 
+    /// A damaged or foreign file at `path`; `reason` is kept on one line.
     pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> Self {
+        let reason: String = reason.into();
         StoreError::Corrupt {
             path: path.to_path_buf(),
-            reason: reason.into(),
+            reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
         }
     }
 

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
+use crate::check::CheckReport;
 use crate::config::StoreConfig;
 use crate::error::{ResultExt, StoreError};
+use crate::guard::guarded;
 use crate::types::Pruned;
 use crate::{attestations, intents, open, records};
 
@@ -57,14 +59,16 @@ impl Store {
     /// Opens the store at `path` with the default [`StoreConfig`], creating it (and its parent
     /// directory) if absent.
     ///
-    /// An older store is upgraded in one transaction. A file that is not a MESH store is
-    /// refused and left untouched: [`StoreError::Corrupt`] for one that is not a redb database,
-    /// [`StoreError::Foreign`] for another program's redb database, [`StoreError::TooNew`] for
-    /// a store of a newer MESH. [`StoreError::Locked`] when another handle has it open.
+    /// An older store is upgraded in one transaction. A file that is not a sound MESH store is
+    /// refused and left byte-for-byte untouched: [`StoreError::Corrupt`] for one that is not a
+    /// redb database, is empty (zero length), is cut short, has a page that does not match its
+    /// checksum or makes the engine fail; [`StoreError::Foreign`] for another program's redb
+    /// database; [`StoreError::TooNew`] for a store of a newer MESH. [`StoreError::Locked`]
+    /// when another handle has it open. Only a missing file becomes a new store.
     ///
-    /// Those checks read the file through a read-only handle before anything writes to it. The
-    /// one file written before its marker is read is a redb database left needing recovery by a
-    /// crash, since redb refuses to read one without recovering it first.
+    /// Those checks run on a copy-on-write view of the file whose writes stay in memory (where a
+    /// file left needing recovery by a crash is recovered first), before anything opens the
+    /// file for writing. They read the whole file once.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_with(path, StoreConfig::default())
     }
@@ -72,13 +76,44 @@ impl Store {
     /// Opens the store at `path` with `config`; see [`Store::open`].
     pub fn open_with(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
         let db = open::open_database(path, &config)?;
-        Ok(Store {
+        Ok(Store::wrap(db, path, config))
+    }
+
+    /// Opens a store kept on `backend` instead of a file (created when the backend is empty),
+    /// with the same checks as [`Store::open`]; `label` names it in errors. For tests that
+    /// control what reaches the disk, such as the power-loss test.
+    #[doc(hidden)]
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        label: &Path,
+        config: StoreConfig,
+    ) -> Result<Store, StoreError> {
+        let db = open::open_backend(Arc::new(backend), label, &config)?;
+        Ok(Store::wrap(db, label, config))
+    }
+
+    /// Checks the store file at `path` without writing to it, whatever it holds: the file is
+    /// recovered (if a crash left it needing recovery) and read in memory, every page's checksum
+    /// is verified, then every invariant ([`Store::check`]).
+    ///
+    /// A file that is damaged beyond what [`Store::check`] can report (pages that do not match
+    /// their checksums, a file cut short, a zero-length file, an engine that fails on it) is
+    /// [`StoreError::Corrupt`]; [`StoreError::Locked`] while a node has it open. The file is
+    /// left byte-for-byte as it was in every case.
+    pub fn check_file(path: &Path) -> Result<CheckReport, StoreError> {
+        let config = StoreConfig::default();
+        let db = open::open_for_check(path, &config)?;
+        Store::wrap(db, path, config).check()
+    }
+
+    fn wrap(db: Database, path: &Path, config: StoreConfig) -> Store {
+        Store {
             inner: Arc::new(Inner {
                 db,
                 path: path.to_path_buf(),
                 config,
             }),
-        })
+        }
     }
 
     /// The store's file.
@@ -105,26 +140,31 @@ impl Store {
     }
 
     /// Runs `body` in a write transaction and commits it durably if `body` succeeds; on an
-    /// error nothing `body` did is kept.
+    /// error nothing `body` did is kept. A panic of the engine (on a damaged page) is
+    /// [`StoreError::Corrupt`].
     pub(crate) fn write<T>(
         &self,
         body: impl FnOnce(&WriteTransaction, &Path) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let path = self.path();
-        let txn = self.inner.db.begin_write().at(path)?;
-        let out = body(&txn, path)?;
-        txn.commit().at(path)?;
-        Ok(out)
+        guarded(path, "writing", || {
+            let txn = self.inner.db.begin_write().at(path)?;
+            let out = body(&txn, path)?;
+            txn.commit().at(path)?;
+            Ok(out)
+        })
     }
 
-    /// Runs `body` on a consistent snapshot.
+    /// Runs `body` on a consistent snapshot; a panic of the engine is [`StoreError::Corrupt`].
     pub(crate) fn read<T>(
         &self,
         body: impl FnOnce(&ReadTransaction, &Path) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let path = self.path();
-        let txn = self.inner.db.begin_read().at(path)?;
-        body(&txn, path)
+        guarded(path, "reading", || {
+            let txn = self.inner.db.begin_read().at(path)?;
+            body(&txn, path)
+        })
     }
 }
 

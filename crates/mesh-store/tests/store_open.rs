@@ -52,13 +52,12 @@ fn a_new_store_is_created_with_its_parent_directory() {
 }
 
 #[test]
-fn an_empty_file_becomes_a_store() {
+fn an_empty_file_is_refused_and_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
     fs::write(&path, b"").unwrap();
-    let store = Store::open(&path).unwrap();
-    store.set_cursor("c", 1).unwrap();
-    assert!(store.check().unwrap().is_clean());
+    let err = assert_refused_untouched(&path, |e| matches!(e, StoreError::Corrupt { .. }));
+    assert!(err.to_string().contains("empty (0 bytes)"), "{err}");
 }
 
 #[test]
