@@ -171,6 +171,14 @@ fn agent_records(seeds: &mut Seeds) {
         Refused,
     );
     seeds.add(t, "expired", 4 << 1, &agent_record_envelope(), Refused);
+    // Seen at time 0, the fixture record lasts far beyond the longest lifetime of a record.
+    seeds.add(
+        t,
+        "beyond-lifetime",
+        6 << 1,
+        &agent_record_envelope(),
+        Refused,
+    );
     let key = agent_record::agent_record_key(&fixtures::peer(&fixtures::keys().agent));
     seeds.add(t, "record-key", 0, &key, Refused);
     let minimal = v1::AgentRecord {

@@ -20,6 +20,10 @@ pub const MAX_SKILLS: usize = 32;
 pub const MAX_ADDRESSES: usize = 16;
 /// Lifetime of a freshly signed record.
 pub const RECORD_TTL: Duration = Duration::from_secs(3600);
+/// The furthest ahead of the checker's clock a record's expiry may lie: a day. Caches evict
+/// the soonest-expiring record first, so a record signed to last for ever would otherwise
+/// stay in every cache it reached.
+pub const MAX_RECORD_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Prefix of the DHT key of an agent record; the peer id's bytes follow.
 pub const AGENT_KEY_PREFIX: &[u8] = b"/mesh/agent/";
 
@@ -217,6 +221,16 @@ impl SignedAgentRecord {
                 now_ms,
             });
         }
+        let max_lifetime_ms = u64::try_from(MAX_RECORD_LIFETIME.as_millis()).unwrap_or(u64::MAX);
+        if wire.expires_at_ms > now_ms.saturating_add(max_lifetime_ms) {
+            return Err(AgentRecordError::Invalid {
+                field: "expires_at_ms",
+                reason: format!(
+                    "lies more than {} hours ahead; sign records for at most that long",
+                    MAX_RECORD_LIFETIME.as_secs() / 3600
+                ),
+            });
+        }
         let capabilities = wire
             .capabilities
             .iter()
@@ -285,6 +299,32 @@ mod tests {
         assert_eq!(again.seq, 7);
         assert_eq!(again.skills[0].tags, vec!["pdf".to_string()]);
         assert_eq!(peer_of_record_key(&agent_record_key(&peer)), Some(peer));
+    }
+
+    #[test]
+    fn a_record_that_lasts_beyond_the_maximum_lifetime_is_refused() {
+        let key = Keypair::generate_ed25519();
+        let peer = key.public().to_peer_id();
+        let longest = record().sign(&key, 1, NOW, MAX_RECORD_LIFETIME).unwrap();
+        assert!(SignedAgentRecord::verify(&longest.envelope, Some(peer), NOW).is_ok());
+        // Seen by a clock a millisecond behind the signer's, it lasts a millisecond too long.
+        assert!(matches!(
+            SignedAgentRecord::verify(&longest.envelope, Some(peer), NOW - 1),
+            Err(AgentRecordError::Invalid {
+                field: "expires_at_ms",
+                ..
+            })
+        ));
+        // The signer is told at once.
+        for ttl in [MAX_RECORD_LIFETIME * 2, Duration::MAX] {
+            assert!(matches!(
+                record().sign(&key, 1, NOW, ttl),
+                Err(AgentRecordError::Invalid {
+                    field: "expires_at_ms",
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]
