@@ -260,6 +260,7 @@ impl NetConfig {
             peer_exchange: PeerExchangeConfig::default(),
             webrtc_certificate: None,
             reputation: ReputationConfig::default(),
+            negotiation_retention: crate::inp::DEFAULT_RETENTION,
         }
     }
 
@@ -268,7 +269,6 @@ impl NetConfig {
         self.role = role;
         self
     }
-            negotiation_retention: crate::inp::DEFAULT_RETENTION,
 
     /// Sets the bootstrap peers.
     pub fn with_bootstrap(mut self, peers: Vec<Multiaddr>) -> Self {

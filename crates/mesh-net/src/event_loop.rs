@@ -130,6 +130,13 @@ enum AwaitingStore {
         id: NegotiationId,
         event: NegotiationEvent,
     },
+    /// Our cancellation of an intent of ours: publish it, withdraw from the intent's
+    /// negotiations and answer the local caller once stored, so a cancellation the caller was
+    /// told of survives a crash.
+    Cancel {
+        cancellation: Box<SignedCancellation>,
+        reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
+    },
 }
 
 /// What became of a negotiation's write.
@@ -534,9 +541,7 @@ impl EventLoop {
                     .collect();
                 let _ = reply.send(open);
             }
-            Command::Cancel { id, reason, reply } => {
-                let _ = reply.send(self.cancel(id, &reason));
-            }
+            Command::Cancel { id, reason, reply } => self.cancel(id, &reason, reply),
             Command::Reachability { reply } => {
                 let _ = reply.send(self.reachability_report());
             }
@@ -581,7 +586,59 @@ impl EventLoop {
             .collect()
     }
 
-    fn cancel(&mut self, id: IntentId, reason: &str) -> Result<CancelOutcome, NetError> {
+    /// Cancels an intent of ours: signs the cancellation and, with a store, answers only once
+    /// it is durable (then publishes it); a full write queue refuses the cancellation as busy.
+    fn cancel(
+        &mut self,
+        id: IntentId,
+        reason: &str,
+        reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
+    ) {
+        let cancellation = match self.sign_cancellation(id, reason) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let Some(writer) = &self.writer else {
+            let _ = reply.send(Ok(self.finish_cancel(cancellation)));
+            return;
+        };
+        let token = self.next_token;
+        self.next_token += 1;
+        let write = Write::Reported {
+            write: Box::new(Write::Cancellation {
+                id: cancellation.intent_id.0,
+                envelope: cancellation.envelope.clone(),
+            }),
+            token,
+        };
+        match writer.write(write) {
+            Ok(()) => {
+                self.awaiting_store.insert(
+                    token,
+                    AwaitingStore::Cancel {
+                        cancellation: Box::new(cancellation),
+                        reply,
+                    },
+                );
+            }
+            Err(_) => {
+                let _ = reply.send(Err(NetError::Busy {
+                    what: "store writes",
+                    limit: crate::persist::WRITE_QUEUE,
+                }));
+            }
+        }
+    }
+
+    /// Checks that intent `id` is ours and can be cancelled, and signs its cancellation.
+    fn sign_cancellation(
+        &self,
+        id: IntentId,
+        reason: &str,
+    ) -> Result<SignedCancellation, NetError> {
         let now = now_ms();
         let Some(intent) = self.book.own(&id) else {
             return Err(match self.known_intent(&id) {
@@ -600,15 +657,21 @@ impl EventLoop {
                 status,
             });
         }
-        let cancellation =
-            SignedCancellation::sign(&self.keypair, &intent, reason, now).map_err(|e| {
-                NetError::Publish {
-                    topic: "cancellation".into(),
-                    reason: e.to_string(),
-                }
-            })?;
+        SignedCancellation::sign(&self.keypair, &intent, reason, now).map_err(|e| {
+            NetError::Publish {
+                topic: "cancellation".into(),
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// Publishes our (stored) cancellation on the intent's topics, withdraws from the intent's
+    /// open negotiations and drops it from the open intents.
+    fn finish_cancel(&mut self, cancellation: SignedCancellation) -> CancelOutcome {
+        let id = cancellation.intent_id;
+        let capabilities = cancellation.capabilities.clone();
         let mut topics = Vec::new();
-        for cap in &intent.capabilities {
+        for cap in &capabilities {
             let topic = IdentTopic::new(cap.topic());
             match self
                 .swarm
@@ -636,11 +699,11 @@ impl EventLoop {
             );
         }
         self.apply_cancellation(Arc::new(cancellation));
-        Ok(CancelOutcome {
+        CancelOutcome {
             id: id.to_string(),
             topics,
             withdrawn: withdrawn.len(),
-        })
+        }
     }
 
     /// Takes a verified cancellation into account: the intent leaves the open ones, and local
@@ -745,15 +808,15 @@ impl EventLoop {
                     return;
                 }
                 let previous = nid.and_then(|id| self.inp.get(&id).cloned().map(Box::new));
+                let from_ip = self.peers.remote_ip(&peer);
                 let (book, open) = (&self.book, &self.open_intents);
                 let result = self.inp.receive(
                     &request.envelope,
-                let from_ip = self.peers.remote_ip(&peer);
                     peer,
+                    from_ip,
                     self.local,
                     &|id| lookup(book, open, id),
                     now_ms(),
-                    from_ip,
                 );
                 let ack = match result {
                     Ok(event) => {
@@ -972,9 +1035,6 @@ impl EventLoop {
         {
             self.attest_completed(&id);
         }
-        let _ = self.negotiation_events.send(event);
-    }
-
         // A broken commitment of the other party (no delivery by the due time, no receipt
         // after a delivery) lowers its reputation here.
         if let Some(fault) = &event.fault
@@ -984,6 +1044,9 @@ impl EventLoop {
             let score = self.peers.observe(peer, Observation::Fault);
             tracing::info!(%peer, kind = %fault.kind, score, negotiation = %event.negotiation_id, "negotiation fault");
         }
+        let _ = self.negotiation_events.send(event);
+    }
+
     fn fail_inp(&mut self, out: OutgoingInp, reason: &str) {
         let result = match self.inp.abandon(&out.prepared.id) {
             Some(event) => {
@@ -1199,6 +1262,19 @@ impl EventLoop {
                             reason,
                         })
                     }
+                };
+                let _ = reply.send(result);
+            }
+            AwaitingStore::Cancel {
+                cancellation,
+                reply,
+            } => {
+                let result = match done.result {
+                    Ok(()) => Ok(self.finish_cancel(*cancellation)),
+                    Err(reason) => Err(NetError::Storage {
+                        what: "the cancellation, so it was not published",
+                        reason,
+                    }),
                 };
                 let _ = reply.send(result);
             }
@@ -2366,30 +2442,14 @@ impl EventLoop {
         for id in self.inp.handle_timeouts(now_ms()) {
             tracing::info!(negotiation = %id, "negotiation timed out");
             self.save_meta(&id);
-        }
-        if now >= self.next_housekeeping {
-            self.next_housekeeping = now + HOUSEKEEPING;
-            self.save_reputations();
-            if self.writer.is_some() {
-                self.save(Write::Prune { now_ms: now_ms() });
-            }
-        }
-        self.book.prune(now_ms());
-        if now >= self.next_housekeeping_ids {
-            self.next_housekeeping_ids = now + HOUSEKEEPING;
-            self.seen.prune(now_ms());
-            self.forwarded.prune(now_ms());
-        }
-        if now >= self.next_trim {
-            self.next_trim = now + conn_trim::INTERVAL;
             if let Some(event) = self.inp.timeout_event(&id, self.local)
                 && event.fault.is_some()
             {
                 self.emit_negotiation(Arc::new(event));
             }
-            self.trim_connections(now);
         }
-        if now >= self.next_scoring {
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING;
             let pruned = self
                 .inp
                 .prune_finished(now_ms(), self.config.negotiation_retention);
@@ -2403,6 +2463,22 @@ impl EventLoop {
                     before_ms: now_ms().saturating_sub(retention.unwrap_or(u64::MAX)),
                 });
             }
+            self.save_reputations();
+            if self.writer.is_some() {
+                self.save(Write::Prune { now_ms: now_ms() });
+            }
+        }
+        self.book.prune(now_ms());
+        if now >= self.next_housekeeping_ids {
+            self.next_housekeeping_ids = now + HOUSEKEEPING;
+            self.seen.prune(now_ms());
+            self.forwarded.prune(now_ms());
+        }
+        if now >= self.next_trim {
+            self.next_trim = now + conn_trim::INTERVAL;
+            self.trim_connections(now);
+        }
+        if now >= self.next_scoring {
             self.next_scoring = now + SCORING_INTERVAL;
             self.update_scoring(now);
         }
