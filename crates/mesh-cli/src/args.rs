@@ -113,7 +113,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Where the local API listens (loopback only; port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", value_parser = parse_api_addr)]
     pub api: SocketAddr,
     /// Do not discover peers on the local network with mDNS.
     #[arg(long)]
@@ -440,6 +440,19 @@ fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
     s.parse::<Multiaddr>().map_err(|e| {
         format!("{e}; a multiaddr looks like /ip4/127.0.0.1/tcp/7700 or /ip4/127.0.0.1/tcp/7700/p2p/12D3Koo...")
     })
+}
+
+/// A loopback socket address: the local API is a control interface, never a public one.
+fn parse_api_addr(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = s.parse().map_err(|e| {
+        format!("{e}; use e.g. 127.0.0.1:7070 or [::1]:7070 (port 0 picks a free one)")
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address: the local API is a control interface, not a public one; use 127.0.0.1:PORT or [::1]:PORT"
+        ));
+    }
+    Ok(addr)
 }
 
 fn parse_peer_id(s: &str) -> Result<PeerId, String> {

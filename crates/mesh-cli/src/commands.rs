@@ -232,7 +232,10 @@ async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
         println!("  capabilities: {}", info.capabilities.join(", "));
     }
     if let Some(api) = node.api_addr() {
-        println!("  local API: http://{api}  (metrics at /metrics)");
+        println!(
+            "  local API: http://{api}  (metrics at /metrics; every endpoint but /v1/health needs the token in {})",
+            node.home().token_path().display()
+        );
     }
     println!("Press Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
