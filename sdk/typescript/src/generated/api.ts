@@ -28,6 +28,33 @@ export interface paths {
                         "application/openmetrics-text": string;
                     };
                 };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -62,6 +89,33 @@ export interface paths {
                     };
                     content: {
                         "application/json": Record<string, never>;
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -123,7 +177,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -149,7 +203,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness */
+        /** Liveness, without the token: `{"status": "ok"}` and nothing else */
         get: {
             parameters: {
                 query?: never;
@@ -166,7 +220,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            status?: string;
+                            /** @constant */
+                            status: "ok";
                         };
                     };
                 };
@@ -224,7 +279,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -289,7 +344,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -349,7 +404,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -420,7 +475,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -513,8 +568,17 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `too_many_streams`: as many event streams and award requests as the node allows (64 by default) are open; close one and retry */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -604,7 +668,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -668,7 +732,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -744,8 +808,17 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `too_many_streams`: as many event streams and award requests as the node allows (64 by default) are open; close one and retry */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -812,7 +885,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -874,7 +947,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -950,7 +1023,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1032,7 +1105,98 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The other party is unreachable */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/negotiations/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel an agreement whose delivery is overdue (publisher; 409 not_overdue before the due time); the intent may then be awarded again */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Negotiation id, 64 hex digits */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Reason"];
+                };
+            };
+            responses: {
+                /** @description Sent and acknowledged by the other party */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NegotiationEvent"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown negotiation */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Refused: illegal in this state, or by the other party */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1123,7 +1287,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1214,7 +1378,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1305,7 +1469,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1396,7 +1560,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1487,7 +1651,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1575,7 +1739,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1654,8 +1818,17 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `too_many_streams`: as many event streams and award requests as the node allows (64 by default) are open; close one and retry */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1717,7 +1890,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1771,7 +1944,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1842,7 +2015,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1905,7 +2078,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Too many requests (`rate_limited`: the API serves 500 a second, bursts of 1,000; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
+                /** @description Too many requests (`rate_limited`: the API serves the token's holder 500 a second, bursts of 1,000, and requests without the token 20 a second, bursts of 40, on a budget of their own; a publish beyond the intent quota) or too much in flight (`busy`): retry shortly */
                 429: {
                     headers: {
                         [name: string]: unknown;
