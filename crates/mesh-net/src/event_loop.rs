@@ -449,6 +449,9 @@ impl EventLoop {
                 AwaitingStore::Publish { reply, .. } => {
                     let _ = reply.send(Err(NetError::Stopped));
                 }
+                AwaitingStore::Cancel { reply, .. } => {
+                    let _ = reply.send(Err(NetError::Stopped));
+                }
                 AwaitingStore::Ack { .. } => {}
             }
         }

@@ -416,7 +416,8 @@ impl MeshHandle {
 
     /// Cancels an intent this node published and that has no agreement yet: signs a
     /// cancellation, publishes it on the intent's topics and withdraws from its open
-    /// negotiations.
+    /// negotiations. With a store, the cancellation is on disk before it is published and
+    /// before this returns, so a cancellation answered `Ok` survives a crash or power loss.
     pub async fn cancel_intent(
         &self,
         id: IntentId,

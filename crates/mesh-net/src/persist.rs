@@ -4,9 +4,16 @@
 //! The loop hands [`Write`]s to a dedicated writer thread over a bounded queue
 //! ([`WRITE_QUEUE`]) and never waits: a write that does not fit is counted and dropped, except
 //! that negotiation messages are tracked by the loop and written with the next change of their
-//! negotiation. A write that carries a [`Write::Transcript::token`] is reported back once it is
-//! durable (or failed), so the loop can acknowledge a received negotiation message only after
-//! it is on disk, and answer a local caller only after its own message is.
+//! negotiation. A write that carries a [`Write::Transcript::token`], or is wrapped in
+//! [`Write::Reported`], is reported back once it is durable (or failed), so the loop can
+//! acknowledge a received negotiation message only after it is on disk, and answer a local
+//! caller only after its own message, its own intent or its own cancellation is.
+//!
+//! Every write the node acknowledges, to a peer or to a local caller, goes the reported way and
+//! is never dropped: a full queue refuses it (`busy`) instead. The lossy writes
+//! ([`Writer::write_lossy`]) are the ones nobody is told about: received intents and
+//! cancellations, peers, agent records, receipt attestations, the own agent record,
+//! reputation, a negotiation's meta after a timeout, pruning.
 //!
 //! The writer takes every queued write at once and writes all its intents in one transaction
 //! and all its negotiation messages in another (group commit), so a burst costs two commits.

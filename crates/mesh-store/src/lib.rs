@@ -56,6 +56,8 @@ mod reputation;
 mod schema;
 mod store;
 mod types;
+#[doc(hidden)]
+pub mod volatile;
 
 #[cfg(test)]
 mod test_support;
