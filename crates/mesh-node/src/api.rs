@@ -13,7 +13,7 @@
 //! | GET | `/v1/agents` | yes | discover agents by capability and minimum reputation |
 //! | GET | `/v1/reachability` | yes | AutoNAT verdict, NAT, addresses, relay reservations, direct/relayed peers, advice |
 //!
-//! Before any handler, [`guard`] refuses a `Host` that is not loopback, tells the owner (the
+//! Before any handler, `guard` refuses a `Host` that is not loopback, tells the owner (the
 //! token) from strangers, and rate-limits each on its own budget; event streams and award waits
 //! take one of [`NodeConfig::api_max_streams`](crate::NodeConfig::api_max_streams) slots.
 
@@ -155,7 +155,7 @@ pub const DEFAULT_API_RATE: Rate = Rate {
 };
 
 /// The API router. Requests with the token draw on `owner_rate`, all others on
-/// `unauthenticated_rate` (an event stream counts once, when it opens); see [`guard`].
+/// `unauthenticated_rate` (an event stream counts once, when it opens); see `api::guard`.
 pub fn router(state: ApiState, owner_rate: Rate, unauthenticated_rate: Rate) -> Router {
     let guard = Arc::new(guard::Guard::new(
         state.token.clone(),

@@ -28,7 +28,7 @@
 
 use std::path::Path;
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use crate::encoding::{self, IntentValue};
 use crate::error::{ResultExt, StoreError};
@@ -157,22 +157,28 @@ impl Store {
     /// Counts every budgeted table from its rows and compares with the totals kept in `meta`:
     /// one line per table whose total is wrong, none when all match. For `mesh store check`.
     pub fn check_budget_usage(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|txn, path| {
-            let kept = read_usage(&txn.open_table(META).at(path)?, path)?;
-            let counted = recount(
-                CountedTables {
-                    intents: &txn.open_table(INTENTS).at(path)?,
-                    cancellations: &txn.open_table(INTENT_CANCELLATIONS).at(path)?,
-                    events: &txn.open_table(EVENTS).at(path)?,
-                    attestations: &txn.open_table(ATTESTATIONS).at(path)?,
-                    peers: &txn.open_table(PEERS).at(path)?,
-                    agent_records: &txn.open_table(AGENT_RECORDS).at(path)?,
-                },
-                path,
-            )?;
-            Ok(mismatches(&kept, &counted))
-        })
+        self.read(usage_mismatches)
     }
+}
+
+/// The lines of [`Store::check_budget_usage`], in an open read transaction.
+pub(crate) fn usage_mismatches(
+    txn: &ReadTransaction,
+    path: &Path,
+) -> Result<Vec<String>, StoreError> {
+    let kept = read_usage(&txn.open_table(META).at(path)?, path)?;
+    let counted = recount(
+        CountedTables {
+            intents: &txn.open_table(INTENTS).at(path)?,
+            cancellations: &txn.open_table(INTENT_CANCELLATIONS).at(path)?,
+            events: &txn.open_table(EVENTS).at(path)?,
+            attestations: &txn.open_table(ATTESTATIONS).at(path)?,
+            peers: &txn.open_table(PEERS).at(path)?,
+            agent_records: &txn.open_table(AGENT_RECORDS).at(path)?,
+        },
+        path,
+    )?;
+    Ok(mismatches(&kept, &counted))
 }
 
 /// One running total in `meta`.
@@ -407,6 +413,27 @@ mod tests {
         assert_eq!((b.peers, b.peer_rows), (4 * 1024 * 1024, 16_384));
         assert_eq!(b.agent_records, 16 * 1024 * 1024);
         assert_eq!(b.total(), (64 + 32 + 64 + 4 + 16) * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_store_check_reports_a_total_that_does_not_match_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        store.append_event("intent", &[7; 1_000]).unwrap();
+        assert!(store.check().unwrap().is_clean());
+        store
+            .write(|txn, path| {
+                let meta = &mut txn.open_table(META).at(path)?;
+                Meter {
+                    tally: Tally::EventLog,
+                    bytes: 1,
+                }
+                .save_to(meta, path)
+            })
+            .unwrap();
+        let report = store.check().unwrap();
+        assert!(!report.is_clean());
+        assert!(report.to_string().contains("event"), "{report}");
     }
 
     #[test]

@@ -114,6 +114,14 @@ impl Store {
             check_events(txn, next_event_seq, path, &mut report)?;
             check_negotiations(txn, path, &mut report)?;
             check_attestations(txn, path, &mut report)?;
+            // The byte totals the budgets run on, only in a store of this schema (an older
+            // one has none yet, and its version is reported above).
+            if schema_is_current(txn, path) {
+                match crate::budget::usage_mismatches(txn, path) {
+                    Ok(lines) => lines.into_iter().for_each(|l| report.problem("meta", l)),
+                    Err(err) => report.problem("meta", err.to_string()),
+                }
+            }
             Ok(report)
         })
     }
@@ -140,6 +148,14 @@ fn open<K: Key + 'static, V: Value + 'static>(
 }
 
 /// Returns the `next_event_seq` counter, if readable.
+fn schema_is_current(txn: &ReadTransaction, path: &Path) -> bool {
+    txn.open_table(META)
+        .ok()
+        .and_then(|meta| schema::meta_u64(&meta, META_SCHEMA_VERSION, path).ok())
+        .flatten()
+        == Some(SCHEMA_VERSION)
+}
+
 fn check_meta(
     txn: &ReadTransaction,
     path: &Path,
