@@ -1,4 +1,4 @@
-//! Deals cannot be held hostage (issue 19, finding 3), between real nodes:
+//! Deals cannot be held hostage, between real nodes:
 //!
 //! - an agent that agreed and does not deliver by the agreed due time: the publisher cancels
 //!   the agreement (a signed `Withdraw` in the transcript, refused before the due time), the
