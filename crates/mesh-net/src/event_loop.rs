@@ -2459,11 +2459,15 @@ impl EventLoop {
             for id in &pruned {
                 self.persisted_len.remove(id);
             }
-            if !pruned.is_empty() && self.writer.is_some() {
+            // Past their retention, or beyond the store's count of finished ones (the registry
+            // forgets finished negotiations when it is full, the store keeps the newest).
+            let crowded = self.inp.len() >= inp::MAX_NEGOTIATIONS / 2;
+            if (!pruned.is_empty() || crowded) && self.writer.is_some() {
                 let retention = u64::try_from(self.config.negotiation_retention.as_millis());
                 self.save(Write::PruneNegotiations {
                     finished: inp::FINISHED_STATES,
                     before_ms: now_ms().saturating_sub(retention.unwrap_or(u64::MAX)),
+                    keep: inp::MAX_FINISHED_STORED,
                 });
             }
             self.save_reputations();

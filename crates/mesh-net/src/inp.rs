@@ -32,11 +32,19 @@ pub const MAX_NEGOTIATIONS: usize = 4096;
 /// one intent of this node takes at once; a further new offer is refused (`too_many_offers`)
 /// until one ends. Offers already live are never evicted for a newcomer.
 pub const MAX_LIVE_OFFERS_PER_INTENT: usize = 32;
-/// Live offers one agent may have open on this node's intents at once.
-pub const MAX_LIVE_OFFERS_PER_PEER: usize = 16;
+/// Live offers one agent may have open on this node's intents at once (a sixteenth of the
+/// registry): enough for an agent that bids on every job of a busy publisher, while the cap
+/// per intent is what keeps fresh identities from crowding out a bidder.
+pub const MAX_LIVE_OFFERS_PER_PEER: usize = 256;
 /// Live offers that agents connected from one IP address may have open on this node's
-/// intents at once (loopback addresses exempt, as for connections per IP).
-pub const MAX_LIVE_OFFERS_PER_IP: usize = 64;
+/// intents at once (loopback addresses exempt, as for connections per IP): several agents may
+/// share a host, so twice the cap of one agent, an eighth of the registry.
+pub const MAX_LIVE_OFFERS_PER_IP: usize = 512;
+/// Finished negotiations kept in the store at most (the most recently ended): as many as the
+/// registry holds, so what a restart reads back is bounded, and the offers of strangers that
+/// expired, which the registry forgets first when it needs room, do not pile up on disk for
+/// the whole retention.
+pub const MAX_FINISHED_STORED: usize = MAX_NEGOTIATIONS;
 /// How long a finished negotiation is kept, in memory and in the store, by default (30 days):
 /// then it is pruned. See `NetConfig::negotiation_retention`.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -689,6 +697,16 @@ impl Registry {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// How many negotiations the registry holds, live and finished.
+    pub fn len(&self) -> usize {
+        self.negotiations.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.negotiations.is_empty()
     }
 
     /// Takes a negotiation rebuilt from storage at start. Returns `false` when the registry is

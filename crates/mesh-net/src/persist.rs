@@ -87,12 +87,14 @@ pub enum Write {
         now_ms: u64,
     },
     /// Drop finished negotiations (in one of `finished` states) last updated before
-    /// `before_ms`: their retention passed.
+    /// `before_ms` (their retention passed), and all but the `keep` most recent others.
     PruneNegotiations {
         /// The final state names (`inp::state_name`).
         finished: &'static [&'static str],
         /// Unix ms.
         before_ms: u64,
+        /// Finished negotiations kept at most.
+        keep: usize,
     },
 }
 
@@ -345,11 +347,12 @@ fn apply(store: &Store, write: Write) -> (Option<u64>, Result<(), String>) {
         Write::PruneNegotiations {
             finished,
             before_ms,
+            keep,
         } => (
             None,
             text(
                 store
-                    .prune_finished_negotiations(finished, before_ms)
+                    .prune_finished_negotiations(finished, before_ms, keep)
                     .map(|_| ()),
             ),
         ),

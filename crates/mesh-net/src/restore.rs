@@ -74,6 +74,7 @@ pub fn restore(store: &Store, now_ms: u64, retention: Duration) -> Result<Restor
     let pruned = store.prune_finished_negotiations(
         crate::inp::FINISHED_STATES,
         now_ms.saturating_sub(retention_ms),
+        crate::inp::MAX_FINISHED_STORED,
     )?;
     if pruned > 0 {
         tracing::info!(pruned, "finished negotiations past their retention deleted");

@@ -136,14 +136,19 @@ impl Store {
 
     /// Deletes every negotiation whose meta names one of the `finished` states and was last
     /// updated before `before_unix_ms`, with its transcript, in one transaction: the retention
-    /// of finished negotiations. Returns how many were deleted.
+    /// of finished negotiations. Of those left, only the `keep` most recently updated finished
+    /// ones stay: a node's registry forgets finished negotiations when it needs room, and
+    /// strangers' offers that expire would otherwise pile up in the store for the whole
+    /// retention. Live negotiations are never deleted. Returns how many were deleted.
     pub fn prune_finished_negotiations(
         &self,
         finished: &[&str],
         before_unix_ms: u64,
+        keep: usize,
     ) -> Result<usize, StoreError> {
         self.write(|txn, path| {
             let mut old = Vec::new();
+            let mut kept = Vec::new();
             {
                 let negotiations = txn.open_table(NEGOTIATIONS).at(path)?;
                 for entry in negotiations.iter().at(path)? {
@@ -152,12 +157,20 @@ impl Store {
                     let meta = encoding::decode::<NegotiationValue>(value.value())
                         .and_then(NegotiationValue::into_meta)
                         .map_err(|reason| damaged(path, "negotiation", &id, reason))?;
-                    if meta.updated_at_unix_ms < before_unix_ms
-                        && finished.contains(&meta.state.as_str())
-                    {
+                    if !finished.contains(&meta.state.as_str()) {
+                        continue;
+                    }
+                    if meta.updated_at_unix_ms < before_unix_ms {
                         old.push(id);
+                    } else {
+                        kept.push((meta.updated_at_unix_ms, id));
                     }
                 }
+            }
+            if kept.len() > keep {
+                // Newest first; the oldest beyond `keep` go.
+                kept.sort_unstable_by(|a, b| b.cmp(a));
+                old.extend(kept.drain(keep..).map(|(_, id)| id));
             }
             let mut negotiations = txn.open_table(NEGOTIATIONS).at(path)?;
             let mut transcripts = txn.open_table(TRANSCRIPTS).at(path)?;
@@ -419,7 +432,12 @@ mod tests {
                 .append_transcript_message(&id, &meta(state, at), 0, &id[..1])
                 .unwrap();
         }
-        assert_eq!(store.prune_finished_negotiations(&finished, 50).unwrap(), 2);
+        assert_eq!(
+            store
+                .prune_finished_negotiations(&finished, 50, usize::MAX)
+                .unwrap(),
+            2
+        );
         let left: Vec<_> = store
             .negotiations()
             .unwrap()
@@ -428,6 +446,28 @@ mod tests {
             .collect();
         assert_eq!(left, [2, 3], "recent and live ones stay");
         assert!(store.transcript(&[1; 32]).unwrap().is_empty());
+
+        // Beyond `keep`, the least recently updated finished ones go too; live ones stay.
+        for (id, at) in [([5; 32], 200), ([6; 32], 300), ([7; 32], 150)] {
+            store
+                .append_transcript_message(&id, &meta("expired", at), 0, &id[..1])
+                .unwrap();
+        }
+        assert_eq!(
+            store.prune_finished_negotiations(&finished, 50, 2).unwrap(),
+            2
+        );
+        let left: Vec<_> = store
+            .negotiations()
+            .unwrap()
+            .into_iter()
+            .map(|n| n.id[0])
+            .collect();
+        assert_eq!(
+            left,
+            [3, 5, 6],
+            "the two newest finished and the live one stay"
+        );
         assert!(store.transcript(&[4; 32]).unwrap().is_empty());
         assert_eq!(store.transcript(&[3; 32]).unwrap().len(), 1);
         assert!(store.check().unwrap().is_clean());
