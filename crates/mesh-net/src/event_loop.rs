@@ -309,7 +309,7 @@ fn spawn_swarm(
     };
     event_loop.add_configured_external();
     if let Some(store) = event_loop.config.store.clone() {
-        event_loop.restore_from(&store)?;
+        let completed = event_loop.restore_from(&store)?;
         let (writer, persisted) = Writer::start(
             store,
             event_loop.metrics.store_errors.clone(),
@@ -318,6 +318,13 @@ fn spawn_swarm(
         .map_err(|e| NetError::Setup(format!("cannot start the store writer: {e}")))?;
         event_loop.writer = Some(writer);
         event_loop.persisted = Some(persisted);
+        let again = event_loop.attest_restored(&completed);
+        if again > 0 {
+            tracing::info!(
+                again,
+                "own receipts attested again from their stored transcripts"
+            );
+        }
     }
     let own = event_loop.config.capabilities.clone();
     event_loop.subscribe(own);
@@ -1067,7 +1074,12 @@ impl EventLoop {
     // ----- persistence -----
 
     /// Reads back what the store holds, before the loop starts.
-    fn restore_from(&mut self, store: &mesh_store::Store) -> Result<(), NetError> {
+    /// Reads the store back; returns the completed negotiations restored (id, publisher,
+    /// agent), for [`EventLoop::attest_restored`] once the writer runs.
+    fn restore_from(
+        &mut self,
+        store: &mesh_store::Store,
+    ) -> Result<Vec<(NegotiationId, PeerId, PeerId)>, NetError> {
         let now = now_ms();
         let restored = restore(store, now, self.config.negotiation_retention)
             .map_err(|e| NetError::Setup(format!("cannot read the store: {e}")))?;
@@ -1086,6 +1098,12 @@ impl EventLoop {
             self.open_intents.insert(intent, now);
         }
         let negotiations = restored.negotiations.len();
+        let completed: Vec<_> = restored
+            .negotiations
+            .iter()
+            .filter(|n| n.state() == mesh_core::negotiation::State::Completed)
+            .map(|n| (n.id(), n.publisher(), n.agent()))
+            .collect();
         for n in restored.negotiations {
             let (id, len) = (n.id(), n.transcript().len());
             if self.inp.insert_restored(n) {
@@ -1126,7 +1144,7 @@ impl EventLoop {
             skipped = restored.skipped,
             "restored from the store"
         );
-        Ok(())
+        Ok(completed)
     }
 
     /// Queues a write, if the node has a store; a full queue drops it (counted).

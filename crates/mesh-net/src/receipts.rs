@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use mesh_core::negotiation::Transcript;
+use libp2p::PeerId;
+use mesh_core::negotiation::{NegotiationId, Transcript};
 use mesh_core::trust::{
     AttestationError, Config, Disclosure, ReceiptAttestation, Refused, TrustGraph, TrustScores,
     VerifiedAttestation,
@@ -114,6 +115,11 @@ impl ReceiptBook {
             interval,
             next_recompute: now,
         }
+    }
+
+    /// Whether the receipt of `negotiation` by `rater` about `ratee` is counted.
+    pub fn contains(&self, rater: &PeerId, ratee: &PeerId, negotiation: &NegotiationId) -> bool {
+        self.graph.contains(rater, ratee, negotiation)
     }
 
     /// Verifies and counts an attestation from gossip.

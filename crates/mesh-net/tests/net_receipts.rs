@@ -545,3 +545,45 @@ async fn a_bad_catch_up_answer_penalises_its_sender_and_stores_nothing() {
         node.handle.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_own_receipt_whose_attestation_was_lost_is_attested_again_at_start() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let store = mesh_store::Store::open(&dir.path().join("store.redb")).unwrap();
+    let (node_key, agent) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let agent_id = agent.public().to_peer_id();
+    // The node completed a negotiation as publisher; its transcript is stored, as the receipt
+    // is acknowledged only once durable, but the attestation's write was lost.
+    let negotiation = completed(&node_key, &agent, 1, 1.0);
+    let meta = mesh_store::NegotiationMeta {
+        intent_id: negotiation.intent_id().0,
+        role: mesh_store::Role::Publisher,
+        counterparty: agent_id.to_bytes(),
+        state: "completed".to_owned(),
+        updated_at_unix_ms: now_ms(),
+    };
+    for (seq, envelope) in negotiation.transcript().envelopes().iter().enumerate() {
+        store
+            .append_transcript_message(&negotiation.id().0, &meta, seq as u64, envelope)
+            .unwrap();
+    }
+    assert_eq!(store.attestation_count().unwrap(), 0);
+
+    let config_store = store.clone();
+    let node = start_configured(node_key, &[], None, move |mut c| {
+        c.store = Some(config_store);
+        c.reputation.recompute_interval = RECOMPUTE;
+        c
+    })
+    .await;
+    wait_until("the lost attestation to be stored again", async || {
+        store.attestation_count().unwrap() == 1
+    })
+    .await;
+    wait_until("the node's own receipt to count", async || {
+        reputation(&node.handle, agent_id).await.known
+    })
+    .await;
+    node.handle.shutdown().await.unwrap();
+}

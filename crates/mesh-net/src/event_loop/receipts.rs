@@ -127,6 +127,35 @@ impl EventLoop {
         }
     }
 
+    /// At start, after the stored attestations: the node's own completed negotiations whose
+    /// attestation the store lacks (its write is not acknowledged to anyone, so it may have
+    /// been dropped with a full queue or lost in a crash) are attested again from their stored
+    /// transcripts, which are durable; nothing is published. Returns how many.
+    pub(super) fn attest_restored(
+        &mut self,
+        completed: &[(NegotiationId, PeerId, PeerId)],
+    ) -> usize {
+        let mut again = 0;
+        for (id, publisher, agent) in completed {
+            if self.receipts.book.contains(publisher, agent, id) {
+                continue;
+            }
+            let Some(transcript) = self.inp.transcript(id) else {
+                continue;
+            };
+            match self.receipts.book.own(&transcript, now_ms()) {
+                Ok((Taken::Accept(verified), _)) => {
+                    self.keep_attestation(&verified);
+                    again += 1;
+                }
+                Ok(_) => {}
+                // An old one may have expired: nothing to keep.
+                Err(e) => tracing::debug!(negotiation = %id, error = %e, "not attested again"),
+            }
+        }
+        again
+    }
+
     /// This node sent or received the receipt of negotiation `id`: count it with its delivery,
     /// and publish its attestation unless sharing is off.
     pub(super) fn attest_completed(&mut self, id: &NegotiationId) {
