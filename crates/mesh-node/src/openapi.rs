@@ -238,15 +238,23 @@ fn base_document() -> Value {
                 "NegotiationEvent": {"type": "object", "required": ["negotiation_id", "intent_id", "peer", "role", "seq", "kind", "received", "state"], "properties": {
                     "negotiation_id": {"type": "string"}, "intent_id": {"type": "string"}, "peer": {"type": "string"},
                     "role": {"type": "string", "enum": ["publisher", "agent"]}, "seq": {"type": "integer"},
-                    "kind": {"type": "string", "enum": ["offer", "counter", "accept", "reject", "withdraw", "deliver", "receipt"]},
+                    "kind": {"type": "string", "enum": ["offer", "counter", "accept", "reject", "withdraw", "deliver", "receipt", "timeout"], "description": "`timeout`: the negotiation expired and left a commitment unmet (see `fault`)"},
                     "received": {"type": "boolean"},
                     "state": {"type": "string", "enum": ["awaiting_offer", "offered", "countered", "agreed", "delivered", "completed", "rejected", "withdrawn", "expired"]},
-                    "price": {"type": "string"}
+                    "price": {"type": "string"},
+                    "fault": {"$ref": "#/components/schemas/Fault"}
+                }},
+                "Fault": {"type": "object", "description": "A party's broken commitment, kept with the negotiation as evidence", "required": ["kind", "by", "peer", "at_ms"], "properties": {
+                    "kind": {"type": "string", "enum": ["non_delivery", "missing_receipt"]},
+                    "by": {"type": "string", "enum": ["publisher", "agent"]},
+                    "peer": {"type": "string"}, "at_ms": {"type": "integer"}
                 }},
                 "NegotiationSummary": {"type": "object", "required": ["negotiation_id", "intent_id", "publisher", "agent", "role", "state", "messages"], "properties": {
                     "negotiation_id": {"type": "string"}, "intent_id": {"type": "string"}, "publisher": {"type": "string"}, "agent": {"type": "string"},
                     "role": {"type": "string"}, "state": {"type": "string"}, "messages": {"type": "integer"}, "price": {"type": "string"},
-                    "proposal": {"type": "object", "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}, "due_at_ms": {"type": "integer"}, "terms": {"type": "string"}}}
+                    "proposal": {"type": "object", "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}, "due_at_ms": {"type": "integer"}, "terms": {"type": "string"}}},
+                    "due_at_ms": {"type": "integer", "description": "Once agreed: when the delivery is due, Unix ms; from then on the publisher may cancel an undelivered agreement"},
+                    "fault": {"$ref": "#/components/schemas/Fault"}
                 }},
                 "TranscriptJson": {"type": "object", "required": ["format", "envelopes"], "properties": {"format": {"type": "string", "const": "mesh-negotiation-transcript/1"}, "envelopes": {"type": "array", "items": {"type": "string", "description": "Signed envelope, hex"}}}},
                 "Skill": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}},

@@ -176,6 +176,13 @@ describe("two SDK agents and a Rust agent", { skip: NEEDS_MESH }, () => {
     const accepted = await publisher.accept(id);
     assert.equal(accepted.state, "agreed");
     await worker.waitForNegotiation({ negotiationId: id, state: "agreed" });
+    // The agreement holds until its delivery is due: cancelling it earlier is refused.
+    const agreed = await publisher.waitForNegotiation({ negotiationId: id, state: "agreed" });
+    assert.ok(agreed.due_at_ms !== undefined && agreed.due_at_ms > Date.now(), "the due time is shown");
+    await assert.rejects(
+      publisher.cancelAgreement(id, "too early"),
+      (error: unknown) => error instanceof ConflictError && error.apiCode === "not_overdue",
+    );
 
     const delivered = await worker.deliver(id, { data: "The report finds that demand grew 12%." });
     assert.equal(delivered.kind, "deliver");

@@ -2164,6 +2164,15 @@ export interface components {
                 message: string;
             };
         };
+        /** @description A party's broken commitment, kept with the negotiation as evidence */
+        Fault: {
+            at_ms: number;
+            /** @enum {string} */
+            by: "publisher" | "agent";
+            /** @enum {string} */
+            kind: "non_delivery" | "missing_receipt";
+            peer: string;
+        };
         Intent: {
             budget?: components["schemas"]["Budget"];
             capabilities: string[];
@@ -2209,9 +2218,13 @@ export interface components {
             title: string;
         };
         NegotiationEvent: {
+            fault?: components["schemas"]["Fault"];
             intent_id: string;
-            /** @enum {string} */
-            kind: "offer" | "counter" | "accept" | "reject" | "withdraw" | "deliver" | "receipt";
+            /**
+             * @description `timeout`: the negotiation expired and left a commitment unmet (see `fault`)
+             * @enum {string}
+             */
+            kind: "offer" | "counter" | "accept" | "reject" | "withdraw" | "deliver" | "receipt" | "timeout";
             negotiation_id: string;
             peer: string;
             price?: string;
@@ -2224,6 +2237,9 @@ export interface components {
         };
         NegotiationSummary: {
             agent: string;
+            /** @description Once agreed: when the delivery is due, Unix ms; from then on the publisher may cancel an undelivered agreement */
+            due_at_ms?: number;
+            fault?: components["schemas"]["Fault"];
             intent_id: string;
             messages: number;
             negotiation_id: string;
