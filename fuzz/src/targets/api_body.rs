@@ -174,6 +174,7 @@ fn exchange(taken: usize, role: Role, body: Body) -> bool {
         .receive(
             &envelope,
             fixtures::peer(key),
+            None,
             fixtures::peer(other),
             &intent_of,
             now,

@@ -122,7 +122,7 @@ fn registry_agrees(
     if !before.transcript().is_empty() {
         assert!(registry.insert_restored(before.clone()));
     }
-    let received = registry.receive(envelope, from, local, &intent_of, now);
+    let received = registry.receive(envelope, from, None, local, &intent_of, now);
     match &received {
         Ok(view) => {
             let header = header.as_ref().expect("a message the node took opens");
