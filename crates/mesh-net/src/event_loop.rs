@@ -38,15 +38,15 @@ use crate::config::{KAD_PROTOCOL, NetConfig};
 use crate::conn_trim::{self, ConnectionTrim};
 use crate::error::NetError;
 use crate::handle::{
-    COMMAND_QUEUE, Command, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicOutcome,
-    TopicPeers, id_hex,
+    COMMAND_QUEUE, Command, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers,
 };
-use crate::idp::{self, SeenIntents, Verdict};
+use crate::idp::Verdict;
+use crate::idp::driver::{self as idp_driver, IdpContext, IdpDriver};
 use crate::inp::{self, NegotiationEvent};
 use crate::inp_outbox::{self, Admit, Outbox, Park};
 use crate::intent_book::{CancelOutcome, IntentBook, IntentUpdate, IntentView};
 use crate::metrics::MeshMetrics;
-use crate::open_intents::{MAX_CATCHUP_INTENTS, OpenIntents};
+use crate::open_intents::OpenIntents;
 use crate::peers::PeerBook;
 use crate::persist::{Persisted, Write, Writer};
 use crate::rate_limit::KeyedLimiter;
@@ -66,15 +66,13 @@ const REANNOUNCE_GAP: Duration = Duration::from_secs(5);
 const ANNOUNCE_RETRY_GAP: Duration = Duration::from_secs(60);
 /// Discovery queries in flight at most.
 const MAX_DISCOVERIES: usize = 64;
-/// Publishes waiting for subscribers at most.
-const MAX_PENDING_PUBLISHES: usize = 256;
 /// Topics one node subscribes to at most.
 const MAX_SUBSCRIPTIONS: usize = 256;
 /// Interval between saving reputation changes and pruning the store.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
 /// Known peers redialled at start, at most.
 const PEERS_REDIALLED: usize = 16;
-/// Peers (or publishers) each rate limiter remembers at most.
+/// Peers each rate limiter remembers at most.
 const LIMITED_PEERS: usize = 16_384;
 /// Interval of the housekeeping tick.
 const TICK: Duration = Duration::from_millis(250);
@@ -82,12 +80,6 @@ const TICK: Duration = Duration::from_millis(250);
 const TOPIC_CHECK: Duration = Duration::from_secs(10);
 /// How often topic score parameters and application scores are brought up to date.
 const SCORING_INTERVAL: Duration = Duration::from_secs(1);
-/// Shortest interval between two catch-up answers to one peer.
-const CATCHUP_MIN_INTERVAL: Duration = Duration::from_secs(1);
-/// Peers whose last catch-up request is remembered for rate limiting.
-const CATCHUP_PEERS_REMEMBERED: usize = 4096;
-/// Capabilities one catch-up request may name.
-const MAX_CATCHUP_CAPABILITIES: usize = 64;
 /// Connected peers asked for catch-up when the node joins a new topic.
 const CATCHUP_FANOUT: usize = 16;
 /// New connections asked for catch-up within [`CATCHUP_WINDOW`]: enough for a node that joins
@@ -188,14 +180,6 @@ struct OutgoingInp {
     resent: bool,
 }
 
-struct PendingPublish {
-    intent: Box<mesh_core::SignedIntent>,
-    waiting: Vec<Capability>,
-    done: Vec<TopicOutcome>,
-    deadline: Instant,
-    reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
-}
-
 /// Starts the network task. Returns its handle and the task's join handle.
 pub fn spawn(
     keypair: Keypair,
@@ -246,6 +230,7 @@ fn spawn_swarm(
     };
     let now = Instant::now();
     let limits = config.limits;
+    let work_bits = config.proof_of_work_bits;
     let config_for_reach = config.clone();
     let keypair_peer = keypair.public().to_peer_id();
     let mut event_loop = EventLoop {
@@ -274,14 +259,9 @@ fn spawn_swarm(
         metrics,
         libp2p_metrics,
         peers: PeerBook::default(),
-        seen: SeenIntents::default(),
-        forwarded: SeenIntents::default(),
-        publisher_quota: KeyedLimiter::new(limits.intents_per_publisher, LIMITED_PEERS),
-        forwarder_quota: KeyedLimiter::new(limits.intents_per_forwarder, LIMITED_PEERS),
+        idp: IdpDriver::new(&limits, work_bits),
         inp_limit: KeyedLimiter::new(limits.negotiation_messages_per_peer, LIMITED_PEERS),
         dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
-        open_intents: OpenIntents::default(),
-        catchup_served: HashMap::new(),
         catchup_asked: crate::rate_limit::Window::new(CATCHUP_ON_CONNECT, CATCHUP_WINDOW),
         records: RecordCache::default(),
         subscriptions: Vec::new(),
@@ -290,7 +270,6 @@ fn spawn_swarm(
         topic_lookups: HashSet::new(),
         discoveries: HashMap::new(),
         next_discovery: 0,
-        pending_publishes: Vec::new(),
         load: 0.0,
         record_seq: 0,
         next_announce: now + Duration::from_millis(300),
@@ -359,21 +338,13 @@ struct EventLoop {
     metrics: MeshMetrics,
     libp2p_metrics: Libp2pMetrics,
     peers: PeerBook,
-    /// Intent ids delivered to local subscribers, until each intent expires.
-    seen: SeenIntents,
-    /// Gossip message ids accepted for forwarding, until each intent expires: a replay after
-    /// gossipsub's own duplicate cache forgot it is not forwarded again.
-    forwarded: SeenIntents,
-    /// Intents per publisher, at every hop.
-    publisher_quota: KeyedLimiter<PeerId>,
-    /// Intents new to this node per relaying peer (gossip and catch-up answers).
-    forwarder_quota: KeyedLimiter<PeerId>,
+    /// The Intent Discovery Protocol: seen and forwarded ids, intent quotas, open intents,
+    /// pending publishes, catch-up.
+    idp: IdpDriver,
     /// Negotiation messages per peer.
     inp_limit: KeyedLimiter<PeerId>,
     /// DHT records and provider announcements stored per peer.
     dht_put_limit: KeyedLimiter<PeerId>,
-    open_intents: OpenIntents,
-    catchup_served: HashMap<PeerId, Instant>,
     /// New connections asked for catch-up: at most [`CATCHUP_ON_CONNECT`] within
     /// [`CATCHUP_WINDOW`].
     catchup_asked: crate::rate_limit::Window,
@@ -393,7 +364,6 @@ struct EventLoop {
     topic_lookups: HashSet<Capability>,
     discoveries: HashMap<u64, Discovery>,
     next_discovery: u64,
-    pending_publishes: Vec<PendingPublish>,
     load: f64,
     record_seq: u64,
     next_announce: Instant,
@@ -445,9 +415,7 @@ impl EventLoop {
         for d in self.discoveries.drain() {
             let _ = d.1.reply.send(Err(NetError::Stopped));
         }
-        for p in self.pending_publishes.drain(..) {
-            let _ = p.reply.send(Err(NetError::Stopped));
-        }
+        self.idp.stop();
         for (_, waiting) in self.awaiting_store.drain() {
             match waiting {
                 AwaitingStore::Reply { reply, .. } => {
@@ -539,7 +507,8 @@ impl EventLoop {
             Command::OpenIntents { reply } => {
                 let now = now_ms();
                 let open = self
-                    .open_intents
+                    .idp
+                    .open()
                     .newest(usize::MAX)
                     .into_iter()
                     .filter(|i| i.publisher != self.local && !i.is_expired(now))
@@ -565,7 +534,7 @@ impl EventLoop {
     fn known_intent(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
         self.book
             .own(id)
-            .or_else(|| self.open_intents.get(id))
+            .or_else(|| self.idp.open().get(id))
             .or_else(|| self.book.cancelled_intent(id))
     }
 
@@ -585,7 +554,8 @@ impl EventLoop {
         let now = now_ms();
         let own = self.book.own_intents();
         let others = self
-            .open_intents
+            .idp
+            .open()
             .newest(limit)
             .into_iter()
             .filter(|i| i.publisher != self.local && !i.is_expired(now));
@@ -722,7 +692,7 @@ impl EventLoop {
         let held = self
             .book
             .own(&c.intent_id)
-            .or_else(|| self.open_intents.get(&c.intent_id))
+            .or_else(|| self.idp.open().get(&c.intent_id))
             .filter(|i| c.cancels(i));
         if !self
             .book
@@ -733,7 +703,7 @@ impl EventLoop {
         let Some(intent) = held else {
             return;
         };
-        self.open_intents.remove(&intent.id);
+        self.idp.forget(&intent.id);
         self.save(Write::Cancellation {
             id: intent.id.0,
             envelope: c.envelope.clone(),
@@ -754,7 +724,7 @@ impl EventLoop {
         action: inp::Action,
         reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
     ) {
-        let (book, open) = (&self.book, &self.open_intents);
+        let (book, open) = (&self.book, self.idp.open());
         let prepared = self.inp.prepare(
             action,
             &self.keypair,
@@ -819,7 +789,7 @@ impl EventLoop {
                 }
                 let previous = nid.and_then(|id| self.inp.get(&id).cloned().map(Box::new));
                 let from_ip = self.peers.remote_ip(&peer);
-                let (book, open) = (&self.book, &self.open_intents);
+                let (book, open) = (&self.book, self.idp.open());
                 let result = self.inp.receive(
                     &request.envelope,
                     peer,
@@ -1084,18 +1054,16 @@ impl EventLoop {
         let restored = restore(store, now, self.config.negotiation_retention)
             .map_err(|e| NetError::Setup(format!("cannot read the store: {e}")))?;
         for intent in &restored.own_intents {
-            self.seen.insert(intent.id.0, intent.content.expires_at_ms);
             self.book.publish(Arc::clone(intent), now);
-            self.open_intents.insert(Arc::clone(intent), now);
+            self.idp.hold(Arc::clone(intent), now);
         }
         for (c, intent) in restored.cancellations {
             self.book
                 .record_cancellation(c, Some(Arc::clone(&intent)), now);
-            self.open_intents.remove(&intent.id);
+            self.idp.forget(&intent.id);
         }
         for intent in restored.open_intents {
-            self.seen.insert(intent.id.0, intent.content.expires_at_ms);
-            self.open_intents.insert(intent, now);
+            self.idp.hold(intent, now);
         }
         let negotiations = restored.negotiations.len();
         let completed: Vec<_> = restored
@@ -1138,7 +1106,7 @@ impl EventLoop {
         }
         tracing::info!(
             own_intents = self.book.own_intents().len(),
-            open_intents = self.open_intents.len(),
+            open_intents = self.idp.open().len(),
             negotiations,
             peers,
             skipped = restored.skipped,
@@ -1365,13 +1333,20 @@ impl EventLoop {
     // ----- IDP -----
 
     fn subscribers_of(&self, cap: &Capability) -> usize {
-        let hash = IdentTopic::new(cap.topic()).hash();
-        self.swarm
-            .behaviour()
-            .gossipsub
-            .all_peers()
-            .filter(|(_, topics)| topics.contains(&&hash))
-            .count()
+        idp_driver::subscribers_of(&self.swarm.behaviour().gossipsub, cap)
+    }
+
+    /// The IDP driver and its context, borrowed from the loop's other fields.
+    fn with_idp<R>(&mut self, f: impl FnOnce(&mut IdpDriver, &mut IdpContext<'_>) -> R) -> R {
+        let mut store = store_link(self.writer.as_ref());
+        let mut ctx = IdpContext {
+            peers: &mut self.peers,
+            metrics: &self.metrics,
+            book: &self.book,
+            intents: &self.intents,
+            store: &mut store,
+        };
+        f(&mut self.idp, &mut ctx)
     }
 
     /// Publishes an intent of this node; with a store, only once it is on disk, so a published
@@ -1381,15 +1356,8 @@ impl EventLoop {
         intent: Box<mesh_core::SignedIntent>,
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
     ) {
-        // Every node drops a publisher's intents beyond the quota: keep to it rather than
-        // publish what the network will refuse.
-        if !self.publisher_quota.allow(&self.local, Instant::now()) {
-            let rate = self.publisher_quota.rate();
-            let _ = reply.send(Err(NetError::RateLimited {
-                what: "intents published",
-                per_minute: rate.per_second * 60.0,
-                burst: rate.burst,
-            }));
+        if let Err(e) = self.idp.allow_publish(self.local, Instant::now()) {
+            let _ = reply.send(Err(e));
             return;
         }
         if let Some(writer) = &self.writer {
@@ -1421,84 +1389,28 @@ impl EventLoop {
         intent: Box<mesh_core::SignedIntent>,
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
     ) {
-        self.seen.insert(intent.id.0, intent.content.expires_at_ms);
         let shared = Arc::new((*intent).clone());
         self.book.publish(Arc::clone(&shared), now_ms());
-        self.open_intents.insert(shared, now_ms());
+        self.idp.hold(shared, now_ms());
         self.metrics.intents_published.inc();
-        let mut pending = PendingPublish {
-            waiting: intent.capabilities.clone(),
+        let deadline = Instant::now() + self.config.publish_wait;
+        let lookups = self.idp.publish(
+            &mut self.swarm.behaviour_mut().gossipsub,
             intent,
-            done: Vec::new(),
-            deadline: Instant::now() + self.config.publish_wait,
             reply,
-        };
-        self.try_publish(&mut pending, false);
-        if pending.waiting.is_empty() {
-            self.finish_publish(pending);
-        } else if self.pending_publishes.len() >= MAX_PENDING_PUBLISHES {
-            self.try_publish(&mut pending, true);
-            self.finish_publish(pending);
-        } else {
-            for cap in pending.waiting.clone() {
-                self.lookup_topic_peers(cap);
-            }
-            self.pending_publishes.push(pending);
+            deadline,
+        );
+        for cap in lookups {
+            self.lookup_topic_peers(cap);
         }
-    }
-
-    /// Publishes on every waiting topic that has subscribers (or on all of them if `force`).
-    fn try_publish(&mut self, pending: &mut PendingPublish, force: bool) {
-        let mut still_waiting = Vec::new();
-        for cap in std::mem::take(&mut pending.waiting) {
-            let peers = self.subscribers_of(&cap);
-            if peers == 0 && !force {
-                still_waiting.push(cap);
-                continue;
-            }
-            let topic = IdentTopic::new(cap.topic());
-            let result = self
-                .swarm
-                .behaviour_mut()
-                .gossipsub
-                .publish(topic, pending.intent.envelope.clone());
-            let peers = match result {
-                Ok(_) => peers,
-                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => 0,
-                Err(gossipsub::PublishError::Duplicate) => peers,
-                Err(e) => {
-                    tracing::warn!(%cap, error = %e, "publish failed");
-                    0
-                }
-            };
-            pending.done.push(TopicOutcome {
-                capability: cap.to_string(),
-                peers,
-            });
-        }
-        pending.waiting = still_waiting;
-    }
-
-    fn finish_publish(&mut self, pending: PendingPublish) {
-        let outcome = PublishOutcome {
-            id: id_hex(&pending.intent.id),
-            topics: pending.done,
-        };
-        let _ = pending.reply.send(Ok(outcome));
     }
 
     fn retry_pending_publishes(&mut self, force_expired: bool) {
-        let now = Instant::now();
-        let pending = std::mem::take(&mut self.pending_publishes);
-        for mut p in pending {
-            let force = force_expired && p.deadline <= now;
-            self.try_publish(&mut p, force);
-            if p.waiting.is_empty() {
-                self.finish_publish(p);
-            } else {
-                self.pending_publishes.push(p);
-            }
-        }
+        self.idp.retry_publishes(
+            &mut self.swarm.behaviour_mut().gossipsub,
+            force_expired,
+            Instant::now(),
+        );
     }
 
     fn on_gossip_message(
@@ -1512,15 +1424,13 @@ impl EventLoop {
             return;
         }
         let now = now_ms();
-        let verdict = self.admit(
-            idp::validate_stamped(
-                message.topic.as_str(),
-                &message.data,
-                now,
-                self.config.proof_of_work_bits,
-            ),
+        let verdict = self.idp.check_gossip(
+            message.topic.as_str(),
+            &message.data,
             &message_id,
             propagation_source,
+            now,
+            Instant::now(),
         );
         let acceptance = verdict.acceptance();
         self.swarm
@@ -1535,7 +1445,17 @@ impl EventLoop {
                 let Some(topic) = Capability::from_topic(message.topic.as_str()) else {
                     return;
                 };
-                if self.deliver(*intent, propagation_source, topic) {
+                let new = self.with_idp(|idp, ctx| {
+                    idp.deliver(
+                        ctx,
+                        *intent,
+                        propagation_source,
+                        topic,
+                        now_ms(),
+                        Instant::now(),
+                    )
+                });
+                if new {
                     self.metrics.intents_received.inc();
                 } else {
                     self.metrics.intents_duplicate.inc();
@@ -1554,186 +1474,14 @@ impl EventLoop {
         }
     }
 
-    /// Applies what validation alone cannot see to a gossip message's verdict: a replay of a
-    /// message accepted before is ignored, and an intent beyond its publisher's quota is
-    /// dropped (rejected, with a penalty, when the publisher itself sent it).
-    fn admit(
-        &mut self,
-        verdict: Verdict,
-        message_id: &gossipsub::MessageId,
-        source: PeerId,
-    ) -> Verdict {
-        let expires_at_ms = match &verdict {
-            Verdict::Accept(intent) => intent.content.expires_at_ms,
-            Verdict::Cancel(c) => c.content.expires_at_ms,
-            Verdict::Ignore(_) | Verdict::Reject(_) => return verdict,
-        };
-        let Some(key) = idp::message_key(message_id) else {
-            return verdict;
-        };
-        if self.forwarded.contains(&key) {
-            return Verdict::Ignore("replayed");
-        }
-        if let Verdict::Accept(intent) = &verdict
-            && !self.seen.contains(&intent.id.0)
-            && !self
-                .publisher_quota
-                .allow(&intent.publisher, Instant::now())
-        {
-            return if intent.publisher == source {
-                Verdict::Reject("over_quota")
-            } else {
-                Verdict::Ignore("over_quota_relayed")
-            };
-        }
-        self.forwarded.insert(key, expires_at_ms);
-        verdict
-    }
-
-    /// Keeps a verified intent among the open ones and hands it to local subscribers, unless it
-    /// was seen before. Returns whether it was new.
-    ///
-    /// It is stored only while the peer it came from (gossip's forwarder, or the peer that
-    /// answered a catch-up) is within its quota of new intents: fresh keys behind one peer
-    /// each pass the per-publisher quota, and this bounds what one peer makes the node write.
-    /// Beyond it the intent is still delivered and forwarded: refusing it would mark it seen
-    /// in gossipsub, and a peer over its quota could then keep honest intents from arriving
-    /// through anyone else.
-    fn deliver(
-        &mut self,
-        intent: mesh_core::SignedIntent,
-        from: PeerId,
-        topic: Capability,
-    ) -> bool {
-        let now = now_ms();
-        if self.book.cancellation_of(&intent).is_some()
-            || !self.seen.insert(intent.id.0, intent.content.expires_at_ms)
-        {
-            return false;
-        }
-        self.open_intents.insert(Arc::new(intent.clone()), now);
-        if self.forwarder_quota.allow(&from, Instant::now()) {
-            self.save(Write::Intent(stored_intent(&intent, false, now)));
-        } else {
-            self.metrics.throttle_intent("forwarder");
-        }
-        tracing::debug!(id = %intent.id, %topic, %from, "intent received");
-        let _ = self.intents.send(Arc::new(ReceivedIntent {
-            intent,
-            from,
-            topic,
-            received_at_ms: now,
-        }));
-        true
-    }
-
     // ----- IDP catch-up -----
 
     fn request_catchup(&mut self, peer: PeerId, capabilities: &[Capability]) {
-        if capabilities.is_empty() {
-            return;
-        }
-        let request = OpenIntentsRequest {
-            capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
-            limit: u32::try_from(MAX_CATCHUP_INTENTS).unwrap_or(u32::MAX),
-        };
-        self.swarm
-            .behaviour_mut()
-            .catchup
-            .send_request(&peer, request);
-    }
-
-    fn serve_catchup(
-        &mut self,
-        peer: PeerId,
-        request: OpenIntentsRequest,
-        channel: request_response::ResponseChannel<OpenIntentsResponse>,
-    ) {
-        let now = Instant::now();
-        let too_soon = self
-            .catchup_served
-            .get(&peer)
-            .is_some_and(|last| now.duration_since(*last) < CATCHUP_MIN_INTERVAL);
-        if self.catchup_served.len() >= CATCHUP_PEERS_REMEMBERED {
-            self.catchup_served
-                .retain(|_, last| now.duration_since(*last) < CATCHUP_MIN_INTERVAL);
-        }
-        self.catchup_served.insert(peer, now);
-        let parsed = if request.capabilities.len() > MAX_CATCHUP_CAPABILITIES {
-            None
-        } else {
-            mesh_core::capability::parse_capabilities(&request.capabilities).ok()
-        };
-        let envelopes = match parsed {
-            None => {
-                self.peers.observe(peer, Observation::Invalid);
-                self.metrics.reject_message("bad_catchup_request");
-                Vec::new()
-            }
-            Some(_) if too_soon => Vec::new(),
-            Some(caps) => {
-                let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
-                self.metrics.catchup_served.inc();
-                let (local, inp) = (self.local, &self.inp);
-                // Our own intents leave once agreed: they take no more offers.
-                self.open_intents
-                    .matching(&caps, limit, now_ms())
-                    .iter()
-                    .filter(|i| i.publisher != local || inp.agreement_on(&i.id).is_none())
-                    .map(|i| i.envelope.clone())
-                    .collect()
-            }
-        };
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .catchup
-            .send_response(channel, OpenIntentsResponse { envelopes });
-    }
-
-    fn on_catchup_response(&mut self, peer: PeerId, response: OpenIntentsResponse) {
-        if response.envelopes.len() > MAX_CATCHUP_INTENTS {
-            self.peers.observe(peer, Observation::Invalid);
-            self.metrics.reject_message("catchup_too_many");
-            return;
-        }
-        let now = now_ms();
-        // Up to 64 intents from as many publishers: their signatures are checked in one batch
-        // (falling back to one by one when the batch fails), see BENCHMARKS.md.
-        let items: Vec<&[u8]> = response.envelopes.iter().map(Vec::as_slice).collect();
-        for verified in mesh_core::SignedIntent::verify_batch(&items, now) {
-            match verified {
-                Ok(intent)
-                    if self.config.proof_of_work_bits > 0
-                        && intent.work_bits() < u32::from(self.config.proof_of_work_bits) =>
-                {
-                    self.peers.observe(peer, Observation::Invalid);
-                    self.metrics.reject_message("insufficient_work");
-                }
-                Ok(intent) => {
-                    let Some(topic) = intent
-                        .capabilities
-                        .iter()
-                        .find(|c| self.subscriptions.contains(c))
-                        .cloned()
-                    else {
-                        self.peers.observe(peer, Observation::Invalid);
-                        self.metrics.reject_message("catchup_unasked");
-                        continue;
-                    };
-                    self.peers.observe(peer, Observation::Valid);
-                    if self.deliver(intent, peer, topic) {
-                        self.metrics.intents_caught_up.inc();
-                    }
-                }
-                Err(mesh_core::IntentError::Expired { .. })
-                | Err(mesh_core::IntentError::FromTheFuture { .. }) => {}
-                Err(e) => {
-                    self.metrics.reject_message(idp::reason_of(&e));
-                    let score = self.peers.observe(peer, Observation::Invalid);
-                    tracing::warn!(%peer, error = %e, score, "invalid intent in catch-up answer");
-                }
-            }
+        if let Some(request) = IdpDriver::catchup_request(capabilities) {
+            self.swarm
+                .behaviour_mut()
+                .catchup
+                .send_request(&peer, request);
         }
     }
 
@@ -1749,12 +1497,55 @@ impl EventLoop {
                         request, channel, ..
                     },
                 ..
-            } => self.serve_catchup(peer, request, channel),
+            } => {
+                let (local, inp) = (self.local, &self.inp);
+                // Our own intents leave once agreed: they take no more offers.
+                let offered =
+                    |i: &SignedIntent| i.publisher != local || inp.agreement_on(&i.id).is_none();
+                let mut store = store_link(self.writer.as_ref());
+                let mut ctx = IdpContext {
+                    peers: &mut self.peers,
+                    metrics: &self.metrics,
+                    book: &self.book,
+                    intents: &self.intents,
+                    store: &mut store,
+                };
+                let response = self.idp.answer_catchup(
+                    &mut ctx,
+                    peer,
+                    &request,
+                    offered,
+                    now_ms(),
+                    Instant::now(),
+                );
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .catchup
+                    .send_response(channel, response);
+            }
             request_response::Event::Message {
                 peer,
                 message: request_response::Message::Response { response, .. },
                 ..
-            } => self.on_catchup_response(peer, response),
+            } => {
+                let mut store = store_link(self.writer.as_ref());
+                let mut ctx = IdpContext {
+                    peers: &mut self.peers,
+                    metrics: &self.metrics,
+                    book: &self.book,
+                    intents: &self.intents,
+                    store: &mut store,
+                };
+                self.idp.take_catchup_answer(
+                    &mut ctx,
+                    peer,
+                    response,
+                    &self.subscriptions,
+                    now_ms(),
+                    Instant::now(),
+                );
+            }
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "catch-up request failed");
             }
@@ -2206,7 +1997,7 @@ impl EventLoop {
                         message_id,
                         message,
                     } => self.on_gossip_message(propagation_source, message_id, message),
-                    gossipsub::Event::Subscribed { .. } if !self.pending_publishes.is_empty() => {
+                    gossipsub::Event::Subscribed { .. } if self.idp.has_pending_publishes() => {
                         self.retry_pending_publishes(false);
                     }
                     _ => {}
@@ -2448,7 +2239,7 @@ impl EventLoop {
         }
         self.reach_tick(now);
         self.receipts_tick(now);
-        if !self.pending_publishes.is_empty() {
+        if self.idp.has_pending_publishes() {
             self.retry_pending_publishes(true);
         }
         let expired: Vec<u64> = self
@@ -2496,8 +2287,7 @@ impl EventLoop {
         self.book.prune(now_ms());
         if now >= self.next_housekeeping_ids {
             self.next_housekeeping_ids = now + HOUSEKEEPING;
-            self.seen.prune(now_ms());
-            self.forwarded.prune(now_ms());
+            self.idp.prune(now_ms());
         }
         if now >= self.next_trim {
             self.next_trim = now + conn_trim::INTERVAL;
@@ -2648,6 +2438,16 @@ fn lookup(
     book.own(id)
         .or_else(|| open.get(id))
         .ok_or_else(|| inp::InpError::UnknownIntent(id.to_string()))
+}
+
+/// The store link handed to a driver: queues a write if the node has a store; a full queue
+/// drops it (counted).
+fn store_link(writer: Option<&Writer>) -> impl FnMut(Write) + '_ {
+    move |write| {
+        if let Some(w) = writer {
+            w.write_lossy(write);
+        }
+    }
 }
 
 fn strip_p2p(addr: &Multiaddr) -> Multiaddr {

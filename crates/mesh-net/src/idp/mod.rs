@@ -10,6 +10,12 @@
 //! The same topics carry the publisher's signed cancellations
 //! ([`SignedCancellation`]), told apart from intents by the envelope's payload type and
 //! validated the same way.
+//!
+//! The `driver` submodule holds the protocol's state on a node (caches, quotas, open intents,
+//! pending publishes, catch-up) and what it does with each message; the event loop routes to
+//! it.
+
+pub(crate) mod driver;
 
 use libp2p::gossipsub::MessageAcceptance;
 use mesh_core::envelope::EnvelopeError;
