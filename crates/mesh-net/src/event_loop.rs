@@ -42,8 +42,8 @@ use crate::handle::{
 };
 use crate::idp::Verdict;
 use crate::idp::driver::{self as idp_driver, IdpContext, IdpDriver};
+use crate::inp::outbox::{self as inp_outbox, Admit, Outbox, Park};
 use crate::inp::{self, NegotiationEvent};
-use crate::inp_outbox::{self, Admit, Outbox, Park};
 use crate::intent_book::{CancelOutcome, IntentBook, IntentUpdate, IntentView};
 use crate::metrics::MeshMetrics;
 use crate::open_intents::OpenIntents;

@@ -46,7 +46,6 @@ mod event_loop;
 mod handle;
 pub mod idp;
 pub mod inp;
-pub mod inp_outbox;
 pub mod intent_book;
 pub mod ip_limits;
 pub mod metrics;
