@@ -42,16 +42,17 @@ use crate::handle::{
 };
 use crate::idp::Verdict;
 use crate::idp::driver::{self as idp_driver, IdpContext, IdpDriver};
-use crate::inp::outbox::{self as inp_outbox, Admit, Outbox, Park};
+use crate::inp::driver::{self as inp_driver, InpAction, InpContext, InpDriver};
 use crate::inp::{self, NegotiationEvent};
 use crate::intent_book::{CancelOutcome, IntentBook, IntentUpdate, IntentView};
 use crate::metrics::MeshMetrics;
 use crate::open_intents::OpenIntents;
 use crate::peers::PeerBook;
-use crate::persist::{Persisted, Write, Writer};
+use crate::persist::Write;
 use crate::rate_limit::KeyedLimiter;
-use crate::restore::{meta_of, restore, stored_intent};
+use crate::restore::{restore, stored_intent};
 use crate::scoring;
+use crate::store_link::{Completion, Owner, StoreLink};
 use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 
 /// Peers subscribed to a topic below which the node looks for more in the DHT.
@@ -101,26 +102,12 @@ enum QueryPurpose {
     RandomWalk,
 }
 
-/// A negotiation step waiting for its write to be durable.
+/// A step of the node's own intents waiting for its write to be durable.
 enum AwaitingStore {
-    /// A received message: acknowledge it (or refuse it and roll back) once stored.
-    Ack {
-        channel: request_response::ResponseChannel<NegotiationAck>,
-        peer: PeerId,
-        id: NegotiationId,
-        previous: Option<Box<mesh_core::negotiation::Negotiation>>,
-        event: NegotiationEvent,
-    },
     /// An intent of ours: publish it once stored.
     Publish {
         intent: Box<mesh_core::SignedIntent>,
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
-    },
-    /// Our own message, acknowledged by the other party: answer the local caller once stored.
-    Reply {
-        reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
-        id: NegotiationId,
-        event: NegotiationEvent,
     },
     /// Our cancellation of an intent of ours: publish it, withdraw from the intent's
     /// negotiations and answer the local caller once stored, so a cancellation the caller was
@@ -131,53 +118,9 @@ enum AwaitingStore {
     },
 }
 
-/// What became of a negotiation's write.
-enum Stored {
-    /// Queued; reported back under this token.
-    Later(u64),
-    /// The queue is full.
-    Refused,
-    /// Nothing to write, or no store.
-    NoStore,
-}
-
-fn accepted() -> NegotiationAck {
-    NegotiationAck {
-        accepted: true,
-        code: String::new(),
-        reason: String::new(),
-    }
-}
-
-fn storage_refusal() -> NegotiationAck {
-    NegotiationAck {
-        accepted: false,
-        code: "busy".into(),
-        reason: "the recipient cannot store the message right now; retry shortly".into(),
-    }
-}
-
-/// The next report of the store writer; never ready without a store.
-async fn next_persisted(rx: &mut Option<mpsc::Receiver<Persisted>>) -> Option<Persisted> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Whether an address is worth keeping to dial again (not a loopback-only wildcard).
 fn is_dialable(addr: &Multiaddr) -> bool {
     !crate::addr_scope::is_unspecified(addr)
-}
-
-/// An INP message on its way: signed, waiting to be sent or for its acknowledgement.
-struct OutgoingInp {
-    prepared: inp::Prepared,
-    reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
-    /// Whether the peer was already looked up in the DHT for it.
-    looked_up: bool,
-    /// Whether it was already sent again after its connection closed before the answer.
-    resent: bool,
 }
 
 /// Starts the network task. Returns its handle and the task's join handle.
@@ -247,20 +190,14 @@ fn spawn_swarm(
         negotiation_events,
         intent_updates,
         book: IntentBook::default(),
-        inp: inp::Registry::default(),
-        pending_inp: HashMap::new(),
-        inp_outbox: Outbox::default(),
-        writer: None,
-        persisted: None,
+        inp: InpDriver::new(limits.negotiation_messages_per_peer),
+        store: StoreLink::default(),
         awaiting_store: HashMap::new(),
-        next_token: 0,
-        persisted_len: HashMap::new(),
         next_housekeeping: now + HOUSEKEEPING,
         metrics,
         libp2p_metrics,
         peers: PeerBook::default(),
         idp: IdpDriver::new(&limits, work_bits),
-        inp_limit: KeyedLimiter::new(limits.negotiation_messages_per_peer, LIMITED_PEERS),
         dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
         catchup_asked: crate::rate_limit::Window::new(CATCHUP_ON_CONNECT, CATCHUP_WINDOW),
         records: RecordCache::default(),
@@ -289,14 +226,12 @@ fn spawn_swarm(
     event_loop.add_configured_external();
     if let Some(store) = event_loop.config.store.clone() {
         let completed = event_loop.restore_from(&store)?;
-        let (writer, persisted) = Writer::start(
+        event_loop.store = StoreLink::start(
             store,
             event_loop.metrics.store_errors.clone(),
             event_loop.metrics.store_writes_dropped.clone(),
         )
         .map_err(|e| NetError::Setup(format!("cannot start the store writer: {e}")))?;
-        event_loop.writer = Some(writer);
-        event_loop.persisted = Some(persisted);
         let again = event_loop.attest_restored(&completed);
         if again > 0 {
             tracing::info!(
@@ -322,18 +257,12 @@ struct EventLoop {
     negotiation_events: broadcast::Sender<Arc<NegotiationEvent>>,
     intent_updates: broadcast::Sender<Arc<IntentUpdate>>,
     book: IntentBook,
-    inp: inp::Registry,
-    pending_inp: HashMap<request_response::OutboundRequestId, OutgoingInp>,
-    inp_outbox: Outbox<OutgoingInp>,
-    /// The store's writer, when the node has a store.
-    writer: Option<Writer>,
-    /// Reports of writes the loop waits on.
-    persisted: Option<mpsc::Receiver<Persisted>>,
-    /// Steps that wait for their write to be durable, by write token.
+    /// The Intent Negotiation Protocol: negotiations, messages in flight, durable lengths.
+    inp: InpDriver,
+    /// The store's writer, its tokens and their owners.
+    store: StoreLink,
+    /// Steps of the node's own intents that wait for their write to be durable, by token.
     awaiting_store: HashMap<u64, AwaitingStore>,
-    next_token: u64,
-    /// Messages of each negotiation handed to the writer.
-    persisted_len: HashMap<NegotiationId, usize>,
     next_housekeeping: Instant,
     metrics: MeshMetrics,
     libp2p_metrics: Libp2pMetrics,
@@ -341,8 +270,6 @@ struct EventLoop {
     /// The Intent Discovery Protocol: seen and forwarded ids, intent quotas, open intents,
     /// pending publishes, catch-up.
     idp: IdpDriver,
-    /// Negotiation messages per peer.
-    inp_limit: KeyedLimiter<PeerId>,
     /// DHT records and provider announcements stored per peer.
     dht_put_limit: KeyedLimiter<PeerId>,
     /// New connections asked for catch-up: at most [`CATCHUP_ON_CONNECT`] within
@@ -404,7 +331,7 @@ impl EventLoop {
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.on_tick(),
-                Some(done) = next_persisted(&mut self.persisted) => self.on_persisted(done),
+                Some(done) = self.store.next() => self.on_persisted(done),
             }
         }
     }
@@ -418,25 +345,16 @@ impl EventLoop {
         self.idp.stop();
         for (_, waiting) in self.awaiting_store.drain() {
             match waiting {
-                AwaitingStore::Reply { reply, .. } => {
-                    let _ = reply.send(Err(NetError::Stopped));
-                }
                 AwaitingStore::Publish { reply, .. } => {
                     let _ = reply.send(Err(NetError::Stopped));
                 }
                 AwaitingStore::Cancel { reply, .. } => {
                     let _ = reply.send(Err(NetError::Stopped));
                 }
-                AwaitingStore::Ack { .. } => {}
             }
         }
-        if let Some(mut writer) = self.writer.take() {
-            writer.close();
-        }
-        let waiting = self.inp_outbox.drain();
-        for out in self.pending_inp.drain().map(|(_, o)| o).chain(waiting) {
-            let _ = out.reply.send(Err(NetError::Stopped));
-        }
+        self.inp.stop();
+        self.store.close();
     }
 
     // ----- commands -----
@@ -491,10 +409,10 @@ impl EventLoop {
             }
             Command::Negotiate { action, reply } => self.negotiate(action, reply),
             Command::Negotiations { reply } => {
-                let _ = reply.send(self.inp.list(self.local, now_ms()));
+                let _ = reply.send(self.inp.registry().list(self.local, now_ms()));
             }
             Command::Transcript { id, reply } => {
-                let _ = reply.send(self.inp.transcript(&id));
+                let _ = reply.send(self.inp.registry().transcript(&id));
             }
             Command::Intents { limit, reply } => {
                 let _ = reply.send(self.intent_views(limit));
@@ -541,12 +459,13 @@ impl EventLoop {
     fn intent_status(&self, intent: &SignedIntent, now: u64) -> IntentStatus {
         let cancelled = self.book.cancellation_of(intent).is_some();
         self.inp
+            .registry()
             .status_of(&intent.id, intent.content.expires_at_ms, cancelled, now)
     }
 
     fn intent_view(&self, intent: &SignedIntent, now: u64) -> IntentView {
         let status = self.intent_status(intent, now);
-        let negotiations = self.inp.states_of(&intent.id).count();
+        let negotiations = self.inp.registry().states_of(&intent.id).count();
         self.book.view(intent, status, negotiations)
     }
 
@@ -581,21 +500,15 @@ impl EventLoop {
                 return;
             }
         };
-        let Some(writer) = &self.writer else {
-            let _ = reply.send(Ok(self.finish_cancel(cancellation)));
-            return;
-        };
-        let token = self.next_token;
-        self.next_token += 1;
-        let write = Write::Reported {
+        let write = |token| Write::Reported {
             write: Box::new(Write::Cancellation {
                 id: cancellation.intent_id.0,
                 envelope: cancellation.envelope.clone(),
             }),
             token,
         };
-        match writer.write(write) {
-            Ok(()) => {
+        match self.store.write_reported(Owner::Cancel, write) {
+            Ok(Some(token)) => {
                 self.awaiting_store.insert(
                     token,
                     AwaitingStore::Cancel {
@@ -603,6 +516,9 @@ impl EventLoop {
                         reply,
                     },
                 );
+            }
+            Ok(None) => {
+                let _ = reply.send(Ok(self.finish_cancel(cancellation)));
             }
             Err(_) => {
                 let _ = reply.send(Err(NetError::Busy {
@@ -664,7 +580,7 @@ impl EventLoop {
                 Err(e) => tracing::warn!(%cap, error = %e, "cancellation not published"),
             }
         }
-        let withdrawn = self.inp.open_on(&id);
+        let withdrawn = self.inp.registry().open_on(&id);
         for negotiation in &withdrawn {
             let body = mesh_core::negotiation::Body::Withdraw {
                 reason: "the publisher cancelled the intent".into(),
@@ -719,278 +635,44 @@ impl EventLoop {
 
     // ----- INP -----
 
-    fn negotiate(
-        &mut self,
-        action: inp::Action,
-        reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
-    ) {
+    /// The INP driver and its context, borrowed from the loop's other fields; then carries out
+    /// what the driver asked of the rest of the node.
+    fn with_inp<R>(&mut self, f: impl FnOnce(&mut InpDriver, &mut InpContext<'_>) -> R) -> R {
+        let mut actions = Vec::new();
         let (book, open) = (&self.book, self.idp.open());
-        let prepared = self.inp.prepare(
-            action,
-            &self.keypair,
-            &|id| lookup(book, open, id),
-            now_ms(),
-        );
-        match prepared {
-            Ok(prepared) => self.send_inp(OutgoingInp {
-                prepared,
-                reply,
-                looked_up: false,
-                resent: false,
-            }),
-            Err(e) => {
-                let _ = reply.send(Err(e.into()));
+        let lookup = |id: &IntentId| lookup(book, open, id);
+        let mut ctx = InpContext {
+            local: self.local,
+            keypair: &self.keypair,
+            wire: &mut self.swarm.behaviour_mut().inp,
+            peers: &mut self.peers,
+            metrics: &self.metrics,
+            store: &mut self.store,
+            lookup: &lookup,
+            events: &self.negotiation_events,
+            actions: &mut actions,
+        };
+        let result = f(&mut self.inp, &mut ctx);
+        for action in actions {
+            match action {
+                InpAction::FindPeer(peer) => {
+                    let qid = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                    self.queries.insert(qid, QueryPurpose::FindPeer(peer));
+                }
+                InpAction::MakeRoom => self.make_room(),
+                InpAction::Negotiated(peer) => self.trim.negotiated(peer, Instant::now()),
+                InpAction::Attest(id) => self.attest_completed(&id),
             }
         }
+        result
+    }
+
+    fn negotiate(&mut self, action: inp::Action, reply: inp_driver::Reply) {
+        self.with_inp(|inp, ctx| inp.negotiate(ctx, action, reply, now_ms()));
     }
 
     fn on_inp_event(&mut self, event: request_response::Event<NegotiationSend, NegotiationAck>) {
-        match event {
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let now = Instant::now();
-                if !self.inp_limit.allow(&peer, now) {
-                    self.metrics.reject_message("rate_limited");
-                    let ack = NegotiationAck {
-                        accepted: false,
-                        code: "rate_limited".into(),
-                        reason: "too many negotiation messages from this peer; retry shortly"
-                            .into(),
-                    };
-                    let _ = self.swarm.behaviour_mut().inp.send_response(channel, ack);
-                    return;
-                }
-                let header = mesh_core::negotiation::peek(&request.envelope).ok();
-                let nid = header.as_ref().map(|h| h.negotiation_id);
-                if header
-                    .as_ref()
-                    .is_some_and(|h| self.inp.holds(h, &request.envelope, &peer))
-                    && !self
-                        .awaiting_store
-                        .values()
-                        .any(|a| matches!(a, AwaitingStore::Ack { id, .. } if Some(*id) == nid))
-                {
-                    // Our acknowledgement was lost with its connection: say again that we
-                    // have the message (only once it is durable, hence the check above).
-                    self.trim.negotiated(peer, now);
-                    self.metrics.inp_repeats_acknowledged.inc();
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .inp
-                        .send_response(channel, accepted());
-                    return;
-                }
-                let previous = nid.and_then(|id| self.inp.get(&id).cloned().map(Box::new));
-                let from_ip = self.peers.remote_ip(&peer);
-                let (book, open) = (&self.book, self.idp.open());
-                let result = self.inp.receive(
-                    &request.envelope,
-                    peer,
-                    from_ip,
-                    self.local,
-                    &|id| lookup(book, open, id),
-                    now_ms(),
-                );
-                let ack = match result {
-                    Ok(event) => {
-                        self.trim.negotiated(peer, now);
-                        let Some(id) = nid else {
-                            return;
-                        };
-                        match self.persist_negotiation(&id, true) {
-                            Stored::Later(token) => {
-                                // Acknowledged once durable (see `on_persisted`).
-                                self.awaiting_store.insert(
-                                    token,
-                                    AwaitingStore::Ack {
-                                        channel,
-                                        peer,
-                                        id,
-                                        previous,
-                                        event,
-                                    },
-                                );
-                                return;
-                            }
-                            Stored::Refused => {
-                                self.inp.roll_back(id, previous.map(|b| *b));
-                                self.persisted_len.remove(&id);
-                                storage_refusal()
-                            }
-                            Stored::NoStore => {
-                                self.peers.observe(peer, Observation::Valid);
-                                self.emit_negotiation(Arc::new(event));
-                                accepted()
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        if e.is_misbehaviour() {
-                            let score = self.peers.observe(peer, Observation::Invalid);
-                            self.metrics.reject_message(e.code());
-                            tracing::warn!(%peer, error = %e, score, "negotiation message refused");
-                        }
-                        NegotiationAck {
-                            accepted: false,
-                            code: e.code().to_owned(),
-                            reason: e.to_string(),
-                        }
-                    }
-                };
-                let _ = self.swarm.behaviour_mut().inp.send_response(channel, ack);
-            }
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                let Some(OutgoingInp {
-                    prepared, reply, ..
-                }) = self.finish_inp(request_id)
-                else {
-                    return;
-                };
-                if response.accepted {
-                    self.trim.negotiated(peer, Instant::now());
-                    match self.inp.commit(&prepared.id, self.local) {
-                        Ok(event) => {
-                            if let Stored::Later(token) =
-                                self.persist_negotiation(&prepared.id, false)
-                            {
-                                self.awaiting_store.insert(
-                                    token,
-                                    AwaitingStore::Reply {
-                                        reply,
-                                        id: prepared.id,
-                                        event,
-                                    },
-                                );
-                                return;
-                            }
-                            let event = Arc::new(event);
-                            self.emit_negotiation(Arc::clone(&event));
-                            let _ = reply.send(Ok((*event).clone()));
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                    }
-                } else if let Some(event) = self.inp.abandon(&prepared.id) {
-                    // Its next message already proved it took ours.
-                    self.persist_negotiation(&prepared.id, false);
-                    self.emit_negotiation(Arc::new(event.clone()));
-                    let _ = reply.send(Ok(event));
-                } else {
-                    let _ = reply.send(Err(NetError::Refused {
-                        code: response.code,
-                        reason: response.reason,
-                    }));
-                }
-            }
-            request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                let Some(out) = self.finish_inp(request_id) else {
-                    return;
-                };
-                if matches!(error, request_response::OutboundFailure::DialFailure) {
-                    if out.looked_up {
-                        self.fail_inp(out, "no known address works, nor any the DHT knows");
-                        return;
-                    }
-                    // The connection limit may have refused the dial: free a slot for it.
-                    self.make_room();
-                    // No known address may work: look the peer up in the DHT, then retry once.
-                    self.park_inp(peer, out);
-                    return;
-                }
-                let lost_with_connection = matches!(
-                    error,
-                    request_response::OutboundFailure::ConnectionClosed
-                        | request_response::OutboundFailure::Io(_)
-                );
-                if lost_with_connection && !out.resent {
-                    // The other side may have closed the connection to make room before it
-                    // answered, or answered and lost the answer with it: send the same
-                    // envelope once more (a repeat is acknowledged without a change).
-                    self.metrics.inp_resent.inc();
-                    let mut out = out;
-                    out.resent = true;
-                    self.send_inp(out);
-                    return;
-                }
-                self.fail_inp(out, &error.to_string());
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "negotiation answer failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    /// Sends an INP message now, or queues it behind the peer's in-flight requests.
-    fn send_inp(&mut self, out: OutgoingInp) {
-        let peer = out.prepared.peer;
-        match self.inp_outbox.admit(peer, out) {
-            Admit::Send(out) => self.dispatch_inp(out),
-            Admit::Queued => {}
-            Admit::Full(out) => {
-                self.inp.abandon(&out.prepared.id);
-                let _ = out.reply.send(Err(NetError::Busy {
-                    what: "negotiation messages queued for one peer",
-                    limit: inp_outbox::MAX_QUEUED_PER_PEER,
-                }));
-            }
-        }
-    }
-
-    fn dispatch_inp(&mut self, out: OutgoingInp) {
-        let request = NegotiationSend {
-            envelope: out.prepared.envelope.clone(),
-        };
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .inp
-            .send_request(&out.prepared.peer, request);
-        self.pending_inp.insert(id, out);
-    }
-
-    /// A request ended: frees its slot (sending the next queued message) and returns it.
-    fn finish_inp(&mut self, id: request_response::OutboundRequestId) -> Option<OutgoingInp> {
-        let out = self.pending_inp.remove(&id)?;
-        if let Some(next) = self.inp_outbox.finished(&out.prepared.peer) {
-            self.dispatch_inp(next);
-        }
-        Some(out)
-    }
-
-    /// Parks a message whose peer could not be dialled and looks the peer up in the DHT.
-    fn park_inp(&mut self, peer: PeerId, mut out: OutgoingInp) {
-        out.looked_up = true;
-        match self.inp_outbox.park(peer, out) {
-            Park::Lookup => {
-                self.metrics.inp_route_lookups.inc();
-                let qid = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
-                self.queries.insert(qid, QueryPurpose::FindPeer(peer));
-            }
-            Park::Waiting => {}
-            Park::Full(out) => self.fail_inp(out, "too many messages waiting for a route"),
-        }
+        self.with_inp(|inp, ctx| inp.on_event(ctx, event, now_ms(), Instant::now()));
     }
 
     /// The DHT lookup of `peer` ended with `addrs`: retry its parked messages once, with these
@@ -1002,43 +684,7 @@ impl EventLoop {
                 self.swarm.add_peer_address(peer, addr);
             }
         }
-        for out in self.inp_outbox.unpark(&peer) {
-            self.send_inp(out);
-        }
-    }
-
-    /// Tells subscribers of a negotiation's new message; a receipt, sent or received, also
-    /// becomes evidence for reputation.
-    fn emit_negotiation(&mut self, event: Arc<NegotiationEvent>) {
-        if event.kind == "receipt"
-            && let Ok(id) = event.negotiation_id.parse::<NegotiationId>()
-        {
-            self.attest_completed(&id);
-        }
-        // A broken commitment of the other party (no delivery by the due time, no receipt
-        // after a delivery) lowers its reputation here.
-        if let Some(fault) = &event.fault
-            && let Ok(peer) = fault.peer.parse::<PeerId>()
-            && peer != self.local
-        {
-            let score = self.peers.observe(peer, Observation::Fault);
-            tracing::info!(%peer, kind = %fault.kind, score, negotiation = %event.negotiation_id, "negotiation fault");
-        }
-        let _ = self.negotiation_events.send(event);
-    }
-
-    fn fail_inp(&mut self, out: OutgoingInp, reason: &str) {
-        let result = match self.inp.abandon(&out.prepared.id) {
-            Some(event) => {
-                self.emit_negotiation(Arc::new(event.clone()));
-                Ok(event)
-            }
-            None => Err(NetError::Unreachable {
-                peer: out.prepared.peer.to_string(),
-                reason: reason.to_owned(),
-            }),
-        };
-        let _ = out.reply.send(result);
+        self.with_inp(|inp, ctx| inp.on_peer_found(ctx, &peer));
     }
 
     // ----- persistence -----
@@ -1073,10 +719,7 @@ impl EventLoop {
             .map(|n| (n.id(), n.publisher(), n.agent()))
             .collect();
         for n in restored.negotiations {
-            let (id, len) = (n.id(), n.transcript().len());
-            if self.inp.insert_restored(n) {
-                self.persisted_len.insert(id, len);
-            }
+            self.inp.restore(n);
         }
         for record in restored.records {
             self.records.insert(record);
@@ -1117,9 +760,7 @@ impl EventLoop {
 
     /// Queues a write, if the node has a store; a full queue drops it (counted).
     fn save(&self, write: Write) {
-        if let Some(w) = &self.writer {
-            w.write_lossy(write);
-        }
+        self.store.save(write);
     }
 
     fn remember_record(&mut self, record: &SignedAgentRecord) {
@@ -1133,18 +774,8 @@ impl EventLoop {
         }
     }
 
-    fn save_meta(&self, id: &NegotiationId) {
-        if let Some(n) = self.inp.get(id) {
-            let state = inp::state_name(n.state());
-            self.save(Write::Meta {
-                id: id.0,
-                meta: meta_of(n, &self.local, state, now_ms()),
-            });
-        }
-    }
-
     fn save_reputations(&mut self) {
-        if self.writer.is_none() {
+        if !self.store.is_open() {
             return;
         }
         let now = now_ms();
@@ -1164,69 +795,16 @@ impl EventLoop {
         }
     }
 
-    /// Hands the negotiation's messages not yet written to the writer. With `report`, or when
-    /// a local caller waits, the write is reported back under the returned token.
-    fn persist_negotiation(&mut self, id: &NegotiationId, report: bool) -> Stored {
-        let Some(writer) = &self.writer else {
-            return Stored::NoStore;
-        };
-        let Some(n) = self.inp.get(id) else {
-            return Stored::NoStore;
-        };
-        let done = self.persisted_len.get(id).copied().unwrap_or(0);
-        let envelopes = n.transcript().envelopes();
-        if done >= envelopes.len() {
-            return Stored::NoStore;
+    /// A write someone waited on is durable, or failed: to its owner.
+    fn on_persisted(&mut self, done: Completion) {
+        if done.owner == Owner::Negotiation {
+            self.with_inp(|inp, ctx| inp.on_stored(ctx, done));
+            return;
         }
-        let token = self.next_token;
-        self.next_token += 1;
-        let write = Write::Transcript {
-            id: id.0,
-            meta: meta_of(n, &self.local, inp::state_name(n.state()), now_ms()),
-            first_seq: u64::try_from(done).unwrap_or(u64::MAX),
-            messages: envelopes[done..].to_vec(),
-            token: Some(token),
-        };
-        let len = envelopes.len();
-        match writer.write(write) {
-            Ok(()) => {
-                self.persisted_len.insert(*id, len);
-                Stored::Later(token)
-            }
-            Err(_) if report => Stored::Refused,
-            // Written with the negotiation's next change.
-            Err(_) => Stored::NoStore,
-        }
-    }
-
-    /// A write the loop waited on is durable, or failed.
-    fn on_persisted(&mut self, done: Persisted) {
         let Some(waiting) = self.awaiting_store.remove(&done.token) else {
             return;
         };
         match waiting {
-            AwaitingStore::Ack {
-                channel,
-                peer,
-                id,
-                previous,
-                event,
-            } => {
-                let ack = match done.result {
-                    Ok(()) => {
-                        self.peers.observe(peer, Observation::Valid);
-                        self.emit_negotiation(Arc::new(event));
-                        accepted()
-                    }
-                    Err(reason) => {
-                        tracing::error!(%reason, negotiation = %id, "negotiation message not stored; refused");
-                        self.inp.roll_back(id, previous.map(|b| *b));
-                        self.persisted_len.remove(&id);
-                        storage_refusal()
-                    }
-                };
-                let _ = self.swarm.behaviour_mut().inp.send_response(channel, ack);
-            }
             AwaitingStore::Publish { intent, reply } => match done.result {
                 Ok(()) => self.publish_now(intent, reply),
                 Err(reason) => {
@@ -1236,24 +814,6 @@ impl EventLoop {
                     }));
                 }
             },
-            AwaitingStore::Reply { reply, id, event } => {
-                let result = match done.result {
-                    Ok(()) => {
-                        self.emit_negotiation(Arc::new(event.clone()));
-                        Ok(event)
-                    }
-                    Err(reason) => {
-                        // Written again from the start with the next change (rewrites of the
-                        // same bytes are no-ops).
-                        self.persisted_len.remove(&id);
-                        Err(NetError::Storage {
-                            what: "its message, which the other party took",
-                            reason,
-                        })
-                    }
-                };
-                let _ = reply.send(result);
-            }
             AwaitingStore::Cancel {
                 cancellation,
                 reply,
@@ -1338,7 +898,7 @@ impl EventLoop {
 
     /// The IDP driver and its context, borrowed from the loop's other fields.
     fn with_idp<R>(&mut self, f: impl FnOnce(&mut IdpDriver, &mut IdpContext<'_>) -> R) -> R {
-        let mut store = store_link(self.writer.as_ref());
+        let mut store = store_link(&self.store);
         let mut ctx = IdpContext {
             peers: &mut self.peers,
             metrics: &self.metrics,
@@ -1360,28 +920,23 @@ impl EventLoop {
             let _ = reply.send(Err(e));
             return;
         }
-        if let Some(writer) = &self.writer {
-            let token = self.next_token;
-            self.next_token += 1;
-            let write = Write::Reported {
-                write: Box::new(Write::Intent(stored_intent(&intent, true, now_ms()))),
-                token,
-            };
-            match writer.write(write) {
-                Ok(()) => {
-                    self.awaiting_store
-                        .insert(token, AwaitingStore::Publish { intent, reply });
-                }
-                Err(_) => {
-                    let _ = reply.send(Err(NetError::Busy {
-                        what: "store writes",
-                        limit: crate::persist::WRITE_QUEUE,
-                    }));
-                }
+        let write = |token| Write::Reported {
+            write: Box::new(Write::Intent(stored_intent(&intent, true, now_ms()))),
+            token,
+        };
+        match self.store.write_reported(Owner::Publish, write) {
+            Ok(Some(token)) => {
+                self.awaiting_store
+                    .insert(token, AwaitingStore::Publish { intent, reply });
             }
-            return;
+            Ok(None) => self.publish_now(intent, reply),
+            Err(_) => {
+                let _ = reply.send(Err(NetError::Busy {
+                    what: "store writes",
+                    limit: crate::persist::WRITE_QUEUE,
+                }));
+            }
         }
-        self.publish_now(intent, reply);
     }
 
     fn publish_now(
@@ -1500,9 +1055,10 @@ impl EventLoop {
             } => {
                 let (local, inp) = (self.local, &self.inp);
                 // Our own intents leave once agreed: they take no more offers.
-                let offered =
-                    |i: &SignedIntent| i.publisher != local || inp.agreement_on(&i.id).is_none();
-                let mut store = store_link(self.writer.as_ref());
+                let offered = |i: &SignedIntent| {
+                    i.publisher != local || inp.registry().agreement_on(&i.id).is_none()
+                };
+                let mut store = store_link(&self.store);
                 let mut ctx = IdpContext {
                     peers: &mut self.peers,
                     metrics: &self.metrics,
@@ -1529,7 +1085,7 @@ impl EventLoop {
                 message: request_response::Message::Response { response, .. },
                 ..
             } => {
-                let mut store = store_link(self.writer.as_ref());
+                let mut store = store_link(&self.store);
                 let mut ctx = IdpContext {
                     peers: &mut self.peers,
                     metrics: &self.metrics,
@@ -2251,36 +1807,13 @@ impl EventLoop {
         for id in expired {
             self.finish_discovery(id);
         }
-        for id in self.inp.handle_timeouts(now_ms()) {
-            tracing::info!(negotiation = %id, "negotiation timed out");
-            self.save_meta(&id);
-            if let Some(event) = self.inp.timeout_event(&id, self.local)
-                && event.fault.is_some()
-            {
-                self.emit_negotiation(Arc::new(event));
-            }
-        }
+        self.with_inp(|inp, ctx| inp.tick(ctx, now_ms()));
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
-            let pruned = self
-                .inp
-                .prune_finished(now_ms(), self.config.negotiation_retention);
-            for id in &pruned {
-                self.persisted_len.remove(id);
-            }
-            // Past their retention, or beyond the store's count of finished ones (the registry
-            // forgets finished negotiations when it is full, the store keeps the newest).
-            let crowded = self.inp.len() >= inp::MAX_NEGOTIATIONS / 2;
-            if (!pruned.is_empty() || crowded) && self.writer.is_some() {
-                let retention = u64::try_from(self.config.negotiation_retention.as_millis());
-                self.save(Write::PruneNegotiations {
-                    finished: inp::FINISHED_STATES,
-                    before_ms: now_ms().saturating_sub(retention.unwrap_or(u64::MAX)),
-                    keep: inp::MAX_FINISHED_STORED,
-                });
-            }
+            let retention = self.config.negotiation_retention;
+            self.with_inp(|inp, ctx| inp.prune(ctx, now_ms(), retention));
             self.save_reputations();
-            if self.writer.is_some() {
+            if self.store.is_open() {
                 self.save(Write::Prune { now_ms: now_ms() });
             }
         }
@@ -2407,11 +1940,7 @@ impl EventLoop {
         let victims = pick(
             &self.trim,
             open,
-            &|p| {
-                mesh.contains(p)
-                    || self.inp_outbox.in_flight(p) > 0
-                    || self.trim.negotiating(p, now)
-            },
+            &|p| mesh.contains(p) || self.inp.in_flight(p) > 0 || self.trim.negotiating(p, now),
             &|p| self.peers.reputation(p),
         );
         for peer in victims {
@@ -2442,12 +1971,8 @@ fn lookup(
 
 /// The store link handed to a driver: queues a write if the node has a store; a full queue
 /// drops it (counted).
-fn store_link(writer: Option<&Writer>) -> impl FnMut(Write) + '_ {
-    move |write| {
-        if let Some(w) = writer {
-            w.write_lossy(write);
-        }
-    }
+fn store_link(link: &StoreLink) -> impl FnMut(Write) + '_ {
+    move |write| link.save(write)
 }
 
 fn strip_p2p(addr: &Multiaddr) -> Multiaddr {

@@ -61,6 +61,7 @@ pub mod record_fetch;
 pub mod rendezvous;
 pub mod restore;
 pub mod scoring;
+mod store_link;
 pub mod walk;
 pub mod webrtc;
 

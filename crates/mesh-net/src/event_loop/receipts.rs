@@ -140,7 +140,7 @@ impl EventLoop {
             if self.receipts.book.contains(publisher, agent, id) {
                 continue;
             }
-            let Some(transcript) = self.inp.transcript(id) else {
+            let Some(transcript) = self.inp.registry().transcript(id) else {
                 continue;
             };
             match self.receipts.book.own(&transcript, now_ms()) {
@@ -159,7 +159,7 @@ impl EventLoop {
     /// This node sent or received the receipt of negotiation `id`: count it with its delivery,
     /// and publish its attestation unless sharing is off.
     pub(super) fn attest_completed(&mut self, id: &NegotiationId) {
-        let Some(transcript) = self.inp.transcript(id) else {
+        let Some(transcript) = self.inp.registry().transcript(id) else {
             return;
         };
         let (taken, minimal) = match self.receipts.book.own(&transcript, now_ms()) {

@@ -10,6 +10,7 @@
 //! negotiation id. An `Offer` for an intent this node published opens a new negotiation on the
 //! publisher's side; any other message must belong to a known one.
 
+pub(crate) mod driver;
 mod error;
 pub(crate) mod outbox;
 mod registry;
