@@ -261,19 +261,7 @@ fn build_behaviour(
             .with_max_concurrent_streams(32),
     );
 
-    let inp = request_response::Behaviour::with_codec(
-        crate::inp::InpCodec::new(
-            crate::inp::MAX_INP_REQUEST_BYTES,
-            crate::inp::MAX_INP_RESPONSE_BYTES,
-        ),
-        [(
-            StreamProtocol::new(mesh_core::negotiation::PROTOCOL),
-            ProtocolSupport::Full,
-        )],
-        request_response::Config::default()
-            .with_request_timeout(2 * config.request_timeout)
-            .with_max_concurrent_streams(64),
-    );
+    let inp = crate::inp::behaviour(2 * config.request_timeout);
 
     Ok(MeshBehaviour {
         dial_gate: crate::dial_gate::Behaviour::new(config.max_connections as usize),

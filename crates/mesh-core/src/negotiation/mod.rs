@@ -106,8 +106,6 @@ pub use message::{
 };
 pub use transcript::{Transcript, TranscriptError, TranscriptJson, TranscriptSummary};
 
-/// Request-response protocol id of INP.
-pub const PROTOCOL: &str = "/mesh/inp/1.0.0";
 /// Largest envelope accepted, checked before anything is decoded (a `Deliver` with the largest
 /// inline result fits).
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;

@@ -671,3 +671,7 @@ impl InpDriver {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

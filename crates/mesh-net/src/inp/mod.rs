@@ -18,6 +18,8 @@ mod view;
 
 use std::time::Duration;
 
+use libp2p::StreamProtocol;
+use libp2p::request_response::{self, ProtocolSupport};
 use mesh_core::intent::IntentId;
 use mesh_core::negotiation::{Body, NegotiationId};
 
@@ -51,6 +53,11 @@ pub const MAX_FINISHED_STORED: usize = MAX_NEGOTIATIONS;
 /// How long a finished negotiation is kept, in memory and in the store, by default (30 days):
 /// then it is pruned. See `NetConfig::negotiation_retention`.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The protocol id; the version changes with any change to the wire messages.
+pub const PROTOCOL: &str = "/mesh/inp/1.0.0";
+/// Streams one peer may have open on this protocol at once (a peer keeps at most
+/// [`outbox::MAX_IN_FLIGHT_PER_PEER`] of its own requests on the wire, half of this).
+pub const MAX_CONCURRENT_STREAMS: usize = 64;
 /// Largest INP request: the largest negotiation envelope plus framing.
 pub const MAX_INP_REQUEST_BYTES: usize = mesh_core::negotiation::MAX_ENVELOPE_BYTES + 1024;
 /// Largest INP response.
@@ -58,6 +65,18 @@ pub const MAX_INP_RESPONSE_BYTES: usize = 4 * 1024;
 
 /// Codec of INP.
 pub type InpCodec = ProtoCodec<mesh_proto::v1::NegotiationSend, mesh_proto::v1::NegotiationAck>;
+
+/// The protocol's request-response behaviour: its codec, bounded at both ends, and an answer
+/// within `request_timeout` (the recipient writes the message to disk before it answers).
+pub(crate) fn behaviour(request_timeout: Duration) -> request_response::Behaviour<InpCodec> {
+    request_response::Behaviour::with_codec(
+        InpCodec::new(MAX_INP_REQUEST_BYTES, MAX_INP_RESPONSE_BYTES),
+        [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(request_timeout)
+            .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
+    )
+}
 
 /// What a local caller asks to send.
 #[derive(Debug, Clone)]

@@ -147,7 +147,7 @@ impl AttackerNode {
                 let inp = request_response::Behaviour::with_codec(
                     InpCodec::new(MAX_INP_REQUEST_BYTES, MAX_INP_RESPONSE_BYTES),
                     [(
-                        StreamProtocol::new(mesh_core::negotiation::PROTOCOL),
+                        StreamProtocol::new(mesh_net::inp::PROTOCOL),
                         ProtocolSupport::Full,
                     )],
                     request_response::Config::default(),
