@@ -38,10 +38,9 @@ pub const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
 /// All protocols of a MESH node.
 #[derive(NetworkBehaviour)]
 pub struct MeshBehaviour {
-    /// At the connection limit, refuses dials and inbound attempts before their handshake.
-    pub dial_gate: crate::dial_gate::Behaviour,
-    /// Inbound connections per IP address, checked before the handshake.
-    pub ip_limits: crate::ip_limits::Behaviour,
+    /// Refuses dials and inbound attempts before their handshake at the connection limit, and
+    /// inbound ones beyond the cap per IP address.
+    pub gate: crate::connections::gate::Behaviour,
     /// Connection limits, checked before any other behaviour sees a connection.
     pub limits: connection_limits::Behaviour,
     /// Identify: exchange listen addresses and protocols.
@@ -264,8 +263,8 @@ fn build_behaviour(
     let inp = crate::inp::behaviour(2 * config.request_timeout);
 
     Ok(MeshBehaviour {
-        dial_gate: crate::dial_gate::Behaviour::new(config.max_connections as usize),
-        ip_limits: crate::ip_limits::Behaviour::new(
+        gate: crate::connections::gate::Behaviour::new(
+            config.max_connections as usize,
             config.max_inbound_per_ip as usize,
             config.ip_limit_exempt.clone(),
         ),

@@ -33,9 +33,8 @@ use tokio::task::JoinHandle;
 
 use crate::adp::{self, Discovery, RecordCache};
 use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent, build_swarm};
-use crate::bootstrap::{Bootstrap, peer_id_of};
 use crate::config::{KAD_PROTOCOL, NetConfig};
-use crate::conn_trim::{self, ConnectionTrim};
+use crate::connections::{ConnContext, Connections};
 use crate::error::NetError;
 use crate::handle::{
     COMMAND_QUEUE, Command, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers,
@@ -79,8 +78,6 @@ const LIMITED_PEERS: usize = 16_384;
 const TICK: Duration = Duration::from_millis(250);
 /// Interval between topic connectivity checks.
 const TOPIC_CHECK: Duration = Duration::from_secs(10);
-/// How often topic score parameters and application scores are brought up to date.
-const SCORING_INTERVAL: Duration = Duration::from_secs(1);
 /// Connected peers asked for catch-up when the node joins a new topic.
 const CATCHUP_FANOUT: usize = 16;
 /// New connections asked for catch-up within [`CATCHUP_WINDOW`]: enough for a node that joins
@@ -179,9 +176,7 @@ fn spawn_swarm(
     let mut event_loop = EventLoop {
         local: keypair.public().to_peer_id(),
         keypair,
-        bootstrap: Bootstrap::new(config.bootstrap.clone(), now),
-        trim: ConnectionTrim::new(config.max_connections),
-        next_trim: now + conn_trim::INTERVAL,
+        conns: Connections::new(&config, now),
         next_housekeeping_ids: now + HOUSEKEEPING,
         config,
         swarm,
@@ -214,8 +209,6 @@ fn spawn_swarm(
         announced_table_size: 0,
         last_announce_retry: None,
         next_topic_check: now + TOPIC_CHECK,
-        traffic: scoring::TopicTraffic::default(),
-        next_scoring: now + SCORING_INTERVAL,
         nat: reach::Reach::new(&config_for_reach, registry, now),
         receipts: receipts::Receipts::new(
             &config_for_reach,
@@ -276,13 +269,8 @@ struct EventLoop {
     /// [`CATCHUP_WINDOW`].
     catchup_asked: crate::rate_limit::Window,
     records: RecordCache,
-    bootstrap: Bootstrap,
-    /// Keeps connections below the limit, so that needed dials still get a slot.
-    trim: ConnectionTrim,
-    next_trim: Instant,
-    /// Traffic of each intent topic, which decides when mesh peers are judged on forwarding.
-    traffic: scoring::TopicTraffic,
-    next_scoring: Instant,
+    /// Connections: bootstrap dialling, trimming and making room, scoring inputs.
+    conns: Connections,
     /// When expired ids are next forgotten.
     next_housekeeping_ids: Instant,
     subscriptions: Vec<Capability>,
@@ -660,7 +648,7 @@ impl EventLoop {
                     self.queries.insert(qid, QueryPurpose::FindPeer(peer));
                 }
                 InpAction::MakeRoom => self.make_room(),
-                InpAction::Negotiated(peer) => self.trim.negotiated(peer, Instant::now()),
+                InpAction::Negotiated(peer) => self.conns.negotiated(peer, Instant::now()),
                 InpAction::Attest(id) => self.attest_completed(&id),
             }
         }
@@ -995,8 +983,8 @@ impl EventLoop {
         match verdict {
             Verdict::Accept(intent) => {
                 self.peers.observe(propagation_source, Observation::Valid);
-                self.traffic
-                    .record(&message.topic, intent.publisher, Instant::now());
+                self.conns
+                    .intent_seen(&message.topic, intent.publisher, Instant::now());
                 let Some(topic) = Capability::from_topic(message.topic.as_str()) else {
                     return;
                 };
@@ -1676,29 +1664,28 @@ impl EventLoop {
                 ..
             } => {
                 self.on_connection_reach(connection_id, peer_id, &endpoint);
-                if num_established.get() == 1 {
+                let first = num_established.get() == 1;
+                let inp = &self.inp;
+                let mut ctx = ConnContext {
+                    swarm: &mut self.swarm,
+                    peers: &mut self.peers,
+                    metrics: &self.metrics,
+                };
+                self.conns.on_established(
+                    &mut ctx,
+                    connection_id,
+                    peer_id,
+                    &endpoint,
+                    first,
+                    &|p| inp.in_flight(p) > 0,
+                );
+                if first {
                     let now = Instant::now();
-                    self.trim.opened(peer_id, now);
-                    self.evict_for(peer_id);
                     if !self.subscriptions.is_empty() && self.catchup_asked.take(now) {
                         let subscriptions = self.subscriptions.clone();
                         self.request_catchup(peer_id, &subscriptions);
                     }
                     self.ask_receipts_on_connect(peer_id, now);
-                }
-                self.peers
-                    .connection_opened(peer_id, endpoint.get_remote_address().clone());
-                self.metrics
-                    .connected_peers
-                    .set(self.peers.connected_count() as i64);
-                if self.bootstrap.connected(connection_id, peer_id) {
-                    self.metrics.bootstrap_dial(true);
-                    tracing::info!(peer = %peer_id, "connected to bootstrap peer");
-                    if endpoint.is_dialer() {
-                        let addr = strip_p2p(endpoint.get_remote_address());
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                    }
-                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -1708,49 +1695,22 @@ impl EventLoop {
                 ..
             } => {
                 self.on_connection_closed_reach(connection_id, peer_id, num_established);
-                self.peers.connection_closed(peer_id, num_established);
-                self.metrics
-                    .connected_peers
-                    .set(self.peers.connected_count() as i64);
-                if num_established == 0 {
-                    self.trim.closed(&peer_id);
-                    self.bootstrap.disconnected(peer_id, Instant::now());
-                }
+                self.with_conns(|conns, ctx| conns.on_closed(ctx, peer_id, num_established));
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
+                peer_id,
                 error,
-                ..
-            } if self.bootstrap.failed(connection_id, Instant::now()) => {
-                self.metrics.bootstrap_dial(false);
-                tracing::warn!(error = %error, "bootstrap dial failed; will retry with backoff");
-            }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                if let libp2p::swarm::DialError::Denied { cause } = &error
-                    && cause
-                        .downcast_ref::<crate::dial_gate::AtConnectionLimit>()
-                        .is_some()
-                {
-                    self.metrics.connection_refused("dial_at_limit");
-                }
-                tracing::debug!(peer = ?peer_id, error = %error, "dial failed");
-            }
+            } => self.with_conns(|conns, ctx| {
+                conns.on_dial_error(ctx, connection_id, peer_id, &error);
+            }),
             SwarmEvent::IncomingConnectionError {
                 error: libp2p::swarm::ListenError::Denied { cause },
                 send_back_addr,
                 ..
-            } => {
-                let reason = if cause
-                    .downcast_ref::<crate::ip_limits::TooManyFromIp>()
-                    .is_some()
-                {
-                    "per_ip"
-                } else {
-                    "limit"
-                };
-                self.metrics.connection_refused(reason);
-                tracing::debug!(addr = %send_back_addr, %cause, "inbound connection refused");
-            }
+            } => self.with_conns(|conns, ctx| {
+                conns.on_inbound_refused(ctx, &cause, &send_back_addr);
+            }),
             _ => {}
         }
     }
@@ -1759,37 +1719,6 @@ impl EventLoop {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
-        for addr in self.bootstrap.due(now, self.peers.connected_count()) {
-            let fresh_port = self.bootstrap.fresh_port(&addr);
-            let opts = match peer_id_of(&addr) {
-                Some(peer) => {
-                    let opts = DialOpts::peer_id(peer)
-                        .addresses(vec![strip_p2p(&addr)])
-                        .condition(PeerCondition::Always);
-                    if fresh_port {
-                        opts.allocate_new_port()
-                    } else {
-                        opts
-                    }
-                    .build()
-                }
-                None => {
-                    let opts = DialOpts::unknown_peer_id().address(addr.clone());
-                    if fresh_port {
-                        opts.allocate_new_port()
-                    } else {
-                        opts
-                    }
-                    .build()
-                }
-            };
-            let id = opts.connection_id();
-            self.bootstrap.dialing(&addr, id);
-            if let Err(e) = self.swarm.dial(opts) {
-                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
-                self.bootstrap.failed(id, now);
-            }
-        }
         if now >= self.next_announce {
             self.announce();
         }
@@ -1822,14 +1751,14 @@ impl EventLoop {
             self.next_housekeeping_ids = now + HOUSEKEEPING;
             self.idp.prune(now_ms());
         }
-        if now >= self.next_trim {
-            self.next_trim = now + conn_trim::INTERVAL;
-            self.trim_connections(now);
-        }
-        if now >= self.next_scoring {
-            self.next_scoring = now + SCORING_INTERVAL;
-            self.update_scoring(now);
-        }
+        let (inp, subscriptions) = (&self.inp, &self.subscriptions);
+        let mut ctx = ConnContext {
+            swarm: &mut self.swarm,
+            peers: &mut self.peers,
+            metrics: &self.metrics,
+        };
+        self.conns
+            .tick(&mut ctx, now, &|p| inp.in_flight(p) > 0, subscriptions);
         if now >= self.next_topic_check {
             self.next_topic_check = now + TOPIC_CHECK;
             for cap in self.subscriptions.clone() {
@@ -1842,112 +1771,26 @@ impl EventLoop {
 }
 
 impl EventLoop {
-    /// Brings gossipsub's scoring up to date: each topic judged on forwarding or not as its
-    /// traffic now asks (see [`scoring`]), and every connected peer's application score from
-    /// its local reputation.
-    fn update_scoring(&mut self, now: Instant) {
-        for (hash, judged) in self.traffic.changes(now) {
-            let Some(cap) = self
-                .subscriptions
-                .iter()
-                .find(|c| IdentTopic::new(c.topic()).hash() == hash)
-                .cloned()
-            else {
-                self.traffic.forget(&hash);
-                continue;
-            };
-            tracing::debug!(%cap, ?judged, "topic forwarding threshold");
-            let gs = &mut self.swarm.behaviour_mut().gossipsub;
-            if let Err(e) =
-                gs.set_topic_params(IdentTopic::new(cap.topic()), scoring::topic_params(judged))
-            {
-                tracing::warn!(%cap, error = %e, "cannot set topic score parameters");
-            }
-        }
-        for peer in self.peers.connected_peers(usize::MAX) {
-            let score = scoring::app_score(self.peers.reputation(&peer));
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .set_application_score(&peer, score);
-        }
+    /// The connection driver and its context, borrowed from the loop's other fields.
+    fn with_conns<R>(&mut self, f: impl FnOnce(&mut Connections, &mut ConnContext<'_>) -> R) -> R {
+        let mut ctx = ConnContext {
+            swarm: &mut self.swarm,
+            peers: &mut self.peers,
+            metrics: &self.metrics,
+        };
+        f(&mut self.conns, &mut ctx)
     }
 
-    /// Closes the connections beyond the trim target that are worth least (see
-    /// [`conn_trim`]).
-    fn trim_connections(&mut self, now: Instant) {
-        self.close_connections("trimming a connection", |trim, open, kept, reputation| {
-            trim.victims(open, now, kept, reputation)
-        });
-    }
-
-    /// Above the high mark, closes the connection worth least, however young, to make room for
-    /// `new` and whoever connects next (see [`conn_trim`]).
-    fn evict_for(&mut self, new: PeerId) {
-        if self.open_connections() <= self.trim.high() {
-            return;
-        }
-        self.close_connections(
-            "closing a connection to make room above the high mark",
-            |trim, open, kept, reputation| {
-                trim.evict_for(open, &new, kept, reputation)
-                    .into_iter()
-                    .collect()
-            },
-        );
-    }
-
-    /// At the connection limit, closes the connection worth least, however young, so that a
-    /// needed dial gets a slot.
+    /// At the connection limit, closes the connection worth least so that a needed dial gets
+    /// a slot.
     fn make_room(&mut self) {
-        if self.open_connections() < self.config.max_connections as usize {
-            return;
-        }
-        self.close_connections(
-            "closing a connection to make room for a dial",
-            |trim, _, kept, reputation| trim.least_valuable(kept, reputation).into_iter().collect(),
-        );
-    }
-
-    fn open_connections(&self) -> usize {
-        self.swarm
-            .network_info()
-            .connection_counters()
-            .num_established() as usize
-    }
-
-    /// Closes the connections `pick` chooses, given the open count and what is kept: peers in a
-    /// gossip mesh, peers with negotiation messages in flight and peers negotiating lately.
-    fn close_connections(
-        &mut self,
-        why: &'static str,
-        pick: impl FnOnce(
-            &ConnectionTrim,
-            usize,
-            &dyn Fn(&PeerId) -> bool,
-            &dyn Fn(&PeerId) -> f64,
-        ) -> Vec<PeerId>,
-    ) {
-        let open = self.open_connections();
-        let mesh: HashSet<PeerId> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_mesh_peers()
-            .copied()
-            .collect();
-        let now = Instant::now();
-        let victims = pick(
-            &self.trim,
-            open,
-            &|p| mesh.contains(p) || self.inp.in_flight(p) > 0 || self.trim.negotiating(p, now),
-            &|p| self.peers.reputation(p),
-        );
-        for peer in victims {
-            tracing::debug!(%peer, open, target = self.trim.target(), high = self.trim.high(), "{why}");
-            self.metrics.connections_trimmed.inc();
-            let _ = self.swarm.disconnect_peer_id(peer);
-        }
+        let inp = &self.inp;
+        let mut ctx = ConnContext {
+            swarm: &mut self.swarm,
+            peers: &mut self.peers,
+            metrics: &self.metrics,
+        };
+        self.conns.make_room(&mut ctx, &|p| inp.in_flight(p) > 0);
     }
 }
 
@@ -1973,12 +1816,6 @@ fn lookup(
 /// drops it (counted).
 fn store_link(link: &StoreLink) -> impl FnMut(Write) + '_ {
     move |write| link.save(write)
-}
-
-fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, Protocol::P2p(_)))
-        .collect()
 }
 
 fn record_reason(e: &mesh_core::AgentRecordError) -> &'static str {

@@ -16,7 +16,8 @@
 //!   which each intent's lifecycle status is derived;
 //! - [`award`]: the publisher's side of a negotiation: offer window, strategy, counter,
 //!   exactly one acceptance;
-//! - [`bootstrap`]: dialling bootstrap peers with retry and exponential backoff;
+//! - [`connections`]: the connection gate (the connection limit and the cap per IP address,
+//!   before any handshake), dialling bootstrap peers with backoff, and trimming connections;
 //! - [`peers`]: what the node knows of each connected peer (addresses, RTT, local reputation);
 //! - [`scoring`]: gossipsub peer scoring of intent topics, judged on forwarding while they
 //!   carry traffic.
@@ -36,18 +37,15 @@ pub mod award;
 // The derive macro generates an undocumented event enum.
 #[allow(missing_docs)]
 pub mod behaviour;
-pub mod bootstrap;
 pub mod codec;
 pub mod config;
-pub mod conn_trim;
-pub mod dial_gate;
+pub mod connections;
 mod error;
 mod event_loop;
 mod handle;
 pub mod idp;
 pub mod inp;
 pub mod intent_book;
-pub mod ip_limits;
 pub mod metrics;
 pub mod open_intents;
 pub mod peers;

@@ -69,7 +69,7 @@ impl PeerBook {
         e.connections += 1;
         e.local |= crate::addr_scope::is_loopback(&addr);
         if e.remote_ip.is_none() {
-            e.remote_ip = crate::ip_limits::ip_of(&addr);
+            e.remote_ip = crate::connections::gate::ip_of(&addr);
         }
         push_bounded(&mut e.addrs, addr);
     }

@@ -24,8 +24,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::{backoff, peer_id_of};
 use crate::config::NetConfig;
+use crate::connections::bootstrap::{backoff, peer_id_of};
 use crate::reach_config::Role;
 
 /// Observed addresses remembered at most.

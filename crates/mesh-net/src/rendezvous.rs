@@ -25,7 +25,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::bootstrap::backoff;
+use crate::connections::bootstrap::backoff;
 
 /// Prefix of every capability namespace.
 pub const NAMESPACE_PREFIX: &str = "mesh/cap/";

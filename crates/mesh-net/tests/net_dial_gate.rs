@@ -11,7 +11,7 @@ use libp2p::core::upgrade::Version;
 use libp2p::futures::StreamExt;
 use libp2p::swarm::{DialError, ListenError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, noise, yamux};
-use mesh_net::dial_gate::{AtConnectionLimit, Behaviour};
+use mesh_net::connections::gate::{AtConnectionLimit, Behaviour};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -26,7 +26,7 @@ fn swarm(max: usize) -> Swarm<Behaviour> {
         .with_tokio()
         .with_other_transport(|_| transport)
         .expect("transport")
-        .with_behaviour(|_| Behaviour::new(max))
+        .with_behaviour(|_| Behaviour::new(max, usize::MAX, Vec::new()))
         .expect("behaviour")
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build()
@@ -109,7 +109,7 @@ async fn a_node_at_its_limit_refuses_dials_and_inbound_before_the_handshake() {
             )
     })
     .await;
-    assert_eq!(gated.behaviour().refused(), 2);
+    assert_eq!(gated.behaviour().refused_at_limit(), 2);
 
     // Once the slot is free, connections are taken again.
     gated.disconnect_peer_id(first_id).expect("disconnect");

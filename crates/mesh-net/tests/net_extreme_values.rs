@@ -10,7 +10,7 @@ use std::time::Duration;
 use libp2p::PeerId;
 use mesh_core::Capability;
 use mesh_core::negotiation::Eta;
-use mesh_net::bootstrap::{MAX_BACKOFF, backoff};
+use mesh_net::connections::bootstrap::{MAX_BACKOFF, backoff};
 use mesh_net::idp::SeenIntents;
 use mesh_net::receipt_catchup::{
     MAX_CURSOR_BYTES, MAX_PAGE_ATTESTATIONS, MAX_PAGES_PER_PEER, MAX_PER_PEER, Paging,
