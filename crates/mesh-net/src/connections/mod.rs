@@ -326,3 +326,6 @@ pub(crate) fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
         .filter(|p| !matches!(p, Protocol::P2p(_)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
