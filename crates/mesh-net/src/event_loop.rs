@@ -13,25 +13,23 @@ use tokio::time::Instant;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::kad::store::RecordStore;
-use libp2p::kad::{self, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record};
+use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping, request_response};
-use mesh_core::agent_record::{RECORD_TTL, agent_record_key, peer_of_record_key};
 use mesh_core::intent::IntentId;
 use mesh_core::negotiation::NegotiationId;
 use mesh_core::{
-    AgentRecord, Capability, IntentStatus, Keypair, Observation, SignedAgentRecord,
-    SignedCancellation, SignedIntent, unix_ms,
+    Capability, IntentStatus, Keypair, Observation, SignedCancellation, SignedIntent, unix_ms,
 };
 use mesh_proto::v1::{OpenIntentsRequest, OpenIntentsResponse};
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::adp::{self, Discovery, RecordCache};
+use crate::adp::driver::{self as adp_driver, AdpContext, AdpDriver, AdpQuery, QueryNote};
 use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent, build_swarm};
 use crate::config::{KAD_PROTOCOL, NetConfig};
 use crate::connections::{ConnContext, Connections};
@@ -58,14 +56,6 @@ use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 const TOPIC_PEERS_LOW: usize = 4;
 /// Providers dialled per topic lookup at most.
 const TOPIC_DIALS_PER_LOOKUP: usize = 8;
-/// Least time between two announcements brought forward (see `announce_soon`): at most 12 a
-/// minute, each a few puts per close peer, under the default per-peer DHT put limit (60 a
-/// minute).
-const REANNOUNCE_GAP: Duration = Duration::from_secs(5);
-/// Least time between two announcements asked for because one failed.
-const ANNOUNCE_RETRY_GAP: Duration = Duration::from_secs(60);
-/// Discovery queries in flight at most.
-const MAX_DISCOVERIES: usize = 64;
 /// Topics one node subscribes to at most.
 const MAX_SUBSCRIPTIONS: usize = 256;
 /// Interval between saving reputation changes and pruning the store.
@@ -85,15 +75,11 @@ const CATCHUP_FANOUT: usize = 16;
 /// connection a busy node opens, most of them for DHT queries.
 const CATCHUP_ON_CONNECT: usize = 4;
 const CATCHUP_WINDOW: Duration = Duration::from_secs(30);
-/// Routing table size under which every new peer asks for a re-announcement (kept
-/// [`REANNOUNCE_GAP`] apart): a node that just joined knows too few peers to find the closest.
-const SMALL_NETWORK: usize = 20;
 
 /// What a Kademlia query was started for.
 #[derive(Debug, Clone)]
 enum QueryPurpose {
-    DiscoveryProviders(u64),
-    DiscoveryRecord(u64, PeerId),
+    Discovery(AdpQuery),
     TopicPeers(Capability),
     FindPeer(PeerId),
     RandomWalk,
@@ -195,19 +181,11 @@ fn spawn_swarm(
         idp: IdpDriver::new(&limits, work_bits),
         dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
         catchup_asked: crate::rate_limit::Window::new(CATCHUP_ON_CONNECT, CATCHUP_WINDOW),
-        records: RecordCache::default(),
+        adp: AdpDriver::new(&config_for_reach, keypair_peer, now),
         subscriptions: Vec::new(),
         listen_addrs: Vec::new(),
         queries: HashMap::new(),
         topic_lookups: HashSet::new(),
-        discoveries: HashMap::new(),
-        next_discovery: 0,
-        load: 0.0,
-        record_seq: 0,
-        next_announce: now + Duration::from_millis(300),
-        last_announce: None,
-        announced_table_size: 0,
-        last_announce_retry: None,
         next_topic_check: now + TOPIC_CHECK,
         nat: reach::Reach::new(&config_for_reach, registry, now),
         receipts: receipts::Receipts::new(
@@ -268,7 +246,8 @@ struct EventLoop {
     /// New connections asked for catch-up: at most [`CATCHUP_ON_CONNECT`] within
     /// [`CATCHUP_WINDOW`].
     catchup_asked: crate::rate_limit::Window,
-    records: RecordCache,
+    /// The Agent Discovery Protocol: agent records, discoveries in flight, announcements.
+    adp: AdpDriver,
     /// Connections: bootstrap dialling, trimming and making room, scoring inputs.
     conns: Connections,
     /// When expired ids are next forgotten.
@@ -277,17 +256,6 @@ struct EventLoop {
     listen_addrs: Vec<Multiaddr>,
     queries: HashMap<QueryId, QueryPurpose>,
     topic_lookups: HashSet<Capability>,
-    discoveries: HashMap<u64, Discovery>,
-    next_discovery: u64,
-    load: f64,
-    record_seq: u64,
-    next_announce: Instant,
-    /// When this node last announced; re-announcements asked for keep [`REANNOUNCE_GAP`].
-    last_announce: Option<Instant>,
-    /// Routing table size at the last announcement.
-    announced_table_size: usize,
-    /// When a failed provider announcement last asked for a new one.
-    last_announce_retry: Option<Instant>,
     next_topic_check: Instant,
     /// Reachability, rendezvous and peer exchange.
     nat: reach::Reach,
@@ -327,9 +295,7 @@ impl EventLoop {
     fn shutdown(&mut self) {
         let listeners: Vec<_> = self.swarm.listeners().cloned().collect();
         tracing::info!(listeners = listeners.len(), "network shutting down");
-        for d in self.discoveries.drain() {
-            let _ = d.1.reply.send(Err(NetError::Stopped));
-        }
+        self.adp.stop();
         self.idp.stop();
         for (_, waiting) in self.awaiting_store.drain() {
             match waiting {
@@ -357,7 +323,12 @@ impl EventLoop {
                 self.subscribe(capabilities);
                 let _ = reply.send(());
             }
-            Command::Discover { query, reply } => self.start_discovery(query, reply),
+            Command::Discover { query, reply } => {
+                let points = self.nat.rendezvous_points();
+                self.with_adp(|adp, ctx| {
+                    adp.start_discovery(ctx, query, reply, &points, Instant::now())
+                });
+            }
             Command::Peers { reply } => {
                 let gossipsub = &self.swarm.behaviour().gossipsub;
                 let _ = reply.send(self.peers.list(|p| gossipsub.peer_score(p)));
@@ -391,10 +362,7 @@ impl EventLoop {
                 });
                 let _ = reply.send(result);
             }
-            Command::SetLoad { load } => {
-                self.load = load;
-                self.announce_soon();
-            }
+            Command::SetLoad { load } => self.adp.set_load(load, Instant::now()),
             Command::Negotiate { action, reply } => self.negotiate(action, reply),
             Command::Negotiations { reply } => {
                 let _ = reply.send(self.inp.registry().list(self.local, now_ms()));
@@ -710,7 +678,7 @@ impl EventLoop {
             self.inp.restore(n);
         }
         for record in restored.records {
-            self.records.insert(record);
+            self.adp.cache_record(record);
         }
         for (peer, score, observations) in restored.reputations {
             self.peers.restore_reputation(peer, score, observations);
@@ -749,17 +717,6 @@ impl EventLoop {
     /// Queues a write, if the node has a store; a full queue drops it (counted).
     fn save(&self, write: Write) {
         self.store.save(write);
-    }
-
-    fn remember_record(&mut self, record: &SignedAgentRecord) {
-        self.records.insert(record.clone());
-        if record.peer_id != self.local {
-            self.save(Write::AgentRecord(mesh_store::StoredAgentRecord {
-                peer_id: record.peer_id.to_bytes(),
-                envelope: record.envelope.clone(),
-                expires_at_unix_ms: record.expires_at_ms,
-            }));
-        }
     }
 
     fn save_reputations(&mut self) {
@@ -868,14 +825,7 @@ impl EventLoop {
     }
 
     fn provide(&mut self, key: Vec<u8>) {
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .start_providing(kad::RecordKey::new(&key))
-        {
-            tracing::warn!(error = %e, "cannot store provider record");
-        }
+        adp_driver::provide(&mut self.swarm.behaviour_mut().kad, key);
     }
 
     // ----- IDP -----
@@ -1102,219 +1052,41 @@ impl EventLoop {
 
     // ----- ADP -----
 
-    /// Brings the next announcement forward (new addresses, a new load, a routing table that
-    /// is still filling up), but never closer than [`REANNOUNCE_GAP`] to the last one: a node
-    /// joining a network meets a new peer every few hundred milliseconds, and each
-    /// announcement is several DHT puts to each of the closest peers, whose put limits would
-    /// refuse the burst.
-    fn announce_soon(&mut self) {
-        let mut soon = Instant::now() + Duration::from_secs(1);
-        if let Some(last) = self.last_announce {
-            soon = soon.max(last + REANNOUNCE_GAP);
-        }
-        if self.next_announce > soon {
-            self.next_announce = soon;
-        }
-    }
-
-    fn record_addresses(&self) -> Vec<Multiaddr> {
-        self.listen_addrs
-            .iter()
-            .chain(self.swarm.external_addresses())
-            .take(mesh_core::agent_record::MAX_ADDRESSES)
-            .cloned()
-            .collect()
-    }
-
-    /// Peers in the DHT routing table.
-    fn routing_table_size(&mut self) -> usize {
-        self.swarm
-            .behaviour_mut()
-            .kad
-            .kbuckets()
-            .map(|b| b.num_entries())
-            .sum()
-    }
-
-    fn announce(&mut self) {
-        let now = Instant::now();
-        self.next_announce = now + self.config.announce_interval;
-        self.last_announce = Some(now);
-        self.announced_table_size = self.routing_table_size();
-        for cap in self.subscriptions.clone() {
-            self.provide(cap.topic_provider_key());
-        }
-        if self.config.capabilities.is_empty() {
-            return;
-        }
-        let now = now_ms();
-        self.record_seq = now.max(self.record_seq + 1);
-        let record = AgentRecord {
-            name: self.config.agent_name.clone(),
-            capabilities: self.config.capabilities.clone(),
-            skills: self.config.skills.clone(),
-            addresses: self.record_addresses(),
-            load: self.load,
-        };
-        let signed = match record.sign(&self.keypair, self.record_seq, now, RECORD_TTL) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot sign own agent record");
-                return;
+    /// The ADP driver and its context, borrowed from the swarm's behaviours and the loop's
+    /// other fields.
+    fn with_adp<R>(&mut self, f: impl FnOnce(&mut AdpDriver, &mut AdpContext<'_>) -> R) -> R {
+        let mut store = store_link(&self.store);
+        let queries = &mut self.queries;
+        let mut note = |note: QueryNote| match note {
+            QueryNote::Started(id, query) => {
+                queries.insert(id, QueryPurpose::Discovery(query));
+            }
+            QueryNote::Dropped(id) => {
+                queries.remove(&id);
             }
         };
-        let kad_record = Record {
-            key: kad::RecordKey::new(&agent_record_key(&self.local)),
-            value: signed.envelope.clone(),
-            publisher: Some(self.local),
-            expires: Some(Instant::now() + RECORD_TTL),
+        let behaviour = self.swarm.behaviour_mut();
+        let mut ctx = AdpContext {
+            kad: &mut behaviour.kad,
+            rendezvous: &mut behaviour.rendezvous,
+            record_fetch: &mut behaviour.agent_record,
+            keypair: &self.keypair,
+            peers: &mut self.peers,
+            metrics: &self.metrics,
+            sources: self.nat.discovery_metrics(),
+            store: &mut store,
+            queries: &mut note,
         };
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .put_record(kad_record, Quorum::One)
-        {
-            tracing::warn!(error = %e, "cannot store own agent record");
-        }
-        for cap in self.config.capabilities.clone() {
-            self.provide(cap.provider_key());
-        }
-        self.save(Write::OwnRecord(signed.envelope.clone()));
-        self.records.insert(signed);
-        self.metrics.announcements.inc();
-        tracing::debug!(seq = self.record_seq, "agent record announced");
+        f(&mut self.adp, &mut ctx)
     }
 
-    fn start_discovery(
-        &mut self,
-        query: adp::AgentQuery,
-        reply: oneshot::Sender<Result<Vec<adp::AgentInfo>, NetError>>,
-    ) {
-        let (caps, min, limit) = match query.validate() {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return;
-            }
-        };
-        if self.discoveries.len() >= MAX_DISCOVERIES {
-            self.metrics.discovery(false);
-            let _ = reply.send(Err(NetError::Busy {
-                what: "discovery queries",
-                limit: MAX_DISCOVERIES,
-            }));
-            return;
-        }
-        let id = self.next_discovery;
-        self.next_discovery += 1;
-        let mut discovery = Discovery::new(
-            caps.clone(),
-            min,
-            limit,
-            self.config.discovery_timeout,
-            reply,
-        );
-        for cap in caps.iter().filter(|_| self.config.discovery.dht) {
-            let qid = self
-                .swarm
-                .behaviour_mut()
-                .kad
-                .get_providers(kad::RecordKey::new(&cap.provider_key()));
-            self.queries
-                .insert(qid, QueryPurpose::DiscoveryProviders(id));
-            discovery.provider_queries.insert(qid);
-        }
-        self.start_rendezvous_discovery(id, &mut discovery);
-        self.discoveries.insert(id, discovery);
-        self.maybe_finish_discovery(id);
-    }
-
-    fn on_providers_found(&mut self, id: u64, providers: HashSet<PeerId>, stats: &kad::QueryStats) {
-        let now = now_ms();
-        let Some(d) = self.discoveries.get_mut(&id) else {
-            return;
-        };
-        if !d.provider_seen && providers.iter().any(|p| *p != self.local) {
-            d.provider_seen = true;
-            self.metrics
-                .discovery_first_provider_requests
-                .0
-                .observe(f64::from(stats.num_requests()));
-        }
-        for peer in providers {
-            if peer == self.local
-                || d.requested.len() >= adp::MAX_RECORD_FETCHES
-                || !d.requested.insert(peer)
-            {
-                continue;
-            }
-            if let Some(cached) = self.records.get(&peer, now) {
-                d.found.insert(peer, cached.clone());
-                continue;
-            }
-            let qid = self
-                .swarm
-                .behaviour_mut()
-                .kad
-                .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
-            d.record_queries.insert(qid, peer);
-            self.queries
-                .insert(qid, QueryPurpose::DiscoveryRecord(id, peer));
-        }
-    }
-
-    fn on_record_found(&mut self, qid: QueryId, id: u64, peer: PeerId, found: kad::PeerRecord) {
-        match SignedAgentRecord::verify(&found.record.value, Some(peer), now_ms()) {
-            Ok(record) => {
-                if let Some(served_by) = found.peer {
-                    self.peers.observe(served_by, Observation::Valid);
-                }
-                self.remember_record(&record);
-                if let Some(d) = self.discoveries.get_mut(&id) {
-                    d.found.insert(peer, record);
-                    d.record_queries.remove(&qid);
-                }
-                self.queries.remove(&qid);
-                if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&qid) {
-                    q.finish();
-                }
-                self.maybe_finish_discovery(id);
-            }
-            Err(e) => {
-                self.metrics.reject_record(record_reason(&e));
-                if let Some(served_by) = found.peer {
-                    let score = self.peers.observe(served_by, Observation::Invalid);
-                    tracing::warn!(peer = %served_by, error = %e, score, "invalid agent record served");
-                }
-            }
-        }
-    }
-
-    fn maybe_finish_discovery(&mut self, id: u64) {
-        let done = self.discoveries.get(&id).is_some_and(|d| d.is_done());
-        if done {
-            self.finish_discovery(id);
-        }
-    }
-
-    fn finish_discovery(&mut self, id: u64) {
-        let Some(d) = self.discoveries.remove(&id) else {
-            return;
-        };
-        self.count_sources(&d);
-        let peers = &self.peers;
-        let agents = adp::rank(
-            d.found.values(),
-            &d.caps,
-            d.min_reputation,
-            d.limit,
-            |p| peers.reputation(p),
-            |p| peers.rtt_of(p),
-        );
-        self.metrics.discovery(true);
-        self.metrics.agents_discovered.inc_by(agents.len() as u64);
-        let _ = d.reply.send(Ok(agents));
+    /// Announces this node in the DHT: its topics, and its agent record with its current
+    /// addresses.
+    fn announce(&mut self, now: Instant) {
+        let topics = self.subscriptions.clone();
+        let addresses =
+            adp_driver::record_addresses(&self.listen_addrs, self.swarm.external_addresses());
+        self.with_adp(|adp, ctx| adp.announce(ctx, &topics, addresses, now, now_ms()));
     }
 
     fn lookup_topic_peers(&mut self, cap: Capability) {
@@ -1361,38 +1133,9 @@ impl EventLoop {
                     tracing::debug!(peer = %source, "record dropped: over the put limit");
                     return;
                 }
-                let Some(owner) = peer_of_record_key(record.key.as_ref()) else {
-                    self.metrics.reject_record("unknown_key");
-                    self.peers.observe(source, Observation::Invalid);
-                    return;
-                };
-                match SignedAgentRecord::verify(&record.value, Some(owner), now_ms()) {
-                    Ok(verified) => {
-                        let newer = self
-                            .records
-                            .get(&owner, now_ms())
-                            .is_none_or(|r| r.seq <= verified.seq);
-                        if newer {
-                            let expires = Instant::now()
-                                + Duration::from_millis(
-                                    verified.expires_at_ms.saturating_sub(now_ms()),
-                                )
-                                .min(RECORD_TTL);
-                            let mut record = record;
-                            record.expires = Some(expires);
-                            if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
-                                tracing::debug!(error = %e, "record store full");
-                            }
-                            self.remember_record(&verified);
-                        }
-                        self.peers.observe(source, Observation::Valid);
-                    }
-                    Err(e) => {
-                        self.metrics.reject_record(record_reason(&e));
-                        let score = self.peers.observe(source, Observation::Invalid);
-                        tracing::warn!(peer = %source, error = %e, score, "invalid agent record refused");
-                    }
-                }
+                self.with_adp(|adp, ctx| {
+                    adp.on_put_record(ctx, source, record, Instant::now(), now_ms())
+                });
             }
             kad::InboundRequest::AddProvider {
                 record: Some(record),
@@ -1425,29 +1168,7 @@ impl EventLoop {
         stats: &kad::QueryStats,
         last: bool,
     ) {
-        match &result {
-            QueryResult::StartProviding(Err(e)) => {
-                // The lookup before the puts timed out (a loaded node, unresponsive peers), so
-                // no peer stored the record: announce again, at most once a minute.
-                tracing::debug!(error = %e, requests = stats.num_requests(), successes = stats.num_successes(), "provider announcement failed");
-                let now = Instant::now();
-                if self
-                    .last_announce_retry
-                    .is_none_or(|t| now.duration_since(t) >= ANNOUNCE_RETRY_GAP)
-                {
-                    self.last_announce_retry = Some(now);
-                    self.announce_soon();
-                }
-            }
-            QueryResult::StartProviding(Ok(_)) => {
-                tracing::trace!(
-                    requests = stats.num_requests(),
-                    successes = stats.num_successes(),
-                    "provider announcement done"
-                );
-            }
-            _ => {}
-        }
+        self.adp.on_provide_result(&result, stats, Instant::now());
         let purpose = if last {
             self.queries.remove(&id)
         } else {
@@ -1457,26 +1178,10 @@ impl EventLoop {
             return;
         };
         match (purpose, result) {
-            (
-                QueryPurpose::DiscoveryProviders(d),
-                QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
-            ) => self.on_providers_found(d, providers, stats),
-            (
-                QueryPurpose::DiscoveryProviders(_),
-                QueryResult::GetProviders(Ok(GetProvidersOk::FinishedWithNoAdditionalRecord {
-                    closest_peers,
-                })),
-            ) => {
-                tracing::trace!(local = %self.local, ?closest_peers, requests = stats.num_requests(), "provider lookup ended");
-            }
-            (
-                QueryPurpose::DiscoveryRecord(d, peer),
-                QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))),
-            ) => self.on_record_found(id, d, peer, found),
-            (QueryPurpose::DiscoveryRecord(d, peer), QueryResult::GetRecord(Err(e))) => {
-                tracing::debug!(%peer, error = %e, "agent record not in the DHT; asking the agent");
-                self.metrics.record_fallbacks.inc();
-                self.request_record(d, peer);
+            (QueryPurpose::Discovery(query), result) => {
+                self.with_adp(|adp, ctx| {
+                    adp.on_query_result(ctx, id, query, result, stats, now_ms())
+                });
             }
             (
                 QueryPurpose::TopicPeers(_),
@@ -1504,19 +1209,7 @@ impl EventLoop {
             return;
         }
         // The query is over: settle whatever waited on it.
-        for d in self.discoveries.values_mut() {
-            d.provider_queries.remove(&id);
-            d.record_queries.remove(&id);
-        }
-        let done: Vec<u64> = self
-            .discoveries
-            .iter()
-            .filter(|(_, d)| d.is_done())
-            .map(|(k, _)| *k)
-            .collect();
-        for d in done {
-            self.finish_discovery(d);
-        }
+        self.with_adp(|adp, ctx| adp.query_ended(ctx, id));
         let still_looking: HashSet<Capability> = self
             .queries
             .values()
@@ -1558,16 +1251,9 @@ impl EventLoop {
                         stats,
                     } => self.on_kad_query(id, result, &stats, step.last),
                     kad::Event::RoutingUpdated { is_new_peer, .. } => {
-                        let size = self.routing_table_size();
-                        // Beyond a small network, again each time the table doubled since the
-                        // last announcement: the peers closest to this node's keys are only
-                        // found as the table fills, and records stored elsewhere are missed
-                        // by lookups until the next periodic announcement.
-                        if is_new_peer
-                            && (size <= SMALL_NETWORK || size >= 2 * self.announced_table_size)
-                        {
-                            self.announce_soon();
-                        }
+                        self.with_adp(|adp, ctx| {
+                            adp.on_routing_updated(ctx, is_new_peer, Instant::now())
+                        });
                     }
                     _ => {}
                 }
@@ -1635,9 +1321,11 @@ impl EventLoop {
                 | MeshBehaviourEvent::Dcutr(_)
                 | MeshBehaviourEvent::RelayServer(_)
                 | MeshBehaviourEvent::RelayClient(_)
-                | MeshBehaviourEvent::Rendezvous(_)
-                | MeshBehaviourEvent::AgentRecord(_)),
+                | MeshBehaviourEvent::Rendezvous(_)),
             ) => self.on_reach_event(e),
+            SwarmEvent::Behaviour(MeshBehaviourEvent::AgentRecord(e)) => {
+                self.with_adp(|adp, ctx| adp.on_record_fetch(ctx, e, now_ms()));
+            }
             SwarmEvent::Behaviour(_) => {}
             SwarmEvent::ListenerClosed {
                 listener_id,
@@ -1651,7 +1339,7 @@ impl EventLoop {
                 if !self.listen_addrs.contains(&address) {
                     self.listen_addrs.push(address);
                 }
-                self.announce_soon();
+                self.adp.announce_soon(Instant::now());
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| a != &address);
@@ -1719,23 +1407,15 @@ impl EventLoop {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
-        if now >= self.next_announce {
-            self.announce();
+        if self.adp.announce_due(now) {
+            self.announce(now);
         }
         self.reach_tick(now);
         self.receipts_tick(now);
         if self.idp.has_pending_publishes() {
             self.retry_pending_publishes(true);
         }
-        let expired: Vec<u64> = self
-            .discoveries
-            .iter()
-            .filter(|(_, d)| d.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for id in expired {
-            self.finish_discovery(id);
-        }
+        self.with_adp(|adp, ctx| adp.expire(ctx, now));
         self.with_inp(|inp, ctx| inp.tick(ctx, now_ms()));
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
@@ -1816,17 +1496,4 @@ fn lookup(
 /// drops it (counted).
 fn store_link(link: &StoreLink) -> impl FnMut(Write) + '_ {
     move |write| link.save(write)
-}
-
-fn record_reason(e: &mesh_core::AgentRecordError) -> &'static str {
-    use mesh_core::AgentRecordError as E;
-    use mesh_core::envelope::EnvelopeError as V;
-    match e {
-        E::Envelope(V::BadSignature) => "bad_signature",
-        E::Envelope(V::TooLarge { .. }) => "too_large",
-        E::Envelope(_) | E::Malformed(_) => "malformed",
-        E::PeerMismatch { .. } => "peer_mismatch",
-        E::Expired { .. } => "expired",
-        E::Invalid { .. } | E::Capability(_) => "invalid_field",
-    }
 }

@@ -2,29 +2,21 @@
 //! [`Reachability`], [`Registrations`] and [`RandomWalk`] the swarm's events and carries out
 //! what they decide.
 
-use std::collections::{HashMap, VecDeque};
 use tokio::time::Instant;
 
 use libp2p::kad;
 use libp2p::metrics::Recorder;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, identify, relay, rendezvous};
-use mesh_core::SignedAgentRecord;
-use mesh_proto::v1::{AgentRecordRequest, AgentRecordResponse};
 use prometheus_client::registry::Registry;
 
 use super::{EventLoop, QueryPurpose, now_ms};
-use crate::adp::Discovery;
 use crate::behaviour::MeshBehaviourEvent;
 use crate::config::NetConfig;
 use crate::reachability::{Reachability, ReachabilityReport, is_relayed};
-use crate::rendezvous::{DiscoveryMetrics, Registrations, namespace_of};
+use crate::rendezvous::{DiscoveryMetrics, Registrations};
 use crate::walk::RandomWalk;
-
-/// Rendezvous discover requests waiting for an answer, per rendezvous point, at most.
-const MAX_WAITING_PER_POINT: usize = 64;
 
 /// Debug builds only: the environment variable that makes the network task panic this many
 /// milliseconds after its first tick, so the process tests can show how a node ends when its
@@ -52,10 +44,6 @@ pub(super) struct Reach {
     registrations: Registrations,
     walk: RandomWalk,
     metrics: DiscoveryMetrics,
-    /// Record fetches in flight: the discovery and the agent.
-    record_fetches: HashMap<OutboundRequestId, (u64, PeerId)>,
-    /// Discoveries waiting on each rendezvous point, in the order they asked.
-    waiting: HashMap<PeerId, VecDeque<u64>>,
     /// Listen addresses declared external only so that rendezvous registrations carry an
     /// address; withdrawn once a real one (relay, UPnP, AutoNAT) is confirmed.
     assumed_external: Vec<Multiaddr>,
@@ -81,11 +69,19 @@ impl Reach {
                 now,
             ),
             metrics: DiscoveryMetrics::register(registry),
-            record_fetches: HashMap::new(),
-            waiting: HashMap::new(),
             assumed_external: Vec::new(),
             random_walks,
         }
+    }
+
+    /// The rendezvous points this node is connected to, which discoveries ask.
+    pub fn rendezvous_points(&self) -> Vec<PeerId> {
+        self.registrations.points().collect()
+    }
+
+    /// The metrics of rendezvous and of where discovered agents came from.
+    pub fn discovery_metrics(&self) -> &DiscoveryMetrics {
+        &self.metrics
     }
 }
 
@@ -112,7 +108,6 @@ impl EventLoop {
                 }
             }
             MeshBehaviourEvent::Rendezvous(e) => self.on_rendezvous(e, now),
-            MeshBehaviourEvent::AgentRecord(e) => self.on_agent_record(e),
             _ => {}
         }
     }
@@ -301,30 +296,19 @@ impl EventLoop {
                 registrations,
                 ..
             } => {
-                let Some(id) = self.next_waiting(rendezvous_node) else {
-                    return;
-                };
                 let local_link = self.peers.is_local_link(&rendezvous_node);
-                for r in registrations {
-                    let peer = r.record.peer_id();
-                    if peer == self.local {
-                        continue;
-                    }
-                    for addr in r
-                        .record
-                        .addresses()
-                        .iter()
-                        .filter(|a| crate::addr_scope::usable(a, local_link))
-                        .take(crate::peers::MAX_ADDRS_PER_PEER)
-                    {
-                        self.swarm.add_peer_address(peer, addr.clone());
-                    }
-                    self.fetch_record(id, peer);
+                let addresses = self.with_adp(|adp, ctx| {
+                    adp.on_rendezvous_discovered(
+                        ctx,
+                        rendezvous_node,
+                        registrations,
+                        local_link,
+                        now_ms(),
+                    )
+                });
+                for (peer, addr) in addresses {
+                    self.swarm.add_peer_address(peer, addr);
                 }
-                if let Some(d) = self.discoveries.get_mut(&id) {
-                    d.rendezvous_pending = d.rendezvous_pending.saturating_sub(1);
-                }
-                self.maybe_finish_discovery(id);
             }
             rendezvous::client::Event::DiscoverFailed {
                 rendezvous_node,
@@ -332,162 +316,9 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(point = %rendezvous_node, ?error, "rendezvous discovery failed");
-                if let Some(id) = self.next_waiting(rendezvous_node) {
-                    if let Some(d) = self.discoveries.get_mut(&id) {
-                        d.rendezvous_pending = d.rendezvous_pending.saturating_sub(1);
-                    }
-                    self.maybe_finish_discovery(id);
-                }
+                self.with_adp(|adp, ctx| adp.on_rendezvous_failed(ctx, rendezvous_node));
             }
             rendezvous::client::Event::Expired { .. } => {}
-        }
-    }
-
-    fn next_waiting(&mut self, point: PeerId) -> Option<u64> {
-        let queue = self.nat.waiting.get_mut(&point)?;
-        let id = queue.pop_front();
-        if queue.is_empty() {
-            self.nat.waiting.remove(&point);
-        }
-        id
-    }
-
-    /// Asks every connected rendezvous point for the agents of the first wanted capability
-    /// (every result is checked against all of them once its record arrives).
-    pub(super) fn start_rendezvous_discovery(&mut self, id: u64, discovery: &mut Discovery) {
-        if !self.config.discovery.rendezvous {
-            return;
-        }
-        let Some(ns) = discovery.caps.first().and_then(namespace_of) else {
-            return;
-        };
-        let limit = Some(self.config.rendezvous.discover_limit);
-        let points: Vec<PeerId> = self.nat.registrations.points().collect();
-        for point in points {
-            let queue = self.nat.waiting.entry(point).or_default();
-            if queue.len() >= MAX_WAITING_PER_POINT {
-                continue;
-            }
-            queue.push_back(id);
-            self.swarm
-                .behaviour_mut()
-                .rendezvous
-                .discover(Some(ns.clone()), None, limit, point);
-            discovery.rendezvous_pending += 1;
-        }
-    }
-
-    /// Gets the record of `peer`, named by a rendezvous point, for discovery `id`: from the
-    /// cache, else from the agent itself.
-    fn fetch_record(&mut self, id: u64, peer: PeerId) {
-        let now = now_ms();
-        let cached = self.records.get(&peer, now).cloned();
-        let Some(d) = self.discoveries.get_mut(&id) else {
-            return;
-        };
-        d.via_rendezvous.insert(peer);
-        if d.requested.len() >= crate::adp::MAX_RECORD_FETCHES || !d.requested.insert(peer) {
-            return;
-        }
-        if let Some(record) = cached {
-            d.found.insert(peer, record);
-            return;
-        }
-        self.request_record(id, peer);
-    }
-
-    /// Asks `peer` itself for its agent record, for discovery `id`: a peer found through
-    /// rendezvous, or a provider whose record the DHT did not hold (its puts may have been
-    /// refused or expired; the agent always has its own).
-    pub(super) fn request_record(&mut self, id: u64, peer: PeerId) {
-        let Some(d) = self.discoveries.get_mut(&id) else {
-            return;
-        };
-        d.record_fetches += 1;
-        let req = self
-            .swarm
-            .behaviour_mut()
-            .agent_record
-            .send_request(&peer, AgentRecordRequest {});
-        self.nat.record_fetches.insert(req, (id, peer));
-    }
-
-    fn on_agent_record(
-        &mut self,
-        event: request_response::Event<AgentRecordRequest, AgentRecordResponse>,
-    ) {
-        match event {
-            request_response::Event::Message {
-                message: request_response::Message::Request { channel, .. },
-                ..
-            } => {
-                let envelope = self
-                    .records
-                    .get(&self.local, now_ms())
-                    .map(|r| r.envelope.clone())
-                    .unwrap_or_default();
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .agent_record
-                    .send_response(channel, AgentRecordResponse { envelope });
-            }
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                let Some((id, asked)) = self.nat.record_fetches.remove(&request_id) else {
-                    return;
-                };
-                if !response.envelope.is_empty() {
-                    match SignedAgentRecord::verify(&response.envelope, Some(asked), now_ms()) {
-                        Ok(record) => {
-                            self.remember_record(&record);
-                            if let Some(d) = self.discoveries.get_mut(&id) {
-                                d.found.insert(asked, record);
-                            }
-                        }
-                        Err(e) => {
-                            let score = self.peers.observe(peer, mesh_core::Observation::Invalid);
-                            tracing::warn!(%peer, error = %e, score, "invalid agent record sent");
-                        }
-                    }
-                }
-                self.record_fetch_done(id);
-            }
-            request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some((id, peer)) = self.nat.record_fetches.remove(&request_id) {
-                    tracing::debug!(%peer, %error, "agent record fetch failed");
-                    self.record_fetch_done(id);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn record_fetch_done(&mut self, id: u64) {
-        if let Some(d) = self.discoveries.get_mut(&id) {
-            d.record_fetches = d.record_fetches.saturating_sub(1);
-        }
-        self.maybe_finish_discovery(id);
-    }
-
-    /// Counts where the agents of a finished discovery came from.
-    pub(super) fn count_sources(&self, d: &Discovery) {
-        for peer in d.found.keys() {
-            let source = if d.via_rendezvous.contains(peer) {
-                "rendezvous"
-            } else {
-                "dht"
-            };
-            self.nat.metrics.found_through(source);
         }
     }
 

@@ -4,17 +4,19 @@
 //! provider of the key of each capability it offers. [`AgentQuery`] finds the providers of each
 //! wanted capability, fetches and verifies their records, keeps those that offer every wanted
 //! capability and meet the minimum reputation, and ranks them.
+//!
+//! The `driver` submodule holds the protocol's state on a node (agent records, discoveries in
+//! flight, announcements) and runs a discovery from its start to its answer, through the DHT and
+//! the rendezvous points; the event loop routes to it.
 
-use std::collections::{HashMap, HashSet};
+pub(crate) mod driver;
+
+use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use libp2p::PeerId;
-use libp2p::kad::QueryId;
 use mesh_core::{Capability, SignedAgentRecord, Skill};
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 use crate::error::NetError;
 
@@ -150,62 +152,6 @@ impl RecordCache {
     /// The unexpired cached record of `peer`.
     pub fn get(&self, peer: &PeerId, now_ms: u64) -> Option<&SignedAgentRecord> {
         self.records.get(peer).filter(|r| r.expires_at_ms > now_ms)
-    }
-}
-
-/// One discovery query in flight. Owned by the event loop.
-#[derive(Debug)]
-pub(crate) struct Discovery {
-    pub caps: Vec<Capability>,
-    pub min_reputation: f64,
-    pub limit: usize,
-    pub deadline: Instant,
-    pub provider_queries: HashSet<QueryId>,
-    pub record_queries: HashMap<QueryId, PeerId>,
-    pub requested: HashSet<PeerId>,
-    pub found: HashMap<PeerId, SignedAgentRecord>,
-    /// Whether a provider has been found yet (its lookup cost is counted once).
-    pub provider_seen: bool,
-    /// Rendezvous discover requests not answered yet.
-    pub rendezvous_pending: usize,
-    /// Agent records asked of agents found at rendezvous points, not answered yet.
-    pub record_fetches: usize,
-    /// Agents named by a rendezvous point (the others came from the DHT).
-    pub via_rendezvous: HashSet<PeerId>,
-    pub reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
-}
-
-impl Discovery {
-    pub fn new(
-        caps: Vec<Capability>,
-        min_reputation: f64,
-        limit: usize,
-        timeout: Duration,
-        reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
-    ) -> Self {
-        Self {
-            caps,
-            min_reputation,
-            limit,
-            deadline: Instant::now() + timeout,
-            provider_queries: HashSet::new(),
-            record_queries: HashMap::new(),
-            requested: HashSet::new(),
-            found: HashMap::new(),
-            provider_seen: false,
-            rendezvous_pending: 0,
-            record_fetches: 0,
-            via_rendezvous: HashSet::new(),
-            reply,
-        }
-    }
-
-    /// Whether every DHT query and rendezvous request of this discovery has finished.
-    pub fn is_done(&self) -> bool {
-        self.provider_queries.is_empty()
-            && self.record_queries.is_empty()
-            && self.rendezvous_pending == 0
-            && self.record_fetches == 0
     }
 }
 

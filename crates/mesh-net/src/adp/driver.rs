@@ -1,0 +1,861 @@
+//! The ADP driver: the state of the Agent Discovery Protocol on one node and what it does with
+//! each event.
+//!
+//! The event loop routes here the discovery commands, the results of the Kademlia queries the
+//! driver started, agent records other nodes put in this node's part of the DHT, the answers of
+//! rendezvous points to discovery requests, the record fetch (`/mesh/adp/record/1.0.0`) and the
+//! ticks. The driver owns the verified agent records, the discoveries in flight (from their
+//! provider lookups and rendezvous requests to their answer) and the announcements: this
+//! node's agent record, its sequence number and load, and when it is next put in the DHT. What
+//! reaches outside goes through an [`AdpContext`] the router hands in: the Kademlia, rendezvous
+//! and record-fetch behaviours, the key, peers' local reputation, metrics, the store link and
+//! the router's table of query purposes. Every method takes its clock readings (`now`,
+//! `now_ms`) as arguments, so tests drive it with a controlled clock.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use libp2p::kad::store::{MemoryStore, RecordStore};
+use libp2p::kad::{self, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record};
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::{Multiaddr, PeerId, rendezvous};
+use mesh_core::agent_record::{RECORD_TTL, agent_record_key, peer_of_record_key};
+use mesh_core::{AgentRecord, Capability, Keypair, Observation, SignedAgentRecord, Skill};
+use mesh_proto::v1::{AgentRecordRequest, AgentRecordResponse};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::{AgentInfo, AgentQuery, MAX_RECORD_FETCHES, RecordCache, rank};
+use crate::config::{DiscoverySources, NetConfig};
+use crate::error::NetError;
+use crate::metrics::MeshMetrics;
+use crate::peers::{MAX_ADDRS_PER_PEER, PeerBook};
+use crate::persist::Write;
+use crate::record_fetch::AgentRecordCodec;
+use crate::rendezvous::{DiscoveryMetrics, namespace_of};
+
+/// Least time between two announcements brought forward (see [`AdpDriver::announce_soon`]):
+/// at most 12 a minute, each a few puts per close peer, under the default per-peer DHT put
+/// limit (60 a minute).
+const REANNOUNCE_GAP: Duration = Duration::from_secs(5);
+/// How soon an announcement brought forward happens, at the earliest.
+const ANNOUNCE_SOON: Duration = Duration::from_secs(1);
+/// When the first announcement happens after the node starts.
+const FIRST_ANNOUNCE: Duration = Duration::from_millis(300);
+/// Least time between two announcements asked for because one failed.
+const ANNOUNCE_RETRY_GAP: Duration = Duration::from_secs(60);
+/// Discovery queries in flight at most.
+const MAX_DISCOVERIES: usize = 64;
+/// Routing table size under which every new peer asks for a re-announcement (kept
+/// [`REANNOUNCE_GAP`] apart): a node that just joined knows too few peers to find the closest.
+const SMALL_NETWORK: usize = 20;
+/// Rendezvous discover requests waiting for an answer, per rendezvous point, at most.
+const MAX_WAITING_PER_POINT: usize = 64;
+
+/// What a Kademlia query started by the driver is for; the router keeps it by query id and
+/// hands it back with the query's results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AdpQuery {
+    /// The providers of a wanted capability, for the discovery of this id.
+    Providers(u64),
+    /// The agent record of a provider, for the discovery of this id.
+    Record(u64, PeerId),
+}
+
+/// A change to the router's table of query purposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum QueryNote {
+    /// The driver started this query: route its results back.
+    Started(QueryId, AdpQuery),
+    /// The driver is done with this query: its later results go nowhere.
+    Dropped(QueryId),
+}
+
+/// What the driver reaches outside its own state. The router builds it from the swarm's
+/// behaviours and its own fields by disjoint borrow.
+pub(crate) struct AdpContext<'a> {
+    /// The Kademlia DHT: provider lookups, record lookups and puts, the local record store.
+    pub(crate) kad: &'a mut kad::Behaviour<MemoryStore>,
+    /// The rendezvous client: discover requests to rendezvous points.
+    pub(crate) rendezvous: &'a mut rendezvous::client::Behaviour,
+    /// The record fetch: asks an agent for its own record, answers others' requests.
+    pub(crate) record_fetch: &'a mut request_response::Behaviour<AgentRecordCodec>,
+    /// The node's key, which signs its agent record.
+    pub(crate) keypair: &'a Keypair,
+    /// Local reputation of peers, and their RTT for ranking.
+    pub(crate) peers: &'a mut PeerBook,
+    /// The node's metrics.
+    pub(crate) metrics: &'a MeshMetrics,
+    /// Where discovered agents came from (DHT or rendezvous).
+    pub(crate) sources: &'a DiscoveryMetrics,
+    /// The store link: queues a write, dropped when the queue is full or there is no store.
+    pub(crate) store: &'a mut dyn FnMut(Write),
+    /// The router's table of query purposes.
+    pub(crate) queries: &'a mut dyn FnMut(QueryNote),
+}
+
+/// One discovery query in flight.
+#[derive(Debug)]
+struct Discovery {
+    caps: Vec<Capability>,
+    min_reputation: f64,
+    limit: usize,
+    deadline: Instant,
+    provider_queries: HashSet<QueryId>,
+    record_queries: HashMap<QueryId, PeerId>,
+    requested: HashSet<PeerId>,
+    found: HashMap<PeerId, SignedAgentRecord>,
+    /// Whether a provider has been found yet (its lookup cost is counted once).
+    provider_seen: bool,
+    /// Rendezvous discover requests not answered yet.
+    rendezvous_pending: usize,
+    /// Agent records asked of the agents themselves, not answered yet.
+    record_fetches: usize,
+    /// Agents named by a rendezvous point (the others came from the DHT).
+    via_rendezvous: HashSet<PeerId>,
+    reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
+}
+
+impl Discovery {
+    fn new(
+        caps: Vec<Capability>,
+        min_reputation: f64,
+        limit: usize,
+        deadline: Instant,
+        reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
+    ) -> Self {
+        Self {
+            caps,
+            min_reputation,
+            limit,
+            deadline,
+            provider_queries: HashSet::new(),
+            record_queries: HashMap::new(),
+            requested: HashSet::new(),
+            found: HashMap::new(),
+            provider_seen: false,
+            rendezvous_pending: 0,
+            record_fetches: 0,
+            via_rendezvous: HashSet::new(),
+            reply,
+        }
+    }
+
+    /// Whether every DHT query and rendezvous request of this discovery has finished.
+    fn is_done(&self) -> bool {
+        self.provider_queries.is_empty()
+            && self.record_queries.is_empty()
+            && self.rendezvous_pending == 0
+            && self.record_fetches == 0
+    }
+}
+
+/// What the driver takes from the node's configuration.
+#[derive(Debug)]
+struct Settings {
+    agent_name: String,
+    capabilities: Vec<Capability>,
+    skills: Vec<Skill>,
+    announce_interval: Duration,
+    discovery_timeout: Duration,
+    sources: DiscoverySources,
+    discover_limit: u64,
+}
+
+/// The Agent Discovery Protocol's state on this node.
+#[derive(Debug)]
+pub(crate) struct AdpDriver {
+    local: PeerId,
+    settings: Settings,
+    /// Verified agent records, this node's own among them.
+    records: RecordCache,
+    /// Discovery queries in flight, by id.
+    discoveries: HashMap<u64, Discovery>,
+    next_discovery: u64,
+    /// The load this node advertises, in `[0, 1]`.
+    load: f64,
+    /// Sequence number of this node's last signed record.
+    record_seq: u64,
+    next_announce: Instant,
+    /// When this node last announced; re-announcements asked for keep [`REANNOUNCE_GAP`].
+    last_announce: Option<Instant>,
+    /// Routing table size at the last announcement.
+    announced_table_size: usize,
+    /// When a failed provider announcement last asked for a new one.
+    last_announce_retry: Option<Instant>,
+    /// Record fetches in flight: the discovery and the agent.
+    record_fetches: HashMap<OutboundRequestId, (u64, PeerId)>,
+    /// Discoveries waiting on each rendezvous point, in the order they asked.
+    waiting: HashMap<PeerId, VecDeque<u64>>,
+}
+
+impl AdpDriver {
+    /// A driver for the node `local` configured by `config`, started at `now`.
+    pub(crate) fn new(config: &NetConfig, local: PeerId, now: Instant) -> Self {
+        Self {
+            local,
+            settings: Settings {
+                agent_name: config.agent_name.clone(),
+                capabilities: config.capabilities.clone(),
+                skills: config.skills.clone(),
+                announce_interval: config.announce_interval,
+                discovery_timeout: config.discovery_timeout,
+                sources: config.discovery,
+                discover_limit: config.rendezvous.discover_limit,
+            },
+            records: RecordCache::default(),
+            discoveries: HashMap::new(),
+            next_discovery: 0,
+            load: 0.0,
+            record_seq: 0,
+            next_announce: now + FIRST_ANNOUNCE,
+            last_announce: None,
+            announced_table_size: 0,
+            last_announce_retry: None,
+            record_fetches: HashMap::new(),
+            waiting: HashMap::new(),
+        }
+    }
+
+    /// Answers every discovery in flight that the node stopped.
+    pub(crate) fn stop(&mut self) {
+        for (_, d) in self.discoveries.drain() {
+            let _ = d.reply.send(Err(NetError::Stopped));
+        }
+    }
+
+    // ----- agent records -----
+
+    /// Caches a record read back from the store.
+    pub(crate) fn cache_record(&mut self, record: SignedAgentRecord) {
+        self.records.insert(record);
+    }
+
+    /// Caches a verified record and, unless it is this node's, stores it.
+    fn remember(&mut self, ctx: &mut AdpContext<'_>, record: &SignedAgentRecord) {
+        self.records.insert(record.clone());
+        if record.peer_id != self.local {
+            (ctx.store)(Write::AgentRecord(mesh_store::StoredAgentRecord {
+                peer_id: record.peer_id.to_bytes(),
+                envelope: record.envelope.clone(),
+                expires_at_unix_ms: record.expires_at_ms,
+            }));
+        }
+    }
+
+    /// `source` put `record` in this node's part of the DHT (the router checked its put
+    /// limit): kept if it is a valid agent record newer than the one held, for an hour at most;
+    /// a record that does not verify lowers the sender's reputation.
+    pub(crate) fn on_put_record(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        source: PeerId,
+        mut record: Record,
+        now: Instant,
+        now_ms: u64,
+    ) {
+        let Some(owner) = peer_of_record_key(record.key.as_ref()) else {
+            ctx.metrics.reject_record("unknown_key");
+            ctx.peers.observe(source, Observation::Invalid);
+            return;
+        };
+        match SignedAgentRecord::verify(&record.value, Some(owner), now_ms) {
+            Ok(verified) => {
+                let newer = self
+                    .records
+                    .get(&owner, now_ms)
+                    .is_none_or(|r| r.seq <= verified.seq);
+                if newer {
+                    let expires = now
+                        + Duration::from_millis(verified.expires_at_ms.saturating_sub(now_ms))
+                            .min(RECORD_TTL);
+                    record.expires = Some(expires);
+                    if let Err(e) = ctx.kad.store_mut().put(record) {
+                        tracing::debug!(error = %e, "record store full");
+                    }
+                    self.remember(ctx, &verified);
+                }
+                ctx.peers.observe(source, Observation::Valid);
+            }
+            Err(e) => {
+                ctx.metrics.reject_record(record_reason(&e));
+                let score = ctx.peers.observe(source, Observation::Invalid);
+                tracing::warn!(peer = %source, error = %e, score, "invalid agent record refused");
+            }
+        }
+    }
+
+    /// An event of the record fetch: a request for this node's record, or the answer to a
+    /// request of a discovery.
+    pub(crate) fn on_record_fetch(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        event: request_response::Event<AgentRecordRequest, AgentRecordResponse>,
+        now_ms: u64,
+    ) {
+        match event {
+            request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            } => {
+                let envelope = self
+                    .records
+                    .get(&self.local, now_ms)
+                    .map(|r| r.envelope.clone())
+                    .unwrap_or_default();
+                let _ = ctx
+                    .record_fetch
+                    .send_response(channel, AgentRecordResponse { envelope });
+            }
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                let Some((id, asked)) = self.record_fetches.remove(&request_id) else {
+                    return;
+                };
+                if !response.envelope.is_empty() {
+                    match SignedAgentRecord::verify(&response.envelope, Some(asked), now_ms) {
+                        Ok(record) => {
+                            self.remember(ctx, &record);
+                            if let Some(d) = self.discoveries.get_mut(&id) {
+                                d.found.insert(asked, record);
+                            }
+                        }
+                        Err(e) => {
+                            let score = ctx.peers.observe(peer, Observation::Invalid);
+                            tracing::warn!(%peer, error = %e, score, "invalid agent record sent");
+                        }
+                    }
+                }
+                self.record_fetch_done(ctx, id);
+            }
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some((id, peer)) = self.record_fetches.remove(&request_id) {
+                    tracing::debug!(%peer, %error, "agent record fetch failed");
+                    self.record_fetch_done(ctx, id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ----- announcements -----
+
+    /// Sets the load this node advertises, and announces it soon.
+    pub(crate) fn set_load(&mut self, load: f64, now: Instant) {
+        self.load = load;
+        self.announce_soon(now);
+    }
+
+    /// Brings the next announcement forward (new addresses, a new load, a routing table that
+    /// is still filling up), but never closer than [`REANNOUNCE_GAP`] to the last one: a node
+    /// joining a network meets a new peer every few hundred milliseconds, and each
+    /// announcement is several DHT puts to each of the closest peers, whose put limits would
+    /// refuse the burst.
+    pub(crate) fn announce_soon(&mut self, now: Instant) {
+        let mut soon = now + ANNOUNCE_SOON;
+        if let Some(last) = self.last_announce {
+            soon = soon.max(last + REANNOUNCE_GAP);
+        }
+        if self.next_announce > soon {
+            self.next_announce = soon;
+        }
+    }
+
+    /// Whether the next announcement is due.
+    pub(crate) fn announce_due(&self, now: Instant) -> bool {
+        now >= self.next_announce
+    }
+
+    /// Announces this node: provides the topic key of each of its `topics` and, if it offers
+    /// capabilities, signs a new agent record with `addresses`, puts it in the DHT and provides
+    /// the key of each capability.
+    pub(crate) fn announce(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        topics: &[Capability],
+        addresses: Vec<Multiaddr>,
+        now: Instant,
+        now_ms: u64,
+    ) {
+        self.next_announce = now + self.settings.announce_interval;
+        self.last_announce = Some(now);
+        self.announced_table_size = routing_table_size(ctx.kad);
+        for cap in topics {
+            provide(ctx.kad, cap.topic_provider_key());
+        }
+        if self.settings.capabilities.is_empty() {
+            return;
+        }
+        self.record_seq = now_ms.max(self.record_seq + 1);
+        let record = AgentRecord {
+            name: self.settings.agent_name.clone(),
+            capabilities: self.settings.capabilities.clone(),
+            skills: self.settings.skills.clone(),
+            addresses,
+            load: self.load,
+        };
+        let signed = match record.sign(ctx.keypair, self.record_seq, now_ms, RECORD_TTL) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign own agent record");
+                return;
+            }
+        };
+        let kad_record = Record {
+            key: kad::RecordKey::new(&agent_record_key(&self.local)),
+            value: signed.envelope.clone(),
+            publisher: Some(self.local),
+            expires: Some(now + RECORD_TTL),
+        };
+        if let Err(e) = ctx.kad.put_record(kad_record, Quorum::One) {
+            tracing::warn!(error = %e, "cannot store own agent record");
+        }
+        for cap in &self.settings.capabilities {
+            provide(ctx.kad, cap.provider_key());
+        }
+        (ctx.store)(Write::OwnRecord(signed.envelope.clone()));
+        self.records.insert(signed);
+        ctx.metrics.announcements.inc();
+        tracing::debug!(seq = self.record_seq, "agent record announced");
+    }
+
+    /// The DHT routing table changed. Beyond a small network, a new peer asks for an
+    /// announcement again each time the table doubled since the last one: the peers closest
+    /// to this node's keys are only found as the table fills, and records stored elsewhere are
+    /// missed by lookups until the next periodic announcement.
+    pub(crate) fn on_routing_updated(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        is_new_peer: bool,
+        now: Instant,
+    ) {
+        let size = routing_table_size(ctx.kad);
+        if is_new_peer && (size <= SMALL_NETWORK || size >= 2 * self.announced_table_size) {
+            self.announce_soon(now);
+        }
+    }
+
+    /// A Kademlia query progressed: a failed provider announcement asks for a new one, at most
+    /// once every [`ANNOUNCE_RETRY_GAP`]. Other results are not the driver's concern here.
+    pub(crate) fn on_provide_result(
+        &mut self,
+        result: &QueryResult,
+        stats: &kad::QueryStats,
+        now: Instant,
+    ) {
+        match result {
+            QueryResult::StartProviding(Err(e)) => {
+                // The lookup before the puts timed out (a loaded node, unresponsive peers), so
+                // no peer stored the record: announce again, at most once a minute.
+                tracing::debug!(error = %e, requests = stats.num_requests(), successes = stats.num_successes(), "provider announcement failed");
+                if self
+                    .last_announce_retry
+                    .is_none_or(|t| now.duration_since(t) >= ANNOUNCE_RETRY_GAP)
+                {
+                    self.last_announce_retry = Some(now);
+                    self.announce_soon(now);
+                }
+            }
+            QueryResult::StartProviding(Ok(_)) => {
+                tracing::trace!(
+                    requests = stats.num_requests(),
+                    successes = stats.num_successes(),
+                    "provider announcement done"
+                );
+            }
+            _ => {}
+        }
+    }
+
+    // ----- discoveries -----
+
+    /// Starts a discovery: a provider lookup in the DHT for each wanted capability, and a
+    /// discover request to each of the rendezvous `points`. Answers on `reply` once every
+    /// lookup and request has ended, or at the deadline; more than [`MAX_DISCOVERIES`] in
+    /// flight are refused as busy.
+    pub(crate) fn start_discovery(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        query: AgentQuery,
+        reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
+        points: &[PeerId],
+        now: Instant,
+    ) {
+        let (caps, min, limit) = match query.validate() {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        if self.discoveries.len() >= MAX_DISCOVERIES {
+            ctx.metrics.discovery(false);
+            let _ = reply.send(Err(NetError::Busy {
+                what: "discovery queries",
+                limit: MAX_DISCOVERIES,
+            }));
+            return;
+        }
+        let id = self.next_discovery;
+        self.next_discovery += 1;
+        let deadline = now + self.settings.discovery_timeout;
+        let mut discovery = Discovery::new(caps.clone(), min, limit, deadline, reply);
+        for cap in caps.iter().filter(|_| self.settings.sources.dht) {
+            let qid = ctx
+                .kad
+                .get_providers(kad::RecordKey::new(&cap.provider_key()));
+            (ctx.queries)(QueryNote::Started(qid, AdpQuery::Providers(id)));
+            discovery.provider_queries.insert(qid);
+        }
+        self.start_rendezvous_discovery(ctx, id, &mut discovery, points);
+        self.discoveries.insert(id, discovery);
+        self.maybe_finish(ctx, id);
+    }
+
+    /// Asks every rendezvous point for the agents of the first wanted capability (every result
+    /// is checked against all of them once its record arrives).
+    fn start_rendezvous_discovery(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        id: u64,
+        discovery: &mut Discovery,
+        points: &[PeerId],
+    ) {
+        if !self.settings.sources.rendezvous {
+            return;
+        }
+        let Some(ns) = discovery.caps.first().and_then(namespace_of) else {
+            return;
+        };
+        let limit = Some(self.settings.discover_limit);
+        for &point in points {
+            let queue = self.waiting.entry(point).or_default();
+            if queue.len() >= MAX_WAITING_PER_POINT {
+                continue;
+            }
+            queue.push_back(id);
+            ctx.rendezvous
+                .discover(Some(ns.clone()), None, limit, point);
+            discovery.rendezvous_pending += 1;
+        }
+    }
+
+    /// A result of the Kademlia query `qid`, started for `query`.
+    pub(crate) fn on_query_result(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        qid: QueryId,
+        query: AdpQuery,
+        result: QueryResult,
+        stats: &kad::QueryStats,
+        now_ms: u64,
+    ) {
+        match (query, result) {
+            (
+                AdpQuery::Providers(id),
+                QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
+            ) => self.on_providers_found(ctx, id, providers, stats, now_ms),
+            (
+                AdpQuery::Providers(_),
+                QueryResult::GetProviders(Ok(GetProvidersOk::FinishedWithNoAdditionalRecord {
+                    closest_peers,
+                })),
+            ) => {
+                tracing::trace!(local = %self.local, ?closest_peers, requests = stats.num_requests(), "provider lookup ended");
+            }
+            (
+                AdpQuery::Record(id, peer),
+                QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))),
+            ) => self.on_record_found(ctx, qid, id, peer, found, now_ms),
+            (AdpQuery::Record(id, peer), QueryResult::GetRecord(Err(e))) => {
+                tracing::debug!(%peer, error = %e, "agent record not in the DHT; asking the agent");
+                ctx.metrics.record_fallbacks.inc();
+                self.request_record(ctx, id, peer);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_providers_found(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        id: u64,
+        providers: HashSet<PeerId>,
+        stats: &kad::QueryStats,
+        now_ms: u64,
+    ) {
+        let Some(d) = self.discoveries.get_mut(&id) else {
+            return;
+        };
+        if !d.provider_seen && providers.iter().any(|p| *p != self.local) {
+            d.provider_seen = true;
+            ctx.metrics
+                .discovery_first_provider_requests
+                .0
+                .observe(f64::from(stats.num_requests()));
+        }
+        for peer in providers {
+            if peer == self.local
+                || d.requested.len() >= MAX_RECORD_FETCHES
+                || !d.requested.insert(peer)
+            {
+                continue;
+            }
+            if let Some(cached) = self.records.get(&peer, now_ms) {
+                d.found.insert(peer, cached.clone());
+                continue;
+            }
+            let qid = ctx
+                .kad
+                .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
+            d.record_queries.insert(qid, peer);
+            (ctx.queries)(QueryNote::Started(qid, AdpQuery::Record(id, peer)));
+        }
+    }
+
+    fn on_record_found(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        qid: QueryId,
+        id: u64,
+        peer: PeerId,
+        found: kad::PeerRecord,
+        now_ms: u64,
+    ) {
+        match SignedAgentRecord::verify(&found.record.value, Some(peer), now_ms) {
+            Ok(record) => {
+                if let Some(served_by) = found.peer {
+                    ctx.peers.observe(served_by, Observation::Valid);
+                }
+                self.remember(ctx, &record);
+                if let Some(d) = self.discoveries.get_mut(&id) {
+                    d.found.insert(peer, record);
+                    d.record_queries.remove(&qid);
+                }
+                (ctx.queries)(QueryNote::Dropped(qid));
+                if let Some(mut q) = ctx.kad.query_mut(&qid) {
+                    q.finish();
+                }
+                self.maybe_finish(ctx, id);
+            }
+            Err(e) => {
+                ctx.metrics.reject_record(record_reason(&e));
+                if let Some(served_by) = found.peer {
+                    let score = ctx.peers.observe(served_by, Observation::Invalid);
+                    tracing::warn!(peer = %served_by, error = %e, score, "invalid agent record served");
+                }
+            }
+        }
+    }
+
+    /// The Kademlia query `qid` is over: the discoveries that waited on it and on nothing else
+    /// answer.
+    pub(crate) fn query_ended(&mut self, ctx: &mut AdpContext<'_>, qid: QueryId) {
+        for d in self.discoveries.values_mut() {
+            d.provider_queries.remove(&qid);
+            d.record_queries.remove(&qid);
+        }
+        let done: Vec<u64> = self
+            .discoveries
+            .iter()
+            .filter(|(_, d)| d.is_done())
+            .map(|(k, _)| *k)
+            .collect();
+        for id in done {
+            self.finish(ctx, id);
+        }
+    }
+
+    /// The rendezvous point `point` answered the oldest discover request waiting on it with
+    /// `registrations`: the record of each agent named is taken from the cache or asked of the
+    /// agent. Returns the addresses of those agents worth dialling (`local_link`: whether the
+    /// point is on the local link), for the router to hand the swarm; none if no discovery
+    /// waited on the point.
+    pub(crate) fn on_rendezvous_discovered(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        point: PeerId,
+        registrations: Vec<rendezvous::Registration>,
+        local_link: bool,
+        now_ms: u64,
+    ) -> Vec<(PeerId, Multiaddr)> {
+        let mut addresses = Vec::new();
+        let Some(id) = self.next_waiting(point) else {
+            return addresses;
+        };
+        for r in registrations {
+            let peer = r.record.peer_id();
+            if peer == self.local {
+                continue;
+            }
+            addresses.extend(
+                r.record
+                    .addresses()
+                    .iter()
+                    .filter(|a| crate::addr_scope::usable(a, local_link))
+                    .take(MAX_ADDRS_PER_PEER)
+                    .map(|a| (peer, a.clone())),
+            );
+            self.fetch_record(ctx, id, peer, now_ms);
+        }
+        if let Some(d) = self.discoveries.get_mut(&id) {
+            d.rendezvous_pending = d.rendezvous_pending.saturating_sub(1);
+        }
+        self.maybe_finish(ctx, id);
+        addresses
+    }
+
+    /// The oldest discover request waiting on `point` failed.
+    pub(crate) fn on_rendezvous_failed(&mut self, ctx: &mut AdpContext<'_>, point: PeerId) {
+        if let Some(id) = self.next_waiting(point) {
+            if let Some(d) = self.discoveries.get_mut(&id) {
+                d.rendezvous_pending = d.rendezvous_pending.saturating_sub(1);
+            }
+            self.maybe_finish(ctx, id);
+        }
+    }
+
+    fn next_waiting(&mut self, point: PeerId) -> Option<u64> {
+        let queue = self.waiting.get_mut(&point)?;
+        let id = queue.pop_front();
+        if queue.is_empty() {
+            self.waiting.remove(&point);
+        }
+        id
+    }
+
+    /// Gets the record of `peer`, named by a rendezvous point, for discovery `id`: from the
+    /// cache, else from the agent itself.
+    fn fetch_record(&mut self, ctx: &mut AdpContext<'_>, id: u64, peer: PeerId, now_ms: u64) {
+        let cached = self.records.get(&peer, now_ms).cloned();
+        let Some(d) = self.discoveries.get_mut(&id) else {
+            return;
+        };
+        d.via_rendezvous.insert(peer);
+        if d.requested.len() >= MAX_RECORD_FETCHES || !d.requested.insert(peer) {
+            return;
+        }
+        if let Some(record) = cached {
+            d.found.insert(peer, record);
+            return;
+        }
+        self.request_record(ctx, id, peer);
+    }
+
+    /// Asks `peer` itself for its agent record, for discovery `id`: a peer found through
+    /// rendezvous, or a provider whose record the DHT did not hold (its puts may have been
+    /// refused or expired; the agent always has its own).
+    fn request_record(&mut self, ctx: &mut AdpContext<'_>, id: u64, peer: PeerId) {
+        let Some(d) = self.discoveries.get_mut(&id) else {
+            return;
+        };
+        d.record_fetches += 1;
+        let req = ctx.record_fetch.send_request(&peer, AgentRecordRequest {});
+        self.record_fetches.insert(req, (id, peer));
+    }
+
+    fn record_fetch_done(&mut self, ctx: &mut AdpContext<'_>, id: u64) {
+        if let Some(d) = self.discoveries.get_mut(&id) {
+            d.record_fetches = d.record_fetches.saturating_sub(1);
+        }
+        self.maybe_finish(ctx, id);
+    }
+
+    /// Answers the discoveries past their deadline with what they found.
+    pub(crate) fn expire(&mut self, ctx: &mut AdpContext<'_>, now: Instant) {
+        let expired: Vec<u64> = self
+            .discoveries
+            .iter()
+            .filter(|(_, d)| d.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in expired {
+            self.finish(ctx, id);
+        }
+    }
+
+    fn maybe_finish(&mut self, ctx: &mut AdpContext<'_>, id: u64) {
+        if self.discoveries.get(&id).is_some_and(Discovery::is_done) {
+            self.finish(ctx, id);
+        }
+    }
+
+    /// Answers discovery `id` with the agents it found, ranked.
+    fn finish(&mut self, ctx: &mut AdpContext<'_>, id: u64) {
+        let Some(d) = self.discoveries.remove(&id) else {
+            return;
+        };
+        for peer in d.found.keys() {
+            let source = if d.via_rendezvous.contains(peer) {
+                "rendezvous"
+            } else {
+                "dht"
+            };
+            ctx.sources.found_through(source);
+        }
+        let peers = &*ctx.peers;
+        let agents = rank(
+            d.found.values(),
+            &d.caps,
+            d.min_reputation,
+            d.limit,
+            |p| peers.reputation(p),
+            |p| peers.rtt_of(p),
+        );
+        ctx.metrics.discovery(true);
+        ctx.metrics.agents_discovered.inc_by(agents.len() as u64);
+        let _ = d.reply.send(Ok(agents));
+    }
+}
+
+/// The addresses put in this node's agent record: its listen addresses, then its external
+/// ones, [`mesh_core::agent_record::MAX_ADDRESSES`] at most.
+pub(crate) fn record_addresses<'a>(
+    listen: &'a [Multiaddr],
+    external: impl Iterator<Item = &'a Multiaddr>,
+) -> Vec<Multiaddr> {
+    listen
+        .iter()
+        .chain(external)
+        .take(mesh_core::agent_record::MAX_ADDRESSES)
+        .cloned()
+        .collect()
+}
+
+/// Makes this node a provider of `key` in the DHT.
+pub(crate) fn provide(kad: &mut kad::Behaviour<MemoryStore>, key: Vec<u8>) {
+    if let Err(e) = kad.start_providing(kad::RecordKey::new(&key)) {
+        tracing::warn!(error = %e, "cannot store provider record");
+    }
+}
+
+/// Peers in the DHT routing table.
+fn routing_table_size(kad: &mut kad::Behaviour<MemoryStore>) -> usize {
+    kad.kbuckets().map(|b| b.num_entries()).sum()
+}
+
+/// The label under which a refused agent record is counted.
+fn record_reason(e: &mesh_core::AgentRecordError) -> &'static str {
+    use mesh_core::AgentRecordError as E;
+    use mesh_core::envelope::EnvelopeError as V;
+    match e {
+        E::Envelope(V::BadSignature) => "bad_signature",
+        E::Envelope(V::TooLarge { .. }) => "too_large",
+        E::Envelope(_) | E::Malformed(_) => "malformed",
+        E::PeerMismatch { .. } => "peer_mismatch",
+        E::Expired { .. } => "expired",
+        E::Invalid { .. } | E::Capability(_) => "invalid_field",
+    }
+}
+
+#[cfg(test)]
+mod tests;
