@@ -29,7 +29,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use base64::Engine as _;
 use clap::Parser;
 use mesh_net::{NodeInfo, PublishOutcome};
@@ -87,26 +86,16 @@ async fn round(
     let start = Instant::now();
     let outcome: PublishOutcome = a.post("/v1/intents", request).await?;
     let post = start.elapsed();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Err(_) => return Ok(None),
-            Ok(None) => bail!("B's event stream ended"),
-            // Late arrivals of earlier intents are skipped.
-            Ok(Some(arrival)) if arrival.view.id != outcome.id => continue,
-            Ok(Some(arrival)) => {
-                let stamped_ms = arrival
-                    .view
-                    .received_at_ms
-                    .map(|r| r as i64 - arrival.view.created_at_ms as i64);
-                return Ok(Some(Sample {
-                    latency: arrival.at.saturating_duration_since(start),
-                    post,
-                    stamped_ms,
-                }));
-            }
-        }
-    }
+    Ok(arrival_of(rx, &outcome.id, timeout)
+        .await?
+        .map(|arrival| Sample {
+            latency: arrival.at.saturating_duration_since(start),
+            post,
+            stamped_ms: arrival
+                .view
+                .received_at_ms
+                .map(|r| r as i64 - arrival.view.created_at_ms as i64),
+        }))
 }
 
 #[derive(Debug, Serialize)]
@@ -147,34 +136,11 @@ fn request(i: usize, payload: &Option<PayloadView>) -> PublishIntentRequest {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    // One thread: the SSE reader and the publisher share it, so both read the same clock
-    // without cross-thread wake-ups.
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(run(args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run_on_one_thread(run(Args::parse()))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mesh = match args.mesh.clone() {
-        Some(path) => path,
-        None => default_mesh()?,
-    };
-    if !mesh.is_file() {
-        bail!(
-            "{} not found: build it first with `cargo build --release -p mesh-cli` (same profile as this example), or pass --mesh PATH",
-            mesh.display()
-        );
-    }
+    let mesh = mesh_binary(args.mesh.clone())?;
     let payload = (args.payload_bytes > 0).then(|| PayloadView {
         content_type: "application/octet-stream".to_owned(),
         data_base64: base64::engine::general_purpose::STANDARD
@@ -183,72 +149,51 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Declared first so it is removed after the nodes are stopped.
     let dir = tempfile::tempdir()?;
-    let Pair {
-        node_a,
-        node_b,
-        a,
-        b,
-        a_info,
-        b_info,
-        mut rx,
-    } = Pair::start(&mesh, dir.path(), CAPABILITY).await?;
+    let mut pair = Pair::start(&mesh, dir.path(), CAPABILITY).await?;
 
     // Publish until one intent reaches B: then B's subscription is known to A.
-    let ready_by = Instant::now() + READY_TIMEOUT;
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        if round(&a, &mut rx, &request(0, &payload), Duration::from_secs(3))
-            .await?
-            .is_some()
-        {
-            break;
-        }
-        if Instant::now() > ready_by {
-            bail!(
-                "no intent reached B within {READY_TIMEOUT:?} ({tries} tries)\nnode A:\n{}\nnode B:\n{}",
-                node_a.log_tail(),
-                node_b.log_tail()
-            );
-        }
+    let (mut readiness, probe) = (Readiness::start(), request(0, &payload));
+    let try_wait = Duration::from_secs(3);
+    while round(&pair.a, &mut pair.rx, &probe, try_wait)
+        .await?
+        .is_none()
+    {
+        readiness.missed(&pair)?;
     }
     for i in 0..args.warmup {
-        round(&a, &mut rx, &request(i, &payload), ARRIVAL_TIMEOUT).await?;
+        let warmup = request(i, &payload);
+        round(&pair.a, &mut pair.rx, &warmup, ARRIVAL_TIMEOUT).await?;
     }
 
-    let (mut ping_ab, mut ping_ba) = (Vec::new(), Vec::new());
-    ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
-    ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+    let mut pings = Pings::default();
+    pair.sample_pings(&mut pings).await?;
 
     let mut samples = Vec::with_capacity(args.count);
     let (mut health, mut info) = (Vec::new(), Vec::new());
     let mut lost = 0;
     for i in 0..args.count {
-        match round(&a, &mut rx, &request(i, &payload), ARRIVAL_TIMEOUT).await? {
+        match round(
+            &pair.a,
+            &mut pair.rx,
+            &request(i, &payload),
+            ARRIVAL_TIMEOUT,
+        )
+        .await?
+        {
             Some(s) => samples.push(s),
             None => lost += 1,
         }
         let t = Instant::now();
-        let _: serde_json::Value = a.get("/v1/health").await?;
+        let _: serde_json::Value = pair.a.get("/v1/health").await?;
         health.push(ms(t.elapsed()));
         let t = Instant::now();
-        let _: NodeInfo = a.get("/v1/info").await?;
+        let _: NodeInfo = pair.a.get("/v1/info").await?;
         info.push(ms(t.elapsed()));
         if i % 20 == 19 {
-            ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
-            ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+            pair.sample_pings(&mut pings).await?;
         }
     }
-    ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
-    ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
-    let ping_by = Instant::now() + Duration::from_secs(20 * args.ping_samples as u64);
-    while (ping_ab.len() < args.ping_samples || ping_ba.len() < args.ping_samples)
-        && Instant::now() < ping_by
-    {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
-        ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
-    }
+    pair.wait_for_pings(&mut pings, args.ping_samples).await?;
 
     let report = Report {
         count: args.count,
@@ -266,8 +211,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         api_health_rtt_ms: Summary::of(health),
         api_info_rtt_ms: Summary::of(info),
-        ping_rtt_a_to_b_ms: ping_ab,
-        ping_rtt_b_to_a_ms: ping_ba,
+        ping_rtt_a_to_b_ms: pings.a_to_b,
+        ping_rtt_b_to_a_ms: pings.b_to_a,
         mesh_binary: mesh.display().to_string(),
         intent_latency_samples_ms: args.raw.then(|| {
             samples
@@ -276,8 +221,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .collect()
         }),
     };
-    drop(node_b);
-    drop(node_a);
+    drop(pair);
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -298,8 +242,6 @@ fn print_table(r: &Report) {
         "Intent latency, 2 `mesh node` processes on loopback: {} intents, one at a time, payload {} B, {} lost\n",
         r.count, r.payload_bytes, r.lost
     );
-    println!("| measurement | n | p50 ms | p90 ms | p99 ms | max ms |");
-    println!("|---|---:|---:|---:|---:|---:|");
     let rows: [(&str, &Option<Summary>); 5] = [
         (
             "intent: POST on A -> SSE event read from B",
@@ -313,28 +255,6 @@ fn print_table(r: &Report) {
         ("baseline: GET /v1/health on A", &r.api_health_rtt_ms),
         ("baseline: GET /v1/info on A", &r.api_info_rtt_ms),
     ];
-    for (name, summary) in rows {
-        match summary {
-            Some(s) => println!(
-                "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-                s.n, s.p50, s.p90, s.p99, s.max
-            ),
-            None => println!("| {name} | 0 | - | - | - | - |"),
-        }
-    }
-    let list = |v: &[f64]| {
-        if v.is_empty() {
-            "-".to_owned()
-        } else {
-            v.iter()
-                .map(|x| format!("{x:.3}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    println!(
-        "\nbaseline: libp2p ping RTT (GET /v1/peers, one ping per 15 s): A->B {} ms; B->A {} ms",
-        list(&r.ping_rtt_a_to_b_ms),
-        list(&r.ping_rtt_b_to_a_ms)
-    );
+    print_summaries(&rows);
+    print_pings(&r.ping_rtt_a_to_b_ms, &r.ping_rtt_b_to_a_ms);
 }

@@ -88,16 +88,9 @@ async fn publish(
         ..Default::default()
     };
     let outcome: PublishOutcome = a.post("/v1/intents", &request).await?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Err(_) => return Ok(None),
-            Ok(None) => bail!("B's event stream ended"),
-            // Late arrivals of earlier intents are skipped.
-            Ok(Some(arrival)) if arrival.view.id != outcome.id => continue,
-            Ok(Some(_)) => return Ok(Some(outcome.id)),
-        }
-    }
+    Ok(arrival_of(rx, &outcome.id, timeout)
+        .await?
+        .map(|_| outcome.id))
 }
 
 /// One measured negotiation: each step from request to response.
@@ -223,33 +216,11 @@ struct Report {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    // One thread: the SSE reader and the driver share it and read the same clock.
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(run(args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run_on_one_thread(run(Args::parse()))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mesh = match args.mesh.clone() {
-        Some(path) => path,
-        None => default_mesh()?,
-    };
-    if !mesh.is_file() {
-        bail!(
-            "{} not found: build it first with `cargo build --release -p mesh-cli` (same profile as this example), or pass --mesh PATH",
-            mesh.display()
-        );
-    }
+    let mesh = mesh_binary(args.mesh.clone())?;
     let result = json!({
         "content_type": "application/octet-stream",
         "data_base64": base64::engine::general_purpose::STANDARD.encode(vec![0x5a; args.result_bytes]),
@@ -257,51 +228,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Declared first so it is removed after the nodes are stopped.
     let dir = tempfile::tempdir()?;
-    let Pair {
-        node_a,
-        node_b,
-        a,
-        b,
-        a_info,
-        b_info,
-        mut rx,
-    } = Pair::start(&mesh, dir.path(), CAPABILITY).await?;
+    let mut pair = Pair::start(&mesh, dir.path(), CAPABILITY).await?;
 
     // Publish until one intent reaches B: then B's subscription is known to A.
-    let ready_by = Instant::now() + READY_TIMEOUT;
-    let mut tries = 0;
+    let mut readiness = Readiness::start();
     let first = loop {
-        tries += 1;
-        if let Some(id) = publish(&a, &mut rx, 0, Duration::from_secs(3)).await? {
+        if let Some(id) = publish(&pair.a, &mut pair.rx, 0, Duration::from_secs(3)).await? {
             break id;
         }
-        if Instant::now() > ready_by {
-            bail!(
-                "no intent reached B within {READY_TIMEOUT:?} ({tries} tries)\nnode A:\n{}\nnode B:\n{}",
-                node_a.log_tail(),
-                node_b.log_tail()
-            );
-        }
+        readiness.missed(&pair)?;
     };
-    negotiate(&a, &b, &first, &result).await?;
+    let (a, b) = (&pair.a, &pair.b);
+    negotiate(a, b, &first, &result).await?;
     for i in 0..args.warmup {
-        if let Some(id) = publish(&a, &mut rx, i, ARRIVAL_TIMEOUT).await? {
-            negotiate(&a, &b, &id, &result).await?;
+        if let Some(id) = publish(a, &mut pair.rx, i, ARRIVAL_TIMEOUT).await? {
+            negotiate(a, b, &id, &result).await?;
         }
     }
 
-    let (mut ping_ab, mut ping_ba) = (Vec::new(), Vec::new());
-    ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
-    ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+    let mut pings = Pings::default();
+    pair.sample_pings(&mut pings).await?;
 
     let mut samples = Vec::with_capacity(args.count);
     let (mut health_a, mut health_b) = (Vec::new(), Vec::new());
     let mut lost = 0;
     let started = Instant::now();
     for i in 0..args.count {
-        match publish(&a, &mut rx, i, ARRIVAL_TIMEOUT).await? {
+        match publish(a, &mut pair.rx, i, ARRIVAL_TIMEOUT).await? {
             Some(id) => samples.push(
-                negotiate(&a, &b, &id, &result)
+                negotiate(a, b, &id, &result)
                     .await
                     .with_context(|| format!("negotiation {i}"))?,
             ),
@@ -314,21 +269,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let _: serde_json::Value = b.get("/v1/health").await?;
         health_b.push(ms(t.elapsed()));
         if i % 20 == 19 {
-            ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
-            ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
+            pair.sample_pings(&mut pings).await?;
         }
     }
     let elapsed = started.elapsed();
-    ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
-    ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
-    let ping_by = Instant::now() + Duration::from_secs(20 * args.ping_samples as u64);
-    while (ping_ab.len() < args.ping_samples || ping_ba.len() < args.ping_samples)
-        && Instant::now() < ping_by
-    {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        ping_rtt(&a, &b_info.peer_id, &mut ping_ab).await?;
-        ping_rtt(&b, &a_info.peer_id, &mut ping_ba).await?;
-    }
+    pair.wait_for_pings(&mut pings, args.ping_samples).await?;
 
     let of = |f: fn(&Sample) -> Duration| Summary::of(samples.iter().map(|s| ms(f(s))).collect());
     let report = Report {
@@ -344,8 +289,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         negotiation_ms: of(|s| s.full),
         api_health_a_ms: Summary::of(health_a),
         api_health_b_ms: Summary::of(health_b),
-        ping_rtt_a_to_b_ms: ping_ab,
-        ping_rtt_b_to_a_ms: ping_ba,
+        ping_rtt_a_to_b_ms: pings.a_to_b,
+        ping_rtt_b_to_a_ms: pings.b_to_a,
         sequential_negotiations_per_s: (samples.len() as f64 / elapsed.as_secs_f64() * 10.0)
             .round()
             / 10.0,
@@ -357,8 +302,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .collect()
         }),
     };
-    drop(node_b);
-    drop(node_a);
+    drop(pair);
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -379,8 +323,6 @@ fn print_table(r: &Report) {
         "Negotiation latency, 2 `mesh node` processes on loopback: {} negotiations, one at a time, result {} B, {} intents lost, {} offers retried\n",
         r.count, r.result_bytes, r.lost, r.offer_retries
     );
-    println!("| measurement | n | p50 ms | p90 ms | p99 ms | max ms |");
-    println!("|---|---:|---:|---:|---:|---:|");
     let rows: [(&str, &Option<Summary>); 7] = [
         (
             "negotiation: offer -> accept -> deliver -> receipt (start of offer -> receipt response)",
@@ -393,30 +335,8 @@ fn print_table(r: &Report) {
         ("baseline: GET /v1/health on A", &r.api_health_a_ms),
         ("baseline: GET /v1/health on B", &r.api_health_b_ms),
     ];
-    for (name, summary) in rows {
-        match summary {
-            Some(s) => println!(
-                "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-                s.n, s.p50, s.p90, s.p99, s.max
-            ),
-            None => println!("| {name} | 0 | - | - | - | - |"),
-        }
-    }
-    let list = |v: &[f64]| {
-        if v.is_empty() {
-            "-".to_owned()
-        } else {
-            v.iter()
-                .map(|x| format!("{x:.3}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    println!(
-        "\nbaseline: libp2p ping RTT (GET /v1/peers, one ping per 15 s): A->B {} ms; B->A {} ms",
-        list(&r.ping_rtt_a_to_b_ms),
-        list(&r.ping_rtt_b_to_a_ms)
-    );
+    print_summaries(&rows);
+    print_pings(&r.ping_rtt_a_to_b_ms, &r.ping_rtt_b_to_a_ms);
     println!(
         "sequential: {} negotiations/s (each with its intent's publication and the baselines)",
         r.sequential_negotiations_per_s

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, anyhow, bail};
 use clap::Parser;
 use libp2p::identity::Keypair;
-use mesh_net::{NodeInfo, PeerInfo, PublishOutcome};
+use mesh_net::{PeerInfo, PublishOutcome};
 use mesh_node::views::PublishIntentRequest;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -50,8 +50,6 @@ use common::*;
 
 /// How long one warm-up intent may take to reach everyone before the next is tried.
 const WARMUP_TRY: Duration = Duration::from_secs(5);
-/// How long a node's TCP listener may take to come up once its API answers.
-const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the mesh may take to form.
 const FORM_TIMEOUT: Duration = Duration::from_secs(120);
 /// gossipsub's gauge of mesh peers per topic, in each node's `/metrics`.
@@ -282,36 +280,9 @@ async fn collect(
     Ok(seen)
 }
 
-/// The node's full TCP address, once its listener is up (its API may answer a little earlier).
-async fn tcp_addr(api: &Api) -> anyhow::Result<String> {
-    let deadline = Instant::now() + LISTEN_TIMEOUT;
-    loop {
-        let info: NodeInfo = api.get("/v1/info").await?;
-        if let Some(addr) = info.listen_addrs.iter().find(|a| a.contains("/tcp/")) {
-            return Ok(addr.clone());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{} has no TCP listen address after {LISTEN_TIMEOUT:?}: {:?}",
-                api.name,
-                info.listen_addrs
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Sum of gossipsub's mesh peer gauges in one node's metrics.
 async fn mesh_peers(api: &Api) -> anyhow::Result<f64> {
-    let text = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .bearer_auth(&api.token)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
+    let text = api.text("/metrics").await?;
     Ok(text
         .lines()
         .filter(|l| l.starts_with(MESH_PEERS_METRIC) && !l.starts_with('#'))
@@ -320,36 +291,14 @@ async fn mesh_peers(api: &Api) -> anyhow::Result<f64> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    // One thread: the SSE readers and the publisher share it, so all read the same clock.
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(run(args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run_on_one_thread(run(Args::parse()))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
     if args.nodes < 2 {
         bail!("--nodes must be at least 2: a publisher and a subscriber");
     }
-    let mesh = match args.mesh.clone() {
-        Some(path) => path,
-        None => default_mesh()?,
-    };
-    if !mesh.is_file() {
-        bail!(
-            "{} not found: build it first with `cargo build --release -p mesh-cli` (same profile as this example), or pass --mesh PATH",
-            mesh.display()
-        );
-    }
+    let mesh = mesh_binary(args.mesh.clone())?;
     let description = filler(args.message_bytes)?;
     let message_bytes = envelope_bytes(&request(title(0), &description))?;
     let started = Instant::now();
@@ -369,7 +318,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         procs.push(NodeProc::spawn_tied(&mesh, &home, &extra)?);
         let name: &'static str = Box::leak(format!("node {i}").into_boxed_str());
         let api = Api::of(name, &home)?;
-        addrs.push(tcp_addr(&api).await?);
+        addrs.push(api.tcp_addr().await?);
         apis.push(api);
     }
     let subscribers = args.nodes - 1;

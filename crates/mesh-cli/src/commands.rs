@@ -54,7 +54,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(StoreCommand::Check) => store_check(&home),
         Command::Openapi => {
             // A closed pipe (`mesh openapi | head`) is not an error.
-            let _ = writeln!(std::io::stdout(), "{:#}", mesh_node::openapi::document());
+            let _ = writeln!(
+                std::io::stdout(),
+                "{:#}",
+                mesh_node::api::openapi::document()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep_running } => crate::demo::run(keep_running).await,

@@ -6,7 +6,7 @@ use anyhow::Context;
 use mesh_core::Budget;
 use mesh_net::{AwardOutcome, CancelOutcome, IntentView};
 use mesh_node::Home;
-use mesh_node::intent_api::{AwardRequest, CancelRequest, PriceRequest};
+use mesh_node::api::intents::{AwardRequest, CancelRequest, PriceRequest};
 
 use crate::args::{AwardArgs, IntentsCommand};
 use crate::client::ApiClient;

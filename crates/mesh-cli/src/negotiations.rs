@@ -8,7 +8,7 @@ use mesh_core::Budget;
 use mesh_core::negotiation::{Transcript, TranscriptJson};
 use mesh_net::{NegotiationEvent, NegotiationSummary};
 use mesh_node::Home;
-use mesh_node::negotiation_api::{
+use mesh_node::api::negotiations::{
     DeliverRequest, NegotiationDetail, OfferRequest, ProposalRequest, ReasonRequest, ReceiptRequest,
 };
 

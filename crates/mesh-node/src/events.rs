@@ -42,7 +42,7 @@ use crate::views::IntentView;
 
 mod replay;
 
-pub(crate) use replay::{Replay, Resume, ResumeQuery};
+pub(crate) use replay::{Replay, Resume};
 
 /// Capacity of the recorder's live broadcast; a stream further behind reads the store instead.
 pub const LIVE_QUEUE: usize = 1024;

@@ -16,18 +16,25 @@
 #![recursion_limit = "256"]
 
 pub mod api;
-pub mod body;
 mod error;
 pub mod events;
 pub mod home;
-pub mod intent_api;
-pub mod negotiation_api;
 mod node;
-pub mod openapi;
-pub mod peer_api;
-pub mod reachability_api;
-pub mod reputation_api;
 pub mod views;
+
+// The API's modules under their former names, for code written against them.
+#[doc(hidden)]
+pub use api::intents as intent_api;
+#[doc(hidden)]
+pub use api::negotiations as negotiation_api;
+#[doc(hidden)]
+pub use api::peers as peer_api;
+#[doc(hidden)]
+pub use api::reachability as reachability_api;
+#[doc(hidden)]
+pub use api::reputation as reputation_api;
+#[doc(hidden)]
+pub use api::{body, openapi};
 
 pub use error::NodeError;
 pub use home::{Home, HomeError};

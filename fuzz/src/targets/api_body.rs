@@ -1,5 +1,5 @@
 //! Request bodies of the local API, through the node's own extractors
-//! (`mesh_node::body::JsonBody` and `OptionalJsonBody`), then what each handler makes of the
+//! (`mesh_node::api::body::JsonBody` and `OptionalJsonBody`), then what each handler makes of the
 //! request: an intent to sign, a negotiation message to send, a cancellation, an award
 //! policy, a multiaddr to dial, a load to advertise.
 //!
@@ -23,12 +23,12 @@ use mesh_core::{IntentId, SignedCancellation, SignedIntent};
 use mesh_net::idp::{self, Verdict};
 use mesh_net::inp::Registry;
 use mesh_net::{AwardPolicy, InpError};
-use mesh_node::body::{JsonBody, OptionalJsonBody};
-use mesh_node::intent_api::{AwardRequest, CancelRequest, MAX_AWARD_WAIT};
-use mesh_node::negotiation_api::{
+use mesh_node::api::body::{JsonBody, OptionalJsonBody};
+use mesh_node::api::intents::{AwardRequest, CancelRequest, MAX_AWARD_WAIT};
+use mesh_node::api::negotiations::{
     DeliverRequest, OfferRequest, ProposalRequest, ReasonRequest, ReceiptRequest,
 };
-use mesh_node::peer_api::{DialRequest, LoadRequest};
+use mesh_node::api::peers::{DialRequest, LoadRequest};
 use mesh_node::views::PublishIntentRequest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -127,7 +127,7 @@ fn publish(request: &PublishIntentRequest) -> bool {
     true
 }
 
-/// The terms of an offer or a counter, as `negotiation_api` builds them.
+/// The terms of an offer or a counter, as `api::negotiations` builds them.
 fn proposal(request: &ProposalRequest) -> Option<Proposal> {
     let price = Price::new(&request.amount, &request.currency).ok()?;
     if request.eta_secs == 0 {

@@ -1,11 +1,13 @@
-//! Helpers shared by the two-process benchmarks (`latency`, `negotiation_latency`): `mesh node`
-//! processes, their local APIs, B's intent event stream, and percentile summaries.
+//! The harness of the benchmarks that run `mesh node` processes (`latency`,
+//! `negotiation_latency`, `propagation_processes`): the runtime and the `mesh` binary they run
+//! on, the processes, their local APIs and intent event streams, the pair A and B with its
+//! readiness and ping baselines, and percentile summaries.
 // Each benchmark uses a subset.
 #![allow(dead_code)]
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -23,6 +25,43 @@ pub const CAPABILITY: &str = "bench";
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one intent may take to reach B before it counts as lost.
 pub const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a node's TCP listener may take to come up once its API answers.
+pub const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the ping baselines may wait for each RTT sample (the nodes ping every 15 s).
+const PING_SAMPLE_WAIT: Duration = Duration::from_secs(20);
+
+/// Runs a benchmark on one thread and exits with its outcome: the event stream readers and the
+/// requests share the thread, so all read the same clock without cross-thread wake-ups.
+pub fn run_on_one_thread(run: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `mesh` binary the benchmark runs: `explicit` (`--mesh PATH`), or `mesh` in the target
+/// directory of this example; an error that says how to build it when it is missing.
+pub fn mesh_binary(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let mesh = match explicit {
+        Some(path) => path,
+        None => default_mesh()?,
+    };
+    if !mesh.is_file() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p mesh-cli` (same profile as this example), or pass --mesh PATH",
+            mesh.display()
+        );
+    }
+    Ok(mesh)
+}
 
 /// A `mesh node` process, killed when dropped.
 pub struct NodeProc {
@@ -116,15 +155,44 @@ impl Api {
         })
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let response = self
+    /// GETs `path`; an error unless the status is a success.
+    async fn get_response(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self
             .http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .send()
             .await?
-            .error_for_status()?;
-        Ok(response.json().await?)
+            .error_for_status()?)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        Ok(self.get_response(path).await?.json().await?)
+    }
+
+    /// GETs `path` as text (`/metrics`).
+    pub async fn text(&self, path: &str) -> anyhow::Result<String> {
+        Ok(self.get_response(path).await?.text().await?)
+    }
+
+    /// The node's full TCP address, once its listener is up (its API may answer a little
+    /// earlier).
+    pub async fn tcp_addr(&self) -> anyhow::Result<String> {
+        let deadline = Instant::now() + LISTEN_TIMEOUT;
+        loop {
+            let info: mesh_net::NodeInfo = self.get("/v1/info").await?;
+            if let Some(addr) = info.listen_addrs.iter().find(|a| a.contains("/tcp/")) {
+                return Ok(addr.clone());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} has no TCP listen address after {LISTEN_TIMEOUT:?}: {:?}",
+                    self.name,
+                    info.listen_addrs
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// POSTs `body` and reads the response: the status and the JSON body, whatever the status.
@@ -161,6 +229,24 @@ impl Api {
 pub struct Arrival {
     pub at: Instant,
     pub view: IntentView,
+}
+
+/// The arrival of intent `id` on `rx` within `timeout`, skipping late arrivals of earlier
+/// intents; `None` if it did not come in time.
+pub async fn arrival_of(
+    rx: &mut mpsc::Receiver<Arrival>,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<Option<Arrival>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => return Ok(None),
+            Ok(None) => bail!("B's event stream ended"),
+            Ok(Some(arrival)) if arrival.view.id != id => continue,
+            Ok(Some(arrival)) => return Ok(Some(arrival)),
+        }
+    }
 }
 
 /// Opens B's event stream and forwards each intent event, stamped when read, to the channel.
@@ -239,6 +325,40 @@ impl Summary {
     }
 }
 
+/// Prints a markdown table of summaries in ms, one row a measurement.
+pub fn print_summaries(rows: &[(&str, &Option<Summary>)]) {
+    println!("| measurement | n | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, summary) in rows {
+        match summary {
+            Some(s) => println!(
+                "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                s.n, s.p50, s.p90, s.p99, s.max
+            ),
+            None => println!("| {name} | 0 | - | - | - | - |"),
+        }
+    }
+}
+
+/// Prints the ping baselines of a pair ([`Pings`]).
+pub fn print_pings(a_to_b: &[f64], b_to_a: &[f64]) {
+    let list = |v: &[f64]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    println!(
+        "\nbaseline: libp2p ping RTT (GET /v1/peers, one ping per 15 s): A->B {} ms; B->A {} ms",
+        list(a_to_b),
+        list(b_to_a)
+    );
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -257,7 +377,7 @@ pub async fn ping_rtt(api: &Api, peer: &str, seen: &mut Vec<f64>) -> anyhow::Res
     Ok(())
 }
 
-pub fn default_mesh() -> anyhow::Result<PathBuf> {
+fn default_mesh() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     // target/<profile>/examples/<example> -> target/<profile>/mesh
     let profile_dir = exe
@@ -285,18 +405,8 @@ impl Pair {
         let (a_home, b_home) = (dir.join("a"), dir.join("b"));
         let node_a = NodeProc::spawn(mesh, &a_home, &[])?;
         let a = Api::of("A", &a_home)?;
+        let a_addr = a.tcp_addr().await?;
         let a_info: mesh_net::NodeInfo = a.get("/v1/info").await?;
-        let a_addr = a_info
-            .listen_addrs
-            .iter()
-            .find(|addr| addr.contains("/tcp/"))
-            .ok_or_else(|| {
-                anyhow!(
-                    "node A has no TCP listen address: {:?}",
-                    a_info.listen_addrs
-                )
-            })?
-            .clone();
         let node_b = NodeProc::spawn(
             mesh,
             &b_home,
@@ -314,5 +424,63 @@ impl Pair {
             b_info,
             rx,
         })
+    }
+
+    /// Adds each node's current ping RTT of the other to `pings`.
+    pub async fn sample_pings(&self, pings: &mut Pings) -> anyhow::Result<()> {
+        ping_rtt(&self.a, &self.b_info.peer_id, &mut pings.a_to_b).await?;
+        ping_rtt(&self.b, &self.a_info.peer_id, &mut pings.b_to_a).await
+    }
+
+    /// Samples the pings, then again every 500 ms until each node has reported `samples`
+    /// distinct RTTs or [`PING_SAMPLE_WAIT`] a sample has passed.
+    pub async fn wait_for_pings(&self, pings: &mut Pings, samples: usize) -> anyhow::Result<()> {
+        self.sample_pings(pings).await?;
+        let by = Instant::now() + PING_SAMPLE_WAIT * samples as u32;
+        while (pings.a_to_b.len() < samples || pings.b_to_a.len() < samples) && Instant::now() < by
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            self.sample_pings(pings).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The libp2p ping RTTs of a pair as `GET /v1/peers` reports them, each distinct value once,
+/// in ms.
+#[derive(Debug, Default)]
+pub struct Pings {
+    pub a_to_b: Vec<f64>,
+    pub b_to_a: Vec<f64>,
+}
+
+/// The tries at publishing an intent that reaches B, which shows that A knows B's
+/// subscription; they give up after [`READY_TIMEOUT`].
+pub struct Readiness {
+    by: Instant,
+    tries: usize,
+}
+
+impl Readiness {
+    pub fn start() -> Self {
+        Self {
+            by: Instant::now() + READY_TIMEOUT,
+            tries: 0,
+        }
+    }
+
+    /// Counts a try that did not reach B: an error with both nodes' logs once
+    /// [`READY_TIMEOUT`] has passed.
+    pub fn missed(&mut self, pair: &Pair) -> anyhow::Result<()> {
+        self.tries += 1;
+        if Instant::now() > self.by {
+            bail!(
+                "no intent reached B within {READY_TIMEOUT:?} ({} tries)\nnode A:\n{}\nnode B:\n{}",
+                self.tries,
+                pair.node_a.log_tail(),
+                pair.node_b.log_tail()
+            );
+        }
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //!    so that a web page cannot reach the API through DNS rebinding;
 //! 2. the token: a request with the right bearer token is the owner's, any other a stranger's;
 //! 3. the rate limit of its kind: the owner's requests draw on their own bucket
-//!    ([`DEFAULT_API_RATE`](super::DEFAULT_API_RATE)), strangers' on a small one
+//!    ([`DEFAULT_API_RATE`]), strangers' on a small one
 //!    ([`DEFAULT_UNAUTHENTICATED_RATE`]), so a flood without the token never makes the owner's
 //!    calls 429;
 //! 4. a stranger gets only the bare health check ([`PUBLIC_PATHS`]); anything else is 401.
@@ -25,7 +25,14 @@ use mesh_net::Rate;
 use mesh_net::rate_limit::KeyedLimiter;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::ApiError;
+use super::error::ApiError;
+
+/// Requests with the token (the owner's) the local API serves by default: 500 a second, in
+/// bursts of up to 1,000.
+pub const DEFAULT_API_RATE: Rate = Rate {
+    per_second: 500.0,
+    burst: 1000.0,
+};
 
 /// Requests without the token (the health check, and refused ones) the API answers by default:
 /// 20 a second, in bursts of up to 40. They never draw on the owner's budget.

@@ -5,57 +5,15 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event;
 use futures::Stream;
-use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{EventKind, EventLog, LoggedEvent, REPLAY_PAGE, RETRY};
-use crate::api::ApiError;
 
-/// Query parameter of the streams that lets a client which cannot set headers resume.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ResumeQuery {
-    /// The last event id the client received.
-    #[serde(default)]
-    last_event_id: Option<String>,
-    /// A name under which the node remembers how far this stream got, so that a client that
-    /// reconnects with the same name (and no event id) resumes there.
-    #[serde(default)]
-    cursor: Option<String>,
-}
-
-/// Longest cursor name.
-const MAX_CURSOR_NAME: usize = 64;
 /// How often a named cursor's position is saved while events flow, at most.
 const CURSOR_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl ResumeQuery {
-    /// The cursor name, checked: 1 to 64 of `a-z`, `0-9`, `.`, `_`, `-`.
-    pub(crate) fn cursor(&self) -> Result<Option<String>, ApiError> {
-        let Some(name) = self.cursor.as_deref() else {
-            return Ok(None);
-        };
-        let valid = !name.is_empty()
-            && name.len() <= MAX_CURSOR_NAME
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-        if valid {
-            Ok(Some(name.to_owned()))
-        } else {
-            Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_cursor",
-                format!(
-                    "cursor {name:?} is not a cursor name: use 1 to 64 of a-z, 0-9, '.', '_' and '-'"
-                ),
-            ))
-        }
-    }
-}
 
 /// Where a stream resumes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,27 +25,6 @@ pub(crate) enum Resume {
     /// The `Last-Event-ID` header was not a sequence number (say, one from an older node): live
     /// events only, and a comment says so.
     Ignored,
-}
-
-impl Resume {
-    /// The `Last-Event-ID` header if present (a browser's `EventSource` sets it on reconnect,
-    /// so it is newer than anything in the URL), else the `last_event_id` query parameter.
-    pub(crate) fn from_request(headers: &HeaderMap, query: &ResumeQuery) -> Result<Self, ApiError> {
-        if let Some(value) = headers.get("last-event-id") {
-            let parsed = value.to_str().ok().and_then(|v| v.trim().parse().ok());
-            return Ok(parsed.map_or(Resume::Ignored, Resume::After));
-        }
-        match query.last_event_id.as_deref().map(str::trim) {
-            None | Some("") => Ok(Resume::Live),
-            Some(v) => v.parse().map(Resume::After).map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_last_event_id",
-                    format!("last_event_id {v:?} is not an event id: pass the decimal `id:` of the last event received"),
-                )
-            }),
-        }
-    }
 }
 
 /// The SSE events of the log for one stream: `kinds` (with `filter`, capability names, for
@@ -321,50 +258,6 @@ mod tests {
     use super::*;
     use crate::events::LoggedEvent;
     use mesh_store::Store;
-
-    #[test]
-    fn cursor_names_are_checked() {
-        let named = |v: &str| ResumeQuery {
-            last_event_id: None,
-            cursor: Some(v.to_owned()),
-        };
-        assert_eq!(
-            named("agent-1.a_b").cursor().unwrap().as_deref(),
-            Some("agent-1.a_b")
-        );
-        assert_eq!(ResumeQuery::default().cursor().unwrap(), None);
-        for bad in ["", "Agent", "a/b", &"x".repeat(65)] {
-            assert!(named(bad).cursor().is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn header_wins_over_query_and_bad_ids_are_handled() {
-        let query = |v: &str| ResumeQuery {
-            last_event_id: Some(v.to_owned()),
-            cursor: None,
-        };
-        let mut headers = HeaderMap::new();
-        assert_eq!(
-            Resume::from_request(&headers, &ResumeQuery::default()).unwrap(),
-            Resume::Live
-        );
-        assert_eq!(
-            Resume::from_request(&headers, &query("7")).unwrap(),
-            Resume::After(7)
-        );
-        assert!(Resume::from_request(&headers, &query("abc")).is_err());
-        headers.insert("last-event-id", "12".parse().unwrap());
-        assert_eq!(
-            Resume::from_request(&headers, &query("7")).unwrap(),
-            Resume::After(12)
-        );
-        headers.insert("last-event-id", "deadbeef".parse().unwrap());
-        assert_eq!(
-            Resume::from_request(&headers, &query("7")).unwrap(),
-            Resume::Ignored
-        );
-    }
 
     #[tokio::test]
     async fn a_lagging_stream_reads_the_gap_from_the_store() {

@@ -1,14 +1,16 @@
-//! Endpoints that steer the node itself: dial a peer, advertise load.
+//! The peer endpoints of the local API: list the connected peers, dial one, and advertise this
+//! agent's load to them.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{post, put};
+use axum::routing::{get, put};
+use axum::{Json, Router};
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, ApiState};
-use crate::body::JsonBody;
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::state::ApiState;
 
 /// Body of `POST /v1/peers`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,8 +29,12 @@ pub struct LoadRequest {
 /// The routes, to be merged behind the token check.
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/v1/peers", post(dial))
+        .route("/v1/peers", get(list).post(dial))
         .route("/v1/load", put(set_load))
+}
+
+async fn list(State(state): State<ApiState>) -> Result<Json<Vec<mesh_net::PeerInfo>>, ApiError> {
+    Ok(Json(state.handle.peers().await?))
 }
 
 async fn dial(

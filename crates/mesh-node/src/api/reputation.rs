@@ -8,7 +8,8 @@ use libp2p::PeerId;
 use mesh_net::ReputationView;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, ApiState};
+use super::error::ApiError;
+use super::state::ApiState;
 
 /// The routes, to be merged behind the token check.
 pub fn routes() -> Router<ApiState> {

@@ -7,7 +7,10 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::api::{ApiError, MAX_BODY_BYTES};
+use super::error::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// A required JSON body.
 #[derive(Debug, Clone)]

@@ -77,12 +77,12 @@ fn step(summary: &str, body: Option<&str>, id_param: &Value) -> Value {
 /// The document.
 pub fn document() -> Value {
     let mut doc = base_document();
-    doc["paths"]["/v1/reachability"] = crate::reachability_api::openapi_path(error_responses());
+    doc["paths"]["/v1/reachability"] = super::reachability::openapi_path(error_responses());
     doc["paths"]["/v1/peers/{peer_id}/reputation"] =
-        crate::reputation_api::openapi_path(error_responses());
+        super::reputation::openapi_path(error_responses());
     for more in [
-        crate::reachability_api::openapi_schemas(),
-        crate::reputation_api::openapi_schemas(),
+        super::reachability::openapi_schemas(),
+        super::reputation::openapi_schemas(),
     ] {
         if let (Some(schemas), Value::Object(more)) =
             (doc["components"]["schemas"].as_object_mut(), more)

@@ -7,7 +7,8 @@ use axum::{Json, Router};
 use mesh_net::ReachabilityReport;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, ApiState};
+use super::error::ApiError;
+use super::state::ApiState;
 
 /// The routes, to be merged behind the token check.
 pub fn routes() -> Router<ApiState> {

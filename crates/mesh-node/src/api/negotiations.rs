@@ -14,8 +14,9 @@ use mesh_core::negotiation::{
 use mesh_net::{NegotiationEvent, NegotiationSummary, NetError};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, ApiState};
-use crate::body::{JsonBody, OptionalJsonBody};
+use super::body::{JsonBody, OptionalJsonBody};
+use super::error::ApiError;
+use super::state::ApiState;
 
 /// Body of `POST /v1/negotiations/offer`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,23 +1,22 @@
-//! The intent lifecycle endpoints of the local API: list and show intents with their status,
-//! cancel one, award one, and the stream of negotiation events.
+//! The intent endpoints of the local API: publish an intent, list and show intents with their
+//! status, cancel one, award one, and list the offers on one. Their event stream is in
+//! [`streams`](super::streams).
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, Sse};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::Stream;
 use mesh_core::IntentId;
 use mesh_core::negotiation::Price;
 use mesh_net::{AwardOutcome, AwardPolicy, CancelOutcome, IntentView, LowestPrice};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, ApiState};
-use crate::body::OptionalJsonBody;
-use crate::events::{EventKind, Replay, Resume, ResumeQuery};
+use super::body::{JsonBody, OptionalJsonBody};
+use super::error::ApiError;
+use super::state::ApiState;
+use crate::views::PublishIntentRequest;
 
 /// Longest offer window or answer wait an award request may ask for.
 pub const MAX_AWARD_WAIT: Duration = Duration::from_secs(300);
@@ -69,12 +68,11 @@ pub struct AwardRequest {
 /// The routes, to be merged behind the token check.
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/v1/intents", get(list))
+        .route("/v1/intents", get(list).post(publish))
         .route("/v1/intents/{id}", get(show))
         .route("/v1/intents/{id}/cancel", post(cancel))
         .route("/v1/intents/{id}/award", post(award))
         .route("/v1/intents/{id}/offers", get(offers))
-        .route("/v1/negotiations/stream", get(negotiation_stream))
 }
 
 fn parse_intent_id(id: &str) -> Result<IntentId, ApiError> {
@@ -95,6 +93,17 @@ fn wait(ms: u64, field: &str) -> Result<Duration, ApiError> {
         ));
     }
     Ok(d)
+}
+
+async fn publish(
+    State(state): State<ApiState>,
+    JsonBody(request): JsonBody<PublishIntentRequest>,
+) -> Result<(StatusCode, Json<mesh_net::PublishOutcome>), ApiError> {
+    let intent = request
+        .to_intent()
+        .map_err(|m| ApiError::bad_request("invalid_intent", m))?;
+    let outcome = state.handle.publish_intent(&intent).await?;
+    Ok((StatusCode::CREATED, Json(outcome)))
 }
 
 async fn list(
@@ -204,20 +213,4 @@ async fn offers(
             })
             .collect(),
     ))
-}
-
-async fn negotiation_stream(
-    State(state): State<ApiState>,
-    Query(resume): Query<ResumeQuery>,
-    headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let cursor = resume.cursor()?.map(|name| format!("negotiations/{name}"));
-    let mut resume = Resume::from_request(&headers, &resume)?;
-    let slot = state.streams.take()?;
-    let replay = Replay::subscribe(&state.events, &[EventKind::Negotiation])
-        .with_cursor(cursor, &mut resume)
-        .await
-        .start(resume)
-        .await;
-    Ok(crate::api::event_stream(replay, &state, slot))
 }
