@@ -22,20 +22,6 @@ pub mod home;
 mod node;
 pub mod views;
 
-// The API's modules under their former names, for code written against them.
-#[doc(hidden)]
-pub use api::intents as intent_api;
-#[doc(hidden)]
-pub use api::negotiations as negotiation_api;
-#[doc(hidden)]
-pub use api::peers as peer_api;
-#[doc(hidden)]
-pub use api::reachability as reachability_api;
-#[doc(hidden)]
-pub use api::reputation as reputation_api;
-#[doc(hidden)]
-pub use api::{body, openapi};
-
 pub use error::NodeError;
 pub use home::{Home, HomeError};
 pub use node::{Node, NodeConfig, NodeFailure, panic_message};
