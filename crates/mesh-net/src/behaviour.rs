@@ -5,7 +5,7 @@ use std::time::Duration;
 use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore, store::MemoryStoreConfig};
-use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::request_response::{self};
 use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
 use libp2p::{
     StreamProtocol, Swarm, SwarmBuilder, autonat, connection_limits, dcutr, identify, mdns, noise,
@@ -14,8 +14,7 @@ use libp2p::{
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 
-use crate::codec::ProtoCodec;
-use crate::config::{IDENTIFY_PROTOCOL, IDP_PROTOCOL, KAD_PROTOCOL, NetConfig};
+use crate::config::NetConfig;
 use crate::error::NetError;
 
 /// Largest gossipsub frame: one intent envelope or receipt attestation (with its delivery),
@@ -28,10 +27,10 @@ pub const MAX_GOSSIP_TRANSMIT_BYTES: usize = max(
 const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
 }
-/// Largest IDP catch-up request.
-pub const MAX_CATCHUP_REQUEST_BYTES: usize = 8 * 1024;
-/// Largest IDP catch-up response: the answer limit plus protobuf framing.
-pub const MAX_CATCHUP_RESPONSE_BYTES: usize = crate::open_intents::MAX_CATCHUP_BYTES + 64 * 1024;
+/// Kademlia protocol id of the MESH DHT.
+pub const KAD_PROTOCOL: &str = "/mesh/kad/1.0.0";
+/// Identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/mesh/1.0.0";
 /// Largest Kademlia packet.
 pub const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
 
@@ -52,7 +51,7 @@ pub struct MeshBehaviour {
     /// Gossipsub with application validation.
     pub gossipsub: gossipsub::Behaviour,
     /// IDP catch-up: open intents for a joining node.
-    pub catchup: request_response::Behaviour<CatchupCodec>,
+    pub catchup: request_response::Behaviour<crate::idp::CatchupCodec>,
     /// Receipts catch-up (`/mesh/receipts/1.0.0`): receipt attestations for a joining node.
     pub receipt_catchup: request_response::Behaviour<crate::receipt_catchup::ReceiptsCodec>,
     /// INP: negotiation messages between publisher and agent.
@@ -78,10 +77,6 @@ pub struct MeshBehaviour {
     /// ADP record fetch: asks an agent found at a rendezvous point for its signed record.
     pub agent_record: request_response::Behaviour<crate::record_fetch::AgentRecordCodec>,
 }
-
-/// Codec of IDP catch-up.
-pub type CatchupCodec =
-    ProtoCodec<mesh_proto::v1::OpenIntentsRequest, mesh_proto::v1::OpenIntentsResponse>;
 
 /// Builds the swarm: TCP + Noise + Yamux, QUIC, DNS, with bandwidth metrics in `registry`.
 pub fn build_swarm(
@@ -252,13 +247,7 @@ fn build_behaviour(
         None
     };
 
-    let catchup = request_response::Behaviour::with_codec(
-        CatchupCodec::new(MAX_CATCHUP_REQUEST_BYTES, MAX_CATCHUP_RESPONSE_BYTES),
-        [(StreamProtocol::new(IDP_PROTOCOL), ProtocolSupport::Full)],
-        request_response::Config::default()
-            .with_request_timeout(config.request_timeout)
-            .with_max_concurrent_streams(32),
-    );
+    let catchup = crate::idp::catchup_behaviour(config.request_timeout);
 
     let inp = crate::inp::behaviour(2 * config.request_timeout);
 

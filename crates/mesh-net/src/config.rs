@@ -10,13 +10,6 @@ pub use crate::reach_config::{
 };
 use mesh_core::{Capability, Skill};
 
-/// Kademlia protocol id of the MESH DHT.
-pub const KAD_PROTOCOL: &str = "/mesh/kad/1.0.0";
-/// Request-response protocol id of IDP catch-up.
-pub const IDP_PROTOCOL: &str = "/mesh/idp/1.0.0";
-/// Identify protocol version string.
-pub const IDENTIFY_PROTOCOL: &str = "/mesh/1.0.0";
-
 /// Everything the network layer needs to start.
 #[derive(Debug, Clone)]
 pub struct NetConfig {

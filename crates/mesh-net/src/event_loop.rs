@@ -21,24 +21,22 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping, request_response};
 use mesh_core::intent::IntentId;
 use mesh_core::negotiation::NegotiationId;
-use mesh_core::{
-    Capability, IntentStatus, Keypair, Observation, SignedCancellation, SignedIntent, unix_ms,
-};
+use mesh_core::{Capability, IntentStatus, Keypair, SignedCancellation, SignedIntent, unix_ms};
 use mesh_proto::v1::{OpenIntentsRequest, OpenIntentsResponse};
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::adp::driver::{self as adp_driver, AdpContext, AdpDriver, AdpQuery, QueryNote};
+use crate::behaviour::KAD_PROTOCOL;
 use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent, build_swarm};
-use crate::config::{KAD_PROTOCOL, NetConfig};
+use crate::config::NetConfig;
 use crate::connections::{ConnContext, Connections};
 use crate::error::NetError;
 use crate::handle::{
     COMMAND_QUEUE, Command, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers,
 };
-use crate::idp::Verdict;
-use crate::idp::driver::{self as idp_driver, IdpContext, IdpDriver};
+use crate::idp::driver::{IdpContext, IdpDriver};
 use crate::inp::driver::{self as inp_driver, InpAction, InpContext, InpDriver};
 use crate::inp::{self, NegotiationEvent};
 use crate::intent_book::{CancelOutcome, IntentBook, IntentUpdate, IntentView};
@@ -48,7 +46,6 @@ use crate::peers::PeerBook;
 use crate::persist::Write;
 use crate::rate_limit::KeyedLimiter;
 use crate::restore::{restore, stored_intent};
-use crate::scoring;
 use crate::store_link::{Completion, Owner, StoreLink};
 use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 
@@ -56,8 +53,6 @@ use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 const TOPIC_PEERS_LOW: usize = 4;
 /// Providers dialled per topic lookup at most.
 const TOPIC_DIALS_PER_LOOKUP: usize = 8;
-/// Topics one node subscribes to at most.
-const MAX_SUBSCRIPTIONS: usize = 256;
 /// Interval between saving reputation changes and pruning the store.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
 /// Known peers redialled at start, at most.
@@ -70,11 +65,6 @@ const TICK: Duration = Duration::from_millis(250);
 const TOPIC_CHECK: Duration = Duration::from_secs(10);
 /// Connected peers asked for catch-up when the node joins a new topic.
 const CATCHUP_FANOUT: usize = 16;
-/// New connections asked for catch-up within [`CATCHUP_WINDOW`]: enough for a node that joins
-/// or comes back, without a whole catch-up answer (up to 64 intents to verify) for every
-/// connection a busy node opens, most of them for DHT queries.
-const CATCHUP_ON_CONNECT: usize = 4;
-const CATCHUP_WINDOW: Duration = Duration::from_secs(30);
 
 /// What a Kademlia query was started for.
 #[derive(Debug, Clone)]
@@ -170,7 +160,6 @@ fn spawn_swarm(
         intents,
         negotiation_events,
         intent_updates,
-        book: IntentBook::default(),
         inp: InpDriver::new(limits.negotiation_messages_per_peer),
         store: StoreLink::default(),
         awaiting_store: HashMap::new(),
@@ -180,12 +169,9 @@ fn spawn_swarm(
         peers: PeerBook::default(),
         idp: IdpDriver::new(&limits, work_bits),
         dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
-        catchup_asked: crate::rate_limit::Window::new(CATCHUP_ON_CONNECT, CATCHUP_WINDOW),
         adp: AdpDriver::new(&config_for_reach, keypair_peer, now),
-        subscriptions: Vec::new(),
         listen_addrs: Vec::new(),
         queries: HashMap::new(),
-        topic_lookups: HashSet::new(),
         next_topic_check: now + TOPIC_CHECK,
         nat: reach::Reach::new(&config_for_reach, registry, now),
         receipts: receipts::Receipts::new(
@@ -227,7 +213,6 @@ struct EventLoop {
     intents: broadcast::Sender<Arc<ReceivedIntent>>,
     negotiation_events: broadcast::Sender<Arc<NegotiationEvent>>,
     intent_updates: broadcast::Sender<Arc<IntentUpdate>>,
-    book: IntentBook,
     /// The Intent Negotiation Protocol: negotiations, messages in flight, durable lengths.
     inp: InpDriver,
     /// The store's writer, its tokens and their owners.
@@ -243,19 +228,14 @@ struct EventLoop {
     idp: IdpDriver,
     /// DHT records and provider announcements stored per peer.
     dht_put_limit: KeyedLimiter<PeerId>,
-    /// New connections asked for catch-up: at most [`CATCHUP_ON_CONNECT`] within
-    /// [`CATCHUP_WINDOW`].
-    catchup_asked: crate::rate_limit::Window,
     /// The Agent Discovery Protocol: agent records, discoveries in flight, announcements.
     adp: AdpDriver,
     /// Connections: bootstrap dialling, trimming and making room, scoring inputs.
     conns: Connections,
     /// When expired ids are next forgotten.
     next_housekeeping_ids: Instant,
-    subscriptions: Vec<Capability>,
     listen_addrs: Vec<Multiaddr>,
     queries: HashMap<QueryId, QueryPurpose>,
-    topic_lookups: HashSet<Capability>,
     next_topic_check: Instant,
     /// Reachability, rendezvous and peer exchange.
     nat: reach::Reach,
@@ -375,7 +355,10 @@ impl EventLoop {
             }
             Command::Intent { id, reply } => {
                 let now = now_ms();
-                let view = self.known_intent(&id).map(|i| self.intent_view(&i, now));
+                let view = self
+                    .idp
+                    .known_intent(&id)
+                    .map(|i| self.intent_view(&i, now));
                 let _ = reply.send(view);
             }
             Command::OpenIntents { reply } => {
@@ -389,7 +372,7 @@ impl EventLoop {
                     .filter(|i| {
                         i.capabilities
                             .iter()
-                            .any(|c| self.subscriptions.contains(c))
+                            .any(|c| self.idp.subscriptions().contains(c))
                     })
                     .collect();
                 let _ = reply.send(open);
@@ -404,16 +387,8 @@ impl EventLoop {
 
     // ----- intent lifecycle -----
 
-    /// An intent this node holds: its own, an open one, or one cancelled while held.
-    fn known_intent(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
-        self.book
-            .own(id)
-            .or_else(|| self.idp.open().get(id))
-            .or_else(|| self.book.cancelled_intent(id))
-    }
-
     fn intent_status(&self, intent: &SignedIntent, now: u64) -> IntentStatus {
-        let cancelled = self.book.cancellation_of(intent).is_some();
+        let cancelled = self.idp.book().cancellation_of(intent).is_some();
         self.inp
             .registry()
             .status_of(&intent.id, intent.content.expires_at_ms, cancelled, now)
@@ -422,12 +397,12 @@ impl EventLoop {
     fn intent_view(&self, intent: &SignedIntent, now: u64) -> IntentView {
         let status = self.intent_status(intent, now);
         let negotiations = self.inp.registry().states_of(&intent.id).count();
-        self.book.view(intent, status, negotiations)
+        self.idp.book().view(intent, status, negotiations)
     }
 
     fn intent_views(&self, limit: usize) -> Vec<IntentView> {
         let now = now_ms();
-        let own = self.book.own_intents();
+        let own = self.idp.book().own_intents();
         let others = self
             .idp
             .open()
@@ -449,7 +424,11 @@ impl EventLoop {
         reason: &str,
         reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
     ) {
-        let cancellation = match self.sign_cancellation(id, reason) {
+        let status_of = |i: &SignedIntent| self.intent_status(i, now_ms());
+        let signed = self
+            .idp
+            .sign_cancellation(&self.keypair, id, reason, status_of, now_ms());
+        let cancellation = match signed {
             Ok(c) => c,
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -485,57 +464,12 @@ impl EventLoop {
         }
     }
 
-    /// Checks that intent `id` is ours and can be cancelled, and signs its cancellation.
-    fn sign_cancellation(
-        &self,
-        id: IntentId,
-        reason: &str,
-    ) -> Result<SignedCancellation, NetError> {
-        let now = now_ms();
-        let Some(intent) = self.book.own(&id) else {
-            return Err(match self.known_intent(&id) {
-                Some(i) => NetError::NotPublisher {
-                    id: id.to_string(),
-                    publisher: i.publisher.to_string(),
-                    what: "cancel",
-                },
-                None => NetError::IntentNotFound { id: id.to_string() },
-            });
-        };
-        let status = self.intent_status(&intent, now);
-        if !status.can_cancel() {
-            return Err(NetError::CannotCancel {
-                id: id.to_string(),
-                status,
-            });
-        }
-        SignedCancellation::sign(&self.keypair, &intent, reason, now).map_err(|e| {
-            NetError::Publish {
-                topic: "cancellation".into(),
-                reason: e.to_string(),
-            }
-        })
-    }
-
     /// Publishes our (stored) cancellation on the intent's topics, withdraws from the intent's
     /// open negotiations and drops it from the open intents.
     fn finish_cancel(&mut self, cancellation: SignedCancellation) -> CancelOutcome {
         let id = cancellation.intent_id;
-        let capabilities = cancellation.capabilities.clone();
-        let mut topics = Vec::new();
-        for cap in &capabilities {
-            let topic = IdentTopic::new(cap.topic());
-            match self
-                .swarm
-                .behaviour_mut()
-                .gossipsub
-                .publish(topic, cancellation.envelope.clone())
-            {
-                Ok(_) | Err(gossipsub::PublishError::Duplicate) => topics.push(cap.to_string()),
-                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
-                Err(e) => tracing::warn!(%cap, error = %e, "cancellation not published"),
-            }
-        }
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let topics = IdpDriver::publish_cancellation(gossipsub, &cancellation);
         let withdrawn = self.inp.registry().open_on(&id);
         for negotiation in &withdrawn {
             let body = mesh_core::negotiation::Body::Withdraw {
@@ -550,43 +484,13 @@ impl EventLoop {
                 tx,
             );
         }
-        self.apply_cancellation(Arc::new(cancellation));
+        let cancellation = Arc::new(cancellation);
+        self.with_idp(|idp, ctx| idp.apply_cancellation(ctx, cancellation, now_ms()));
         CancelOutcome {
             id: id.to_string(),
             topics,
             withdrawn: withdrawn.len(),
         }
-    }
-
-    /// Takes a verified cancellation into account: the intent leaves the open ones, and local
-    /// subscribers hear of it.
-    fn apply_cancellation(&mut self, c: Arc<SignedCancellation>) {
-        let held = self
-            .book
-            .own(&c.intent_id)
-            .or_else(|| self.idp.open().get(&c.intent_id))
-            .filter(|i| c.cancels(i));
-        if !self
-            .book
-            .record_cancellation(Arc::clone(&c), held.clone(), now_ms())
-        {
-            return;
-        }
-        let Some(intent) = held else {
-            return;
-        };
-        self.idp.forget(&intent.id);
-        self.save(Write::Cancellation {
-            id: intent.id.0,
-            envelope: c.envelope.clone(),
-        });
-        self.metrics.intents_cancelled.inc();
-        tracing::debug!(id = %intent.id, "intent cancelled by its publisher");
-        let _ = self.intent_updates.send(Arc::new(IntentUpdate {
-            id: intent.id.to_string(),
-            status: IntentStatus::Cancelled.to_string(),
-            reason: Some(c.reason().to_owned()),
-        }));
     }
 
     // ----- INP -----
@@ -595,7 +499,7 @@ impl EventLoop {
     /// what the driver asked of the rest of the node.
     fn with_inp<R>(&mut self, f: impl FnOnce(&mut InpDriver, &mut InpContext<'_>) -> R) -> R {
         let mut actions = Vec::new();
-        let (book, open) = (&self.book, self.idp.open());
+        let (book, open) = (self.idp.book(), self.idp.open());
         let lookup = |id: &IntentId| lookup(book, open, id);
         let mut ctx = InpContext {
             local: self.local,
@@ -656,13 +560,10 @@ impl EventLoop {
         let restored = restore(store, now, self.config.negotiation_retention)
             .map_err(|e| NetError::Setup(format!("cannot read the store: {e}")))?;
         for intent in &restored.own_intents {
-            self.book.publish(Arc::clone(intent), now);
-            self.idp.hold(Arc::clone(intent), now);
+            self.idp.hold_own(Arc::clone(intent), now);
         }
         for (c, intent) in restored.cancellations {
-            self.book
-                .record_cancellation(c, Some(Arc::clone(&intent)), now);
-            self.idp.forget(&intent.id);
+            self.idp.restore_cancellation(c, intent, now);
         }
         for intent in restored.open_intents {
             self.idp.hold(intent, now);
@@ -704,7 +605,7 @@ impl EventLoop {
             }
         }
         tracing::info!(
-            own_intents = self.book.own_intents().len(),
+            own_intents = self.idp.book().own_intents().len(),
             open_intents = self.idp.open().len(),
             negotiations,
             peers,
@@ -789,38 +690,30 @@ impl EventLoop {
                 .iter()
                 .map(|c| c.to_string())
                 .collect(),
-            subscriptions: self.subscriptions.iter().map(|c| c.to_string()).collect(),
+            subscriptions: self
+                .idp
+                .subscriptions()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
             connected_peers: self.peers.connected_count(),
             agent_version: format!("mesh/{}", env!("CARGO_PKG_VERSION")),
         }
     }
 
     fn subscribe(&mut self, capabilities: Vec<Capability>) {
-        let mut added = Vec::new();
-        for cap in capabilities {
-            if self.subscriptions.contains(&cap) {
-                continue;
-            }
-            if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
-                tracing::warn!(%cap, "subscription limit reached; not joining topic");
-                continue;
-            }
-            let topic = IdentTopic::new(cap.topic());
-            let gs = &mut self.swarm.behaviour_mut().gossipsub;
-            if let Err(e) = gs.subscribe(&topic) {
-                tracing::warn!(%cap, error = %e, "cannot subscribe");
-                continue;
-            }
-            if let Err(e) = gs.set_topic_params(topic, scoring::topic_params(None)) {
-                tracing::warn!(%cap, error = %e, "cannot set topic score parameters");
-            }
-            self.subscriptions.push(cap.clone());
+        let added = self
+            .idp
+            .subscribe(&mut self.swarm.behaviour_mut().gossipsub, capabilities);
+        for cap in &added {
             self.provide(cap.topic_provider_key());
             self.lookup_topic_peers(cap.clone());
-            added.push(cap);
         }
-        for peer in self.peers.connected_peers(CATCHUP_FANOUT) {
-            self.request_catchup(peer, &added);
+        if let Some(request) = IdpDriver::catchup_request(&added) {
+            for peer in self.peers.connected_peers(CATCHUP_FANOUT) {
+                let catchup = &mut self.swarm.behaviour_mut().catchup;
+                catchup.send_request(&peer, request.clone());
+            }
         }
     }
 
@@ -830,18 +723,14 @@ impl EventLoop {
 
     // ----- IDP -----
 
-    fn subscribers_of(&self, cap: &Capability) -> usize {
-        idp_driver::subscribers_of(&self.swarm.behaviour().gossipsub, cap)
-    }
-
     /// The IDP driver and its context, borrowed from the loop's other fields.
     fn with_idp<R>(&mut self, f: impl FnOnce(&mut IdpDriver, &mut IdpContext<'_>) -> R) -> R {
         let mut store = store_link(&self.store);
         let mut ctx = IdpContext {
             peers: &mut self.peers,
             metrics: &self.metrics,
-            book: &self.book,
             intents: &self.intents,
+            updates: &self.intent_updates,
             store: &mut store,
         };
         f(&mut self.idp, &mut ctx)
@@ -883,8 +772,7 @@ impl EventLoop {
         reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
     ) {
         let shared = Arc::new((*intent).clone());
-        self.book.publish(Arc::clone(&shared), now_ms());
-        self.idp.hold(shared, now_ms());
+        self.idp.hold_own(shared, now_ms());
         self.metrics.intents_published.inc();
         let deadline = Instant::now() + self.config.publish_wait;
         let lookups = self.idp.publish(
@@ -916,138 +804,51 @@ impl EventLoop {
             self.on_receipt_gossip(propagation_source, &message_id, &message.data);
             return;
         }
-        let now = now_ms();
-        let verdict = self.idp.check_gossip(
-            message.topic.as_str(),
-            &message.data,
-            &message_id,
+        let (now_ms, now) = (now_ms(), Instant::now());
+        let mut store = store_link(&self.store);
+        let mut ctx = IdpContext {
+            peers: &mut self.peers,
+            metrics: &self.metrics,
+            intents: &self.intents,
+            updates: &self.intent_updates,
+            store: &mut store,
+        };
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let accepted = self.idp.on_gossip(
+            &mut ctx,
+            gossipsub,
             propagation_source,
+            message_id,
+            &message,
+            now_ms,
             now,
-            Instant::now(),
         );
-        let acceptance = verdict.acceptance();
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(&message_id, &propagation_source, acceptance);
-        match verdict {
-            Verdict::Accept(intent) => {
-                self.peers.observe(propagation_source, Observation::Valid);
-                self.conns
-                    .intent_seen(&message.topic, intent.publisher, Instant::now());
-                let Some(topic) = Capability::from_topic(message.topic.as_str()) else {
-                    return;
-                };
-                let new = self.with_idp(|idp, ctx| {
-                    idp.deliver(
-                        ctx,
-                        *intent,
-                        propagation_source,
-                        topic,
-                        now_ms(),
-                        Instant::now(),
-                    )
-                });
-                if new {
-                    self.metrics.intents_received.inc();
-                } else {
-                    self.metrics.intents_duplicate.inc();
-                }
-            }
-            Verdict::Cancel(c) => {
-                self.peers.observe(propagation_source, Observation::Valid);
-                self.apply_cancellation(Arc::from(c));
-            }
-            Verdict::Ignore(reason) => self.metrics.reject_message(reason),
-            Verdict::Reject(reason) => {
-                self.metrics.reject_message(reason);
-                let score = self.peers.observe(propagation_source, Observation::Invalid);
-                tracing::warn!(peer = %propagation_source, reason, score, "invalid intent dropped");
-            }
+        if let Some(publisher) = accepted {
+            self.conns.intent_seen(&message.topic, publisher, now);
         }
     }
 
     // ----- IDP catch-up -----
 
-    fn request_catchup(&mut self, peer: PeerId, capabilities: &[Capability]) {
-        if let Some(request) = IdpDriver::catchup_request(capabilities) {
-            self.swarm
-                .behaviour_mut()
-                .catchup
-                .send_request(&peer, request);
-        }
-    }
-
     fn on_catchup_event(
         &mut self,
         event: request_response::Event<OpenIntentsRequest, OpenIntentsResponse>,
     ) {
-        match event {
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let (local, inp) = (self.local, &self.inp);
-                // Our own intents leave once agreed: they take no more offers.
-                let offered = |i: &SignedIntent| {
-                    i.publisher != local || inp.registry().agreement_on(&i.id).is_none()
-                };
-                let mut store = store_link(&self.store);
-                let mut ctx = IdpContext {
-                    peers: &mut self.peers,
-                    metrics: &self.metrics,
-                    book: &self.book,
-                    intents: &self.intents,
-                    store: &mut store,
-                };
-                let response = self.idp.answer_catchup(
-                    &mut ctx,
-                    peer,
-                    &request,
-                    offered,
-                    now_ms(),
-                    Instant::now(),
-                );
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .catchup
-                    .send_response(channel, response);
-            }
-            request_response::Event::Message {
-                peer,
-                message: request_response::Message::Response { response, .. },
-                ..
-            } => {
-                let mut store = store_link(&self.store);
-                let mut ctx = IdpContext {
-                    peers: &mut self.peers,
-                    metrics: &self.metrics,
-                    book: &self.book,
-                    intents: &self.intents,
-                    store: &mut store,
-                };
-                self.idp.take_catchup_answer(
-                    &mut ctx,
-                    peer,
-                    response,
-                    &self.subscriptions,
-                    now_ms(),
-                    Instant::now(),
-                );
-            }
-            request_response::Event::OutboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "catch-up request failed");
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "catch-up answer failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
+        let (local, inp) = (self.local, &self.inp);
+        // Our own intents leave once agreed: they take no more offers.
+        let offered =
+            |i: &SignedIntent| i.publisher != local || inp.registry().agreement_on(&i.id).is_none();
+        let mut store = store_link(&self.store);
+        let mut ctx = IdpContext {
+            peers: &mut self.peers,
+            metrics: &self.metrics,
+            intents: &self.intents,
+            updates: &self.intent_updates,
+            store: &mut store,
+        };
+        let wire = &mut self.swarm.behaviour_mut().catchup;
+        self.idp
+            .on_catchup_event(&mut ctx, wire, event, offered, now_ms(), Instant::now());
     }
 
     // ----- ADP -----
@@ -1083,14 +884,14 @@ impl EventLoop {
     /// Announces this node in the DHT: its topics, and its agent record with its current
     /// addresses.
     fn announce(&mut self, now: Instant) {
-        let topics = self.subscriptions.clone();
+        let topics = self.idp.subscriptions().to_vec();
         let addresses =
             adp_driver::record_addresses(&self.listen_addrs, self.swarm.external_addresses());
         self.with_adp(|adp, ctx| adp.announce(ctx, &topics, addresses, now, now_ms()));
     }
 
     fn lookup_topic_peers(&mut self, cap: Capability) {
-        if self.topic_lookups.contains(&cap) {
+        if !self.idp.start_topic_lookup(&cap) {
             return;
         }
         let qid = self
@@ -1098,9 +899,7 @@ impl EventLoop {
             .behaviour_mut()
             .kad
             .get_providers(kad::RecordKey::new(&cap.topic_provider_key()));
-        self.queries
-            .insert(qid, QueryPurpose::TopicPeers(cap.clone()));
-        self.topic_lookups.insert(cap);
+        self.queries.insert(qid, QueryPurpose::TopicPeers(cap));
     }
 
     fn dial_topic_peers(&mut self, providers: HashSet<PeerId>) {
@@ -1218,7 +1017,7 @@ impl EventLoop {
                 _ => None,
             })
             .collect();
-        self.topic_lookups.retain(|c| still_looking.contains(c));
+        self.idp.topic_lookups_running(&still_looking);
     }
 
     // ----- swarm events -----
@@ -1369,9 +1168,9 @@ impl EventLoop {
                 );
                 if first {
                     let now = Instant::now();
-                    if !self.subscriptions.is_empty() && self.catchup_asked.take(now) {
-                        let subscriptions = self.subscriptions.clone();
-                        self.request_catchup(peer_id, &subscriptions);
+                    if let Some(request) = self.idp.catchup_on_connect(now) {
+                        let catchup = &mut self.swarm.behaviour_mut().catchup;
+                        catchup.send_request(&peer_id, request);
                     }
                     self.ask_receipts_on_connect(peer_id, now);
                 }
@@ -1426,12 +1225,12 @@ impl EventLoop {
                 self.save(Write::Prune { now_ms: now_ms() });
             }
         }
-        self.book.prune(now_ms());
+        self.idp.prune_book(now_ms());
         if now >= self.next_housekeeping_ids {
             self.next_housekeeping_ids = now + HOUSEKEEPING;
             self.idp.prune(now_ms());
         }
-        let (inp, subscriptions) = (&self.inp, &self.subscriptions);
+        let (inp, subscriptions) = (&self.inp, self.idp.subscriptions());
         let mut ctx = ConnContext {
             swarm: &mut self.swarm,
             peers: &mut self.peers,
@@ -1441,10 +1240,9 @@ impl EventLoop {
             .tick(&mut ctx, now, &|p| inp.in_flight(p) > 0, subscriptions);
         if now >= self.next_topic_check {
             self.next_topic_check = now + TOPIC_CHECK;
-            for cap in self.subscriptions.clone() {
-                if self.subscribers_of(&cap) < TOPIC_PEERS_LOW {
-                    self.lookup_topic_peers(cap);
-                }
+            let gossipsub = &self.swarm.behaviour().gossipsub;
+            for cap in self.idp.topics_short_of_peers(gossipsub, TOPIC_PEERS_LOW) {
+                self.lookup_topic_peers(cap);
             }
         }
     }

@@ -85,7 +85,7 @@ impl Hostile {
             .expect("tcp transport")
             .with_behaviour(|key| HostilePoint {
                 identify: identify::Behaviour::new(identify::Config::new(
-                    mesh_net::config::IDENTIFY_PROTOCOL.to_owned(),
+                    mesh_net::behaviour::IDENTIFY_PROTOCOL.to_owned(),
                     key.public(),
                 )),
                 rendezvous: request_response::Behaviour::with_codec(

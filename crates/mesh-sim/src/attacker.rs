@@ -57,7 +57,7 @@ impl Attacker {
             .with_behaviour(|key| {
                 let identify = identify::Behaviour::new(
                     identify::Config::new(
-                        mesh_net::config::IDENTIFY_PROTOCOL.to_owned(),
+                        mesh_net::behaviour::IDENTIFY_PROTOCOL.to_owned(),
                         key.public(),
                     )
                     .with_agent_version("sim-attacker/0.0.0".to_owned()),

@@ -9,7 +9,7 @@
 //! handed in as the behaviour alone. Every method takes its clock readings (`now`, `now_ms`)
 //! as arguments, so tests drive it with a controlled clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,12 +25,12 @@ use super::{SeenIntents, Verdict};
 use crate::config::Limits;
 use crate::error::NetError;
 use crate::handle::{PublishOutcome, ReceivedIntent, TopicOutcome, id_hex};
-use crate::intent_book::IntentBook;
+use crate::intent_book::{IntentBook, IntentUpdate};
 use crate::metrics::MeshMetrics;
 use crate::open_intents::{MAX_CATCHUP_INTENTS, OpenIntents};
 use crate::peers::PeerBook;
 use crate::persist::Write;
-use crate::rate_limit::KeyedLimiter;
+use crate::rate_limit::{KeyedLimiter, Window};
 use crate::restore::stored_intent;
 
 /// Publishers (and forwarding peers) each intent quota remembers at most.
@@ -43,6 +43,13 @@ const CATCHUP_MIN_INTERVAL: Duration = Duration::from_secs(1);
 const CATCHUP_PEERS_REMEMBERED: usize = 4096;
 /// Capabilities one catch-up request may name.
 const MAX_CATCHUP_CAPABILITIES: usize = 64;
+/// Topics one node subscribes to at most.
+pub(super) const MAX_SUBSCRIPTIONS: usize = 256;
+/// New connections asked for catch-up within [`CATCHUP_WINDOW`]: enough for a node that joins
+/// or comes back, without a whole catch-up answer (up to 64 intents to verify) for every
+/// connection a busy node opens, most of them for DHT queries.
+const CATCHUP_ON_CONNECT: usize = 4;
+const CATCHUP_WINDOW: Duration = Duration::from_secs(30);
 
 /// What the driver reaches outside its own state: local subscribers, the store, the local
 /// reputation of peers and the metrics. The router builds it from its own fields by disjoint
@@ -52,10 +59,10 @@ pub(crate) struct IdpContext<'a> {
     pub(crate) peers: &'a mut PeerBook,
     /// The node's metrics.
     pub(crate) metrics: &'a MeshMetrics,
-    /// Own intents and cancellations seen: a cancelled intent is not delivered again.
-    pub(crate) book: &'a IntentBook,
     /// Local subscribers of verified intents.
     pub(crate) intents: &'a broadcast::Sender<Arc<ReceivedIntent>>,
+    /// Local subscribers of intents' status changes (cancellations).
+    pub(crate) updates: &'a broadcast::Sender<Arc<IntentUpdate>>,
     /// The store link: queues a write, dropped when the queue is full or there is no store.
     pub(crate) store: &'a mut dyn FnMut(Write),
 }
@@ -88,6 +95,15 @@ pub(crate) struct IdpDriver {
     pending_publishes: Vec<PendingPublish>,
     /// Proof-of-work bits asked of every intent (0 for none).
     work_bits: u8,
+    /// This node's intents and the cancellations it has seen.
+    pub(super) book: IntentBook,
+    /// The capabilities whose topics this node joined, at most [`MAX_SUBSCRIPTIONS`].
+    pub(super) subscriptions: Vec<Capability>,
+    /// New connections asked for catch-up: at most [`CATCHUP_ON_CONNECT`] within
+    /// [`CATCHUP_WINDOW`].
+    pub(super) catchup_asked: Window,
+    /// Capabilities whose topic peers are being looked up in the DHT.
+    pub(super) topic_lookups: HashSet<Capability>,
 }
 
 impl IdpDriver {
@@ -102,6 +118,10 @@ impl IdpDriver {
             catchup_served: HashMap::new(),
             pending_publishes: Vec::new(),
             work_bits,
+            book: IntentBook::default(),
+            subscriptions: Vec::new(),
+            catchup_asked: Window::new(CATCHUP_ON_CONNECT, CATCHUP_WINDOW),
+            topic_lookups: HashSet::new(),
         }
     }
 
@@ -277,7 +297,7 @@ impl IdpDriver {
         now_ms: u64,
         now: Instant,
     ) -> bool {
-        if ctx.book.cancellation_of(&intent).is_some()
+        if self.book.cancellation_of(&intent).is_some()
             || !self.seen.insert(intent.id.0, intent.content.expires_at_ms)
         {
             return false;
@@ -365,7 +385,6 @@ impl IdpDriver {
         ctx: &mut IdpContext<'_>,
         peer: PeerId,
         response: OpenIntentsResponse,
-        subscriptions: &[Capability],
         now_ms: u64,
         now: Instant,
     ) {
@@ -389,7 +408,7 @@ impl IdpDriver {
                     let Some(topic) = intent
                         .capabilities
                         .iter()
-                        .find(|c| subscriptions.contains(c))
+                        .find(|c| self.subscriptions.contains(c))
                         .cloned()
                     else {
                         ctx.peers.observe(peer, Observation::Invalid);
@@ -459,295 +478,4 @@ fn finish_publish(pending: PendingPublish) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rate_limit::Rate;
-    use mesh_core::{Intent, Keypair};
-
-    const NOW: u64 = 1_700_000_000_000;
-    const TOPIC: &str = "mesh/intents/1/text-generation";
-
-    /// A driver with the given quotas per minute, and what it did outside itself.
-    struct Harness {
-        idp: IdpDriver,
-        peers: PeerBook,
-        metrics: MeshMetrics,
-        book: IntentBook,
-        intents: broadcast::Sender<Arc<ReceivedIntent>>,
-        received: broadcast::Receiver<Arc<ReceivedIntent>>,
-        writes: Vec<Write>,
-    }
-
-    impl Harness {
-        fn new(per_publisher: u32, per_forwarder: u32) -> Self {
-            let limits = Limits {
-                intents_per_publisher: Rate::per(per_publisher, Duration::from_secs(60)),
-                intents_per_forwarder: Rate::per(per_forwarder, Duration::from_secs(60)),
-                ..Limits::default()
-            };
-            let (intents, received) = broadcast::channel(64);
-            Self {
-                idp: IdpDriver::new(&limits, 0),
-                peers: PeerBook::default(),
-                metrics: MeshMetrics::default(),
-                book: IntentBook::default(),
-                intents,
-                received,
-                writes: Vec::new(),
-            }
-        }
-
-        /// Runs `f` with the driver and a context over the harness.
-        fn with<R>(&mut self, f: impl FnOnce(&mut IdpDriver, &mut IdpContext<'_>) -> R) -> R {
-            let writes = &mut self.writes;
-            let mut store = |w: Write| writes.push(w);
-            let mut ctx = IdpContext {
-                peers: &mut self.peers,
-                metrics: &self.metrics,
-                book: &self.book,
-                intents: &self.intents,
-                store: &mut store,
-            };
-            f(&mut self.idp, &mut ctx)
-        }
-
-        /// A gossip message from `source` through validation, admission and, when accepted,
-        /// delivery; returns the verdict's label and whether it was delivered as new.
-        fn gossip(
-            &mut self,
-            intent: &SignedIntent,
-            message: u8,
-            source: PeerId,
-            now: Instant,
-        ) -> (&'static str, bool) {
-            let id = gossipsub::MessageId(vec![message; 32]);
-            let verdict = self
-                .idp
-                .check_gossip(TOPIC, &intent.envelope, &id, source, NOW, now);
-            match verdict {
-                Verdict::Accept(intent) => {
-                    let cap = Capability::from_topic(TOPIC).expect("an intent topic");
-                    let new =
-                        self.with(|idp, ctx| idp.deliver(ctx, *intent, source, cap, NOW, now));
-                    ("accept", new)
-                }
-                Verdict::Cancel(_) => ("cancel", false),
-                Verdict::Ignore(reason) | Verdict::Reject(reason) => (reason, false),
-            }
-        }
-
-        fn stored(&self) -> usize {
-            self.writes
-                .iter()
-                .filter(|w| matches!(w, Write::Intent(_)))
-                .count()
-        }
-    }
-
-    fn intent(key: &Keypair, title: &str) -> SignedIntent {
-        Intent::new(title)
-            .capabilities(["text-generation"])
-            .sign(key, NOW)
-            .expect("a valid intent")
-    }
-
-    fn peer_of(key: &Keypair) -> PeerId {
-        key.public().to_peer_id()
-    }
-
-    #[test]
-    fn a_fresh_intent_is_admitted_delivered_and_stored() {
-        let mut h = Harness::new(120, 240);
-        let publisher = Keypair::generate_ed25519();
-        let relay = PeerId::random();
-        let i = intent(&publisher, "fresh");
-        assert_eq!(h.gossip(&i, 1, relay, Instant::now()), ("accept", true));
-        let got = h
-            .received
-            .try_recv()
-            .expect("delivered to local subscribers");
-        assert_eq!(got.intent.id, i.id);
-        assert_eq!(got.from, relay);
-        assert_eq!(h.stored(), 1);
-        assert!(
-            h.idp.open().get(&i.id).is_some(),
-            "held among the open intents"
-        );
-    }
-
-    #[test]
-    fn a_replayed_message_is_ignored_and_a_second_copy_not_delivered_again() {
-        let mut h = Harness::new(120, 240);
-        let publisher = Keypair::generate_ed25519();
-        let i = intent(&publisher, "once");
-        let now = Instant::now();
-        assert_eq!(h.gossip(&i, 1, PeerId::random(), now), ("accept", true));
-        assert_eq!(h.gossip(&i, 1, PeerId::random(), now), ("replayed", false));
-        // The same intent under another message id (another topic) is accepted for
-        // forwarding but delivered once.
-        assert_eq!(h.gossip(&i, 2, PeerId::random(), now), ("accept", false));
-        assert_eq!(h.stored(), 1);
-        assert!(h.received.try_recv().is_ok());
-        assert!(h.received.try_recv().is_err(), "delivered once");
-    }
-
-    #[test]
-    fn a_publisher_over_quota_is_rejected_as_source_and_ignored_when_relayed() {
-        let mut h = Harness::new(1, 240);
-        let publisher = Keypair::generate_ed25519();
-        let now = Instant::now();
-        let first = intent(&publisher, "first");
-        assert_eq!(
-            h.gossip(&first, 1, peer_of(&publisher), now),
-            ("accept", true)
-        );
-        let second = intent(&publisher, "second");
-        assert_eq!(
-            h.gossip(&second, 2, peer_of(&publisher), now),
-            ("over_quota", false),
-            "the publisher itself sending beyond its quota is rejected"
-        );
-        assert_eq!(
-            h.gossip(&second, 3, PeerId::random(), now),
-            ("over_quota_relayed", false),
-            "a relay of the excess is ignored"
-        );
-        // An intent already seen does not count against its publisher again.
-        assert_eq!(
-            h.gossip(&first, 4, peer_of(&publisher), now),
-            ("accept", false)
-        );
-        // The quota refills with time.
-        let later = now + Duration::from_secs(61);
-        assert_eq!(
-            h.gossip(&second, 5, PeerId::random(), later),
-            ("accept", true)
-        );
-    }
-
-    #[test]
-    fn beyond_the_forwarders_quota_an_intent_is_delivered_but_not_stored() {
-        let mut h = Harness::new(120, 1);
-        let relay = PeerId::random();
-        let now = Instant::now();
-        let a = intent(&Keypair::generate_ed25519(), "a");
-        let b = intent(&Keypair::generate_ed25519(), "b");
-        assert_eq!(h.gossip(&a, 1, relay, now), ("accept", true));
-        assert_eq!(h.gossip(&b, 2, relay, now), ("accept", true));
-        assert_eq!(h.received.try_recv().expect("a delivered").intent.id, a.id);
-        assert_eq!(h.received.try_recv().expect("b delivered").intent.id, b.id);
-        assert_eq!(h.stored(), 1, "only the intent within the quota is stored");
-        assert!(h.idp.open().get(&b.id).is_some(), "still held open");
-        // Another peer has a quota of its own.
-        let c = intent(&Keypair::generate_ed25519(), "c");
-        assert_eq!(h.gossip(&c, 3, PeerId::random(), now), ("accept", true));
-        assert_eq!(h.stored(), 2);
-    }
-
-    #[test]
-    fn a_cancelled_intent_is_not_delivered() {
-        let mut h = Harness::new(120, 240);
-        let key = Keypair::generate_ed25519();
-        let i = intent(&key, "cancelled");
-        let c = mesh_core::SignedCancellation::sign(&key, &i, "no longer needed", NOW)
-            .expect("a cancellation");
-        h.book
-            .record_cancellation(Arc::new(c), Some(Arc::new(i.clone())), NOW);
-        assert_eq!(
-            h.gossip(&i, 1, PeerId::random(), Instant::now()),
-            ("accept", false)
-        );
-        assert!(h.received.try_recv().is_err());
-        assert_eq!(h.stored(), 0);
-    }
-
-    #[test]
-    fn catchup_answers_are_rate_limited_per_peer() {
-        let mut h = Harness::new(120, 240);
-        let key = Keypair::generate_ed25519();
-        let i = Arc::new(intent(&key, "open"));
-        h.idp.hold(Arc::clone(&i), NOW);
-        let cap = Capability::from_topic(TOPIC).expect("an intent topic");
-        let request = IdpDriver::catchup_request(&[cap]).expect("a request");
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let now = Instant::now();
-        let answer = |h: &mut Harness, peer: PeerId, now: Instant| {
-            h.with(|idp, ctx| idp.answer_catchup(ctx, peer, &request, |_| true, NOW, now))
-                .envelopes
-                .len()
-        };
-        assert_eq!(answer(&mut h, a, now), 1);
-        assert_eq!(
-            answer(&mut h, a, now + Duration::from_millis(500)),
-            0,
-            "too soon"
-        );
-        assert_eq!(
-            answer(&mut h, b, now + Duration::from_millis(500)),
-            1,
-            "per peer"
-        );
-        assert_eq!(answer(&mut h, a, now + Duration::from_millis(1600)), 1);
-    }
-
-    #[test]
-    fn a_malformed_catchup_request_gets_nothing() {
-        let mut h = Harness::new(120, 240);
-        h.idp
-            .hold(Arc::new(intent(&Keypair::generate_ed25519(), "open")), NOW);
-        let request = OpenIntentsRequest {
-            capabilities: vec!["Not A Capability!".into()],
-            limit: 64,
-        };
-        let answer = h.with(|idp, ctx| {
-            idp.answer_catchup(
-                ctx,
-                PeerId::random(),
-                &request,
-                |_| true,
-                NOW,
-                Instant::now(),
-            )
-        });
-        assert!(answer.envelopes.is_empty());
-        assert!(IdpDriver::catchup_request(&[]).is_none());
-    }
-
-    #[test]
-    fn a_catchup_answer_delivers_asked_intents_once() {
-        let mut h = Harness::new(120, 240);
-        let peer = PeerId::random();
-        let cap = Capability::from_topic(TOPIC).expect("an intent topic");
-        let i = intent(&Keypair::generate_ed25519(), "caught up");
-        let other = Intent::new("unasked")
-            .capabilities(["image-generation"])
-            .sign(&Keypair::generate_ed25519(), NOW)
-            .expect("a valid intent");
-        let response = OpenIntentsResponse {
-            envelopes: vec![
-                i.envelope.clone(),
-                other.envelope.clone(),
-                i.envelope.clone(),
-            ],
-        };
-        let subscriptions = [cap];
-        h.with(|idp, ctx| {
-            idp.take_catchup_answer(ctx, peer, response, &subscriptions, NOW, Instant::now())
-        });
-        assert_eq!(h.received.try_recv().expect("delivered").intent.id, i.id);
-        assert!(
-            h.received.try_recv().is_err(),
-            "once, and not the unasked one"
-        );
-        assert!(h.idp.open().get(&other.id).is_none());
-        assert_eq!(h.stored(), 1);
-        // Too many intents in one answer: refused whole.
-        let flood = OpenIntentsResponse {
-            envelopes: vec![i.envelope.clone(); MAX_CATCHUP_INTENTS + 1],
-        };
-        h.with(|idp, ctx| {
-            idp.take_catchup_answer(ctx, peer, flood, &subscriptions, NOW, Instant::now())
-        });
-        assert!(h.received.try_recv().is_err());
-    }
-}
+mod tests;

@@ -16,6 +16,37 @@
 //! it.
 
 pub(crate) mod driver;
+mod intents;
+mod topics;
+
+/// Request-response protocol id of IDP catch-up.
+pub const PROTOCOL: &str = "/mesh/idp/1.0.0";
+/// Largest IDP catch-up request.
+pub const MAX_CATCHUP_REQUEST_BYTES: usize = 8 * 1024;
+/// Largest IDP catch-up response: the answer limit plus protobuf framing.
+pub const MAX_CATCHUP_RESPONSE_BYTES: usize = crate::open_intents::MAX_CATCHUP_BYTES + 64 * 1024;
+/// Catch-up streams one peer may have open at once.
+pub const MAX_CATCHUP_STREAMS: usize = 32;
+
+/// Codec of IDP catch-up.
+pub type CatchupCodec = crate::codec::ProtoCodec<
+    mesh_proto::v1::OpenIntentsRequest,
+    mesh_proto::v1::OpenIntentsResponse,
+>;
+
+/// The catch-up protocol's request-response behaviour, bounded at both ends.
+pub(crate) fn catchup_behaviour(
+    request_timeout: std::time::Duration,
+) -> libp2p::request_response::Behaviour<CatchupCodec> {
+    use libp2p::request_response::{self, ProtocolSupport};
+    request_response::Behaviour::with_codec(
+        CatchupCodec::new(MAX_CATCHUP_REQUEST_BYTES, MAX_CATCHUP_RESPONSE_BYTES),
+        [(libp2p::StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(request_timeout)
+            .with_max_concurrent_streams(MAX_CATCHUP_STREAMS),
+    )
+}
 
 use libp2p::gossipsub::MessageAcceptance;
 use mesh_core::envelope::EnvelopeError;

@@ -116,7 +116,7 @@ impl AttackerNode {
                 let peer_id = key.public().to_peer_id();
                 let identify = identify::Behaviour::new(
                     identify::Config::new(
-                        mesh_net::config::IDENTIFY_PROTOCOL.to_owned(),
+                        mesh_net::behaviour::IDENTIFY_PROTOCOL.to_owned(),
                         key.public(),
                     )
                     .with_agent_version("attacker/0.0.0".to_owned()),
@@ -124,7 +124,7 @@ impl AttackerNode {
                 let mut kad = kad::Behaviour::with_config(
                     peer_id,
                     MemoryStore::new(peer_id),
-                    kad::Config::new(StreamProtocol::new(mesh_net::config::KAD_PROTOCOL)),
+                    kad::Config::new(StreamProtocol::new(mesh_net::behaviour::KAD_PROTOCOL)),
                 );
                 kad.set_mode(Some(kad::Mode::Server));
                 // MESH's gossip: anonymous messages, ids from their content.
