@@ -1,8 +1,14 @@
 //! The task that owns the Swarm.
 
+mod own_intents;
+mod queries;
 mod reach;
 mod receipt_catchup;
 mod receipts;
+mod start;
+
+use own_intents::AwaitingStore;
+pub use start::{spawn, spawn_on};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,54 +17,37 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic};
-use libp2p::kad::store::RecordStore;
+use libp2p::gossipsub::{self};
 use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping, request_response};
 use mesh_core::intent::IntentId;
-use mesh_core::negotiation::NegotiationId;
-use mesh_core::{Capability, IntentStatus, Keypair, SignedCancellation, SignedIntent, unix_ms};
+use mesh_core::{Capability, IntentStatus, Keypair, SignedIntent, unix_ms};
 use mesh_proto::v1::{OpenIntentsRequest, OpenIntentsResponse};
-use prometheus_client::registry::Registry;
-use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::adp::driver::{self as adp_driver, AdpContext, AdpDriver, AdpQuery, QueryNote};
-use crate::behaviour::KAD_PROTOCOL;
-use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent, build_swarm};
+use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent};
 use crate::config::NetConfig;
 use crate::connections::{ConnContext, Connections};
 use crate::error::NetError;
-use crate::handle::{
-    COMMAND_QUEUE, Command, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers,
-};
+use crate::handle::{Command, ReceivedIntent};
 use crate::idp::driver::{IdpContext, IdpDriver};
 use crate::inp::driver::{self as inp_driver, InpAction, InpContext, InpDriver};
 use crate::inp::{self, NegotiationEvent};
-use crate::intent_book::{CancelOutcome, IntentBook, IntentUpdate, IntentView};
+use crate::intent_book::{IntentBook, IntentUpdate};
 use crate::metrics::MeshMetrics;
 use crate::open_intents::OpenIntents;
 use crate::peers::PeerBook;
 use crate::persist::Write;
-use crate::rate_limit::KeyedLimiter;
-use crate::restore::{restore, stored_intent};
-use crate::store_link::{Completion, Owner, StoreLink};
+use crate::store_link::StoreLink;
 use mesh_proto::v1::{NegotiationAck, NegotiationSend};
 
 /// Peers subscribed to a topic below which the node looks for more in the DHT.
 const TOPIC_PEERS_LOW: usize = 4;
-/// Providers dialled per topic lookup at most.
-const TOPIC_DIALS_PER_LOOKUP: usize = 8;
 /// Interval between saving reputation changes and pruning the store.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
-/// Known peers redialled at start, at most.
-const PEERS_REDIALLED: usize = 16;
-/// Peers each rate limiter remembers at most.
-const LIMITED_PEERS: usize = 16_384;
 /// Interval of the housekeeping tick.
 const TICK: Duration = Duration::from_millis(250);
 /// Interval between topic connectivity checks.
@@ -73,135 +62,6 @@ enum QueryPurpose {
     TopicPeers(Capability),
     FindPeer(PeerId),
     RandomWalk,
-}
-
-/// A step of the node's own intents waiting for its write to be durable.
-enum AwaitingStore {
-    /// An intent of ours: publish it once stored.
-    Publish {
-        intent: Box<mesh_core::SignedIntent>,
-        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
-    },
-    /// Our cancellation of an intent of ours: publish it, withdraw from the intent's
-    /// negotiations and answer the local caller once stored, so a cancellation the caller was
-    /// told of survives a crash.
-    Cancel {
-        cancellation: Box<SignedCancellation>,
-        reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
-    },
-}
-
-/// Whether an address is worth keeping to dial again (not a loopback-only wildcard).
-fn is_dialable(addr: &Multiaddr) -> bool {
-    !crate::addr_scope::is_unspecified(addr)
-}
-
-/// Starts the network task. Returns its handle and the task's join handle.
-pub fn spawn(
-    keypair: Keypair,
-    config: NetConfig,
-    registry: &mut Registry,
-) -> Result<(MeshHandle, JoinHandle<()>), NetError> {
-    let swarm = build_swarm(keypair.clone(), &config, registry)?;
-    spawn_swarm(keypair, config, registry, swarm)
-}
-
-/// Starts the network task on `transport` instead of TCP and QUIC (for example an in-memory
-/// transport in a simulation). Everything else is as [`spawn`].
-pub fn spawn_on(
-    keypair: Keypair,
-    config: NetConfig,
-    registry: &mut Registry,
-    transport: crate::behaviour::BoxedTransport,
-) -> Result<(MeshHandle, JoinHandle<()>), NetError> {
-    let swarm = crate::behaviour::build_swarm_on(keypair.clone(), &config, registry, transport)?;
-    spawn_swarm(keypair, config, registry, swarm)
-}
-
-fn spawn_swarm(
-    keypair: Keypair,
-    config: NetConfig,
-    registry: &mut Registry,
-    mut swarm: Swarm<MeshBehaviour>,
-) -> Result<(MeshHandle, JoinHandle<()>), NetError> {
-    let libp2p_metrics = Libp2pMetrics::new(registry);
-    let metrics = MeshMetrics::register(registry);
-    for addr in &config.listen {
-        swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NetError::Setup(format!("cannot listen on {addr}: {e}")))?;
-    }
-    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-    let (intents, _) = broadcast::channel(config.intent_queue.max(1));
-    let (negotiation_events, _) = broadcast::channel(config.intent_queue.max(1));
-    let (intent_updates, _) = broadcast::channel(config.intent_queue.max(1));
-    let handle = MeshHandle {
-        commands: tx,
-        intents: intents.downgrade(),
-        negotiation_events: negotiation_events.downgrade(),
-        intent_updates: intent_updates.downgrade(),
-        keypair: keypair.clone(),
-        metrics: metrics.clone(),
-        proof_of_work_bits: config.proof_of_work_bits,
-    };
-    let now = Instant::now();
-    let limits = config.limits;
-    let work_bits = config.proof_of_work_bits;
-    let config_for_reach = config.clone();
-    let keypair_peer = keypair.public().to_peer_id();
-    let mut event_loop = EventLoop {
-        local: keypair.public().to_peer_id(),
-        keypair,
-        conns: Connections::new(&config, now),
-        next_housekeeping_ids: now + HOUSEKEEPING,
-        config,
-        swarm,
-        commands: rx,
-        intents,
-        negotiation_events,
-        intent_updates,
-        inp: InpDriver::new(limits.negotiation_messages_per_peer),
-        store: StoreLink::default(),
-        awaiting_store: HashMap::new(),
-        next_housekeeping: now + HOUSEKEEPING,
-        metrics,
-        libp2p_metrics,
-        peers: PeerBook::default(),
-        idp: IdpDriver::new(&limits, work_bits),
-        dht_put_limit: KeyedLimiter::new(limits.dht_puts_per_peer, LIMITED_PEERS),
-        adp: AdpDriver::new(&config_for_reach, keypair_peer, now),
-        listen_addrs: Vec::new(),
-        queries: HashMap::new(),
-        next_topic_check: now + TOPIC_CHECK,
-        nat: reach::Reach::new(&config_for_reach, registry, now),
-        receipts: receipts::Receipts::new(
-            &config_for_reach,
-            keypair_peer,
-            registry.sub_registry_with_prefix("mesh"),
-        ),
-    };
-    event_loop.add_configured_external();
-    if let Some(store) = event_loop.config.store.clone() {
-        let completed = event_loop.restore_from(&store)?;
-        event_loop.store = StoreLink::start(
-            store,
-            event_loop.metrics.store_errors.clone(),
-            event_loop.metrics.store_writes_dropped.clone(),
-        )
-        .map_err(|e| NetError::Setup(format!("cannot start the store writer: {e}")))?;
-        let again = event_loop.attest_restored(&completed);
-        if again > 0 {
-            tracing::info!(
-                again,
-                "own receipts attested again from their stored transcripts"
-            );
-        }
-    }
-    let own = event_loop.config.capabilities.clone();
-    event_loop.subscribe(own);
-    event_loop.join_receipts_topic();
-    let task = tokio::spawn(event_loop.run());
-    Ok((handle, task))
 }
 
 struct EventLoop {
@@ -226,8 +86,6 @@ struct EventLoop {
     /// The Intent Discovery Protocol: seen and forwarded ids, intent quotas, open intents,
     /// pending publishes, catch-up.
     idp: IdpDriver,
-    /// DHT records and provider announcements stored per peer.
-    dht_put_limit: KeyedLimiter<PeerId>,
     /// The Agent Discovery Protocol: agent records, discoveries in flight, announcements.
     adp: AdpDriver,
     /// Connections: bootstrap dialling, trimming and making room, scoring inputs.
@@ -309,32 +167,6 @@ impl EventLoop {
                     adp.start_discovery(ctx, query, reply, &points, Instant::now())
                 });
             }
-            Command::Peers { reply } => {
-                let gossipsub = &self.swarm.behaviour().gossipsub;
-                let _ = reply.send(self.peers.list(|p| gossipsub.peer_score(p)));
-            }
-            Command::TopicPeers { capability, reply } => {
-                let topic = IdentTopic::new(capability.topic()).hash();
-                let gossipsub = &self.swarm.behaviour().gossipsub;
-                let _ = reply.send(TopicPeers {
-                    mesh: gossipsub.mesh_peers(&topic).copied().collect(),
-                    subscribed: gossipsub
-                        .all_peers()
-                        .filter(|(_, topics)| topics.contains(&&topic))
-                        .map(|(peer, _)| *peer)
-                        .collect(),
-                });
-            }
-            Command::Info { reply } => {
-                let _ = reply.send(self.info());
-            }
-            Command::Reputation { peer, reply } => {
-                let _ = reply.send(crate::receipts::ReputationView::of(
-                    &peer,
-                    self.peers.trust(),
-                    self.peers.local_score(&peer),
-                ));
-            }
             Command::Dial { addr, reply } => {
                 let result = self.swarm.dial(addr.clone()).map_err(|e| NetError::Dial {
                     addr: addr.to_string(),
@@ -344,152 +176,18 @@ impl EventLoop {
             }
             Command::SetLoad { load } => self.adp.set_load(load, Instant::now()),
             Command::Negotiate { action, reply } => self.negotiate(action, reply),
-            Command::Negotiations { reply } => {
-                let _ = reply.send(self.inp.registry().list(self.local, now_ms()));
-            }
-            Command::Transcript { id, reply } => {
-                let _ = reply.send(self.inp.registry().transcript(&id));
-            }
-            Command::Intents { limit, reply } => {
-                let _ = reply.send(self.intent_views(limit));
-            }
-            Command::Intent { id, reply } => {
-                let now = now_ms();
-                let view = self
-                    .idp
-                    .known_intent(&id)
-                    .map(|i| self.intent_view(&i, now));
-                let _ = reply.send(view);
-            }
-            Command::OpenIntents { reply } => {
-                let now = now_ms();
-                let open = self
-                    .idp
-                    .open()
-                    .newest(usize::MAX)
-                    .into_iter()
-                    .filter(|i| i.publisher != self.local && !i.is_expired(now))
-                    .filter(|i| {
-                        i.capabilities
-                            .iter()
-                            .any(|c| self.idp.subscriptions().contains(c))
-                    })
-                    .collect();
-                let _ = reply.send(open);
-            }
             Command::Cancel { id, reason, reply } => self.cancel(id, &reason, reply),
-            Command::Reachability { reply } => {
-                let _ = reply.send(self.reachability_report());
-            }
+            query @ (Command::Peers { .. }
+            | Command::TopicPeers { .. }
+            | Command::Info { .. }
+            | Command::Reputation { .. }
+            | Command::Negotiations { .. }
+            | Command::Transcript { .. }
+            | Command::Intents { .. }
+            | Command::Intent { .. }
+            | Command::OpenIntents { .. }
+            | Command::Reachability { .. }) => self.answer(query),
             Command::Shutdown { .. } => {}
-        }
-    }
-
-    // ----- intent lifecycle -----
-
-    fn intent_status(&self, intent: &SignedIntent, now: u64) -> IntentStatus {
-        let cancelled = self.idp.book().cancellation_of(intent).is_some();
-        self.inp
-            .registry()
-            .status_of(&intent.id, intent.content.expires_at_ms, cancelled, now)
-    }
-
-    fn intent_view(&self, intent: &SignedIntent, now: u64) -> IntentView {
-        let status = self.intent_status(intent, now);
-        let negotiations = self.inp.registry().states_of(&intent.id).count();
-        self.idp.book().view(intent, status, negotiations)
-    }
-
-    fn intent_views(&self, limit: usize) -> Vec<IntentView> {
-        let now = now_ms();
-        let own = self.idp.book().own_intents();
-        let others = self
-            .idp
-            .open()
-            .newest(limit)
-            .into_iter()
-            .filter(|i| i.publisher != self.local && !i.is_expired(now));
-        own.into_iter()
-            .chain(others)
-            .take(limit)
-            .map(|i| self.intent_view(&i, now))
-            .collect()
-    }
-
-    /// Cancels an intent of ours: signs the cancellation and, with a store, answers only once
-    /// it is durable (then publishes it); a full write queue refuses the cancellation as busy.
-    fn cancel(
-        &mut self,
-        id: IntentId,
-        reason: &str,
-        reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
-    ) {
-        let status_of = |i: &SignedIntent| self.intent_status(i, now_ms());
-        let signed = self
-            .idp
-            .sign_cancellation(&self.keypair, id, reason, status_of, now_ms());
-        let cancellation = match signed {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return;
-            }
-        };
-        let write = |token| Write::Reported {
-            write: Box::new(Write::Cancellation {
-                id: cancellation.intent_id.0,
-                envelope: cancellation.envelope.clone(),
-            }),
-            token,
-        };
-        match self.store.write_reported(Owner::Cancel, write) {
-            Ok(Some(token)) => {
-                self.awaiting_store.insert(
-                    token,
-                    AwaitingStore::Cancel {
-                        cancellation: Box::new(cancellation),
-                        reply,
-                    },
-                );
-            }
-            Ok(None) => {
-                let _ = reply.send(Ok(self.finish_cancel(cancellation)));
-            }
-            Err(_) => {
-                let _ = reply.send(Err(NetError::Busy {
-                    what: "store writes",
-                    limit: crate::persist::WRITE_QUEUE,
-                }));
-            }
-        }
-    }
-
-    /// Publishes our (stored) cancellation on the intent's topics, withdraws from the intent's
-    /// open negotiations and drops it from the open intents.
-    fn finish_cancel(&mut self, cancellation: SignedCancellation) -> CancelOutcome {
-        let id = cancellation.intent_id;
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        let topics = IdpDriver::publish_cancellation(gossipsub, &cancellation);
-        let withdrawn = self.inp.registry().open_on(&id);
-        for negotiation in &withdrawn {
-            let body = mesh_core::negotiation::Body::Withdraw {
-                reason: "the publisher cancelled the intent".into(),
-            };
-            let (tx, _) = oneshot::channel();
-            self.negotiate(
-                inp::Action::Reply {
-                    negotiation: *negotiation,
-                    body,
-                },
-                tx,
-            );
-        }
-        let cancellation = Arc::new(cancellation);
-        self.with_idp(|idp, ctx| idp.apply_cancellation(ctx, cancellation, now_ms()));
-        CancelOutcome {
-            id: id.to_string(),
-            topics,
-            withdrawn: withdrawn.len(),
         }
     }
 
@@ -549,72 +247,6 @@ impl EventLoop {
 
     // ----- persistence -----
 
-    /// Reads back what the store holds, before the loop starts.
-    /// Reads the store back; returns the completed negotiations restored (id, publisher,
-    /// agent), for [`EventLoop::attest_restored`] once the writer runs.
-    fn restore_from(
-        &mut self,
-        store: &mesh_store::Store,
-    ) -> Result<Vec<(NegotiationId, PeerId, PeerId)>, NetError> {
-        let now = now_ms();
-        let restored = restore(store, now, self.config.negotiation_retention)
-            .map_err(|e| NetError::Setup(format!("cannot read the store: {e}")))?;
-        for intent in &restored.own_intents {
-            self.idp.hold_own(Arc::clone(intent), now);
-        }
-        for (c, intent) in restored.cancellations {
-            self.idp.restore_cancellation(c, intent, now);
-        }
-        for intent in restored.open_intents {
-            self.idp.hold(intent, now);
-        }
-        let negotiations = restored.negotiations.len();
-        let completed: Vec<_> = restored
-            .negotiations
-            .iter()
-            .filter(|n| n.state() == mesh_core::negotiation::State::Completed)
-            .map(|n| (n.id(), n.publisher(), n.agent()))
-            .collect();
-        for n in restored.negotiations {
-            self.inp.restore(n);
-        }
-        for record in restored.records {
-            self.adp.cache_record(record);
-        }
-        for (peer, score, observations) in restored.reputations {
-            self.peers.restore_reputation(peer, score, observations);
-        }
-        self.restore_attestations(&restored.attestations);
-        let peers = restored.peers.len();
-        for (peer, addrs) in restored.peers {
-            if peer == self.local {
-                continue;
-            }
-            for addr in &addrs {
-                self.swarm.add_peer_address(peer, addr.clone());
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer, addr.clone());
-            }
-            if self.peers.connected_count() < PEERS_REDIALLED {
-                let opts = DialOpts::peer_id(peer).addresses(addrs).build();
-                if let Err(e) = self.swarm.dial(opts) {
-                    tracing::debug!(%peer, error = %e, "cannot redial a known peer");
-                }
-            }
-        }
-        tracing::info!(
-            own_intents = self.idp.book().own_intents().len(),
-            open_intents = self.idp.open().len(),
-            negotiations,
-            peers,
-            skipped = restored.skipped,
-            "restored from the store"
-        );
-        Ok(completed)
-    }
-
     /// Queues a write, if the node has a store; a full queue drops it (counted).
     fn save(&self, write: Write) {
         self.store.save(write);
@@ -638,66 +270,6 @@ impl EventLoop {
             .collect();
         if !changed.is_empty() {
             self.save(Write::Reputations(changed));
-        }
-    }
-
-    /// A write someone waited on is durable, or failed: to its owner.
-    fn on_persisted(&mut self, done: Completion) {
-        if done.owner == Owner::Negotiation {
-            self.with_inp(|inp, ctx| inp.on_stored(ctx, done));
-            return;
-        }
-        let Some(waiting) = self.awaiting_store.remove(&done.token) else {
-            return;
-        };
-        match waiting {
-            AwaitingStore::Publish { intent, reply } => match done.result {
-                Ok(()) => self.publish_now(intent, reply),
-                Err(reason) => {
-                    let _ = reply.send(Err(NetError::Storage {
-                        what: "the intent before publishing it",
-                        reason,
-                    }));
-                }
-            },
-            AwaitingStore::Cancel {
-                cancellation,
-                reply,
-            } => {
-                let result = match done.result {
-                    Ok(()) => Ok(self.finish_cancel(*cancellation)),
-                    Err(reason) => Err(NetError::Storage {
-                        what: "the cancellation, so it was not published",
-                        reason,
-                    }),
-                };
-                let _ = reply.send(result);
-            }
-        }
-    }
-
-    fn info(&self) -> NodeInfo {
-        NodeInfo {
-            peer_id: self.local.to_string(),
-            listen_addrs: self
-                .listen_addrs
-                .iter()
-                .map(|a| a.clone().with(Protocol::P2p(self.local)).to_string())
-                .collect(),
-            capabilities: self
-                .config
-                .capabilities
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
-            subscriptions: self
-                .idp
-                .subscriptions()
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
-            connected_peers: self.peers.connected_count(),
-            agent_version: format!("mesh/{}", env!("CARGO_PKG_VERSION")),
         }
     }
 
@@ -734,64 +306,6 @@ impl EventLoop {
             store: &mut store,
         };
         f(&mut self.idp, &mut ctx)
-    }
-
-    /// Publishes an intent of this node; with a store, only once it is on disk, so a published
-    /// intent survives a crash.
-    fn publish(
-        &mut self,
-        intent: Box<mesh_core::SignedIntent>,
-        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
-    ) {
-        if let Err(e) = self.idp.allow_publish(self.local, Instant::now()) {
-            let _ = reply.send(Err(e));
-            return;
-        }
-        let write = |token| Write::Reported {
-            write: Box::new(Write::Intent(stored_intent(&intent, true, now_ms()))),
-            token,
-        };
-        match self.store.write_reported(Owner::Publish, write) {
-            Ok(Some(token)) => {
-                self.awaiting_store
-                    .insert(token, AwaitingStore::Publish { intent, reply });
-            }
-            Ok(None) => self.publish_now(intent, reply),
-            Err(_) => {
-                let _ = reply.send(Err(NetError::Busy {
-                    what: "store writes",
-                    limit: crate::persist::WRITE_QUEUE,
-                }));
-            }
-        }
-    }
-
-    fn publish_now(
-        &mut self,
-        intent: Box<mesh_core::SignedIntent>,
-        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
-    ) {
-        let shared = Arc::new((*intent).clone());
-        self.idp.hold_own(shared, now_ms());
-        self.metrics.intents_published.inc();
-        let deadline = Instant::now() + self.config.publish_wait;
-        let lookups = self.idp.publish(
-            &mut self.swarm.behaviour_mut().gossipsub,
-            intent,
-            reply,
-            deadline,
-        );
-        for cap in lookups {
-            self.lookup_topic_peers(cap);
-        }
-    }
-
-    fn retry_pending_publishes(&mut self, force_expired: bool) {
-        self.idp.retry_publishes(
-            &mut self.swarm.behaviour_mut().gossipsub,
-            force_expired,
-            Instant::now(),
-        );
     }
 
     fn on_gossip_message(
@@ -902,64 +416,6 @@ impl EventLoop {
         self.queries.insert(qid, QueryPurpose::TopicPeers(cap));
     }
 
-    fn dial_topic_peers(&mut self, providers: HashSet<PeerId>) {
-        let mut dialled = 0;
-        for peer in providers {
-            if dialled >= TOPIC_DIALS_PER_LOOKUP {
-                break;
-            }
-            if peer == self.local || self.peers.is_connected(&peer) {
-                continue;
-            }
-            let opts = DialOpts::peer_id(peer)
-                .condition(PeerCondition::DisconnectedAndNotDialing)
-                .build();
-            if self.swarm.dial(opts).is_ok() {
-                dialled += 1;
-            }
-        }
-    }
-
-    fn on_kad_inbound(&mut self, request: kad::InboundRequest) {
-        match request {
-            kad::InboundRequest::PutRecord {
-                source,
-                record: Some(record),
-                ..
-            } => {
-                if !self.dht_put_limit.allow(&source, Instant::now()) {
-                    self.metrics.reject_record("rate_limited");
-                    tracing::debug!(peer = %source, "record dropped: over the put limit");
-                    return;
-                }
-                self.with_adp(|adp, ctx| {
-                    adp.on_put_record(ctx, source, record, Instant::now(), now_ms())
-                });
-            }
-            kad::InboundRequest::AddProvider {
-                record: Some(record),
-            } => {
-                // libp2p takes a provider record only from the provider itself.
-                if !self.dht_put_limit.allow(&record.provider, Instant::now()) {
-                    self.metrics.reject_record("rate_limited");
-                    tracing::debug!(peer = %record.provider, "provider record dropped: over the put limit");
-                    return;
-                }
-                tracing::trace!(local = %self.local, provider = %record.provider, key = ?record.key, "provider record stored");
-                if let Err(e) = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .store_mut()
-                    .add_provider(record)
-                {
-                    tracing::debug!(error = %e, "provider store full");
-                }
-            }
-            _ => {}
-        }
-    }
-
     fn on_kad_query(
         &mut self,
         id: QueryId,
@@ -985,7 +441,7 @@ impl EventLoop {
             (
                 QueryPurpose::TopicPeers(_),
                 QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
-            ) => self.dial_topic_peers(providers),
+            ) => self.with_conns(|c, ctx| c.dial_topic_peers(ctx, providers)),
             (QueryPurpose::FindPeer(peer), QueryResult::GetClosestPeers(result)) => {
                 let peers = match result {
                     Ok(ok) => ok.peers,
@@ -1042,7 +498,9 @@ impl EventLoop {
             SwarmEvent::Behaviour(MeshBehaviourEvent::Kad(e)) => {
                 self.libp2p_metrics.record(&e);
                 match e {
-                    kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
+                    kad::Event::InboundRequest { request } => self.with_adp(|adp, ctx| {
+                        adp.on_inbound(ctx, request, Instant::now(), now_ms());
+                    }),
                     kad::Event::OutboundQueryProgressed {
                         id,
                         result,
@@ -1061,27 +519,12 @@ impl EventLoop {
                 self.libp2p_metrics.record(&e);
                 if let identify::Event::Received { peer_id, info, .. } = e {
                     self.on_identify_reach(peer_id, &info);
-                    let local_link = self.peers.is_local_link(&peer_id);
-                    let listen: Vec<Multiaddr> = info
-                        .listen_addrs
-                        .iter()
-                        .filter(|a| crate::addr_scope::usable(a, local_link))
-                        .take(crate::peers::MAX_ADDRS_PER_PEER)
-                        .cloned()
-                        .collect();
-                    self.peers
-                        .identified(peer_id, &listen, info.agent_version.clone());
+                    let listen = self.with_conns(|c, ctx| c.on_identified(ctx, peer_id, &info));
                     self.save(Write::Peer(mesh_store::StoredPeer {
                         peer_id: peer_id.to_bytes(),
                         addresses: listen.iter().map(ToString::to_string).collect(),
                         last_seen_unix_ms: now_ms(),
                     }));
-                    let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
-                    if speaks_kad {
-                        for addr in listen {
-                            self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                        }
-                    }
                 }
             }
             SwarmEvent::Behaviour(MeshBehaviourEvent::Ping(e)) => {
@@ -1097,22 +540,7 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(MeshBehaviourEvent::Inp(e)) => self.on_inp_event(e),
             SwarmEvent::Behaviour(MeshBehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
-                for (peer, addr) in found {
-                    if peer == self.local {
-                        continue;
-                    }
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer, addr.clone());
-                    if !self.peers.is_connected(&peer) {
-                        let opts = DialOpts::peer_id(peer)
-                            .addresses(vec![addr])
-                            .condition(PeerCondition::DisconnectedAndNotDialing)
-                            .build();
-                        let _ = self.swarm.dial(opts);
-                    }
-                }
+                self.with_conns(|c, ctx| c.on_mdns_discovered(ctx, found));
             }
             SwarmEvent::Behaviour(
                 e @ (MeshBehaviourEvent::Autonat(_)

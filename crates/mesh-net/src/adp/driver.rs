@@ -31,6 +31,7 @@ use crate::error::NetError;
 use crate::metrics::MeshMetrics;
 use crate::peers::{MAX_ADDRS_PER_PEER, PeerBook};
 use crate::persist::Write;
+use crate::rate_limit::KeyedLimiter;
 use crate::record_fetch::AgentRecordCodec;
 use crate::rendezvous::{DiscoveryMetrics, namespace_of};
 
@@ -51,6 +52,8 @@ const MAX_DISCOVERIES: usize = 64;
 const SMALL_NETWORK: usize = 20;
 /// Rendezvous discover requests waiting for an answer, per rendezvous point, at most.
 const MAX_WAITING_PER_POINT: usize = 64;
+/// Peers the DHT put limit remembers at most.
+const LIMITED_PEERS: usize = 16_384;
 
 /// What a Kademlia query started by the driver is for; the router keeps it by query id and
 /// hands it back with the query's results.
@@ -187,6 +190,8 @@ pub(crate) struct AdpDriver {
     record_fetches: HashMap<OutboundRequestId, (u64, PeerId)>,
     /// Discoveries waiting on each rendezvous point, in the order they asked.
     waiting: HashMap<PeerId, VecDeque<u64>>,
+    /// DHT records and provider announcements stored per peer.
+    put_limit: KeyedLimiter<PeerId>,
 }
 
 impl AdpDriver {
@@ -214,6 +219,7 @@ impl AdpDriver {
             last_announce_retry: None,
             record_fetches: HashMap::new(),
             waiting: HashMap::new(),
+            put_limit: KeyedLimiter::new(config.limits.dht_puts_per_peer, LIMITED_PEERS),
         }
     }
 
@@ -243,10 +249,50 @@ impl AdpDriver {
         }
     }
 
-    /// `source` put `record` in this node's part of the DHT (the router checked its put
-    /// limit): kept if it is a valid agent record newer than the one held, for an hour at most;
-    /// a record that does not verify lowers the sender's reputation.
-    pub(crate) fn on_put_record(
+    /// A peer stores a record or a provider announcement in this node's part of the DHT
+    /// (Kademlia hands these over unstored): each peer within its put limit.
+    pub(crate) fn on_inbound(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        request: kad::InboundRequest,
+        now: Instant,
+        now_ms: u64,
+    ) {
+        match request {
+            kad::InboundRequest::PutRecord {
+                source,
+                record: Some(record),
+                ..
+            } => {
+                if !self.put_limit.allow(&source, now) {
+                    ctx.metrics.reject_record("rate_limited");
+                    tracing::debug!(peer = %source, "record dropped: over the put limit");
+                    return;
+                }
+                self.on_put_record(ctx, source, record, now, now_ms);
+            }
+            kad::InboundRequest::AddProvider {
+                record: Some(record),
+            } => {
+                // libp2p takes a provider record only from the provider itself.
+                if !self.put_limit.allow(&record.provider, now) {
+                    ctx.metrics.reject_record("rate_limited");
+                    tracing::debug!(peer = %record.provider, "provider record dropped: over the put limit");
+                    return;
+                }
+                tracing::trace!(local = %self.local, provider = %record.provider, key = ?record.key, "provider record stored");
+                if let Err(e) = ctx.kad.store_mut().add_provider(record) {
+                    tracing::debug!(error = %e, "provider store full");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `source` put `record` in this node's part of the DHT, within its put limit: kept if it
+    /// is a valid agent record newer than the one held, for an hour at most; a record that
+    /// does not verify lowers the sender's reputation.
+    fn on_put_record(
         &mut self,
         ctx: &mut AdpContext<'_>,
         source: PeerId,

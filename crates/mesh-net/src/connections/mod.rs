@@ -34,6 +34,8 @@ use crate::scoring;
 use bootstrap::{Bootstrap, peer_id_of};
 use trim::ConnectionTrim;
 
+/// Providers dialled per topic lookup at most.
+const TOPIC_DIALS_PER_LOOKUP: usize = 8;
 /// How often topic score parameters and application scores are brought up to date.
 const SCORING_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -203,6 +205,91 @@ impl Connections {
         };
         ctx.metrics.connection_refused(reason);
         tracing::debug!(addr = %from, %cause, "inbound connection refused");
+    }
+
+    /// `peer` identified itself: its listen addresses usable from here (at most
+    /// [`crate::peers::MAX_ADDRS_PER_PEER`]) go to the peer book, and to the DHT's routing
+    /// table if it speaks the DHT. Returns them.
+    pub(crate) fn on_identified(
+        &mut self,
+        ctx: &mut ConnContext<'_>,
+        peer: PeerId,
+        info: &libp2p::identify::Info,
+    ) -> Vec<Multiaddr> {
+        let local_link = ctx.peers.is_local_link(&peer);
+        let listen: Vec<Multiaddr> = info
+            .listen_addrs
+            .iter()
+            .filter(|a| crate::addr_scope::usable(a, local_link))
+            .take(crate::peers::MAX_ADDRS_PER_PEER)
+            .cloned()
+            .collect();
+        ctx.peers
+            .identified(peer, &listen, info.agent_version.clone());
+        let speaks_kad = info
+            .protocols
+            .iter()
+            .any(|p| p.as_ref() == crate::behaviour::KAD_PROTOCOL);
+        if speaks_kad {
+            for addr in &listen {
+                ctx.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+            }
+        }
+        listen
+    }
+
+    /// Peers found on the local network by mDNS: into the DHT's routing table, and dialled
+    /// unless connected.
+    pub(crate) fn on_mdns_discovered(
+        &mut self,
+        ctx: &mut ConnContext<'_>,
+        found: Vec<(PeerId, Multiaddr)>,
+    ) {
+        let local = *ctx.swarm.local_peer_id();
+        for (peer, addr) in found {
+            if peer == local {
+                continue;
+            }
+            ctx.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, addr.clone());
+            if !ctx.peers.is_connected(&peer) {
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(vec![addr])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                let _ = ctx.swarm.dial(opts);
+            }
+        }
+    }
+
+    /// Dials up to [`TOPIC_DIALS_PER_LOOKUP`] of the peers a DHT lookup found on one of this
+    /// node's topics, those not connected yet.
+    pub(crate) fn dial_topic_peers(
+        &mut self,
+        ctx: &mut ConnContext<'_>,
+        providers: HashSet<PeerId>,
+    ) {
+        let local = *ctx.swarm.local_peer_id();
+        let mut dialled = 0;
+        for peer in providers {
+            if dialled >= TOPIC_DIALS_PER_LOOKUP {
+                break;
+            }
+            if peer == local || ctx.peers.is_connected(&peer) {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if ctx.swarm.dial(opts).is_ok() {
+                dialled += 1;
+            }
+        }
     }
 
     /// `peer` sent or answered a negotiation message: its connection is kept a while.

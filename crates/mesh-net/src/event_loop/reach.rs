@@ -187,7 +187,7 @@ impl EventLoop {
         if self.config.role == crate::config::Role::Coordinator
             && self.config.nat.external_addresses.is_empty()
             && !is_relayed(addr)
-            && super::is_dialable(addr)
+            && super::start::is_dialable(addr)
         {
             self.swarm.add_external_address(addr.clone());
         }
@@ -260,7 +260,7 @@ impl EventLoop {
         let addrs: Vec<Multiaddr> = self
             .listen_addrs
             .iter()
-            .filter(|a| !is_relayed(a) && super::is_dialable(a))
+            .filter(|a| !is_relayed(a) && super::start::is_dialable(a))
             .cloned()
             .collect();
         for addr in addrs {

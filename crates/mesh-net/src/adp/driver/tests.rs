@@ -366,6 +366,41 @@ fn a_rendezvous_point_names_agents_whose_records_are_fetched_from_them() {
     assert_eq!(via_rendezvous, 1);
 }
 
+/// A peer's request to store `record` here.
+fn put_request(source: PeerId, record: Record) -> kad::InboundRequest {
+    kad::InboundRequest::PutRecord {
+        source,
+        connection: libp2p::swarm::ConnectionId::new_unchecked(0),
+        record: Some(record),
+    }
+}
+
+#[test]
+fn a_peer_beyond_its_put_limit_stores_nothing_more() {
+    let mut h = Harness::new(true, false, &[]);
+    let limit = crate::config::Limits::default().dht_puts_per_peer.burst as u64;
+    let source = PeerId::random();
+    let now = h.start;
+    let mut keys = Vec::new();
+    for seq in 0..=limit {
+        let a = Keypair::generate_ed25519();
+        let key = kad::RecordKey::new(&agent_record_key(&peer_of(&a)));
+        let record = Record::new(key.clone(), record(&a, &["text"], seq + 1).envelope);
+        h.with(|adp, ctx| adp.on_inbound(ctx, put_request(source, record), now, NOW_MS));
+        keys.push(key);
+    }
+    let (last, kept) = keys.split_last().expect("keys");
+    assert!(kept.iter().all(|k| h.kad.store_mut().get(k).is_some()));
+    assert!(h.kad.store_mut().get(last).is_none(), "over the limit");
+    assert_eq!(h.rejected("rate_limited"), 1);
+    // Another peer still stores.
+    let a = Keypair::generate_ed25519();
+    let key = kad::RecordKey::new(&agent_record_key(&peer_of(&a)));
+    let record = Record::new(key.clone(), record(&a, &["text"], 1).envelope);
+    h.with(|adp, ctx| adp.on_inbound(ctx, put_request(PeerId::random(), record), now, NOW_MS));
+    assert!(h.kad.store_mut().get(&key).is_some());
+}
+
 #[test]
 fn an_inbound_record_is_kept_only_if_valid_and_not_older() {
     let mut h = Harness::new(true, false, &[]);
@@ -375,7 +410,7 @@ fn an_inbound_record_is_kept_only_if_valid_and_not_older() {
     let put = |h: &mut Harness, envelope: Vec<u8>| {
         let record = Record::new(key.clone(), envelope);
         let now = h.start;
-        h.with(|adp, ctx| adp.on_put_record(ctx, source, record, now, NOW_MS));
+        h.with(|adp, ctx| adp.on_inbound(ctx, put_request(source, record), now, NOW_MS));
     };
     let newer = record(&a, &["text"], 5);
     put(&mut h, newer.envelope.clone());

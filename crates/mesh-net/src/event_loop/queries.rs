@@ -1,0 +1,136 @@
+//! Questions about the node's state, answered from the drivers without changing anything:
+//! peers, topics, intents, negotiations, reputation, reachability.
+
+use libp2p::gossipsub::IdentTopic;
+use libp2p::multiaddr::Protocol;
+use mesh_core::{IntentStatus, SignedIntent};
+
+use super::{EventLoop, now_ms};
+use crate::handle::{Command, NodeInfo, TopicPeers};
+use crate::intent_book::IntentView;
+
+impl EventLoop {
+    /// Answers a command that only asks.
+    pub(super) fn answer(&self, query: Command) {
+        match query {
+            Command::Peers { reply } => {
+                let gossipsub = &self.swarm.behaviour().gossipsub;
+                let _ = reply.send(self.peers.list(|p| gossipsub.peer_score(p)));
+            }
+            Command::TopicPeers { capability, reply } => {
+                let topic = IdentTopic::new(capability.topic()).hash();
+                let gossipsub = &self.swarm.behaviour().gossipsub;
+                let _ = reply.send(TopicPeers {
+                    mesh: gossipsub.mesh_peers(&topic).copied().collect(),
+                    subscribed: gossipsub
+                        .all_peers()
+                        .filter(|(_, topics)| topics.contains(&&topic))
+                        .map(|(peer, _)| *peer)
+                        .collect(),
+                });
+            }
+            Command::Info { reply } => {
+                let _ = reply.send(self.info());
+            }
+            Command::Reputation { peer, reply } => {
+                let _ = reply.send(crate::receipts::ReputationView::of(
+                    &peer,
+                    self.peers.trust(),
+                    self.peers.local_score(&peer),
+                ));
+            }
+            Command::Negotiations { reply } => {
+                let _ = reply.send(self.inp.registry().list(self.local, now_ms()));
+            }
+            Command::Transcript { id, reply } => {
+                let _ = reply.send(self.inp.registry().transcript(&id));
+            }
+            Command::Intents { limit, reply } => {
+                let _ = reply.send(self.intent_views(limit));
+            }
+            Command::Intent { id, reply } => {
+                let now = now_ms();
+                let view = self
+                    .idp
+                    .known_intent(&id)
+                    .map(|i| self.intent_view(&i, now));
+                let _ = reply.send(view);
+            }
+            Command::OpenIntents { reply } => {
+                let now = now_ms();
+                let open = self
+                    .idp
+                    .open()
+                    .newest(usize::MAX)
+                    .into_iter()
+                    .filter(|i| i.publisher != self.local && !i.is_expired(now))
+                    .filter(|i| {
+                        i.capabilities
+                            .iter()
+                            .any(|c| self.idp.subscriptions().contains(c))
+                    })
+                    .collect();
+                let _ = reply.send(open);
+            }
+            Command::Reachability { reply } => {
+                let _ = reply.send(self.reachability_report());
+            }
+            // Commands that change state are the router's.
+            _ => {}
+        }
+    }
+
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            peer_id: self.local.to_string(),
+            listen_addrs: self
+                .listen_addrs
+                .iter()
+                .map(|a| a.clone().with(Protocol::P2p(self.local)).to_string())
+                .collect(),
+            capabilities: self
+                .config
+                .capabilities
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            subscriptions: self
+                .idp
+                .subscriptions()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            connected_peers: self.peers.connected_count(),
+            agent_version: format!("mesh/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    pub(super) fn intent_status(&self, intent: &SignedIntent, now: u64) -> IntentStatus {
+        let cancelled = self.idp.book().cancellation_of(intent).is_some();
+        self.inp
+            .registry()
+            .status_of(&intent.id, intent.content.expires_at_ms, cancelled, now)
+    }
+
+    fn intent_view(&self, intent: &SignedIntent, now: u64) -> IntentView {
+        let status = self.intent_status(intent, now);
+        let negotiations = self.inp.registry().states_of(&intent.id).count();
+        self.idp.book().view(intent, status, negotiations)
+    }
+
+    fn intent_views(&self, limit: usize) -> Vec<IntentView> {
+        let now = now_ms();
+        let own = self.idp.book().own_intents();
+        let others = self
+            .idp
+            .open()
+            .newest(limit)
+            .into_iter()
+            .filter(|i| i.publisher != self.local && !i.is_expired(now));
+        own.into_iter()
+            .chain(others)
+            .take(limit)
+            .map(|i| self.intent_view(&i, now))
+            .collect()
+    }
+}
