@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::adp::driver::{self as adp_driver, AdpContext, AdpDriver, AdpQuery, QueryNote};
 use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent};
 use crate::config::NetConfig;
-use crate::connections::{ConnContext, Connections};
+use crate::connections::{ConnContext, Connections, Kept};
 use crate::error::NetError;
 use crate::handle::{Command, ReceivedIntent};
 use crate::idp::driver::{IdpContext, IdpDriver};
@@ -252,27 +252,6 @@ impl EventLoop {
         self.store.save(write);
     }
 
-    fn save_reputations(&mut self) {
-        if !self.store.is_open() {
-            return;
-        }
-        let now = now_ms();
-        let changed: Vec<mesh_store::StoredReputation> = self
-            .peers
-            .take_changed()
-            .into_iter()
-            .map(|(peer, score, observations)| mesh_store::StoredReputation {
-                peer_id: peer.to_bytes(),
-                score,
-                observations,
-                updated_at_unix_ms: now,
-            })
-            .collect();
-        if !changed.is_empty() {
-            self.save(Write::Reputations(changed));
-        }
-    }
-
     fn subscribe(&mut self, capabilities: Vec<Capability>) {
         let added = self
             .idp
@@ -441,7 +420,7 @@ impl EventLoop {
             (
                 QueryPurpose::TopicPeers(_),
                 QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
-            ) => self.with_conns(|c, ctx| c.dial_topic_peers(ctx, providers)),
+            ) => self.with_conns(|c, ctx, _| c.dial_topic_peers(ctx, providers)),
             (QueryPurpose::FindPeer(peer), QueryResult::GetClosestPeers(result)) => {
                 let peers = match result {
                     Ok(ok) => ok.peers,
@@ -519,7 +498,7 @@ impl EventLoop {
                 self.libp2p_metrics.record(&e);
                 if let identify::Event::Received { peer_id, info, .. } = e {
                     self.on_identify_reach(peer_id, &info);
-                    let listen = self.with_conns(|c, ctx| c.on_identified(ctx, peer_id, &info));
+                    let listen = self.with_conns(|c, ctx, _| c.on_identified(ctx, peer_id, &info));
                     self.save(Write::Peer(mesh_store::StoredPeer {
                         peer_id: peer_id.to_bytes(),
                         addresses: listen.iter().map(ToString::to_string).collect(),
@@ -540,7 +519,7 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(MeshBehaviourEvent::Inp(e)) => self.on_inp_event(e),
             SwarmEvent::Behaviour(MeshBehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
-                self.with_conns(|c, ctx| c.on_mdns_discovered(ctx, found));
+                self.with_conns(|c, ctx, _| c.on_mdns_discovered(ctx, found));
             }
             SwarmEvent::Behaviour(
                 e @ (MeshBehaviourEvent::Autonat(_)
@@ -580,20 +559,9 @@ impl EventLoop {
             } => {
                 self.on_connection_reach(connection_id, peer_id, &endpoint);
                 let first = num_established.get() == 1;
-                let inp = &self.inp;
-                let mut ctx = ConnContext {
-                    swarm: &mut self.swarm,
-                    peers: &mut self.peers,
-                    metrics: &self.metrics,
-                };
-                self.conns.on_established(
-                    &mut ctx,
-                    connection_id,
-                    peer_id,
-                    &endpoint,
-                    first,
-                    &|p| inp.in_flight(p) > 0,
-                );
+                self.with_conns(|c, ctx, kept| {
+                    c.on_established(ctx, connection_id, peer_id, &endpoint, first, kept);
+                });
                 if first {
                     let now = Instant::now();
                     if let Some(request) = self.idp.catchup_on_connect(now) {
@@ -610,20 +578,20 @@ impl EventLoop {
                 ..
             } => {
                 self.on_connection_closed_reach(connection_id, peer_id, num_established);
-                self.with_conns(|conns, ctx| conns.on_closed(ctx, peer_id, num_established));
+                self.with_conns(|conns, ctx, _| conns.on_closed(ctx, peer_id, num_established));
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 peer_id,
                 error,
-            } => self.with_conns(|conns, ctx| {
+            } => self.with_conns(|conns, ctx, _| {
                 conns.on_dial_error(ctx, connection_id, peer_id, &error);
             }),
             SwarmEvent::IncomingConnectionError {
                 error: libp2p::swarm::ListenError::Denied { cause },
                 send_back_addr,
                 ..
-            } => self.with_conns(|conns, ctx| {
+            } => self.with_conns(|conns, ctx, _| {
                 conns.on_inbound_refused(ctx, &cause, &send_back_addr);
             }),
             _ => {}
@@ -648,8 +616,10 @@ impl EventLoop {
             self.next_housekeeping = now + HOUSEKEEPING;
             let retention = self.config.negotiation_retention;
             self.with_inp(|inp, ctx| inp.prune(ctx, now_ms(), retention));
-            self.save_reputations();
             if self.store.is_open() {
+                if let Some(changed) = self.peers.reputations_changed(now_ms()) {
+                    self.save(changed);
+                }
                 self.save(Write::Prune { now_ms: now_ms() });
             }
         }
@@ -658,14 +628,8 @@ impl EventLoop {
             self.next_housekeeping_ids = now + HOUSEKEEPING;
             self.idp.prune(now_ms());
         }
-        let (inp, subscriptions) = (&self.inp, self.idp.subscriptions());
-        let mut ctx = ConnContext {
-            swarm: &mut self.swarm,
-            peers: &mut self.peers,
-            metrics: &self.metrics,
-        };
-        self.conns
-            .tick(&mut ctx, now, &|p| inp.in_flight(p) > 0, subscriptions);
+        let subscriptions = self.idp.subscriptions().to_vec();
+        self.with_conns(|c, ctx, kept| c.tick(ctx, now, kept, &subscriptions));
         if now >= self.next_topic_check {
             self.next_topic_check = now + TOPIC_CHECK;
             let gossipsub = &self.swarm.behaviour().gossipsub;
@@ -677,26 +641,25 @@ impl EventLoop {
 }
 
 impl EventLoop {
-    /// The connection driver and its context, borrowed from the loop's other fields.
-    fn with_conns<R>(&mut self, f: impl FnOnce(&mut Connections, &mut ConnContext<'_>) -> R) -> R {
-        let mut ctx = ConnContext {
-            swarm: &mut self.swarm,
-            peers: &mut self.peers,
-            metrics: &self.metrics,
-        };
-        f(&mut self.conns, &mut ctx)
-    }
-
-    /// At the connection limit, closes the connection worth least so that a needed dial gets
-    /// a slot.
-    fn make_room(&mut self) {
+    /// The connection driver and its context, borrowed from the loop's other fields, with the
+    /// peers kept whatever their worth (those with negotiation messages in flight).
+    fn with_conns<R>(
+        &mut self,
+        f: impl FnOnce(&mut Connections, &mut ConnContext<'_>, Kept<'_>) -> R,
+    ) -> R {
         let inp = &self.inp;
         let mut ctx = ConnContext {
             swarm: &mut self.swarm,
             peers: &mut self.peers,
             metrics: &self.metrics,
         };
-        self.conns.make_room(&mut ctx, &|p| inp.in_flight(p) > 0);
+        f(&mut self.conns, &mut ctx, &|p| inp.in_flight(p) > 0)
+    }
+
+    /// At the connection limit, closes the connection worth least so that a needed dial gets
+    /// a slot.
+    fn make_room(&mut self) {
+        self.with_conns(|c, ctx, kept| c.make_room(ctx, kept));
     }
 }
 

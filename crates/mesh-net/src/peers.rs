@@ -174,6 +174,21 @@ impl PeerBook {
             .collect()
     }
 
+    /// The write that stores the scores changed since the last call, if any changed.
+    pub fn reputations_changed(&mut self, now_ms: u64) -> Option<crate::persist::Write> {
+        let changed: Vec<mesh_store::StoredReputation> = self
+            .take_changed()
+            .into_iter()
+            .map(|(peer, score, observations)| mesh_store::StoredReputation {
+                peer_id: peer.to_bytes(),
+                score,
+                observations,
+                updated_at_unix_ms: now_ms,
+            })
+            .collect();
+        (!changed.is_empty()).then_some(crate::persist::Write::Reputations(changed))
+    }
+
     /// The reputation of `peer` in `[0, 1]`: its score from receipts (0.5 for an agent nobody
     /// trusted has rated), lowered by misbehaviour this node saw itself. What discovery's
     /// `min_reputation`, the offer strategy and gossip's application score use.
