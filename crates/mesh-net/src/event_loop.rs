@@ -1,5 +1,6 @@
 //! The task that owns the Swarm.
 
+mod lend;
 mod own_intents;
 mod queries;
 mod reach;
@@ -22,23 +23,21 @@ use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping, request_response};
-use mesh_core::intent::IntentId;
-use mesh_core::{Capability, IntentStatus, Keypair, SignedIntent, unix_ms};
+use mesh_core::{Capability, Keypair, SignedIntent, unix_ms};
 use mesh_proto::v1::{OpenIntentsRequest, OpenIntentsResponse};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::adp::driver::{self as adp_driver, AdpContext, AdpDriver, AdpQuery, QueryNote};
+use crate::adp::driver::{self as adp_driver, AdpDriver, AdpQuery};
 use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent};
 use crate::config::NetConfig;
-use crate::connections::{ConnContext, Connections, Kept};
+use crate::connections::Connections;
 use crate::error::NetError;
 use crate::handle::{Command, ReceivedIntent};
-use crate::idp::driver::{IdpContext, IdpDriver};
-use crate::inp::driver::{self as inp_driver, InpAction, InpContext, InpDriver};
+use crate::idp::driver::IdpDriver;
+use crate::inp::driver::{self as inp_driver, InpDriver};
 use crate::inp::{self, NegotiationEvent};
-use crate::intent_book::{IntentBook, IntentUpdate};
+use crate::intent_book::IntentUpdate;
 use crate::metrics::MeshMetrics;
-use crate::open_intents::OpenIntents;
 use crate::peers::PeerBook;
 use crate::persist::Write;
 use crate::store_link::StoreLink;
@@ -193,38 +192,6 @@ impl EventLoop {
 
     // ----- INP -----
 
-    /// The INP driver and its context, borrowed from the loop's other fields; then carries out
-    /// what the driver asked of the rest of the node.
-    fn with_inp<R>(&mut self, f: impl FnOnce(&mut InpDriver, &mut InpContext<'_>) -> R) -> R {
-        let mut actions = Vec::new();
-        let (book, open) = (self.idp.book(), self.idp.open());
-        let lookup = |id: &IntentId| lookup(book, open, id);
-        let mut ctx = InpContext {
-            local: self.local,
-            keypair: &self.keypair,
-            wire: &mut self.swarm.behaviour_mut().inp,
-            peers: &mut self.peers,
-            metrics: &self.metrics,
-            store: &mut self.store,
-            lookup: &lookup,
-            events: &self.negotiation_events,
-            actions: &mut actions,
-        };
-        let result = f(&mut self.inp, &mut ctx);
-        for action in actions {
-            match action {
-                InpAction::FindPeer(peer) => {
-                    let qid = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
-                    self.queries.insert(qid, QueryPurpose::FindPeer(peer));
-                }
-                InpAction::MakeRoom => self.make_room(),
-                InpAction::Negotiated(peer) => self.conns.negotiated(peer, Instant::now()),
-                InpAction::Attest(id) => self.attest_completed(&id),
-            }
-        }
-        result
-    }
-
     fn negotiate(&mut self, action: inp::Action, reply: inp_driver::Reply) {
         self.with_inp(|inp, ctx| inp.negotiate(ctx, action, reply, now_ms()));
     }
@@ -274,48 +241,21 @@ impl EventLoop {
 
     // ----- IDP -----
 
-    /// The IDP driver and its context, borrowed from the loop's other fields.
-    fn with_idp<R>(&mut self, f: impl FnOnce(&mut IdpDriver, &mut IdpContext<'_>) -> R) -> R {
-        let mut store = store_link(&self.store);
-        let mut ctx = IdpContext {
-            peers: &mut self.peers,
-            metrics: &self.metrics,
-            intents: &self.intents,
-            updates: &self.intent_updates,
-            store: &mut store,
-        };
-        f(&mut self.idp, &mut ctx)
-    }
-
     fn on_gossip_message(
         &mut self,
-        propagation_source: PeerId,
+        source: PeerId,
         message_id: gossipsub::MessageId,
         message: gossipsub::Message,
     ) {
         if message.topic.as_str() == crate::receipts::RECEIPTS_TOPIC {
-            self.on_receipt_gossip(propagation_source, &message_id, &message.data);
+            self.on_receipt_gossip(source, &message_id, &message.data);
             return;
         }
         let (now_ms, now) = (now_ms(), Instant::now());
-        let mut store = store_link(&self.store);
-        let mut ctx = IdpContext {
-            peers: &mut self.peers,
-            metrics: &self.metrics,
-            intents: &self.intents,
-            updates: &self.intent_updates,
-            store: &mut store,
-        };
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        let accepted = self.idp.on_gossip(
-            &mut ctx,
-            gossipsub,
-            propagation_source,
-            message_id,
-            &message,
-            now_ms,
-            now,
-        );
+        let accepted = self.with_idp(|idp, ctx, behaviour, _| {
+            let gossipsub = &mut behaviour.gossipsub;
+            idp.on_gossip(ctx, gossipsub, source, message_id, &message, now_ms, now)
+        });
         if let Some(publisher) = accepted {
             self.conns.intent_seen(&message.topic, publisher, now);
         }
@@ -327,52 +267,18 @@ impl EventLoop {
         &mut self,
         event: request_response::Event<OpenIntentsRequest, OpenIntentsResponse>,
     ) {
-        let (local, inp) = (self.local, &self.inp);
-        // Our own intents leave once agreed: they take no more offers.
-        let offered =
-            |i: &SignedIntent| i.publisher != local || inp.registry().agreement_on(&i.id).is_none();
-        let mut store = store_link(&self.store);
-        let mut ctx = IdpContext {
-            peers: &mut self.peers,
-            metrics: &self.metrics,
-            intents: &self.intents,
-            updates: &self.intent_updates,
-            store: &mut store,
-        };
-        let wire = &mut self.swarm.behaviour_mut().catchup;
-        self.idp
-            .on_catchup_event(&mut ctx, wire, event, offered, now_ms(), Instant::now());
+        let local = self.local;
+        self.with_idp(|idp, ctx, behaviour, negotiations| {
+            // Our own intents leave once agreed: they take no more offers.
+            let offered = |i: &SignedIntent| {
+                i.publisher != local || negotiations.agreement_on(&i.id).is_none()
+            };
+            let wire = &mut behaviour.catchup;
+            idp.on_catchup_event(ctx, wire, event, offered, now_ms(), Instant::now());
+        });
     }
 
     // ----- ADP -----
-
-    /// The ADP driver and its context, borrowed from the swarm's behaviours and the loop's
-    /// other fields.
-    fn with_adp<R>(&mut self, f: impl FnOnce(&mut AdpDriver, &mut AdpContext<'_>) -> R) -> R {
-        let mut store = store_link(&self.store);
-        let queries = &mut self.queries;
-        let mut note = |note: QueryNote| match note {
-            QueryNote::Started(id, query) => {
-                queries.insert(id, QueryPurpose::Discovery(query));
-            }
-            QueryNote::Dropped(id) => {
-                queries.remove(&id);
-            }
-        };
-        let behaviour = self.swarm.behaviour_mut();
-        let mut ctx = AdpContext {
-            kad: &mut behaviour.kad,
-            rendezvous: &mut behaviour.rendezvous,
-            record_fetch: &mut behaviour.agent_record,
-            keypair: &self.keypair,
-            peers: &mut self.peers,
-            metrics: &self.metrics,
-            sources: self.nat.discovery_metrics(),
-            store: &mut store,
-            queries: &mut note,
-        };
-        f(&mut self.adp, &mut ctx)
-    }
 
     /// Announces this node in the DHT: its topics, and its agent record with its current
     /// addresses.
@@ -641,48 +547,9 @@ impl EventLoop {
 }
 
 impl EventLoop {
-    /// The connection driver and its context, borrowed from the loop's other fields, with the
-    /// peers kept whatever their worth (those with negotiation messages in flight).
-    fn with_conns<R>(
-        &mut self,
-        f: impl FnOnce(&mut Connections, &mut ConnContext<'_>, Kept<'_>) -> R,
-    ) -> R {
-        let inp = &self.inp;
-        let mut ctx = ConnContext {
-            swarm: &mut self.swarm,
-            peers: &mut self.peers,
-            metrics: &self.metrics,
-        };
-        f(&mut self.conns, &mut ctx, &|p| inp.in_flight(p) > 0)
-    }
-
     /// At the connection limit, closes the connection worth least so that a needed dial gets
     /// a slot.
     fn make_room(&mut self) {
         self.with_conns(|c, ctx, kept| c.make_room(ctx, kept));
     }
-}
-
-/// Looks up an intent for a negotiation: this node's own or an open one; a cancelled intent
-/// is refused with its status.
-fn lookup(
-    book: &IntentBook,
-    open: &OpenIntents,
-    id: &IntentId,
-) -> Result<Arc<SignedIntent>, inp::InpError> {
-    if let Some(intent) = book.cancelled_intent(id) {
-        return Err(inp::InpError::IntentClosed {
-            id: intent.id.to_string(),
-            status: IntentStatus::Cancelled,
-        });
-    }
-    book.own(id)
-        .or_else(|| open.get(id))
-        .ok_or_else(|| inp::InpError::UnknownIntent(id.to_string()))
-}
-
-/// The store link handed to a driver: queues a write if the node has a store; a full queue
-/// drops it (counted).
-fn store_link(link: &StoreLink) -> impl FnMut(Write) + '_ {
-    move |write| link.save(write)
 }

@@ -106,7 +106,7 @@ impl EventLoop {
             );
         }
         let cancellation = Arc::new(cancellation);
-        self.with_idp(|idp, ctx| idp.apply_cancellation(ctx, cancellation, now_ms()));
+        self.with_idp(|idp, ctx, _, _| idp.apply_cancellation(ctx, cancellation, now_ms()));
         CancelOutcome {
             id: id.to_string(),
             topics,
