@@ -112,11 +112,12 @@ impl IdpDriver {
             Verdict::Accept(intent) => {
                 ctx.peers.observe(source, Observation::Valid);
                 let publisher = intent.publisher;
-                let topic = Capability::from_topic(message.topic.as_str())?;
-                if self.deliver(ctx, *intent, source, topic, now_ms, now) {
-                    ctx.metrics.intents_received.inc();
-                } else {
-                    ctx.metrics.intents_duplicate.inc();
+                if let Some(topic) = Capability::from_topic(message.topic.as_str()) {
+                    if self.deliver(ctx, *intent, source, topic, now_ms, now) {
+                        ctx.metrics.intents_received.inc();
+                    } else {
+                        ctx.metrics.intents_duplicate.inc();
+                    }
                 }
                 Some(publisher)
             }
