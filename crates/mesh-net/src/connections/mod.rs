@@ -5,9 +5,9 @@
 //! | [`gate`] | refuses a connection before its handshake at the connection limit, or beyond the cap of inbound connections from one IP address |
 //! | [`bootstrap`] | dials the configured bootstrap peers, with backoff, until enough peers are connected |
 //! | [`trim`] | picks the connections worth least: above the trim target periodically, above the high mark at once, at the limit for a needed dial |
-//! | [`Connections`] | the driver: owns the three, feeds gossipsub's scoring its inputs, and counts what it refused |
+//! | `Connections` | the driver: owns the three, feeds gossipsub's scoring its inputs, and counts what it refused |
 //!
-//! The event loop hands the driver a [`ConnContext`] (the swarm, the peer book, the metrics)
+//! The event loop hands the driver a `ConnContext` (the swarm, the peer book, the metrics)
 //! and says which peers must be kept whatever their worth (those with messages in flight).
 
 pub mod bootstrap;

@@ -56,7 +56,7 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The protocol id; the version changes with any change to the wire messages.
 pub const PROTOCOL: &str = "/mesh/inp/1.0.0";
 /// Streams one peer may have open on this protocol at once (a peer keeps at most
-/// [`outbox::MAX_IN_FLIGHT_PER_PEER`] of its own requests on the wire, half of this).
+/// 32 (`outbox::MAX_IN_FLIGHT_PER_PEER`) of its own requests on the wire, half of this).
 pub const MAX_CONCURRENT_STREAMS: usize = 64;
 /// Largest INP request: the largest negotiation envelope plus framing.
 pub const MAX_INP_REQUEST_BYTES: usize = mesh_core::negotiation::MAX_ENVELOPE_BYTES + 1024;
