@@ -107,7 +107,7 @@ impl From<&State> for StateKind {
 
 impl fmt::Display for StateKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -146,6 +146,7 @@ mod tests {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
             assert_eq!(kind.to_string(), kind.as_str());
+            assert_eq!(format!("{kind:<15}|"), format!("{:<15}|", kind.as_str()));
             assert_eq!(serde_json::from_str::<StateKind>(&json).unwrap(), kind);
         }
     }
