@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use mesh_sdk::{
     AgentHandler, AgentQuery, Answer, AwardPolicy, Bid, Budget, Delivery, Eta, Intent, IntentId,
-    LowestPrice, MeshNetwork, NegotiationEvent, NegotiationId, NegotiationState,
-    NegotiationSummary, Price, Proposal, Receipt, SignedIntent, Transcript,
+    LowestPrice, MeshNetwork, NegotiationEvent, NegotiationEventKind, NegotiationId,
+    NegotiationState, NegotiationSummary, Price, Proposal, Receipt, SignedIntent, Transcript,
 };
 use tokio::sync::mpsc;
 
@@ -177,7 +177,10 @@ async fn main() -> Result<(), BoxError> {
     // The winner delivers on its own; read the result from the transcript.
     tokio::time::timeout(STEP, async {
         while let Some(e) = publisher_events.next().await {
-            if e.negotiation_id == winner.to_string() && e.received && e.kind == "deliver" {
+            if e.negotiation_id == winner.to_string()
+                && e.received
+                && e.kind == NegotiationEventKind::Deliver
+            {
                 return;
             }
         }

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use clap::Parser;
+use mesh_core::negotiation::StateKind;
 use mesh_net::{NegotiationEvent, PublishOutcome};
 use mesh_node::views::PublishIntentRequest;
 use serde::Serialize;
@@ -139,18 +140,18 @@ async fn negotiate(
         let event: NegotiationEvent = serde_json::from_value(value)?;
         break (start, offer, event);
     };
-    expect_state(&event, "offered")?;
+    expect_state(&event, StateKind::Offered)?;
     let id = event.negotiation_id;
 
     let (accept, event) = timed(a.post(&format!("/v1/negotiations/{id}/accept"), &json!({}))).await;
-    expect_state(&event?, "agreed")?;
+    expect_state(&event?, StateKind::Agreed)?;
     let (deliver, event) = timed(b.post(&format!("/v1/negotiations/{id}/deliver"), result)).await;
-    expect_state(&event?, "delivered")?;
+    expect_state(&event?, StateKind::Delivered)?;
     let receipt_body = json!({"rating": 0.9, "comment": "benchmark"});
     let (receipt, event) =
         timed(a.post(&format!("/v1/negotiations/{id}/receipt"), &receipt_body)).await;
     let full = start.elapsed();
-    expect_state(&event?, "completed")?;
+    expect_state(&event?, StateKind::Completed)?;
     Ok(Sample {
         offer,
         accept,
@@ -167,7 +168,7 @@ async fn timed<T>(fut: impl Future<Output = T>) -> (Duration, T) {
     (start.elapsed(), out)
 }
 
-fn expect_state(event: &NegotiationEvent, state: &str) -> anyhow::Result<()> {
+fn expect_state(event: &NegotiationEvent, state: StateKind) -> anyhow::Result<()> {
     if event.state != state {
         bail!(
             "negotiation {} is {} after {}, expected {state}",

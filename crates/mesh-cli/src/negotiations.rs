@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use mesh_core::Budget;
-use mesh_core::negotiation::{Transcript, TranscriptJson};
+use mesh_core::negotiation::{Role, Transcript, TranscriptJson};
 use mesh_net::{NegotiationEvent, NegotiationSummary};
 use mesh_node::Home;
 use mesh_node::api::negotiations::{
@@ -76,7 +76,7 @@ async fn run_online(home: &Home, command: NegotiationsCommand) -> anyhow::Result
                 println!("No negotiations.");
             } else {
                 for n in &list {
-                    let peer = if n.role == "publisher" {
+                    let peer = if n.role == Role::Publisher {
                         &n.agent
                     } else {
                         &n.publisher

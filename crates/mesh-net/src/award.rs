@@ -26,13 +26,13 @@ pub const MAX_DUE_PAST_EXPIRY: Duration = Duration::from_secs(3600);
 
 use mesh_core::IntentStatus;
 use mesh_core::intent::IntentId;
-use mesh_core::negotiation::{Body, NegotiationId, Price, Proposal};
+use mesh_core::negotiation::{Body, NegotiationId, Price, Proposal, Role, StateKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::NetError;
 use crate::handle::MeshHandle;
-use crate::inp::NegotiationSummary;
+use crate::inp::{NegotiationEventKind, NegotiationSummary};
 
 /// One agent's open offer on an intent.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +223,7 @@ pub async fn offers(
     let wanted = intent.to_string();
     let mut out = Vec::new();
     for n in handle.negotiations().await? {
-        if n.intent_id != wanted || n.role != "publisher" || n.state != "offered" {
+        if n.intent_id != wanted || n.role != Role::Publisher || n.state != StateKind::Offered {
             continue;
         }
         let (Some(p), Ok(id)) = (n.proposal, n.negotiation_id.parse::<NegotiationId>()) else {
@@ -362,14 +362,14 @@ async fn counter_and_wait(
     let answer = tokio::time::timeout(wait, async {
         loop {
             match events.recv().await {
-                Ok(e) if e.negotiation_id == wanted && e.received => return Some(e.kind.clone()),
+                Ok(e) if e.negotiation_id == wanted && e.received => return Some(e.kind),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return None,
             }
         }
     })
     .await;
-    Ok(matches!(answer, Ok(Some(kind)) if kind == "accept"))
+    Ok(matches!(answer, Ok(Some(NegotiationEventKind::Accept))))
 }
 
 /// Rejects (or withdraws from) every open negotiation on `intent` but `keep`.
@@ -384,8 +384,8 @@ async fn decline_all(
         .negotiations()
         .await?
         .into_iter()
-        .filter(|n| n.intent_id == wanted && n.role == "publisher")
-        .filter(|n| n.state == "offered" || n.state == "countered")
+        .filter(|n| n.intent_id == wanted && n.role == Role::Publisher)
+        .filter(|n| matches!(n.state, StateKind::Offered | StateKind::Countered))
         .collect();
     for n in open {
         let Ok(id) = n.negotiation_id.parse::<NegotiationId>() else {
@@ -395,7 +395,7 @@ async fn decline_all(
             continue;
         }
         let reason = "another offer was chosen".to_owned();
-        let body = if n.state == "offered" {
+        let body = if n.state == StateKind::Offered {
             Body::Reject { reason }
         } else {
             Body::Withdraw { reason }

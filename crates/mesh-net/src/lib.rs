@@ -72,7 +72,7 @@ pub use config::{
 pub use error::NetError;
 pub use event_loop::{spawn, spawn_on};
 pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers};
-pub use inp::{InpError, NegotiationEvent, NegotiationSummary, ProposalView};
+pub use inp::{InpError, NegotiationEvent, NegotiationEventKind, NegotiationSummary, ProposalView};
 pub use intent_book::{CancelOutcome, IntentUpdate, IntentView};
 pub use metrics::MeshMetrics;
 pub use peers::PeerInfo;

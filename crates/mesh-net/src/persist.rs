@@ -89,7 +89,7 @@ pub enum Write {
     /// Drop finished negotiations (in one of `finished` states) last updated before
     /// `before_ms` (their retention passed), and all but the `keep` most recent others.
     PruneNegotiations {
-        /// The final state names (`inp::state_name`).
+        /// The final state names (`StateKind::as_str`).
         finished: &'static [&'static str],
         /// Unix ms.
         before_ms: u64,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
-use mesh_core::negotiation::{Config, Negotiation, Transcript};
+use mesh_core::negotiation::{Config, Negotiation, StateKind, Transcript};
 use mesh_core::{SignedAgentRecord, SignedCancellation, SignedIntent};
 use mesh_store::{IntentStatus, NegotiationMeta, Role, Store, StoreError, StoredIntent};
 
@@ -94,7 +94,7 @@ pub fn restore(store: &Store, now_ms: u64, retention: Duration) -> Result<Restor
         match result {
             Ok(mut n) => {
                 // Expired before the stop: stays expired (its fault already counted).
-                if meta.state == "expired" {
+                if meta.state == StateKind::Expired.as_str() {
                     n.expire(meta.updated_at_unix_ms);
                 }
                 out.negotiations.push(n);
@@ -167,8 +167,8 @@ pub fn stored_intent(intent: &SignedIntent, own: bool, now_ms: u64) -> StoredInt
     }
 }
 
-/// The store's meta of a negotiation, as seen by `local`.
-pub fn meta_of(n: &Negotiation, local: &PeerId, state: &str, now_ms: u64) -> NegotiationMeta {
+/// The store's meta of a negotiation in state `state`, as seen by `local`.
+pub fn meta_of(n: &Negotiation, local: &PeerId, state: StateKind, now_ms: u64) -> NegotiationMeta {
     let publisher = n.publisher() == *local;
     NegotiationMeta {
         intent_id: n.intent_id().0,
@@ -182,7 +182,7 @@ pub fn meta_of(n: &Negotiation, local: &PeerId, state: &str, now_ms: u64) -> Neg
         } else {
             n.publisher().to_bytes()
         },
-        state: state.to_owned(),
+        state: state.as_str().to_owned(),
         updated_at_unix_ms: now_ms,
     }
 }

@@ -15,7 +15,8 @@ use std::time::Duration;
 use common::attacker::{AttackerNode, wait_until};
 use common::{discover_until, start};
 use mesh_core::negotiation::{
-    Body, Config, Delivery, Eta, Negotiation, NegotiationId, Price, Proposal, Receipt, State,
+    Body, Config, Delivery, Eta, FaultKind, Negotiation, NegotiationId, Price, Proposal, Receipt,
+    Role, State, StateKind,
 };
 use mesh_core::{Intent, IntentId};
 use mesh_net::NetError;
@@ -86,14 +87,14 @@ async fn an_overdue_agreement_is_cancelled_and_the_intent_awarded_again() {
 
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     let cancelled = publisher.handle.reply(id, cancel()).await.unwrap();
-    assert_eq!(cancelled.state, "withdrawn");
+    assert_eq!(cancelled.state, StateKind::Withdrawn);
     let fault = cancelled
         .fault
         .clone()
         .expect("the cancellation records a fault");
     assert_eq!(
-        (fault.kind.as_str(), fault.by.as_str(), fault.peer.as_str()),
-        ("non_delivery", "agent", slacker_peer.as_str())
+        (fault.kind, fault.by, fault.peer.as_str()),
+        (FaultKind::NonDelivery, Role::Agent, slacker_peer.as_str())
     );
     // Both transcripts end with the signed cancellation and verify.
     for node in [&publisher, &slacker] {

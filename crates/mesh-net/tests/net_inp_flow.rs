@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{discover_until, start, start_as};
-use mesh_core::negotiation::{Eta, Price, Proposal};
+use mesh_core::negotiation::{Eta, Price, Proposal, StateKind};
 use mesh_core::{Intent, Keypair};
 use mesh_net::NetError;
 
@@ -67,7 +67,7 @@ async fn a_hundred_concurrent_offers_to_one_publisher_all_land() {
     );
     let at_publisher = publisher.handle.negotiations().await.unwrap();
     assert_eq!(at_publisher.len(), N);
-    assert!(at_publisher.iter().all(|n| n.state == "offered"));
+    assert!(at_publisher.iter().all(|n| n.state == StateKind::Offered));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

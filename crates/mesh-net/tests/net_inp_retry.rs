@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use common::attacker::{AttackerNode, PATIENCE, wait_until};
 use common::start;
-use mesh_core::negotiation::{Body, Config, Eta, Negotiation, Price, Proposal};
+use mesh_core::negotiation::{Body, Config, Eta, Negotiation, Price, Proposal, StateKind};
 use mesh_core::{Capability, Intent, IntentId};
+use mesh_net::NegotiationEventKind;
 
 const CAPABILITY: &str = "text-generation";
 
@@ -85,8 +86,8 @@ async fn an_offer_whose_connection_closes_before_its_answer_is_sent_again() {
         .expect("the offer is answered in time")
         .expect("the offer goes through on its second try");
     assert_eq!(
-        (sent.kind.as_str(), sent.state.as_str()),
-        ("offer", "offered")
+        (sent.kind, sent.state),
+        (NegotiationEventKind::Offer, StateKind::Offered)
     );
     assert_eq!(
         publisher.log(|l| l.inp_requests),

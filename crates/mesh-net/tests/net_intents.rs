@@ -148,7 +148,7 @@ async fn late_joiner_catches_up_on_open_intents_but_not_expired_ones() {
         mesh_core::negotiation::Eta::Within(Duration::from_secs(600)),
     );
     let bid = late.handle.offer(first.intent.id, proposal).await.unwrap();
-    assert_eq!(bid.state, "offered");
+    assert_eq!(bid.state, mesh_core::negotiation::StateKind::Offered);
     let heard = tokio::time::timeout(Duration::from_secs(20), publisher_events.recv())
         .await
         .expect("publisher hears the late offer")

@@ -11,9 +11,9 @@ use std::time::Duration;
 use common::{discover_until, start};
 use mesh_core::Intent;
 use mesh_core::negotiation::{
-    Delivery, Eta, NegotiationId, Price, Proposal, Receipt, State, Transcript,
+    Delivery, Eta, NegotiationId, Price, Proposal, Receipt, Role, State, StateKind, Transcript,
 };
-use mesh_net::{NegotiationEvent, NetError};
+use mesh_net::{NegotiationEvent, NegotiationEventKind, NetError};
 use tokio::sync::broadcast;
 
 async fn next_event(
@@ -70,12 +70,12 @@ async fn publisher_and_three_agents_negotiate_to_a_receipt() {
     let (cheap, dear, idle) = (&agents[0], &agents[1], &agents[2]);
     let bid_dear = dear.handle.offer(intent_id, offer("3.00")).await.unwrap();
     let bid_cheap = cheap.handle.offer(intent_id, offer("2.50")).await.unwrap();
-    assert_eq!(bid_cheap.kind, "offer");
-    assert_eq!(bid_cheap.state, "offered");
+    assert_eq!(bid_cheap.kind, NegotiationEventKind::Offer);
+    assert_eq!(bid_cheap.state, StateKind::Offered);
     let mut seen_offers = Vec::new();
     for _ in 0..2 {
         let e = next_event(&mut publisher_events, "offer").await;
-        assert!(e.received && e.kind == "offer", "{e:?}");
+        assert!(e.received && e.kind == NegotiationEventKind::Offer, "{e:?}");
         seen_offers.push(e.price.clone().unwrap());
     }
     seen_offers.sort();
@@ -92,17 +92,17 @@ async fn publisher_and_three_agents_negotiate_to_a_receipt() {
         .await
         .unwrap();
     let counter = next_event(&mut cheap_events, "counter").await;
-    assert_eq!(counter.kind, "counter");
+    assert_eq!(counter.kind, NegotiationEventKind::Counter);
     assert_eq!(counter.price.as_deref(), Some("2.00 USD"));
     let agreed = cheap.handle.accept(cheap_id).await.unwrap();
-    assert_eq!(agreed.state, "agreed");
+    assert_eq!(agreed.state, StateKind::Agreed);
     // The loser is rejected.
     let rejected = publisher
         .handle
         .reject(dear_id, "another offer was chosen")
         .await
         .unwrap();
-    assert_eq!(rejected.state, "rejected");
+    assert_eq!(rejected.state, StateKind::Rejected);
     // A message after the end is refused locally with a typed error.
     assert!(matches!(
         publisher.handle.accept(dear_id).await,
@@ -125,13 +125,13 @@ async fn publisher_and_three_agents_negotiate_to_a_receipt() {
         )
         .await
         .unwrap();
-    assert_eq!(delivered.state, "delivered");
+    assert_eq!(delivered.state, StateKind::Delivered);
     let done = publisher
         .handle
         .receipt(cheap_id, Receipt::new(0.9).with_comment("good work"))
         .await
         .unwrap();
-    assert_eq!(done.state, "completed");
+    assert_eq!(done.state, StateKind::Completed);
 
     // Both sides hold the same transcript, and it verifies offline.
     let at_publisher = publisher
@@ -160,6 +160,6 @@ async fn publisher_and_three_agents_negotiate_to_a_receipt() {
 
     let listed = publisher.handle.negotiations().await.unwrap();
     assert_eq!(listed.len(), 2);
-    assert!(listed.iter().any(|n| n.state == "completed"));
-    assert!(listed.iter().all(|n| n.role == "publisher"));
+    assert!(listed.iter().any(|n| n.state == StateKind::Completed));
+    assert!(listed.iter().all(|n| n.role == Role::Publisher));
 }

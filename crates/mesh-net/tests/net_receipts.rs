@@ -36,7 +36,7 @@ use mesh_core::{Intent, IntentId, Keypair, PeerId};
 use mesh_net::codec::ProtoCodec;
 use mesh_net::receipt_catchup::{MAX_PAGE_ATTESTATIONS, MAX_RESPONSE_BYTES, PROTOCOL};
 use mesh_net::receipts::RECEIPTS_TOPIC;
-use mesh_net::{AgentQuery, MeshHandle, NegotiationEvent};
+use mesh_net::{AgentQuery, MeshHandle, NegotiationEvent, NegotiationEventKind};
 use mesh_proto::v1::{ReceiptsRequest, ReceiptsResponse};
 use tokio::sync::broadcast;
 
@@ -52,7 +52,7 @@ fn now_ms() -> u64 {
 
 async fn next_event(
     rx: &mut broadcast::Receiver<Arc<NegotiationEvent>>,
-    kind: &str,
+    kind: NegotiationEventKind,
 ) -> Arc<NegotiationEvent> {
     loop {
         let e = tokio::time::timeout(Duration::from_secs(20), rx.recv())
@@ -109,14 +109,14 @@ async fn negotiate_to_receipt(publisher: &TestNode, agent: &mut TestNode, rating
         .await
         .unwrap();
     let nid = offered.negotiation_id.parse().unwrap();
-    next_event(&mut events, "offer").await;
+    next_event(&mut events, NegotiationEventKind::Offer).await;
     publisher.handle.accept(nid).await.unwrap();
     agent
         .handle
         .deliver(nid, Delivery::inline("text/plain", b"la page".to_vec()))
         .await
         .unwrap();
-    next_event(&mut events, "deliver").await;
+    next_event(&mut events, NegotiationEventKind::Deliver).await;
     publisher
         .handle
         .receipt(nid, Receipt::new(rating).with_comment("fine work"))

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use mesh_sdk::{
-    Delivery, Eta, Intent, IntentId, IntentStream, LowestPrice, MeshNetwork, NegotiationId, Price,
-    Proposal, Receipt,
+    Delivery, Eta, Intent, IntentId, IntentStream, LowestPrice, MeshNetwork, NegotiationEventKind,
+    NegotiationId, Price, Proposal, Receipt, StateKind,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -180,7 +180,7 @@ async fn main() -> Result<(), BoxError> {
                 if !e.received {
                     continue;
                 }
-                if e.kind == "offer" {
+                if e.kind == NegotiationEventKind::Offer {
                     let t = tracked.entry(e.intent_id.clone()).or_default();
                     t.offers += 1;
                     t.first_offer.get_or_insert_with(Instant::now);
@@ -188,14 +188,14 @@ async fn main() -> Result<(), BoxError> {
                         t.awarded = true;
                         awards.spawn(award(publisher.clone(), e.intent_id.clone()));
                     }
-                } else if e.kind == "deliver" {
+                } else if e.kind == NegotiationEventKind::Deliver {
                     let publisher = publisher.clone();
                     receipts.spawn(async move {
                         let id: NegotiationId = e.negotiation_id.parse()?;
                         let done = publisher
                             .receipt(id, Receipt::new(0.9).with_comment("benchmark"))
                             .await?;
-                        if done.state != "completed" {
+                        if done.state != StateKind::Completed {
                             return Err(format!("receipt left {} {}", id, done.state).into());
                         }
                         Ok((e.intent_id, Instant::now()))
@@ -378,7 +378,7 @@ async fn run_agent(
                 });
             }
             Some(e) = events.next() => {
-                if e.received && e.kind == "accept" {
+                if e.received && e.kind == NegotiationEventKind::Accept {
                     let network = network.clone();
                     tasks.spawn(async move {
                         let id: NegotiationId = e.negotiation_id.parse()?;

@@ -41,9 +41,11 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 
-use mesh_core::negotiation::{Body, Delivery, NegotiationId, Proposal};
+use mesh_core::negotiation::{Body, Delivery, NegotiationId, Proposal, Role, StateKind};
 use mesh_core::{IntentId, SignedIntent};
-use mesh_net::{MeshHandle, NegotiationEvent, NegotiationSummary, ReceivedIntent};
+use mesh_net::{
+    MeshHandle, NegotiationEvent, NegotiationEventKind, NegotiationSummary, ReceivedIntent,
+};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Semaphore, broadcast};
 use tokio::task::JoinHandle;
@@ -199,7 +201,7 @@ async fn serve_loop<H: AgentHandler>(
                 Err(RecvError::Closed) => return,
             },
             event = events.recv() => match event {
-                Ok(event) if event.role == "agent" => {
+                Ok(event) if event.role == Role::Agent => {
                     let intent = recent.get(&event.intent_id);
                     let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };
                     let (handle, handler) = (handle.clone(), Arc::clone(&handler));
@@ -225,8 +227,9 @@ async fn on_event<H: AgentHandler>(
     let Ok(id) = event.negotiation_id.parse::<NegotiationId>() else {
         return;
     };
-    let result = match (event.kind.as_str(), event.state.as_str()) {
-        ("counter", "countered") if event.received => {
+    use NegotiationEventKind as Kind;
+    let result = match (event.kind, event.state) {
+        (Kind::Counter, StateKind::Countered) if event.received => {
             let Some(summary) = summary_of(handle, &event.negotiation_id).await else {
                 return;
             };
@@ -237,7 +240,7 @@ async fn on_event<H: AgentHandler>(
             };
             handle.reply(id, body).await.map(|_| ())
         }
-        (_, "agreed") => {
+        (_, StateKind::Agreed) => {
             let Some(summary) = summary_of(handle, &event.negotiation_id).await else {
                 return;
             };
@@ -249,7 +252,7 @@ async fn on_event<H: AgentHandler>(
                 }
             }
         }
-        ("receipt", _) | ("reject", _) | ("withdraw", _) if event.received => {
+        (Kind::Receipt | Kind::Reject | Kind::Withdraw, _) if event.received => {
             handler.on_finished(event).await;
             Ok(())
         }

@@ -60,13 +60,13 @@ pub use agent::{AgentHandler, Answer, Bid, ServeHandle};
 pub use libp2p::PeerId;
 pub use mesh_core::IntentStatus;
 pub use mesh_core::negotiation::{
-    Delivery, Eta, NegotiationId, Price, Proposal, Receipt, ResultContent, Role,
-    State as NegotiationState, Transcript,
+    Delivery, Eta, FaultKind, NegotiationId, Price, Proposal, Receipt, ResultContent, Role,
+    State as NegotiationState, StateKind, Transcript,
 };
 pub use mesh_core::{Budget, Intent, IntentId, SignedIntent, Skill};
 pub use mesh_net::{
-    AgentInfo, AgentQuery, NegotiationEvent, NegotiationSummary, PeerInfo, PublishOutcome,
-    ReceivedIntent,
+    AgentInfo, AgentQuery, NegotiationEvent, NegotiationEventKind, NegotiationSummary, PeerInfo,
+    PublishOutcome, ReceivedIntent,
 };
 pub use mesh_net::{CancelOutcome, IntentUpdate, IntentView, ReputationView};
 pub use strategy::{AwardOutcome, AwardPolicy, LowestPrice, OfferCandidate, OfferStrategy};

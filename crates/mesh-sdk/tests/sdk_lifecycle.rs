@@ -14,7 +14,8 @@ use common::{STEP, agent, eventually};
 use futures::StreamExt;
 use mesh_sdk::{
     AgentHandler, Answer, AwardPolicy, Bid, Delivery, Eta, Intent, IntentId, LowestPrice,
-    MeshNetwork, NegotiationEvent, NegotiationSummary, Price, Proposal, Receipt, SignedIntent,
+    MeshNetwork, NegotiationEvent, NegotiationEventKind, NegotiationSummary, Price, Proposal,
+    Receipt, SignedIntent, StateKind,
 };
 use tokio::sync::mpsc;
 
@@ -214,7 +215,7 @@ async fn handlers_bid_policy_counters_and_the_status_follows_the_job() {
         )
         .await
         .unwrap();
-    assert_eq!(done.state, "completed");
+    assert_eq!(done.state, StateKind::Completed);
     assert_eq!(status(&publisher, id).await, "completed");
 
     // Each worker heard how its negotiation ended: the winner a receipt, the other a reject.
@@ -224,19 +225,20 @@ async fn handlers_bid_policy_counters_and_the_status_follows_the_job() {
             .await
             .expect("both workers hear the end")
             .unwrap();
-        ends.push((e.peer.clone(), e.kind.clone(), e.negotiation_id == winner));
+        ends.push((e.peer.clone(), e.kind, e.negotiation_id == winner));
     }
     ends.sort();
     assert!(
         ends.contains(&(
             publisher.info().await.unwrap().peer_id,
-            "receipt".into(),
+            NegotiationEventKind::Receipt,
             true
         )),
         "{ends:?}"
     );
     assert!(
-        ends.iter().any(|(_, kind, won)| kind == "reject" && !won),
+        ends.iter()
+            .any(|(_, kind, won)| *kind == NegotiationEventKind::Reject && !won),
         "{ends:?}"
     );
     wait_status(&steady, id, "completed").await;
@@ -322,8 +324,8 @@ async fn a_cancelled_intent_travels_withdraws_offers_and_takes_no_more() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (end.kind.as_str(), end.state.as_str()),
-        ("withdraw", "withdrawn")
+        (end.kind, end.state),
+        (NegotiationEventKind::Withdraw, StateKind::Withdrawn)
     );
     assert_eq!(status(&watcher, id).await, "cancelled");
     let view = watcher.intent(id).await.unwrap().unwrap();

@@ -15,8 +15,8 @@ use futures::{Stream, StreamExt};
 use mesh_core::negotiation::{ResultContent, Role};
 use mesh_sdk::{
     AgentQuery, Delivery, Eta, Intent, IntentId, IntentStream, LowestPrice, MeshNetwork,
-    NegotiationEvent, NegotiationId, NegotiationState, OfferStrategy, Price, Proposal, Receipt,
-    Transcript,
+    NegotiationEvent, NegotiationEventKind as Kind, NegotiationId, NegotiationState, OfferStrategy,
+    Price, Proposal, Receipt, StateKind, Transcript,
 };
 
 type Events = Pin<Box<dyn Stream<Item = NegotiationEvent> + Send>>;
@@ -50,8 +50,8 @@ struct Report {
     peer_id: String,
     main: NegotiationId,
     side: NegotiationId,
-    /// `accept` or `reject`.
-    answer: String,
+    /// `Accept` or `Reject`.
+    answer: Kind,
     /// This worker's transcript once the main negotiation ended.
     transcript: Transcript,
 }
@@ -79,11 +79,8 @@ async fn work(
             .expect("both intents within the step")
             .expect("intent stream open");
         let bid = network.bid(intent.id, offer(price)).await.unwrap();
-        assert_eq!(
-            (bid.kind.as_str(), bid.state.as_str()),
-            ("offer", "offered")
-        );
-        assert_eq!(bid.role, "agent");
+        assert_eq!((bid.kind, bid.state), (Kind::Offer, StateKind::Offered));
+        assert_eq!(bid.role, Role::Agent);
         let id: NegotiationId = bid.negotiation_id.parse().unwrap();
         match intent.title() {
             MAIN => main = Some(id),
@@ -95,23 +92,25 @@ async fn work(
     let main_hex = main.to_string();
 
     let answer = wait_for(&mut events, "an answer to the bid", |e| {
-        e.negotiation_id == main_hex && e.received && (e.kind == "accept" || e.kind == "reject")
+        e.negotiation_id == main_hex
+            && e.received
+            && (e.kind == Kind::Accept || e.kind == Kind::Reject)
     })
     .await;
-    if answer.kind == "accept" {
-        assert_eq!(answer.state, "agreed");
+    if answer.kind == Kind::Accept {
+        assert_eq!(answer.state, StateKind::Agreed);
         let delivered = network
             .deliver(main, Delivery::inline("text/plain", RESULT))
             .await
             .unwrap();
-        assert_eq!(delivered.state, "delivered");
+        assert_eq!(delivered.state, StateKind::Delivered);
         let receipt = wait_for(&mut events, "the receipt", |e| {
-            e.negotiation_id == main_hex && e.received && e.kind == "receipt"
+            e.negotiation_id == main_hex && e.received && e.kind == Kind::Receipt
         })
         .await;
-        assert_eq!(receipt.state, "completed");
+        assert_eq!(receipt.state, StateKind::Completed);
     } else {
-        assert_eq!(answer.state, "rejected");
+        assert_eq!(answer.state, StateKind::Rejected);
     }
     Report {
         peer_id: network.info().await.unwrap().peer_id,
@@ -209,7 +208,7 @@ async fn lowest_bid_wins_delivers_and_both_sides_hold_the_same_transcript() {
         None
     );
     let side_hex = side.to_string();
-    let side_states: Vec<String> = publisher
+    let side_states: Vec<StateKind> = publisher
         .negotiations()
         .await
         .unwrap()
@@ -219,7 +218,7 @@ async fn lowest_bid_wins_delivers_and_both_sides_hold_the_same_transcript() {
         .collect();
     assert_eq!(side_states.len(), 2);
     assert!(
-        side_states.iter().all(|s| s == "offered"),
+        side_states.iter().all(|s| *s == StateKind::Offered),
         "an award that chooses none leaves every offer open: {side_states:?}"
     );
     // Awarding one intent leaves the offers on another alone.
@@ -241,16 +240,16 @@ async fn lowest_bid_wins_delivers_and_both_sides_hold_the_same_transcript() {
 
     // The winner delivers on its own; the publisher sees it and answers with a receipt.
     let delivered = wait_for(&mut publisher_events, "the delivery", |e| {
-        e.negotiation_id == winner.to_string() && e.received && e.kind == "deliver"
+        e.negotiation_id == winner.to_string() && e.received && e.kind == Kind::Deliver
     })
     .await;
-    assert_eq!(delivered.state, "delivered");
+    assert_eq!(delivered.state, StateKind::Delivered);
     assert_eq!(delivered.peer, cheap_id);
     let done = publisher
         .receipt(winner, Receipt::new(0.9).with_comment("good work"))
         .await
         .unwrap();
-    assert_eq!(done.state, "completed");
+    assert_eq!(done.state, StateKind::Completed);
 
     let mut reports = Vec::new();
     for task in tasks {
@@ -264,8 +263,8 @@ async fn lowest_bid_wins_delivers_and_both_sides_hold_the_same_transcript() {
     let (lost, won) = (&reports[0], &reports[1]);
     assert_eq!(won.peer_id, cheap_id);
     assert_eq!(won.main, winner);
-    assert_eq!(won.answer, "accept");
-    assert_eq!(lost.answer, "reject");
+    assert_eq!(won.answer, Kind::Accept);
+    assert_eq!(lost.answer, Kind::Reject);
     assert_ne!(won.side, lost.side);
 
     // The loser's negotiation ends rejected, at both ends.
@@ -275,8 +274,8 @@ async fn lowest_bid_wins_delivers_and_both_sides_hold_the_same_transcript() {
         .find(|n| n.negotiation_id == lost.main.to_string())
         .unwrap();
     assert_eq!(
-        (lost_main.role.as_str(), lost_main.state.as_str()),
-        ("agent", "rejected")
+        (lost_main.role, lost_main.state),
+        (Role::Agent, StateKind::Rejected)
     );
     assert_eq!(
         lost.transcript.verify().unwrap().state,
@@ -289,11 +288,11 @@ async fn lowest_bid_wins_delivers_and_both_sides_hold_the_same_transcript() {
         listed
             .iter()
             .find(|n| n.negotiation_id == id.to_string())
-            .map(|n| n.state.clone())
+            .map(|n| n.state)
             .unwrap()
     };
-    assert_eq!(state_of(winner), "completed");
-    assert_eq!(state_of(lost.main), "rejected");
+    assert_eq!(state_of(winner), StateKind::Completed);
+    assert_eq!(state_of(lost.main), StateKind::Rejected);
 
     // Byte-identical transcripts that verify offline to Completed.
     let at_publisher = publisher.transcript(winner).await.unwrap().unwrap();

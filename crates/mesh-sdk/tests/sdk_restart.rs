@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::{STEP, agent, eventually};
 use futures::StreamExt;
 use mesh_sdk::{
-    AgentQuery, Delivery, Eta, Intent, IntentId, NegotiationId, Price, Proposal, Receipt,
+    AgentQuery, Delivery, Eta, Intent, IntentId, NegotiationEventKind, NegotiationId, Price,
+    Proposal, Receipt, StateKind,
 };
 
 const CAPABILITY: &str = "data-analysis";
@@ -105,7 +106,7 @@ async fn a_restarted_node_keeps_peers_intents_and_negotiations() {
     .await;
     tokio::time::timeout(STEP, async {
         while let Some(e) = events.next().await {
-            if e.kind == "deliver" {
+            if e.kind == NegotiationEventKind::Deliver {
                 return;
             }
         }
@@ -113,7 +114,7 @@ async fn a_restarted_node_keeps_peers_intents_and_negotiations() {
     .await
     .expect("the publisher sees the delivery");
     let done = publisher.receipt(nid, Receipt::new(1.0)).await.unwrap();
-    assert_eq!(done.state, "completed");
+    assert_eq!(done.state, StateKind::Completed);
     assert_eq!(
         publisher.intent(id).await.unwrap().unwrap().status,
         "completed"

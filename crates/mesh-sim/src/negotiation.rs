@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mesh_core::negotiation::{Delivery, Eta, Price, Proposal, Receipt};
+use mesh_core::negotiation::{Delivery, Eta, Price, Proposal, Receipt, StateKind};
 use mesh_core::{Capability, Intent, IntentId};
-use mesh_net::{AwardPolicy, LowestPrice, MeshHandle, NetError};
+use mesh_net::{AwardPolicy, LowestPrice, MeshHandle, NegotiationEventKind, NetError};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -274,7 +274,13 @@ async fn publish_and_award(
     // Wait for the winner's delivery, then rate it.
     loop {
         match events.recv().await {
-            Ok(e) if e.negotiation_id == accepted && e.kind == "deliver" && e.received => break,
+            Ok(e)
+                if e.negotiation_id == accepted
+                    && e.kind == NegotiationEventKind::Deliver
+                    && e.received =>
+            {
+                break;
+            }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 if let Some(n) = handle
@@ -283,7 +289,7 @@ async fn publish_and_award(
                     .map_err(|e| format!("negotiations: {e}"))?
                     .into_iter()
                     .find(|n| n.negotiation_id == accepted)
-                    && n.state == "delivered"
+                    && n.state == StateKind::Delivered
                 {
                     break;
                 }
@@ -334,7 +340,7 @@ async fn agent(handle: MeshHandle, share: f64, price_seed: u64, tx: mpsc::Sender
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                if event.kind != "accept" || !event.received {
+                if event.kind != NegotiationEventKind::Accept || !event.received {
                     continue;
                 }
                 let Ok(negotiation) = event.negotiation_id.parse() else { continue };

@@ -97,8 +97,10 @@ pub struct Event {
 }
 
 /// What a party failed to do, as this negotiation shows it: evidence for reputation and for
-/// later dispute handling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// later dispute handling. Its snake_case name ([`FaultKind::as_str`]) is how the API and JSON
+/// show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// The agent did not deliver by the agreed due time: the agreement expired, or the publisher
     /// cancelled it once overdue.
@@ -114,6 +116,12 @@ impl FaultKind {
             Self::NonDelivery => "non_delivery",
             Self::MissingReceipt => "missing_receipt",
         }
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 

@@ -86,6 +86,7 @@
 mod error;
 mod machine;
 mod message;
+mod state_kind;
 mod transcript;
 
 #[cfg(test)]
@@ -104,6 +105,7 @@ pub use machine::{Config, Event, Fault, FaultKind, Negotiation};
 pub use message::{
     Body, Delivery, Eta, Header, Price, Proposal, Receipt, ResultContent, peek, peek_batch,
 };
+pub use state_kind::StateKind;
 pub use transcript::{Transcript, TranscriptError, TranscriptJson, TranscriptSummary};
 
 /// Largest envelope accepted, checked before anything is decoded (a `Deliver` with the largest
@@ -193,8 +195,9 @@ impl FromStr for NegotiationId {
     }
 }
 
-/// The part a peer plays in a negotiation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The part a peer plays in a negotiation; `publisher` or `agent` in the API and in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Signed the intent; pays for the work.
     Publisher,
@@ -214,7 +217,7 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::Publisher => "publisher",
             Self::Agent => "agent",
         })
@@ -300,6 +303,11 @@ pub enum State {
 }
 
 impl State {
+    /// Its kind, without its data ([`StateKind`]).
+    pub fn kind(self) -> StateKind {
+        StateKind::from(self)
+    }
+
     /// Whether no message can follow.
     pub fn is_final(self) -> bool {
         self.waiting_on().is_none()

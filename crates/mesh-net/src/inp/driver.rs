@@ -25,7 +25,9 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use super::outbox::{self, Admit, Outbox, Park};
-use super::{Action, InpCodec, IntentLookup, NegotiationEvent, Prepared, Registry, state_name};
+use super::{
+    Action, InpCodec, IntentLookup, NegotiationEvent, NegotiationEventKind, Prepared, Registry,
+};
 use crate::error::NetError;
 use crate::metrics::MeshMetrics;
 use crate::peers::PeerBook;
@@ -503,7 +505,7 @@ impl InpDriver {
     /// becomes evidence for reputation, and a broken commitment of the other party (no
     /// delivery by the due time, no receipt after a delivery) lowers its reputation.
     fn emit(&mut self, ctx: &mut InpContext<'_>, event: Arc<NegotiationEvent>) {
-        if event.kind == "receipt"
+        if event.kind == NegotiationEventKind::Receipt
             && let Ok(id) = event.negotiation_id.parse::<NegotiationId>()
         {
             ctx.actions.push(InpAction::Attest(id));
@@ -538,7 +540,7 @@ impl InpDriver {
             return Stored::NoStore;
         }
         let len = envelopes.len();
-        let meta = meta_of(n, &ctx.local, state_name(n.state()), now_ms);
+        let meta = meta_of(n, &ctx.local, n.state().kind(), now_ms);
         let write = |token| Write::Transcript {
             id: id.0,
             meta,
@@ -562,7 +564,7 @@ impl InpDriver {
         if let Some(n) = self.registry.get(id) {
             ctx.store.save(Write::Meta {
                 id: id.0,
-                meta: meta_of(n, &ctx.local, state_name(n.state()), now_ms),
+                meta: meta_of(n, &ctx.local, n.state().kind(), now_ms),
             });
         }
     }

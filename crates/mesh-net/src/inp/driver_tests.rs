@@ -9,7 +9,7 @@ use libp2p::core::upgrade::Version;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm, noise, yamux};
 use mesh_core::intent::IntentId;
-use mesh_core::negotiation::{Eta, Price, Proposal};
+use mesh_core::negotiation::{Eta, Price, Proposal, StateKind};
 use mesh_core::{Intent, SignedIntent};
 
 use super::*;
@@ -202,15 +202,18 @@ async fn an_offer_is_taken_by_the_publisher_and_committed_by_the_agent() {
         .await
         .expect("taken");
     assert_eq!(
-        (sent.kind.as_str(), sent.state.as_str()),
-        ("offer", "offered")
+        (sent.kind, sent.state),
+        (NegotiationEventKind::Offer, StateKind::Offered)
     );
     assert!(!sent.received);
     let heard = publisher
         .heard
         .try_recv()
         .expect("the publisher heard of it");
-    assert_eq!((heard.kind.as_str(), heard.received), ("offer", true));
+    assert_eq!(
+        (heard.kind, heard.received),
+        (NegotiationEventKind::Offer, true)
+    );
     assert_eq!(heard.negotiation_id, sent.negotiation_id);
     let id: NegotiationId = sent.negotiation_id.parse().expect("id");
     for side in [&publisher, &agent] {
@@ -263,9 +266,12 @@ async fn with_a_store_the_acknowledgement_waits_until_the_message_is_durable() {
     let sent = outcome(&mut agent, &mut publisher, rx)
         .await
         .expect("taken");
-    assert_eq!(sent.state, "offered");
+    assert_eq!(sent.state, StateKind::Offered);
     assert!(publisher.driver.awaiting.is_empty());
-    assert_eq!(publisher.heard.try_recv().expect("heard").kind, "offer");
+    assert_eq!(
+        publisher.heard.try_recv().expect("heard").kind,
+        NegotiationEventKind::Offer
+    );
 }
 
 #[tokio::test]

@@ -28,7 +28,8 @@ use crate::codec::ProtoCodec;
 pub use error::InpError;
 pub use registry::{IntentLookup, Prepared, Registry};
 pub use view::{
-    FINISHED_STATES, FaultView, NegotiationEvent, NegotiationSummary, ProposalView, state_name,
+    FINISHED_STATES, FaultView, NegotiationEvent, NegotiationEventKind, NegotiationSummary,
+    ProposalView,
 };
 
 /// Negotiations one node keeps at most; finished ones are forgotten first when full.

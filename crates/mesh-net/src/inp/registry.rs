@@ -12,7 +12,7 @@ use mesh_core::negotiation::{
 };
 use mesh_core::{IntentStatus, Keypair, SignedIntent};
 
-use super::view::{FaultView, event_view, role_name, state_name, summary};
+use super::view::{FaultView, NegotiationEventKind, event_view, summary};
 use super::{
     Action, InpError, MAX_LIVE_OFFERS_PER_INTENT, MAX_LIVE_OFFERS_PER_IP, MAX_LIVE_OFFERS_PER_PEER,
     MAX_NEGOTIATIONS, NegotiationEvent, NegotiationSummary,
@@ -320,11 +320,11 @@ impl Registry {
             negotiation_id: id.to_string(),
             intent_id: n.intent_id().to_string(),
             peer: n.peer(role.other()).to_string(),
-            role: role_name(role).to_owned(),
+            role,
             seq: n.next_seq(),
-            kind: "timeout".to_owned(),
+            kind: NegotiationEventKind::Timeout,
             received: false,
-            state: state_name(n.state()).to_owned(),
+            state: n.state().kind(),
             price: None,
             fault: n.fault().map(|f| FaultView::of(n, f)),
         })
@@ -502,7 +502,7 @@ impl Registry {
 mod tests {
     use super::*;
     use mesh_core::Intent;
-    use mesh_core::negotiation::{Eta, Price, Proposal};
+    use mesh_core::negotiation::{Eta, Price, Proposal, StateKind};
     use std::time::Duration;
 
     const NOW: u64 = 1_700_000_000_000;
@@ -616,10 +616,10 @@ mod tests {
             .receive(&prepared.envelope, agent, None, publisher, &ours, NOW)
             .unwrap();
         assert_eq!(
-            (event.kind.as_str(), event.state.as_str()),
-            ("offer", "offered")
+            (event.kind, event.state),
+            (NegotiationEventKind::Offer, StateKind::Offered)
         );
-        assert_eq!(event.role, "publisher");
+        assert_eq!(event.role, Role::Publisher);
         let err = registry
             .receive(&prepared.envelope, agent, None, publisher, &ours, NOW)
             .unwrap_err();
@@ -668,10 +668,10 @@ mod tests {
         let event = agent_side
             .receive(&accept.envelope, publisher, None, agent, &ours, NOW)
             .unwrap();
-        assert_eq!(event.state, "agreed");
+        assert_eq!(event.state, StateKind::Agreed);
         // The late ack (or its loss) settles the offer as sent, once.
         let sent = agent_side.commit(&offer.id, agent).unwrap();
-        assert_eq!((sent.kind.as_str(), sent.seq), ("offer", 0));
+        assert_eq!((sent.kind, sent.seq), (NegotiationEventKind::Offer, 0));
         assert!(agent_side.abandon(&offer.id).is_none());
         assert_eq!(agent_side.transcript(&offer.id).unwrap().len(), 2);
     }
@@ -706,7 +706,7 @@ mod tests {
 
         let prepared = offer(&p, &mut agent_side);
         let event = agent_side.commit(&prepared.id, agent).unwrap();
-        assert_eq!(event.state, "offered");
+        assert_eq!(event.state, StateKind::Offered);
         assert_eq!(agent_side.transcript(&id).unwrap().len(), 1);
         // The publisher's turn: the agent cannot accept its own offer.
         let err = agent_side
@@ -849,7 +849,7 @@ mod tests {
 
     #[test]
     fn state_names_are_snake_case() {
-        assert_eq!(state_name(State::AwaitingOffer), "awaiting_offer");
-        assert_eq!(state_name(State::Agreed), "agreed");
+        assert_eq!(State::AwaitingOffer.kind().as_str(), "awaiting_offer");
+        assert_eq!(State::Agreed.kind().as_str(), "agreed");
     }
 }
