@@ -31,7 +31,7 @@ use crate::adp::driver::{self as adp_driver, AdpContext, AdpDriver, AdpQuery, Qu
 use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent};
 use crate::config::NetConfig;
 use crate::connections::{ConnContext, Connections, Kept};
-use crate::error::NetError;
+use crate::error::{CancelError, NetError, PublishError};
 use crate::handle::{Command, ReceivedIntent};
 use crate::idp::driver::{IdpContext, IdpDriver};
 use crate::inp::driver::{self as inp_driver, InpAction, InpContext, InpDriver};
@@ -138,10 +138,10 @@ impl EventLoop {
         for (_, waiting) in self.awaiting_store.drain() {
             match waiting {
                 AwaitingStore::Publish { reply, .. } => {
-                    let _ = reply.send(Err(NetError::Stopped));
+                    let _ = reply.send(Err(PublishError::Stopped));
                 }
                 AwaitingStore::Cancel { reply, .. } => {
-                    let _ = reply.send(Err(NetError::Stopped));
+                    let _ = reply.send(Err(CancelError::Stopped));
                 }
             }
         }
