@@ -30,7 +30,7 @@ use mesh_core::negotiation::{Body, NegotiationId, Price, Proposal, Role, StateKi
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::error::NetError;
+use crate::error::{AwardError, NegotiateError, NetError};
 use crate::handle::MeshHandle;
 use crate::inp::{NegotiationEventKind, NegotiationSummary};
 
@@ -258,15 +258,15 @@ pub async fn award(
     intent: IntentId,
     policy: &AwardPolicy,
     strategy: &dyn OfferStrategy,
-) -> Result<AwardOutcome, NetError> {
+) -> Result<AwardOutcome, AwardError> {
     let view = handle
         .intent(intent)
         .await?
-        .ok_or_else(|| NetError::IntentNotFound {
+        .ok_or_else(|| AwardError::IntentNotFound {
             id: intent.to_string(),
         })?;
     if !view.own {
-        return Err(NetError::NotPublisher {
+        return Err(AwardError::NotPublisher {
             id: view.id,
             publisher: view.publisher,
             what: "award",
@@ -274,10 +274,11 @@ pub async fn award(
     }
     let status: IntentStatus = view.status.parse().unwrap_or(IntentStatus::Expired);
     if !status.takes_offers() {
-        return Err(NetError::Inp(crate::inp::InpError::IntentClosed {
+        let closed = crate::inp::InpError::IntentClosed {
             id: view.id,
             status,
-        }));
+        };
+        return Err(NegotiateError::from(closed).into());
     }
     tokio::time::sleep(policy.window).await;
     let min_reputation = policy.min_reputation.unwrap_or(view.min_reputation);
@@ -319,10 +320,13 @@ pub async fn award(
     let (id, agent, price) = match winner {
         Some(w) => w,
         None => {
-            let c = candidates.get(chosen).cloned().ok_or(NetError::Busy {
-                what: "offers",
-                limit: candidates.len(),
-            })?;
+            let c = candidates
+                .get(chosen)
+                .cloned()
+                .ok_or(AwardError::BadChoice {
+                    index: chosen,
+                    offers: candidates.len(),
+                })?;
             handle.accept(c.negotiation_id).await?;
             (c.negotiation_id, c.agent, c.price)
         }
@@ -337,9 +341,9 @@ pub async fn award(
 fn pick(
     strategy: &dyn OfferStrategy,
     candidates: &[OfferCandidate],
-) -> Result<Option<usize>, NetError> {
+) -> Result<Option<usize>, AwardError> {
     match strategy.choose(candidates) {
-        Some(i) if i >= candidates.len() => Err(NetError::BadChoice {
+        Some(i) if i >= candidates.len() => Err(AwardError::BadChoice {
             index: i,
             offers: candidates.len(),
         }),
@@ -353,7 +357,7 @@ async fn counter_and_wait(
     offer: &OfferCandidate,
     price: &Price,
     wait: Duration,
-) -> Result<bool, NetError> {
+) -> Result<bool, AwardError> {
     let mut events = handle.subscribe_negotiations();
     let eta = mesh_core::negotiation::Eta::At(offer.due_at_ms);
     let proposal = Proposal::new(price.clone(), eta);

@@ -31,7 +31,7 @@ use crate::adp::driver::{self as adp_driver, AdpDriver, AdpQuery};
 use crate::behaviour::{MeshBehaviour, MeshBehaviourEvent};
 use crate::config::NetConfig;
 use crate::connections::Connections;
-use crate::error::NetError;
+use crate::error::{CancelError, NetError, PublishError};
 use crate::handle::{Command, ReceivedIntent};
 use crate::idp::driver::IdpDriver;
 use crate::inp::driver::{self as inp_driver, InpDriver};
@@ -137,10 +137,10 @@ impl EventLoop {
         for (_, waiting) in self.awaiting_store.drain() {
             match waiting {
                 AwaitingStore::Publish { reply, .. } => {
-                    let _ = reply.send(Err(NetError::Stopped));
+                    let _ = reply.send(Err(PublishError::Stopped));
                 }
                 AwaitingStore::Cancel { reply, .. } => {
-                    let _ = reply.send(Err(NetError::Stopped));
+                    let _ = reply.send(Err(CancelError::Stopped));
                 }
             }
         }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::adp::{AgentInfo, AgentQuery};
-use crate::error::NetError;
+use crate::error::{CancelError, DiscoverError, NegotiateError, NetError, PublishError};
 use crate::inp::{Action, NegotiationEvent, NegotiationSummary};
 use crate::intent_book::{CancelOutcome, IntentUpdate, IntentView};
 use crate::metrics::MeshMetrics;
@@ -80,7 +80,7 @@ pub struct TopicPeers {
 pub(crate) enum Command {
     Publish {
         intent: Box<SignedIntent>,
-        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+        reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
     },
     Subscribe {
         capabilities: Vec<Capability>,
@@ -88,7 +88,7 @@ pub(crate) enum Command {
     },
     Discover {
         query: AgentQuery,
-        reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
+        reply: oneshot::Sender<Result<Vec<AgentInfo>, DiscoverError>>,
     },
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
@@ -113,7 +113,7 @@ pub(crate) enum Command {
     },
     Negotiate {
         action: crate::inp::Action,
-        reply: oneshot::Sender<Result<NegotiationEvent, NetError>>,
+        reply: oneshot::Sender<Result<NegotiationEvent, NegotiateError>>,
     },
     Negotiations {
         reply: oneshot::Sender<Vec<NegotiationSummary>>,
@@ -136,7 +136,7 @@ pub(crate) enum Command {
     Cancel {
         id: IntentId,
         reason: String,
-        reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
+        reply: oneshot::Sender<Result<CancelOutcome, CancelError>>,
     },
     Reachability {
         reply: oneshot::Sender<crate::reachability::ReachabilityReport>,
@@ -193,6 +193,20 @@ impl MeshHandle {
         rx.await.map_err(|_| NetError::Stopped)
     }
 
+    /// Sends the command of an operation with an error of its own and waits for its answer;
+    /// a stopped node is answered `stopped()`.
+    async fn request<T, E>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
+        stopped: fn() -> E,
+    ) -> Result<T, E> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(make(tx)).await.is_err() {
+            return Err(stopped());
+        }
+        rx.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
     /// Where this node stands: AutoNAT's verdict and why, NAT and UPnP, addresses, relay
     /// reservations, direct and relayed peers, and what to do (the report of `mesh doctor`).
     pub async fn reachability(&self) -> Result<crate::reachability::ReachabilityReport, NetError> {
@@ -205,7 +219,7 @@ impl MeshHandle {
     /// With a store, the signed intent is on disk before it is published, so a published intent
     /// survives a crash. On a network that asks for a proof-of-work stamp, the stamp is
     /// computed first, on a blocking thread.
-    pub async fn publish_intent(&self, intent: &Intent) -> Result<PublishOutcome, NetError> {
+    pub async fn publish_intent(&self, intent: &Intent) -> Result<PublishOutcome, PublishError> {
         let now = unix_ms(std::time::SystemTime::now());
         let signed = if self.proof_of_work_bits == 0 {
             intent.sign(&self.keypair, now)?
@@ -217,13 +231,14 @@ impl MeshHandle {
             );
             tokio::task::spawn_blocking(move || intent.sign_with_work(&keypair, now, bits))
                 .await
-                .map_err(|_| NetError::Stopped)??
+                .map_err(|_| PublishError::Stopped)??
         };
-        self.call(|reply| Command::Publish {
-            intent: Box::new(signed),
-            reply,
-        })
-        .await?
+        let intent = Box::new(signed);
+        self.request(
+            |reply| Command::Publish { intent, reply },
+            || PublishError::Stopped,
+        )
+        .await
     }
 
     /// Joins the topics of `capabilities`, so their intents reach [`Self::subscribe_intents`].
@@ -247,10 +262,16 @@ impl MeshHandle {
     }
 
     /// Finds agents by capability and minimum reputation, best first.
-    pub async fn discover_agents(&self, query: AgentQuery) -> Result<Vec<AgentInfo>, NetError> {
+    pub async fn discover_agents(
+        &self,
+        query: AgentQuery,
+    ) -> Result<Vec<AgentInfo>, DiscoverError> {
         query.validate()?;
-        self.call(|reply| Command::Discover { query, reply })
-            .await?
+        self.request(
+            |reply| Command::Discover { query, reply },
+            || DiscoverError::Stopped,
+        )
+        .await
     }
 
     /// The peers connected now.
@@ -302,10 +323,13 @@ impl MeshHandle {
         &self,
         intent: IntentId,
         proposal: Proposal,
-    ) -> Result<NegotiationEvent, NetError> {
+    ) -> Result<NegotiationEvent, NegotiateError> {
         let action = Action::Offer { intent, proposal };
-        self.call(|reply| Command::Negotiate { action, reply })
-            .await?
+        self.request(
+            |reply| Command::Negotiate { action, reply },
+            || NegotiateError::Stopped,
+        )
+        .await
     }
 
     /// Sends the next message of a negotiation: counter, accept, reject, withdraw, deliver or
@@ -314,10 +338,13 @@ impl MeshHandle {
         &self,
         negotiation: NegotiationId,
         body: Body,
-    ) -> Result<NegotiationEvent, NetError> {
+    ) -> Result<NegotiationEvent, NegotiateError> {
         let action = Action::Reply { negotiation, body };
-        self.call(|reply| Command::Negotiate { action, reply })
-            .await?
+        self.request(
+            |reply| Command::Negotiate { action, reply },
+            || NegotiateError::Stopped,
+        )
+        .await
     }
 
     /// Cancels an agreement whose delivery is overdue (publisher): a signed `Withdraw` after
@@ -327,7 +354,7 @@ impl MeshHandle {
         &self,
         negotiation: NegotiationId,
         reason: impl Into<String>,
-    ) -> Result<NegotiationEvent, NetError> {
+    ) -> Result<NegotiationEvent, NegotiateError> {
         let reason = reason.into();
         self.reply(negotiation, Body::Withdraw { reason }).await
     }
@@ -337,12 +364,15 @@ impl MeshHandle {
         &self,
         negotiation: NegotiationId,
         proposal: Proposal,
-    ) -> Result<NegotiationEvent, NetError> {
+    ) -> Result<NegotiationEvent, NegotiateError> {
         self.reply(negotiation, Body::Counter(proposal)).await
     }
 
     /// Accepts the other party's outstanding proposal.
-    pub async fn accept(&self, negotiation: NegotiationId) -> Result<NegotiationEvent, NetError> {
+    pub async fn accept(
+        &self,
+        negotiation: NegotiationId,
+    ) -> Result<NegotiationEvent, NegotiateError> {
         self.reply(negotiation, Body::Accept).await
     }
 
@@ -351,7 +381,7 @@ impl MeshHandle {
         &self,
         negotiation: NegotiationId,
         reason: impl Into<String>,
-    ) -> Result<NegotiationEvent, NetError> {
+    ) -> Result<NegotiationEvent, NegotiateError> {
         self.reply(
             negotiation,
             Body::Reject {
@@ -366,7 +396,7 @@ impl MeshHandle {
         &self,
         negotiation: NegotiationId,
         delivery: Delivery,
-    ) -> Result<NegotiationEvent, NetError> {
+    ) -> Result<NegotiationEvent, NegotiateError> {
         self.reply(negotiation, Body::Deliver(delivery)).await
     }
 
@@ -375,7 +405,7 @@ impl MeshHandle {
         &self,
         negotiation: NegotiationId,
         receipt: Receipt,
-    ) -> Result<NegotiationEvent, NetError> {
+    ) -> Result<NegotiationEvent, NegotiateError> {
         self.reply(negotiation, Body::Receipt(receipt)).await
     }
 
@@ -422,10 +452,13 @@ impl MeshHandle {
         &self,
         id: IntentId,
         reason: impl Into<String>,
-    ) -> Result<CancelOutcome, NetError> {
+    ) -> Result<CancelOutcome, CancelError> {
         let reason = reason.into();
-        self.call(|reply| Command::Cancel { id, reason, reply })
-            .await?
+        self.request(
+            |reply| Command::Cancel { id, reason, reply },
+            || CancelError::Stopped,
+        )
+        .await
     }
 
     /// A receiver of lifecycle changes of intents this node knows (cancellations).

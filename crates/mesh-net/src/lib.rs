@@ -69,7 +69,7 @@ pub use config::{
     DiscoverySources, GossipDegree, Limits, NatConfig, NetConfig, PeerExchangeConfig, Rate,
     RelayLimits, RendezvousConfig, ReputationConfig, Role,
 };
-pub use error::NetError;
+pub use error::{AwardError, CancelError, DiscoverError, NegotiateError, NetError, PublishError};
 pub use event_loop::{spawn, spawn_on};
 pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers};
 pub use inp::{InpError, NegotiationEvent, NegotiationEventKind, NegotiationSummary, ProposalView};

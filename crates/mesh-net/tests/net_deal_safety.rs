@@ -19,7 +19,7 @@ use mesh_core::negotiation::{
     Role, State, StateKind,
 };
 use mesh_core::{Intent, IntentId};
-use mesh_net::NetError;
+use mesh_net::NegotiateError;
 
 fn offer(amount: &str, eta: Duration) -> Proposal {
     Proposal::new(Price::new(amount, "USD").unwrap(), Eta::Within(eta))
@@ -72,7 +72,7 @@ async fn an_overdue_agreement_is_cancelled_and_the_intent_awarded_again() {
     };
     // Too early: refused by the publisher's own node, nothing sent.
     match publisher.handle.reply(id, cancel()).await {
-        Err(NetError::Inp(e)) => assert_eq!(e.code(), "not_overdue", "{e}"),
+        Err(NegotiateError::Inp(e)) => assert_eq!(e.code(), "not_overdue", "{e}"),
         other => panic!("a cancellation before the due time must be refused: {other:?}"),
     }
     // A second agreement on the intent is still refused while this one stands.
@@ -81,7 +81,7 @@ async fn an_overdue_agreement_is_cancelled_and_the_intent_awarded_again() {
         .offer(intent, offer("2", Duration::from_secs(60)))
         .await;
     assert!(
-        matches!(&rival, Err(NetError::Refused { code, .. }) if code == "intent_closed"),
+        matches!(&rival, Err(NegotiateError::Refused { code, .. }) if code == "intent_closed"),
         "{rival:?}"
     );
 

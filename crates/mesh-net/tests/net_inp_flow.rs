@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{discover_until, start, start_as};
 use mesh_core::negotiation::{Eta, Price, Proposal, StateKind};
 use mesh_core::{Intent, Keypair};
-use mesh_net::NetError;
+use mesh_net::NegotiateError;
 
 const STEP: Duration = Duration::from_secs(30);
 
@@ -113,7 +113,7 @@ async fn a_publisher_that_moved_is_found_again_through_the_dht() {
         .await
         .expect("an answer");
     match result {
-        Err(NetError::Refused { code, .. }) => assert_eq!(code, "unknown_intent"),
+        Err(NegotiateError::Refused { code, .. }) => assert_eq!(code, "unknown_intent"),
         other => panic!("expected the moved publisher's refusal, got {other:?}"),
     }
 }

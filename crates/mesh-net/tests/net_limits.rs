@@ -20,7 +20,7 @@ use common::{TestNode, start_configured};
 use libp2p::PeerId;
 use mesh_core::{Capability, Intent, Keypair, unix_ms};
 use mesh_net::metrics::ReasonLabel;
-use mesh_net::{Limits, MeshHandle, NetConfig, NetError, Rate};
+use mesh_net::{Limits, MeshHandle, NetConfig, PublishError, Rate};
 
 const CAPABILITY: &str = "text-generation";
 /// Intents per publisher in this test.
@@ -199,7 +199,7 @@ async fn a_publisher_over_its_quota_is_cut_at_the_first_hop() {
         .publish_intent(&Intent::new("one too many").capabilities([CAPABILITY]))
         .await
     {
-        Err(NetError::RateLimited { .. }) => {}
+        Err(PublishError::RateLimited { .. }) => {}
         other => panic!("expected a rate-limit error, got {other:?}"),
     }
 }

@@ -13,7 +13,7 @@ use mesh_core::Intent;
 use mesh_core::negotiation::{
     Delivery, Eta, NegotiationId, Price, Proposal, Receipt, Role, State, StateKind, Transcript,
 };
-use mesh_net::{NegotiationEvent, NegotiationEventKind, NetError};
+use mesh_net::{NegotiateError, NegotiationEvent, NegotiationEventKind};
 use tokio::sync::broadcast;
 
 async fn next_event(
@@ -106,14 +106,14 @@ async fn publisher_and_three_agents_negotiate_to_a_receipt() {
     // A message after the end is refused locally with a typed error.
     assert!(matches!(
         publisher.handle.accept(dear_id).await,
-        Err(NetError::Inp(_))
+        Err(NegotiateError::Inp(_))
     ));
     // An agent cannot bid on an intent it never saw.
     assert!(matches!(
         idle.handle
             .offer(mesh_core::IntentId([9; 32]), offer("1"))
             .await,
-        Err(NetError::Inp(mesh_net::InpError::UnknownIntent(_)))
+        Err(NegotiateError::Inp(mesh_net::InpError::UnknownIntent(_)))
     ));
 
     // Delivery and receipt.

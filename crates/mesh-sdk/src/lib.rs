@@ -90,9 +90,24 @@ pub enum Error {
     /// The node could not start.
     #[error(transparent)]
     Node(#[from] mesh_node::NodeError),
-    /// A network operation failed.
+    /// A network call without an error of its own failed (the node stopped).
     #[error(transparent)]
     Net(#[from] mesh_net::NetError),
+    /// Publishing an intent failed.
+    #[error(transparent)]
+    Publish(#[from] mesh_net::PublishError),
+    /// Discovering agents failed.
+    #[error(transparent)]
+    Discover(#[from] mesh_net::DiscoverError),
+    /// A negotiation step failed.
+    #[error(transparent)]
+    Negotiate(#[from] mesh_net::NegotiateError),
+    /// Cancelling an intent failed.
+    #[error(transparent)]
+    Cancel(#[from] mesh_net::CancelError),
+    /// Awarding an intent failed.
+    #[error(transparent)]
+    Award(#[from] mesh_net::AwardError),
     /// `connect` was not called, or the network was shut down.
     #[error("not connected: call `connect().await` first")]
     NotConnected,

@@ -89,7 +89,7 @@ async fn brief_example_works_end_to_end_over_quic_and_tcp() {
         worker
             .publish_intent(Intent::new("x").capabilities(["a"]))
             .await,
-        Err(Error::Net(mesh_net::NetError::Stopped)) | Err(Error::NotConnected)
+        Err(Error::Publish(mesh_net::PublishError::Stopped)) | Err(Error::NotConnected)
     ));
     network.shutdown().await;
     hub.shutdown().await;

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use mesh_core::negotiation::{Delivery, Eta, Price, Proposal, Receipt, StateKind};
 use mesh_core::{Capability, Intent, IntentId};
-use mesh_net::{AwardPolicy, LowestPrice, MeshHandle, NegotiationEventKind, NetError};
+use mesh_net::{
+    AwardError, AwardPolicy, LowestPrice, MeshHandle, NegotiateError, NegotiationEventKind,
+    NetError, PublishError,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -257,7 +260,7 @@ async fn publish_and_award(
     let id: IntentId = handle
         .publish_intent(&intent)
         .await
-        .map_err(|e| format!("publish: {}", kind(&e)))?
+        .map_err(|e| format!("publish: {}", publish_kind(&e)))?
         .id
         .parse()
         .map_err(|e| format!("intent id: {e}"))?;
@@ -267,7 +270,7 @@ async fn publish_and_award(
     };
     let outcome = mesh_net::award::award(handle, id, &policy, &LowestPrice::new(0.0))
         .await
-        .map_err(|e| format!("award: {}", kind(&e)))?;
+        .map_err(|e| format!("award: {}", award_kind(&e)))?;
     let Some(accepted) = outcome.accepted else {
         return Ok(Outcome::Unawarded);
     };
@@ -370,14 +373,32 @@ async fn bid(handle: &MeshHandle, id: IntentId, cents: u64) -> Outcome {
     }
 }
 
-/// A short, stable name for an error, to count failures by.
-fn kind(e: &NetError) -> String {
+/// A short, stable name for a negotiation step's error, to count failures by.
+fn kind(e: &NegotiateError) -> String {
     match e {
-        NetError::Inp(e) => e.code().to_owned(),
-        NetError::Refused { code, .. } => format!("refused {code}"),
-        NetError::Unreachable { reason, .. } => format!("unreachable {reason}"),
-        NetError::Busy { what, .. } => format!("busy {what}"),
-        NetError::Stopped => "stopped".to_owned(),
+        NegotiateError::Inp(e) => e.code().to_owned(),
+        NegotiateError::Refused { code, .. } => format!("refused {code}"),
+        NegotiateError::Unreachable { reason, .. } => format!("unreachable {reason}"),
+        NegotiateError::Busy { what, .. } => format!("busy {what}"),
+        NegotiateError::Stopped => "stopped".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A short, stable name for a publish's error, to count failures by.
+fn publish_kind(e: &PublishError) -> String {
+    match e {
+        PublishError::Busy { what, .. } => format!("busy {what}"),
+        PublishError::Stopped => "stopped".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A short, stable name for an award's error, to count failures by.
+fn award_kind(e: &AwardError) -> String {
+    match e {
+        AwardError::Negotiate(e) => kind(e),
+        AwardError::Net(NetError::Stopped) => "stopped".to_owned(),
         other => other.to_string(),
     }
 }

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::{AgentInfo, AgentQuery, MAX_RECORD_FETCHES, RecordCache, rank};
 use crate::config::{DiscoverySources, NetConfig};
-use crate::error::NetError;
+use crate::error::DiscoverError;
 use crate::metrics::MeshMetrics;
 use crate::peers::{MAX_ADDRS_PER_PEER, PeerBook};
 use crate::persist::Write;
@@ -116,7 +116,7 @@ struct Discovery {
     record_fetches: usize,
     /// Agents named by a rendezvous point (the others came from the DHT).
     via_rendezvous: HashSet<PeerId>,
-    reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
+    reply: oneshot::Sender<Result<Vec<AgentInfo>, DiscoverError>>,
 }
 
 impl Discovery {
@@ -125,7 +125,7 @@ impl Discovery {
         min_reputation: f64,
         limit: usize,
         deadline: Instant,
-        reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
+        reply: oneshot::Sender<Result<Vec<AgentInfo>, DiscoverError>>,
     ) -> Self {
         Self {
             caps,
@@ -226,7 +226,7 @@ impl AdpDriver {
     /// Answers every discovery in flight that the node stopped.
     pub(crate) fn stop(&mut self) {
         for (_, d) in self.discoveries.drain() {
-            let _ = d.reply.send(Err(NetError::Stopped));
+            let _ = d.reply.send(Err(DiscoverError::Stopped));
         }
     }
 
@@ -532,7 +532,7 @@ impl AdpDriver {
         &mut self,
         ctx: &mut AdpContext<'_>,
         query: AgentQuery,
-        reply: oneshot::Sender<Result<Vec<AgentInfo>, NetError>>,
+        reply: oneshot::Sender<Result<Vec<AgentInfo>, DiscoverError>>,
         points: &[PeerId],
         now: Instant,
     ) {
@@ -545,7 +545,7 @@ impl AdpDriver {
         };
         if self.discoveries.len() >= MAX_DISCOVERIES {
             ctx.metrics.discovery(false);
-            let _ = reply.send(Err(NetError::Busy {
+            let _ = reply.send(Err(DiscoverError::Busy {
                 what: "discovery queries",
                 limit: MAX_DISCOVERIES,
             }));

@@ -18,7 +18,7 @@ use libp2p::PeerId;
 use mesh_core::{Capability, SignedAgentRecord, Skill};
 use serde::Serialize;
 
-use crate::error::NetError;
+use crate::error::DiscoverError;
 
 /// Default number of agents returned.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -85,10 +85,10 @@ impl AgentQuery {
     }
 
     /// Validates the query into capabilities, minimum and limit.
-    pub(crate) fn validate(&self) -> Result<(Vec<Capability>, f64, usize), NetError> {
+    pub(crate) fn validate(&self) -> Result<(Vec<Capability>, f64, usize), DiscoverError> {
         let caps = mesh_core::capability::parse_capabilities(&self.capabilities)?;
         if caps.is_empty() {
-            return Err(NetError::NoCapability);
+            return Err(DiscoverError::NoCapability);
         }
         let min = if self.min_reputation.is_finite() {
             self.min_reputation.clamp(0.0, 1.0)
@@ -243,11 +243,11 @@ mod tests {
     fn query_validation() {
         assert!(matches!(
             AgentQuery::new().validate(),
-            Err(NetError::NoCapability)
+            Err(DiscoverError::NoCapability)
         ));
         assert!(matches!(
             AgentQuery::new().capabilities(["Bad Name"]).validate(),
-            Err(NetError::Capability(_))
+            Err(DiscoverError::Capability(_))
         ));
         let (caps, min, limit) = AgentQuery::new()
             .capabilities(["a"])

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{EventLoop, now_ms};
-use crate::error::NetError;
+use crate::error::{CancelError, PublishError};
 use crate::handle::PublishOutcome;
 use crate::idp::driver::IdpDriver;
 use crate::inp;
@@ -25,14 +25,14 @@ pub(super) enum AwaitingStore {
     /// An intent of ours: publish it once stored.
     Publish {
         intent: Box<mesh_core::SignedIntent>,
-        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+        reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
     },
     /// Our cancellation of an intent of ours: publish it, withdraw from the intent's
     /// negotiations and answer the local caller once stored, so a cancellation the caller was
     /// told of survives a crash.
     Cancel {
         cancellation: Box<SignedCancellation>,
-        reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
+        reply: oneshot::Sender<Result<CancelOutcome, CancelError>>,
     },
 }
 
@@ -43,7 +43,7 @@ impl EventLoop {
         &mut self,
         id: IntentId,
         reason: &str,
-        reply: oneshot::Sender<Result<CancelOutcome, NetError>>,
+        reply: oneshot::Sender<Result<CancelOutcome, CancelError>>,
     ) {
         let status_of = |i: &SignedIntent| self.intent_status(i, now_ms());
         let signed = self
@@ -77,7 +77,7 @@ impl EventLoop {
                 let _ = reply.send(Ok(self.finish_cancel(cancellation)));
             }
             Err(_) => {
-                let _ = reply.send(Err(NetError::Busy {
+                let _ = reply.send(Err(CancelError::Busy {
                     what: "store writes",
                     limit: crate::persist::WRITE_QUEUE,
                 }));
@@ -119,7 +119,7 @@ impl EventLoop {
     pub(super) fn publish(
         &mut self,
         intent: Box<mesh_core::SignedIntent>,
-        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+        reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
     ) {
         if let Err(e) = self.idp.allow_publish(self.local, Instant::now()) {
             let _ = reply.send(Err(e));
@@ -136,7 +136,7 @@ impl EventLoop {
             }
             Ok(None) => self.publish_now(intent, reply),
             Err(_) => {
-                let _ = reply.send(Err(NetError::Busy {
+                let _ = reply.send(Err(PublishError::Busy {
                     what: "store writes",
                     limit: crate::persist::WRITE_QUEUE,
                 }));
@@ -147,7 +147,7 @@ impl EventLoop {
     pub(super) fn publish_now(
         &mut self,
         intent: Box<mesh_core::SignedIntent>,
-        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+        reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
     ) {
         let shared = Arc::new((*intent).clone());
         self.idp.hold_own(shared, now_ms());
@@ -185,7 +185,7 @@ impl EventLoop {
             AwaitingStore::Publish { intent, reply } => match done.result {
                 Ok(()) => self.publish_now(intent, reply),
                 Err(reason) => {
-                    let _ = reply.send(Err(NetError::Storage {
+                    let _ = reply.send(Err(PublishError::Storage {
                         what: "the intent before publishing it",
                         reason,
                     }));
@@ -197,7 +197,7 @@ impl EventLoop {
             } => {
                 let result = match done.result {
                     Ok(()) => Ok(self.finish_cancel(*cancellation)),
-                    Err(reason) => Err(NetError::Storage {
+                    Err(reason) => Err(CancelError::Storage {
                         what: "the cancellation, so it was not published",
                         reason,
                     }),

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::{SeenIntents, Verdict};
 use crate::config::Limits;
-use crate::error::NetError;
+use crate::error::PublishError;
 use crate::handle::{PublishOutcome, ReceivedIntent, TopicOutcome, id_hex};
 use crate::intent_book::{IntentBook, IntentUpdate};
 use crate::metrics::MeshMetrics;
@@ -73,7 +73,7 @@ pub(crate) struct PendingPublish {
     waiting: Vec<Capability>,
     done: Vec<TopicOutcome>,
     deadline: Instant,
-    reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+    reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
 }
 
 /// The Intent Discovery Protocol's state on this node.
@@ -152,12 +152,16 @@ impl IdpDriver {
 
     /// Whether this node may publish one more intent: every node drops a publisher's intents
     /// beyond the quota, so the node keeps to it rather than publish what the network refuses.
-    pub(crate) fn allow_publish(&mut self, local: PeerId, now: Instant) -> Result<(), NetError> {
+    pub(crate) fn allow_publish(
+        &mut self,
+        local: PeerId,
+        now: Instant,
+    ) -> Result<(), PublishError> {
         if self.publisher_quota.allow(&local, now) {
             return Ok(());
         }
         let rate = self.publisher_quota.rate();
-        Err(NetError::RateLimited {
+        Err(PublishError::RateLimited {
             what: "intents published",
             per_minute: rate.per_second * 60.0,
             burst: rate.burst,
@@ -171,7 +175,7 @@ impl IdpDriver {
         &mut self,
         gossipsub: &mut gossipsub::Behaviour,
         intent: Box<SignedIntent>,
-        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+        reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
         deadline: Instant,
     ) -> Vec<Capability> {
         let mut pending = PendingPublish {
@@ -221,10 +225,10 @@ impl IdpDriver {
         }
     }
 
-    /// Answers every waiting publish with [`NetError::Stopped`].
+    /// Answers every waiting publish with [`PublishError::Stopped`].
     pub(crate) fn stop(&mut self) {
         for p in self.pending_publishes.drain(..) {
-            let _ = p.reply.send(Err(NetError::Stopped));
+            let _ = p.reply.send(Err(PublishError::Stopped));
         }
     }
 

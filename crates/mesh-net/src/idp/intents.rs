@@ -9,7 +9,7 @@ use mesh_core::intent::IntentId;
 use mesh_core::{IntentStatus, Keypair, SignedCancellation, SignedIntent};
 
 use super::driver::{IdpContext, IdpDriver};
-use crate::error::NetError;
+use crate::error::CancelError;
 use crate::intent_book::{IntentBook, IntentUpdate};
 use crate::persist::Write;
 
@@ -58,27 +58,29 @@ impl IdpDriver {
         reason: &str,
         status_of: impl Fn(&SignedIntent) -> IntentStatus,
         now_ms: u64,
-    ) -> Result<SignedCancellation, NetError> {
+    ) -> Result<SignedCancellation, CancelError> {
         let Some(intent) = self.book.own(&id) else {
             return Err(match self.known_intent(&id) {
-                Some(i) => NetError::NotPublisher {
+                Some(i) => CancelError::NotPublisher {
                     id: id.to_string(),
                     publisher: i.publisher.to_string(),
                     what: "cancel",
                 },
-                None => NetError::IntentNotFound { id: id.to_string() },
+                None => CancelError::IntentNotFound { id: id.to_string() },
             });
         };
         let status = status_of(&intent);
         if !status.can_cancel() {
-            return Err(NetError::CannotCancel {
+            return Err(CancelError::CannotCancel {
                 id: id.to_string(),
                 status,
             });
         }
-        SignedCancellation::sign(keypair, &intent, reason, now_ms).map_err(|e| NetError::Publish {
-            topic: "cancellation".into(),
-            reason: e.to_string(),
+        SignedCancellation::sign(keypair, &intent, reason, now_ms).map_err(|e| {
+            CancelError::Publish {
+                topic: "cancellation".into(),
+                reason: e.to_string(),
+            }
         })
     }
 

@@ -28,7 +28,7 @@ use super::outbox::{self, Admit, Outbox, Park};
 use super::{
     Action, InpCodec, IntentLookup, NegotiationEvent, NegotiationEventKind, Prepared, Registry,
 };
-use crate::error::NetError;
+use crate::error::NegotiateError;
 use crate::metrics::MeshMetrics;
 use crate::peers::PeerBook;
 use crate::persist::Write;
@@ -74,7 +74,7 @@ pub(crate) enum InpAction {
 }
 
 /// A caller waiting for the outcome of one of our messages.
-pub(crate) type Reply = oneshot::Sender<Result<NegotiationEvent, NetError>>;
+pub(crate) type Reply = oneshot::Sender<Result<NegotiationEvent, NegotiateError>>;
 
 /// An INP message on its way: signed, waiting to be sent or for its acknowledgement.
 struct Outgoing {
@@ -382,7 +382,7 @@ impl InpDriver {
             self.emit(ctx, Arc::new(event.clone()));
             let _ = reply.send(Ok(event));
         } else {
-            let _ = reply.send(Err(NetError::Refused {
+            let _ = reply.send(Err(NegotiateError::Refused {
                 code: response.code,
                 reason: response.reason,
             }));
@@ -437,7 +437,7 @@ impl InpDriver {
             Admit::Queued => {}
             Admit::Full(out) => {
                 self.registry.abandon(&out.prepared.id);
-                let _ = out.reply.send(Err(NetError::Busy {
+                let _ = out.reply.send(Err(NegotiateError::Busy {
                     what: "negotiation messages queued for one peer",
                     limit: outbox::MAX_QUEUED_PER_PEER,
                 }));
@@ -493,7 +493,7 @@ impl InpDriver {
                 self.emit(ctx, Arc::new(event.clone()));
                 Ok(event)
             }
-            None => Err(NetError::Unreachable {
+            None => Err(NegotiateError::Unreachable {
                 peer: out.prepared.peer.to_string(),
                 reason: reason.to_owned(),
             }),
@@ -608,7 +608,7 @@ impl InpDriver {
                         // Written again from the start with the next change (rewrites of the
                         // same bytes are no-ops).
                         self.persisted_len.remove(&id);
-                        Err(NetError::Storage {
+                        Err(NegotiateError::Storage {
                             what: "its message, which the other party took",
                             reason,
                         })
@@ -664,12 +664,12 @@ impl InpDriver {
     pub(crate) fn stop(&mut self) {
         for (_, waiting) in self.awaiting.drain() {
             if let Awaiting::Reply { reply, .. } = waiting {
-                let _ = reply.send(Err(NetError::Stopped));
+                let _ = reply.send(Err(NegotiateError::Stopped));
             }
         }
         let waiting = self.outbox.drain();
         for out in self.pending.drain().map(|(_, o)| o).chain(waiting) {
-            let _ = out.reply.send(Err(NetError::Stopped));
+            let _ = out.reply.send(Err(NegotiateError::Stopped));
         }
     }
 }

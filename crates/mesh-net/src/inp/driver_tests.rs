@@ -121,7 +121,7 @@ impl Side {
         &mut self,
         intent: &Arc<SignedIntent>,
         amount: &str,
-    ) -> oneshot::Receiver<Result<NegotiationEvent, NetError>> {
+    ) -> oneshot::Receiver<Result<NegotiationEvent, NegotiateError>> {
         self.intents.push(Arc::clone(intent));
         let (tx, rx) = oneshot::channel();
         let action = Action::Offer {
@@ -174,8 +174,8 @@ async fn pair(rate: Rate, publisher_store: bool) -> (Side, Side) {
 async fn outcome(
     a: &mut Side,
     b: &mut Side,
-    mut rx: oneshot::Receiver<Result<NegotiationEvent, NetError>>,
-) -> Result<NegotiationEvent, NetError> {
+    mut rx: oneshot::Receiver<Result<NegotiationEvent, NegotiateError>>,
+) -> Result<NegotiationEvent, NegotiateError> {
     tokio::time::timeout(WAIT, async {
         loop {
             tokio::select! {
@@ -305,7 +305,7 @@ async fn a_failed_write_refuses_the_message_and_rolls_the_negotiation_back() {
         .await
         .expect_err("refused");
     match err {
-        NetError::Refused { code, .. } => assert_eq!(code, "busy"),
+        NegotiateError::Refused { code, .. } => assert_eq!(code, "busy"),
         other => panic!("refused as busy, not {other}"),
     }
     assert!(publisher.driver.registry().is_empty(), "rolled back");
@@ -324,7 +324,7 @@ async fn a_peer_over_its_message_rate_is_refused_as_rate_limited() {
         .expect("the first is taken");
     let rx = agent.offer(&second, "2");
     match outcome(&mut agent, &mut publisher, rx).await {
-        Err(NetError::Refused { code, .. }) => assert_eq!(code, "rate_limited"),
+        Err(NegotiateError::Refused { code, .. }) => assert_eq!(code, "rate_limited"),
         other => panic!("refused as rate limited, not {other:?}"),
     }
     assert_eq!(publisher.driver.registry().len(), 1);
@@ -363,7 +363,7 @@ async fn an_unreachable_peer_is_looked_up_once_then_the_caller_hears_why() {
     .await
     .expect("answered in time");
     match result {
-        Err(NetError::Unreachable { peer, reason }) => {
+        Err(NegotiateError::Unreachable { peer, reason }) => {
             assert_eq!(peer, stranger.to_string());
             assert!(reason.contains("nor any the DHT knows"), "{reason}");
         }
@@ -385,7 +385,7 @@ async fn stopping_answers_every_waiting_caller() {
     assert!(rx.try_recv().is_err());
     agent.driver.stop();
     match rx.await.expect("answered") {
-        Err(NetError::Stopped) => {}
+        Err(NegotiateError::Stopped) => {}
         other => panic!("stopped, not {other:?}"),
     }
 }

@@ -11,7 +11,7 @@ use mesh_core::IntentId;
 use mesh_core::negotiation::{
     Body, Delivery, Eta, NegotiationError, NegotiationId, Price, Proposal, Receipt,
 };
-use mesh_net::{NegotiationEvent, NegotiationSummary, NetError};
+use mesh_net::{NegotiationEvent, NegotiationSummary};
 use serde::{Deserialize, Serialize};
 
 use super::body::{JsonBody, OptionalJsonBody};
@@ -108,37 +108,6 @@ fn negotiation_error(e: NegotiationError) -> ApiError {
     }
 }
 
-fn net_error(e: NetError) -> ApiError {
-    match e {
-        NetError::Inp(mesh_net::InpError::Negotiation(inner)) => match inner {
-            NegotiationError::BadPrice { .. } => {
-                ApiError::bad_request("invalid_price", inner.to_string())
-            }
-            NegotiationError::NotOverdue { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "not_overdue", inner.to_string())
-            }
-            other => ApiError::new(StatusCode::CONFLICT, "illegal_message", other.to_string()),
-        },
-        NetError::Inp(inner) => {
-            let status = match inner {
-                mesh_net::InpError::UnknownNegotiation(_)
-                | mesh_net::InpError::UnknownIntent(_) => StatusCode::NOT_FOUND,
-                _ => StatusCode::CONFLICT,
-            };
-            ApiError::new(status, inner.code(), inner.to_string())
-        }
-        NetError::Refused { code, reason } => ApiError::new(
-            StatusCode::CONFLICT,
-            "refused_by_peer",
-            format!("the other party refused the message ({code}): {reason}"),
-        ),
-        NetError::Unreachable { .. } => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "unreachable", e.to_string())
-        }
-        other => other.into(),
-    }
-}
-
 fn parse_id(id: &str) -> Result<NegotiationId, ApiError> {
     id.parse().map_err(|_| {
         ApiError::bad_request(
@@ -163,7 +132,7 @@ fn proposal(p: &ProposalRequest) -> Result<Proposal, ApiError> {
 }
 
 async fn list(State(state): State<ApiState>) -> Result<Json<Vec<NegotiationSummary>>, ApiError> {
-    Ok(Json(state.handle.negotiations().await.map_err(net_error)?))
+    Ok(Json(state.handle.negotiations().await?))
 }
 
 async fn show(
@@ -178,17 +147,11 @@ async fn show(
             format!("this node takes no part in negotiation {id}: see `mesh negotiations list`"),
         )
     };
-    let transcript = state
-        .handle
-        .transcript(nid)
-        .await
-        .map_err(net_error)?
-        .ok_or_else(not_found)?;
+    let transcript = state.handle.transcript(nid).await?.ok_or_else(not_found)?;
     let summary = state
         .handle
         .negotiations()
-        .await
-        .map_err(net_error)?
+        .await?
         .into_iter()
         .find(|n| n.negotiation_id == id.to_lowercase())
         .ok_or_else(not_found)?;
@@ -209,15 +172,13 @@ async fn offer(
         )
     })?;
     let p = proposal(&request.proposal)?;
-    let event = state.handle.offer(intent, p).await.map_err(net_error)?;
+    let event = state.handle.offer(intent, p).await?;
     Ok((StatusCode::CREATED, Json(event)))
 }
 
 async fn send(state: &ApiState, id: &str, body: Body) -> Result<Json<NegotiationEvent>, ApiError> {
     let nid = parse_id(id)?;
-    Ok(Json(
-        state.handle.reply(nid, body).await.map_err(net_error)?,
-    ))
+    Ok(Json(state.handle.reply(nid, body).await?))
 }
 
 async fn counter(

@@ -8,7 +8,7 @@ use tokio::sync::oneshot::error::TryRecvError;
 
 const NOW_MS: u64 = 1_700_000_000_000;
 
-type Answer = oneshot::Receiver<Result<Vec<AgentInfo>, NetError>>;
+type Answer = oneshot::Receiver<Result<Vec<AgentInfo>, DiscoverError>>;
 
 /// A driver with standalone behaviours (no swarm: queries and requests just wait), and
 /// what it did outside itself.
@@ -256,7 +256,7 @@ fn beyond_the_discoveries_in_flight_a_discovery_is_refused_as_busy() {
     let mut refused = h.discover(&["text"], &[], h.start);
     assert!(matches!(
         refused.try_recv(),
-        Ok(Err(NetError::Busy {
+        Ok(Err(DiscoverError::Busy {
             limit: MAX_DISCOVERIES,
             ..
         }))

@@ -1,6 +1,7 @@
 //! The IDP driver on its own, with a controlled clock.
 
 use super::*;
+use crate::error::CancelError;
 use crate::rate_limit::Rate;
 use mesh_core::{Intent, IntentStatus, Keypair};
 
@@ -346,19 +347,19 @@ fn only_the_publisher_cancels_and_only_while_the_intent_is_open() {
         .idp
         .sign_cancellation(&ours, theirs.id, "", open, NOW)
         .expect_err("not ours");
-    assert!(matches!(err, NetError::NotPublisher { .. }), "{err}");
+    assert!(matches!(err, CancelError::NotPublisher { .. }), "{err}");
     let unknown = IntentId([7; 32]);
     let err = h
         .idp
         .sign_cancellation(&ours, unknown, "", open, NOW)
         .expect_err("unknown");
-    assert!(matches!(err, NetError::IntentNotFound { .. }), "{err}");
+    assert!(matches!(err, CancelError::IntentNotFound { .. }), "{err}");
     let agreed = |_: &SignedIntent| IntentStatus::Agreed;
     let err = h
         .idp
         .sign_cancellation(&ours, mine.id, "", agreed, NOW)
         .expect_err("agreed");
-    assert!(matches!(err, NetError::CannotCancel { .. }), "{err}");
+    assert!(matches!(err, CancelError::CannotCancel { .. }), "{err}");
     let c = h
         .idp
         .sign_cancellation(&ours, mine.id, "changed my mind", open, NOW)
