@@ -23,7 +23,7 @@ use libp2p::multiaddr::Protocol;
 
 /// Whether `addr` starts on a loopback IP address (a relayed address through a relay on
 /// another host does not).
-pub fn is_loopback(addr: &Multiaddr) -> bool {
+pub(crate) fn is_loopback(addr: &Multiaddr) -> bool {
     match addr.iter().next() {
         Some(Protocol::Ip4(ip)) => ip.is_loopback(),
         Some(Protocol::Ip6(ip)) => ip.is_loopback(),
@@ -32,7 +32,7 @@ pub fn is_loopback(addr: &Multiaddr) -> bool {
 }
 
 /// Whether `addr` is unspecified (`0.0.0.0`, `::`) anywhere.
-pub fn is_unspecified(addr: &Multiaddr) -> bool {
+pub(crate) fn is_unspecified(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| {
         matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
             || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
@@ -41,7 +41,7 @@ pub fn is_unspecified(addr: &Multiaddr) -> bool {
 
 /// Whether to keep `addr`, told by a peer; `over_loopback` says the peer told it over a
 /// loopback link (so it is on this host).
-pub fn usable(addr: &Multiaddr, over_loopback: bool) -> bool {
+pub(crate) fn usable(addr: &Multiaddr, over_loopback: bool) -> bool {
     !is_unspecified(addr) && (over_loopback || !is_loopback(addr))
 }
 

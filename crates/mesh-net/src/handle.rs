@@ -16,7 +16,7 @@ use crate::peers::PeerInfo;
 use mesh_core::negotiation::{Body, Delivery, NegotiationId, Proposal, Receipt, Transcript};
 
 /// Capacity of the command queue from handles to the event loop.
-pub const COMMAND_QUEUE: usize = 256;
+pub(crate) const COMMAND_QUEUE: usize = 256;
 
 /// A verified intent received from the network.
 #[derive(Debug, Clone)]

@@ -12,9 +12,9 @@ use mesh_core::{IntentStatus, SignedCancellation, SignedIntent};
 use serde::{Deserialize, Serialize};
 
 /// Own intents kept at most (expired ones make room first).
-pub const OWN_INTENTS_CAPACITY: usize = 4096;
+pub(crate) const OWN_INTENTS_CAPACITY: usize = 4096;
 /// Cancellations remembered at most (expired ones make room first).
-pub const CANCELLATIONS_CAPACITY: usize = 16_384;
+pub(crate) const CANCELLATIONS_CAPACITY: usize = 16_384;
 
 /// An intent with where it stands, as the API and SDK show it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,7 +72,7 @@ pub struct CancelOutcome {
 
 /// Own intents and seen cancellations.
 #[derive(Debug, Default)]
-pub struct IntentBook {
+pub(crate) struct IntentBook {
     own: HashMap<IntentId, Arc<SignedIntent>>,
     cancellations: HashMap<IntentId, Cancelled>,
 }
@@ -86,7 +86,7 @@ struct Cancelled {
 
 impl IntentBook {
     /// Remembers an intent this node published.
-    pub fn publish(&mut self, intent: Arc<SignedIntent>, now_ms: u64) {
+    pub(crate) fn publish(&mut self, intent: Arc<SignedIntent>, now_ms: u64) {
         if self.own.len() >= OWN_INTENTS_CAPACITY {
             self.own.retain(|_, i| !i.is_expired(now_ms));
         }
@@ -104,12 +104,12 @@ impl IntentBook {
     }
 
     /// An intent this node published.
-    pub fn own(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
+    pub(crate) fn own(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
         self.own.get(id).cloned()
     }
 
     /// This node's intents, newest first.
-    pub fn own_intents(&self) -> Vec<Arc<SignedIntent>> {
+    pub(crate) fn own_intents(&self) -> Vec<Arc<SignedIntent>> {
         let mut all: Vec<_> = self.own.values().cloned().collect();
         all.sort_by(|a, b| {
             b.content
@@ -122,7 +122,7 @@ impl IntentBook {
 
     /// Remembers a verified cancellation, with the intent it cancels if this node held it (and
     /// it matches). Returns `false` if it was already known.
-    pub fn record_cancellation(
+    pub(crate) fn record_cancellation(
         &mut self,
         c: Arc<SignedCancellation>,
         intent: Option<Arc<SignedIntent>>,
@@ -158,7 +158,7 @@ impl IntentBook {
 
     /// The publisher's cancellation of `intent`, if one was seen. A cancellation signed by
     /// anyone else does not count.
-    pub fn cancellation_of(&self, intent: &SignedIntent) -> Option<&SignedCancellation> {
+    pub(crate) fn cancellation_of(&self, intent: &SignedIntent) -> Option<&SignedCancellation> {
         self.cancellations
             .get(&intent.id)
             .map(|x| x.cancellation.as_ref())
@@ -166,19 +166,19 @@ impl IntentBook {
     }
 
     /// A cancelled intent this node held when its cancellation arrived.
-    pub fn cancelled_intent(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
+    pub(crate) fn cancelled_intent(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
         self.cancellations.get(id).and_then(|x| x.intent.clone())
     }
 
     /// Forgets expired cancellations.
-    pub fn prune(&mut self, now_ms: u64) {
+    pub(crate) fn prune(&mut self, now_ms: u64) {
         self.cancellations
             .retain(|_, x| !x.cancellation.is_expired(now_ms));
         // Own intents stay past expiry while room allows, so their final status stays visible.
     }
 
     /// The view of `intent` with the given status and negotiation count.
-    pub fn view(
+    pub(crate) fn view(
         &self,
         intent: &SignedIntent,
         status: IntentStatus,

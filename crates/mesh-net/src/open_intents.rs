@@ -10,15 +10,15 @@ use mesh_core::intent::IntentId;
 use mesh_core::{Capability, SignedIntent};
 
 /// Open intents kept at most.
-pub const OPEN_INTENTS_CAPACITY: usize = 4096;
+pub(crate) const OPEN_INTENTS_CAPACITY: usize = 4096;
 /// Intents returned per catch-up answer at most.
-pub const MAX_CATCHUP_INTENTS: usize = 64;
+pub(crate) const MAX_CATCHUP_INTENTS: usize = 64;
 /// Bytes of envelopes returned per catch-up answer at most.
-pub const MAX_CATCHUP_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_CATCHUP_BYTES: usize = 1024 * 1024;
 
 /// Open intents by id.
 #[derive(Debug)]
-pub struct OpenIntents {
+pub(crate) struct OpenIntents {
     intents: HashMap<IntentId, Arc<SignedIntent>>,
     capacity: usize,
 }
@@ -31,7 +31,7 @@ impl Default for OpenIntents {
 
 impl OpenIntents {
     /// A cache of at most `capacity` intents.
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             intents: HashMap::new(),
             capacity: capacity.max(1),
@@ -39,7 +39,7 @@ impl OpenIntents {
     }
 
     /// Keeps `intent` until it expires (or is pushed out by intents that expire later).
-    pub fn insert(&mut self, intent: Arc<SignedIntent>, now_ms: u64) {
+    pub(crate) fn insert(&mut self, intent: Arc<SignedIntent>, now_ms: u64) {
         if intent.is_expired(now_ms) || self.intents.contains_key(&intent.id) {
             return;
         }
@@ -63,17 +63,17 @@ impl OpenIntents {
     }
 
     /// The intent with this id, if held.
-    pub fn get(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
+    pub(crate) fn get(&self, id: &IntentId) -> Option<Arc<SignedIntent>> {
         self.intents.get(id).cloned()
     }
 
     /// Drops one intent (e.g. cancelled by its publisher).
-    pub fn remove(&mut self, id: &IntentId) -> Option<Arc<SignedIntent>> {
+    pub(crate) fn remove(&mut self, id: &IntentId) -> Option<Arc<SignedIntent>> {
         self.intents.remove(id)
     }
 
     /// Open intents, newest first, at most `limit`.
-    pub fn newest(&self, limit: usize) -> Vec<Arc<SignedIntent>> {
+    pub(crate) fn newest(&self, limit: usize) -> Vec<Arc<SignedIntent>> {
         let mut all: Vec<_> = self.intents.values().cloned().collect();
         all.sort_by(|a, b| {
             b.content
@@ -86,12 +86,12 @@ impl OpenIntents {
     }
 
     /// Drops every intent expired at `now_ms`.
-    pub fn remove_expired(&mut self, now_ms: u64) {
+    pub(crate) fn remove_expired(&mut self, now_ms: u64) {
         self.intents.retain(|_, i| !i.is_expired(now_ms));
     }
 
     /// Open intents needing any of `capabilities`, newest first, within the answer limits.
-    pub fn matching(
+    pub(crate) fn matching(
         &mut self,
         capabilities: &[Capability],
         limit: usize,
@@ -122,13 +122,8 @@ impl OpenIntents {
     }
 
     /// Number of intents held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.intents.len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.intents.is_empty()
     }
 }
 
@@ -195,6 +190,6 @@ mod tests {
     fn expired_intents_are_not_inserted() {
         let mut cache = OpenIntents::default();
         cache.insert(intent("a", NOW, 1), NOW + 1_000);
-        assert!(cache.is_empty());
+        assert_eq!(cache.len(), 0);
     }
 }

@@ -9,7 +9,7 @@ use mesh_core::{LocalReputation, Observation};
 use serde::Serialize;
 
 /// Most addresses remembered per peer.
-pub const MAX_ADDRS_PER_PEER: usize = 8;
+pub(crate) const MAX_ADDRS_PER_PEER: usize = 8;
 
 /// A connected peer, as shown by `mesh peers`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -49,7 +49,7 @@ struct Entry {
 /// the network's receipts (the latest [`TrustScores`]), combined by
 /// [`mesh_core::trust::combine`]. Owned by the event loop.
 #[derive(Debug, Default)]
-pub struct PeerBook {
+pub(crate) struct PeerBook {
     connected: HashMap<PeerId, Entry>,
     reputation: LocalReputation,
     trust: TrustScores,
@@ -64,7 +64,7 @@ const CHANGED_CAPACITY: usize = 4096;
 
 impl PeerBook {
     /// A connection to `peer` at `addr` opened.
-    pub fn connection_opened(&mut self, peer: PeerId, addr: Multiaddr) {
+    pub(crate) fn connection_opened(&mut self, peer: PeerId, addr: Multiaddr) {
         let e = self.connected.entry(peer).or_default();
         e.connections += 1;
         e.local |= crate::addr_scope::is_loopback(&addr);
@@ -75,7 +75,7 @@ impl PeerBook {
     }
 
     /// A connection to `peer` closed; `remaining` are still open.
-    pub fn connection_closed(&mut self, peer: PeerId, remaining: u32) {
+    pub(crate) fn connection_closed(&mut self, peer: PeerId, remaining: u32) {
         if remaining == 0 {
             self.connected.remove(&peer);
         } else if let Some(e) = self.connected.get_mut(&peer) {
@@ -84,7 +84,7 @@ impl PeerBook {
     }
 
     /// Identify told us `peer`'s listen addresses and agent version.
-    pub fn identified(&mut self, peer: PeerId, listen: &[Multiaddr], agent_version: String) {
+    pub(crate) fn identified(&mut self, peer: PeerId, listen: &[Multiaddr], agent_version: String) {
         if let Some(e) = self.connected.get_mut(&peer) {
             for a in listen.iter().take(MAX_ADDRS_PER_PEER) {
                 push_bounded(&mut e.addrs, a.clone());
@@ -94,24 +94,24 @@ impl PeerBook {
     }
 
     /// A ping to `peer` took `rtt`.
-    pub fn rtt(&mut self, peer: PeerId, rtt: Duration) {
+    pub(crate) fn rtt(&mut self, peer: PeerId, rtt: Duration) {
         if let Some(e) = self.connected.get_mut(&peer) {
             e.rtt = Some(rtt);
         }
     }
 
     /// The latest RTT of `peer`, if connected and pinged.
-    pub fn rtt_of(&self, peer: &PeerId) -> Option<Duration> {
+    pub(crate) fn rtt_of(&self, peer: &PeerId) -> Option<Duration> {
         self.connected.get(peer).and_then(|e| e.rtt)
     }
 
     /// Whether `peer` is connected.
-    pub fn is_connected(&self, peer: &PeerId) -> bool {
+    pub(crate) fn is_connected(&self, peer: &PeerId) -> bool {
         self.connected.contains_key(peer)
     }
 
     /// Up to `n` connected peers, best reputation first.
-    pub fn connected_peers(&self, n: usize) -> Vec<PeerId> {
+    pub(crate) fn connected_peers(&self, n: usize) -> Vec<PeerId> {
         let mut peers: Vec<PeerId> = self.connected.keys().copied().collect();
         peers.sort_by(|a, b| self.reputation(b).total_cmp(&self.reputation(a)));
         peers.truncate(n);
@@ -120,29 +120,29 @@ impl PeerBook {
 
     /// Whether `peer` is connected over loopback, so on this host: what it says of loopback
     /// addresses holds here (see [`crate::addr_scope`]).
-    pub fn is_local_link(&self, peer: &PeerId) -> bool {
+    pub(crate) fn is_local_link(&self, peer: &PeerId) -> bool {
         self.connected.get(peer).is_some_and(|e| e.local)
     }
 
     /// Whether any connected peer is on this host. A DHT answer does not say who gave which
     /// address; loopback addresses in it are kept only then.
-    pub fn any_local_link(&self) -> bool {
+    pub(crate) fn any_local_link(&self) -> bool {
         self.connected.values().any(|e| e.local)
     }
 
     /// Number of connected peers.
-    pub fn connected_count(&self) -> usize {
+    pub(crate) fn connected_count(&self) -> usize {
         self.connected.len()
     }
 
     /// The IP address `peer` is connected from (that of its first connection), if it is
     /// connected over IP.
-    pub fn remote_ip(&self, peer: &PeerId) -> Option<std::net::IpAddr> {
+    pub(crate) fn remote_ip(&self, peer: &PeerId) -> Option<std::net::IpAddr> {
         self.connected.get(peer)?.remote_ip
     }
 
     /// Records what `peer` did; returns its new score.
-    pub fn observe(&mut self, peer: PeerId, observation: Observation) -> f64 {
+    pub(crate) fn observe(&mut self, peer: PeerId, observation: Observation) -> f64 {
         let count = if self.observations.len() < mesh_core::reputation::DEFAULT_CAPACITY
             || self.observations.contains_key(&peer)
         {
@@ -159,7 +159,7 @@ impl PeerBook {
     }
 
     /// Sets a score and its observation count read back from storage.
-    pub fn restore_reputation(&mut self, peer: PeerId, score: f64, observations: u64) {
+    pub(crate) fn restore_reputation(&mut self, peer: PeerId, score: f64, observations: u64) {
         self.reputation.restore(peer, score);
         if self.observations.len() < mesh_core::reputation::DEFAULT_CAPACITY {
             self.observations.insert(peer, observations);
@@ -167,7 +167,7 @@ impl PeerBook {
     }
 
     /// The scores that changed since the last call: peer, score, observations.
-    pub fn take_changed(&mut self) -> Vec<(PeerId, f64, u64)> {
+    pub(crate) fn take_changed(&mut self) -> Vec<(PeerId, f64, u64)> {
         self.changed
             .drain()
             .map(|(peer, count)| (peer, self.reputation.score(&peer), count))
@@ -175,7 +175,7 @@ impl PeerBook {
     }
 
     /// The write that stores the scores changed since the last call, if any changed.
-    pub fn reputations_changed(&mut self, now_ms: u64) -> Option<crate::persist::Write> {
+    pub(crate) fn reputations_changed(&mut self, now_ms: u64) -> Option<crate::persist::Write> {
         let changed: Vec<mesh_store::StoredReputation> = self
             .take_changed()
             .into_iter()
@@ -192,27 +192,27 @@ impl PeerBook {
     /// The reputation of `peer` in `[0, 1]`: its score from receipts (0.5 for an agent nobody
     /// trusted has rated), lowered by misbehaviour this node saw itself. What discovery's
     /// `min_reputation`, the offer strategy and gossip's application score use.
-    pub fn reputation(&self, peer: &PeerId) -> f64 {
+    pub(crate) fn reputation(&self, peer: &PeerId) -> f64 {
         self.trust.reputation(peer, &self.reputation)
     }
 
     /// This node's local score of `peer`'s messages alone.
-    pub fn local_score(&self, peer: &PeerId) -> f64 {
+    pub(crate) fn local_score(&self, peer: &PeerId) -> f64 {
         self.reputation.score(peer)
     }
 
     /// Takes the scores of a new recomputation of the receipts.
-    pub fn set_trust(&mut self, scores: TrustScores) {
+    pub(crate) fn set_trust(&mut self, scores: TrustScores) {
         self.trust = scores;
     }
 
     /// The latest scores from receipts.
-    pub fn trust(&self) -> &TrustScores {
+    pub(crate) fn trust(&self) -> &TrustScores {
         &self.trust
     }
 
     /// Connected peers, best reputation first, with the gossip score `gossip_score` gives.
-    pub fn list(&self, gossip_score: impl Fn(&PeerId) -> Option<f64>) -> Vec<PeerInfo> {
+    pub(crate) fn list(&self, gossip_score: impl Fn(&PeerId) -> Option<f64>) -> Vec<PeerInfo> {
         let mut out: Vec<PeerInfo> = self
             .connected
             .iter()

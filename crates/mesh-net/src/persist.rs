@@ -28,13 +28,13 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
 /// Writes queued for the writer thread at most.
-pub const WRITE_QUEUE: usize = 4096;
+pub(crate) const WRITE_QUEUE: usize = 4096;
 /// Writes the writer takes in one round at most.
 const BATCH: usize = 256;
 
 /// One thing to keep.
 #[derive(Debug)]
-pub enum Write {
+pub(crate) enum Write {
     /// An intent, own or received.
     Intent(StoredIntent),
     /// The publisher's cancellation of a stored intent.
@@ -100,11 +100,11 @@ pub enum Write {
 
 /// The writer's queue is full (or the writer stopped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueFull;
+pub(crate) struct QueueFull;
 
 /// The outcome of a write that asked to be reported.
 #[derive(Debug)]
-pub struct Persisted {
+pub(crate) struct Persisted {
     /// The write's token.
     pub token: u64,
     /// `Err` with a reason when it is not on disk.
@@ -113,7 +113,7 @@ pub struct Persisted {
 
 /// The loop's end of the writer.
 #[derive(Debug)]
-pub struct Writer {
+pub(crate) struct Writer {
     tx: Option<mpsc::Sender<Write>>,
     thread: Option<JoinHandle<()>>,
     dropped: Counter,
@@ -121,7 +121,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `store`. Reported writes come back on the returned receiver.
-    pub fn start(
+    pub(crate) fn start(
         store: Store,
         errors: Counter,
         dropped: Counter,
@@ -142,7 +142,7 @@ impl Writer {
     }
 
     /// Queues `write`. Fails when the queue is full (counted as dropped).
-    pub fn write(&self, write: Write) -> Result<(), QueueFull> {
+    pub(crate) fn write(&self, write: Write) -> Result<(), QueueFull> {
         let Some(tx) = &self.tx else {
             return Err(QueueFull);
         };
@@ -153,12 +153,12 @@ impl Writer {
     }
 
     /// Queues `write` if there is room; a dropped write is only counted.
-    pub fn write_lossy(&self, write: Write) {
+    pub(crate) fn write_lossy(&self, write: Write) {
         let _ = self.write(write);
     }
 
     /// Writes what is queued, then stops the thread and waits for it.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.tx = None;
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()

@@ -13,19 +13,19 @@ use mesh_proto::v1::{AgentRecordRequest, AgentRecordResponse};
 use crate::codec::ProtoCodec;
 
 /// Protocol id of the record fetch.
-pub const PROTOCOL: &str = "/mesh/adp/record/1.0.0";
+pub(crate) const PROTOCOL: &str = "/mesh/adp/record/1.0.0";
 /// Largest request (it is empty).
-pub const MAX_REQUEST_BYTES: usize = 64;
+pub(crate) const MAX_REQUEST_BYTES: usize = 64;
 /// Largest answer: one signed agent record plus framing.
-pub const MAX_RESPONSE_BYTES: usize = mesh_core::agent_record::MAX_AGENT_RECORD_BYTES + 64;
+pub(crate) const MAX_RESPONSE_BYTES: usize = mesh_core::agent_record::MAX_AGENT_RECORD_BYTES + 64;
 /// Streams open at once per connection.
 const MAX_CONCURRENT_STREAMS: usize = 16;
 
 /// Codec of the record fetch.
-pub type AgentRecordCodec = ProtoCodec<AgentRecordRequest, AgentRecordResponse>;
+pub(crate) type AgentRecordCodec = ProtoCodec<AgentRecordRequest, AgentRecordResponse>;
 
 /// The request-response behaviour of the record fetch, answering within `timeout`.
-pub fn behaviour(timeout: Duration) -> request_response::Behaviour<AgentRecordCodec> {
+pub(crate) fn behaviour(timeout: Duration) -> request_response::Behaviour<AgentRecordCodec> {
     request_response::Behaviour::with_codec(
         AgentRecordCodec::new(MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES),
         [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],

@@ -17,11 +17,11 @@ use crate::intent_book::OWN_INTENTS_CAPACITY;
 use crate::open_intents::OPEN_INTENTS_CAPACITY;
 
 /// Peers read back at most (the most recently seen).
-pub const PEERS_RESTORED: usize = 256;
+pub(crate) const PEERS_RESTORED: usize = 256;
 
 /// What a node had.
 #[derive(Debug, Default)]
-pub struct Restored {
+pub(crate) struct Restored {
     /// Its own unexpired intents.
     pub own_intents: Vec<Arc<SignedIntent>>,
     /// Open intents received from others.
@@ -44,7 +44,11 @@ pub struct Restored {
 
 /// Reads `store` at `now_ms`, first deleting the negotiations that finished more than
 /// `retention` ago.
-pub fn restore(store: &Store, now_ms: u64, retention: Duration) -> Result<Restored, StoreError> {
+pub(crate) fn restore(
+    store: &Store,
+    now_ms: u64,
+    retention: Duration,
+) -> Result<Restored, StoreError> {
     let mut out = Restored::default();
     for stored in store.own_intents(now_ms, OWN_INTENTS_CAPACITY)? {
         let Some(intent) = verify_intent(&stored, now_ms, &mut out.skipped) else {
@@ -156,7 +160,7 @@ fn verify_intent(
 }
 
 /// The store's record of one intent.
-pub fn stored_intent(intent: &SignedIntent, own: bool, now_ms: u64) -> StoredIntent {
+pub(crate) fn stored_intent(intent: &SignedIntent, own: bool, now_ms: u64) -> StoredIntent {
     StoredIntent {
         id: intent.id.0,
         envelope: intent.envelope.clone(),
@@ -168,7 +172,12 @@ pub fn stored_intent(intent: &SignedIntent, own: bool, now_ms: u64) -> StoredInt
 }
 
 /// The store's meta of a negotiation in state `state`, as seen by `local`.
-pub fn meta_of(n: &Negotiation, local: &PeerId, state: StateKind, now_ms: u64) -> NegotiationMeta {
+pub(crate) fn meta_of(
+    n: &Negotiation,
+    local: &PeerId,
+    state: StateKind,
+    now_ms: u64,
+) -> NegotiationMeta {
     let publisher = n.publisher() == *local;
     NegotiationMeta {
         intent_id: n.intent_id().0,

@@ -26,22 +26,22 @@ use libp2p::PeerId;
 use libp2p::gossipsub::{PeerScoreParams, PeerScoreThresholds, TopicHash, TopicScoreParams};
 
 /// Copies that arrive this long after the first still count as delivered.
-pub const DELIVERY_WINDOW: Duration = Duration::from_millis(250);
+pub(crate) const DELIVERY_WINDOW: Duration = Duration::from_millis(250);
 /// Per-second decay of the delivery counters, gossipsub's and [`TopicTraffic`]'s alike.
-pub const DELIVERY_DECAY: f64 = 0.8;
+pub(crate) const DELIVERY_DECAY: f64 = 0.8;
 /// Time in the mesh before a peer is judged on its deliveries.
-pub const DELIVERY_ACTIVATION: Duration = Duration::from_secs(10);
+pub(crate) const DELIVERY_ACTIVATION: Duration = Duration::from_secs(10);
 /// Traffic (decayed count of received messages) below which a topic is not judged: about
 /// one message a second in steady state.
-pub const MIN_TRAFFIC: f64 = 4.0;
+pub(crate) const MIN_TRAFFIC: f64 = 4.0;
 /// Distinct publishers a topic must have carried in [`PUBLISHER_WINDOW`] to be judged.
-pub const MIN_PUBLISHERS: usize = 3;
+pub(crate) const MIN_PUBLISHERS: usize = 3;
 /// How long a publisher counts towards [`MIN_PUBLISHERS`].
-pub const PUBLISHER_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const PUBLISHER_WINDOW: Duration = Duration::from_secs(60);
 /// Share of the topic's traffic an honest mesh peer is expected to deliver: with `D` mesh
 /// peers each forwarding what they did not get from this node, honest peers deliver several
 /// times this much.
-pub const EXPECTED_SHARE: f64 = 1.0 / 12.0;
+pub(crate) const EXPECTED_SHARE: f64 = 1.0 / 12.0;
 /// Most publishers remembered per topic.
 const MAX_PUBLISHERS: usize = 1024;
 
@@ -55,7 +55,7 @@ const MAX_REWARD: f64 = TIME_IN_MESH_WEIGHT * TIME_IN_MESH_CAP + FIRST_DELIVERIE
 
 /// Gossipsub peer-score parameters of MESH. Topic parameters are set per topic
 /// ([`topic_params`]) when the node subscribes, and updated as its traffic changes.
-pub fn peer_score_params() -> PeerScoreParams {
+pub(crate) fn peer_score_params() -> PeerScoreParams {
     PeerScoreParams {
         // Loopback and private test networks host many peers on one IP.
         ip_colocation_factor_whitelist: [
@@ -73,7 +73,7 @@ pub fn peer_score_params() -> PeerScoreParams {
 }
 
 /// Score thresholds: below `graylist` a peer's messages are ignored entirely.
-pub fn peer_score_thresholds() -> PeerScoreThresholds {
+pub(crate) fn peer_score_thresholds() -> PeerScoreThresholds {
     PeerScoreThresholds {
         gossip_threshold: -10.0,
         publish_threshold: -50.0,
@@ -87,7 +87,7 @@ pub fn peer_score_thresholds() -> PeerScoreThresholds {
 /// penalty for invalid messages, and, when `judged` holds the expected deliveries, a penalty
 /// for a mesh peer that delivers fewer, reaching twice the most a peer can earn when it
 /// delivers nothing.
-pub fn topic_params(judged: Option<f64>) -> TopicScoreParams {
+pub(crate) fn topic_params(judged: Option<f64>) -> TopicScoreParams {
     let mut params = TopicScoreParams {
         topic_weight: 1.0,
         time_in_mesh_weight: TIME_IN_MESH_WEIGHT,
@@ -118,14 +118,14 @@ pub fn topic_params(judged: Option<f64>) -> TopicScoreParams {
 }
 
 /// The application-specific score (P5) of a peer of local reputation `reputation` in [0, 1].
-pub fn app_score(reputation: f64) -> f64 {
+pub(crate) fn app_score(reputation: f64) -> f64 {
     (2.0 * (reputation - 0.5)).clamp(-1.0, 1.0)
 }
 
 /// The traffic of each intent topic this node is subscribed to, and whether its mesh peers are
 /// judged on forwarding. Owned by the event loop.
 #[derive(Debug, Default)]
-pub struct TopicTraffic {
+pub(crate) struct TopicTraffic {
     topics: HashMap<TopicHash, Traffic>,
 }
 
@@ -142,7 +142,7 @@ struct Traffic {
 
 impl TopicTraffic {
     /// A message of `publisher` was accepted on `topic` at `now`.
-    pub fn record(&mut self, topic: &TopicHash, publisher: PeerId, now: Instant) {
+    pub(crate) fn record(&mut self, topic: &TopicHash, publisher: PeerId, now: Instant) {
         let traffic = self.topics.entry(topic.clone()).or_insert_with(|| Traffic {
             decayed: 0.0,
             updated: now,
@@ -165,13 +165,13 @@ impl TopicTraffic {
     }
 
     /// This node left `topic`.
-    pub fn forget(&mut self, topic: &TopicHash) {
+    pub(crate) fn forget(&mut self, topic: &TopicHash) {
         self.topics.remove(topic);
     }
 
     /// The topics whose parameters must change at `now`, with their new threshold (`None`:
     /// not judged): when judging starts or stops, or the threshold moved by a quarter.
-    pub fn changes(&mut self, now: Instant) -> Vec<(TopicHash, Option<f64>)> {
+    pub(crate) fn changes(&mut self, now: Instant) -> Vec<(TopicHash, Option<f64>)> {
         let mut out = Vec::new();
         for (topic, traffic) in &mut self.topics {
             traffic.decay(now);

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 /// When to walk, and how many of the peers found to dial.
 #[derive(Debug)]
-pub struct RandomWalk {
+pub(crate) struct RandomWalk {
     target: usize,
     interval: Duration,
     dials: usize,
@@ -31,7 +31,7 @@ pub struct RandomWalk {
 impl RandomWalk {
     /// Walks every `interval` while below `target` peers, dialling up to `dials` per walk;
     /// the first walk is due at `now`.
-    pub fn new(target: usize, interval: Duration, dials: usize, now: Instant) -> Self {
+    pub(crate) fn new(target: usize, interval: Duration, dials: usize, now: Instant) -> Self {
         Self {
             target,
             interval,
@@ -43,7 +43,7 @@ impl RandomWalk {
 
     /// Whether to start a walk now, with `connected` peers. A started walk stays in flight
     /// until [`RandomWalk::finished`].
-    pub fn due(&mut self, now: Instant, connected: usize) -> bool {
+    pub(crate) fn due(&mut self, now: Instant, connected: usize) -> bool {
         if self.in_flight || now < self.next_at || connected >= self.target || connected == 0 {
             return false;
         }
@@ -53,7 +53,7 @@ impl RandomWalk {
     }
 
     /// The walk ended.
-    pub fn finished(&mut self, now: Instant) {
+    pub(crate) fn finished(&mut self, now: Instant) {
         self.in_flight = false;
         if self.next_at < now {
             self.next_at = now + self.interval;
@@ -61,7 +61,7 @@ impl RandomWalk {
     }
 
     /// Peers to dial from a walk's results, for a node with `connected` peers.
-    pub fn dials(&self, connected: usize) -> usize {
+    pub(crate) fn dials(&self, connected: usize) -> usize {
         self.target.saturating_sub(connected).min(self.dials)
     }
 }

@@ -21,13 +21,13 @@ use serde::Serialize;
 use crate::error::DiscoverError;
 
 /// Default number of agents returned.
-pub const DEFAULT_LIMIT: usize = 20;
+pub(crate) const DEFAULT_LIMIT: usize = 20;
 /// Largest number of agents returned.
-pub const MAX_LIMIT: usize = 200;
+pub(crate) const MAX_LIMIT: usize = 200;
 /// Verified records cached.
-pub const RECORD_CACHE_CAPACITY: usize = 4096;
+pub(crate) const RECORD_CACHE_CAPACITY: usize = 4096;
 /// Record fetches started per discovery query at most.
-pub const MAX_RECORD_FETCHES: usize = 256;
+pub(crate) const MAX_RECORD_FETCHES: usize = 256;
 
 /// What to look for.
 ///
@@ -124,13 +124,13 @@ pub struct AgentInfo {
 
 /// Verified agent records, bounded; the entry expiring first is evicted when full.
 #[derive(Debug, Default)]
-pub struct RecordCache {
+pub(crate) struct RecordCache {
     records: HashMap<PeerId, SignedAgentRecord>,
 }
 
 impl RecordCache {
     /// Inserts `record` unless a newer one (higher `seq`) is cached.
-    pub fn insert(&mut self, record: SignedAgentRecord) {
+    pub(crate) fn insert(&mut self, record: SignedAgentRecord) {
         if let Some(old) = self.records.get(&record.peer_id)
             && old.seq > record.seq
         {
@@ -150,14 +150,14 @@ impl RecordCache {
     }
 
     /// The unexpired cached record of `peer`.
-    pub fn get(&self, peer: &PeerId, now_ms: u64) -> Option<&SignedAgentRecord> {
+    pub(crate) fn get(&self, peer: &PeerId, now_ms: u64) -> Option<&SignedAgentRecord> {
         self.records.get(peer).filter(|r| r.expires_at_ms > now_ms)
     }
 }
 
 /// Filters `records` by capabilities and reputation, and ranks them: reputation first, then
 /// lower load, then lower RTT.
-pub fn rank<'a>(
+pub(crate) fn rank<'a>(
     records: impl IntoIterator<Item = &'a SignedAgentRecord>,
     caps: &[Capability],
     min_reputation: f64,

@@ -51,7 +51,7 @@ pub(super) struct Reach {
 }
 
 impl Reach {
-    pub fn new(config: &NetConfig, registry: &mut Registry, now: Instant) -> Self {
+    pub(super) fn new(config: &NetConfig, registry: &mut Registry, now: Instant) -> Self {
         let px = config.peer_exchange;
         let random_walks = prometheus_client::metrics::counter::Counter::default();
         registry.sub_registry_with_prefix("mesh").register(
@@ -75,12 +75,12 @@ impl Reach {
     }
 
     /// The rendezvous points this node is connected to, which discoveries ask.
-    pub fn rendezvous_points(&self) -> Vec<PeerId> {
+    pub(super) fn rendezvous_points(&self) -> Vec<PeerId> {
         self.registrations.points().collect()
     }
 
     /// The metrics of rendezvous and of where discovered agents came from.
-    pub fn discovery_metrics(&self) -> &DiscoveryMetrics {
+    pub(super) fn discovery_metrics(&self) -> &DiscoveryMetrics {
         &self.metrics
     }
 }

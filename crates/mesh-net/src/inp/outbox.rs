@@ -10,17 +10,17 @@ use std::collections::{HashMap, VecDeque};
 use libp2p::PeerId;
 
 /// Requests to one peer on the wire at once at most (the peer accepts 64 streams).
-pub const MAX_IN_FLIGHT_PER_PEER: usize = 32;
+pub(crate) const MAX_IN_FLIGHT_PER_PEER: usize = 32;
 /// Messages queued behind them per peer at most; more are refused as busy.
-pub const MAX_QUEUED_PER_PEER: usize = 1024;
+pub(crate) const MAX_QUEUED_PER_PEER: usize = 1024;
 /// Messages parked per peer while its address is looked up, at most.
-pub const MAX_PARKED_PER_PEER: usize = 256;
+pub(crate) const MAX_PARKED_PER_PEER: usize = 256;
 /// Peers with parked messages at most.
-pub const MAX_PEERS_PARKED: usize = 256;
+pub(crate) const MAX_PEERS_PARKED: usize = 256;
 
 /// What to do with a message handed to [`Outbox::admit`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admit<T> {
+pub(crate) enum Admit<T> {
     /// Send it now.
     Send(T),
     /// Queued; [`Outbox::finished`] hands it out later.
@@ -31,7 +31,7 @@ pub enum Admit<T> {
 
 /// What to do with a message handed to [`Outbox::park`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Park<T> {
+pub(crate) enum Park<T> {
     /// The first for this peer: start a lookup.
     Lookup,
     /// A lookup is already running.
@@ -57,7 +57,7 @@ impl<T> Default for PeerQueue<T> {
 
 /// Per-peer flow control of outgoing INP requests.
 #[derive(Debug)]
-pub struct Outbox<T> {
+pub(crate) struct Outbox<T> {
     peers: HashMap<PeerId, PeerQueue<T>>,
     parked: HashMap<PeerId, Vec<T>>,
 }
@@ -73,7 +73,7 @@ impl<T> Default for Outbox<T> {
 
 impl<T> Outbox<T> {
     /// A message for `peer` is ready.
-    pub fn admit(&mut self, peer: PeerId, item: T) -> Admit<T> {
+    pub(crate) fn admit(&mut self, peer: PeerId, item: T) -> Admit<T> {
         let q = self.peers.entry(peer).or_default();
         if q.in_flight < MAX_IN_FLIGHT_PER_PEER {
             q.in_flight += 1;
@@ -87,7 +87,7 @@ impl<T> Outbox<T> {
     }
 
     /// One request to `peer` got its answer (or failed): the next queued message, to send now.
-    pub fn finished(&mut self, peer: &PeerId) -> Option<T> {
+    pub(crate) fn finished(&mut self, peer: &PeerId) -> Option<T> {
         let q = self.peers.get_mut(peer)?;
         q.in_flight = q.in_flight.saturating_sub(1);
         let next = q.queue.pop_front();
@@ -100,12 +100,12 @@ impl<T> Outbox<T> {
     }
 
     /// Requests to `peer` on the wire.
-    pub fn in_flight(&self, peer: &PeerId) -> usize {
+    pub(crate) fn in_flight(&self, peer: &PeerId) -> usize {
         self.peers.get(peer).map_or(0, |q| q.in_flight)
     }
 
     /// Parks a message while `peer`'s address is looked up.
-    pub fn park(&mut self, peer: PeerId, item: T) -> Park<T> {
+    pub(crate) fn park(&mut self, peer: PeerId, item: T) -> Park<T> {
         if !self.parked.contains_key(&peer) && self.parked.len() >= MAX_PEERS_PARKED {
             return Park::Full(item);
         }
@@ -122,12 +122,12 @@ impl<T> Outbox<T> {
     }
 
     /// The lookup of `peer` ended: its parked messages.
-    pub fn unpark(&mut self, peer: &PeerId) -> Vec<T> {
+    pub(crate) fn unpark(&mut self, peer: &PeerId) -> Vec<T> {
         self.parked.remove(peer).unwrap_or_default()
     }
 
     /// Everything queued or parked, e.g. to fail it at shutdown.
-    pub fn drain(&mut self) -> Vec<T> {
+    pub(crate) fn drain(&mut self) -> Vec<T> {
         let mut all: Vec<T> = self.peers.drain().flat_map(|(_, q)| q.queue).collect();
         all.extend(self.parked.drain().flat_map(|(_, v)| v));
         all
