@@ -25,7 +25,7 @@ pub struct PeerInfo {
     /// Open connections to it.
     pub connections: u32,
     /// Its reputation here, in `[0, 1]`: from receipts, lowered by misbehaviour this node saw
-    /// (see [`PeerBook::reputation`]).
+    /// (see `PeerBook::reputation`).
     pub reputation: f64,
     /// Its gossipsub peer score here (see `scoring`): below 0 it is pruned from this node's
     /// meshes, below -80 everything it sends on gossip is ignored. `None` before gossipsub has

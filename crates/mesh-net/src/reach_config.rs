@@ -185,7 +185,7 @@ impl Default for RendezvousConfig {
 
 /// Peer exchange: how a node that knows few peers finds more. Besides these DHT random walks,
 /// gossipsub always sends peer exchange on prune, and takes peers from a prune only when its
-/// sender's score reaches [`crate::scoring::peer_score_thresholds`]'s `accept_px_threshold`.
+/// sender's score reaches gossipsub's `accept_px_threshold`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerExchangeConfig {
     /// Connected peers a node aims for; below it, it walks the DHT (default 8).

@@ -53,7 +53,7 @@ impl Default for AgentQuery {
 }
 
 impl AgentQuery {
-    /// A query for any agent, minimum reputation 0, [`DEFAULT_LIMIT`] results.
+    /// A query for any agent, minimum reputation 0, 20 results.
     pub fn new() -> Self {
         Self {
             capabilities: Vec::new(),
