@@ -39,6 +39,7 @@ fn status_words(s: Status) -> &'static str {
         Status::Public => "public (peers can dial this node)",
         Status::Private => "private (peers cannot dial this node directly)",
         Status::Unknown => "unknown",
+        _ => "not known to this version of mesh",
     }
 }
 
@@ -79,6 +80,7 @@ pub fn render(r: &ReachabilityReport) -> String {
                 ReservationState::Active => "active",
                 ReservationState::Requested => "requested",
                 ReservationState::Failed => "not active",
+                _ => "in a state not known to this version of mesh",
             };
             let from = if x.configured { "--relay" } else { "AutoNAT" };
             out.push_str(&format!(

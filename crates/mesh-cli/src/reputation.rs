@@ -24,11 +24,9 @@ pub fn config(args: &ReputationArgs) -> anyhow::Result<ReputationConfig> {
             trusted.len()
         );
     }
-    Ok(ReputationConfig {
-        trusted_peers: trusted,
-        share_receipts: !args.no_share_receipts,
-        ..ReputationConfig::default()
-    })
+    Ok(ReputationConfig::default()
+        .with_trusted_peers(trusted)
+        .with_share_receipts(!args.no_share_receipts))
 }
 
 /// Asks the running node for its view of `peer` and prints it.

@@ -10,8 +10,10 @@ pub use crate::reach_config::{
 };
 use mesh_core::{Capability, Skill};
 
-/// Everything the network layer needs to start.
+/// Everything the network layer needs to start. Built from [`NetConfig::new`] and its `with_*`
+/// methods; its fields stay readable and settable, and new ones come with defaults.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NetConfig {
     /// Addresses to listen on (TCP and/or QUIC).
     pub listen: Vec<Multiaddr>,
@@ -99,6 +101,7 @@ pub struct NetConfig {
 /// How a node takes part in reputation from receipts (see [`crate::receipts`] and
 /// docs/REPUTATION.md).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReputationConfig {
     /// Peers whose receipts count from the start, as this node's own do (at most
     /// [`mesh_core::trust::MAX_PRE_TRUSTED`]): operators' seed identities the user knows.
@@ -126,6 +129,7 @@ impl Default for ReputationConfig {
 /// Rate limits of a node: token buckets per peer and protocol, and a quota of intents per
 /// publisher enforced at every hop.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Intents of one publisher this node forwards and delivers, whoever relays them: the
     /// excess is dropped (and its sender penalised when the sender is the publisher itself, so
@@ -290,6 +294,70 @@ impl NetConfig {
     /// Sets the display name of the agent record.
     pub fn with_agent_name(mut self, name: impl Into<String>) -> Self {
         self.agent_name = name.into();
+        self
+    }
+
+    /// Sets the addresses to listen on.
+    pub fn with_listen(mut self, listen: Vec<Multiaddr>) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// Sets the rate limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the proof-of-work bits every intent must carry (0 for none).
+    pub fn with_proof_of_work_bits(mut self, bits: u8) -> Self {
+        self.proof_of_work_bits = bits;
+        self
+    }
+
+    /// Sets where agent discovery looks.
+    pub fn with_discovery(mut self, discovery: DiscoverySources) -> Self {
+        self.discovery = discovery;
+        self
+    }
+
+    /// Sets the WebRTC certificate (PEM).
+    pub fn with_webrtc_certificate(mut self, pem: String) -> Self {
+        self.webrtc_certificate = Some(pem);
+        self
+    }
+
+    /// Sets how long gossipsub remembers message ids.
+    pub fn with_gossip_duplicate_cache(mut self, ttl: Duration) -> Self {
+        self.gossip_duplicate_cache = ttl;
+        self
+    }
+
+    /// Sets how this node takes part in reputation from receipts.
+    pub fn with_reputation(mut self, reputation: ReputationConfig) -> Self {
+        self.reputation = reputation;
+        self
+    }
+}
+
+impl ReputationConfig {
+    /// Sets the peers whose receipts count from the start.
+    pub fn with_trusted_peers(mut self, peers: Vec<libp2p::PeerId>) -> Self {
+        self.trusted_peers = peers;
+        self
+    }
+
+    /// Sets whether to publish the attestations of this node's completed negotiations.
+    pub fn with_share_receipts(mut self, on: bool) -> Self {
+        self.share_receipts = on;
+        self
+    }
+}
+
+impl Limits {
+    /// Sets the intents of one publisher this node forwards and delivers.
+    pub fn with_intents_per_publisher(mut self, rate: Rate) -> Self {
+        self.intents_per_publisher = rate;
         self
     }
 }

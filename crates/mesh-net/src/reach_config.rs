@@ -14,6 +14,7 @@ use libp2p::Multiaddr;
 
 /// What a node does for the network besides its own work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Role {
     /// Publishes and fulfils intents. Becomes a relay client when AutoNAT finds it private
     /// (or when relays are configured), registers its capabilities at rendezvous points.
@@ -97,6 +98,7 @@ impl Default for RelayLimits {
 
 /// NAT traversal settings.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NatConfig {
     /// Relays to reserve a slot at from the start (`<relay addr>/p2p/<id>`), whatever AutoNAT
     /// says. Without any, an agent reserves at the relays it is connected to once AutoNAT
@@ -148,11 +150,19 @@ impl Default for NatConfig {
 
 /// Where agent discovery looks; both on by default, and results are merged by peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DiscoverySources {
     /// Capability provider records in the Kademlia DHT.
     pub dht: bool,
     /// Registrations at the rendezvous points (coordinators) this node is connected to.
     pub rendezvous: bool,
+}
+
+impl DiscoverySources {
+    /// The DHT, rendezvous, both or neither.
+    pub fn only(dht: bool, rendezvous: bool) -> Self {
+        Self { dht, rendezvous }
+    }
 }
 
 impl Default for DiscoverySources {
@@ -166,6 +176,7 @@ impl Default for DiscoverySources {
 
 /// Rendezvous registration settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RendezvousConfig {
     /// Time to live asked for each registration, in seconds (default and minimum of the
     /// libp2p rendezvous server: 2 h). Registrations are renewed at 80% of the TTL granted.
@@ -187,6 +198,7 @@ impl Default for RendezvousConfig {
 /// gossipsub always sends peer exchange on prune, and takes peers from a prune only when its
 /// sender's score reaches gossipsub's `accept_px_threshold`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PeerExchangeConfig {
     /// Connected peers a node aims for; below it, it walks the DHT (default 8).
     pub target_peers: usize,

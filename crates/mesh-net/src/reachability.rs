@@ -174,6 +174,7 @@ impl NatMetrics {
 /// AutoNAT's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Status {
     /// A peer dialled back one of our addresses.
     Public,
@@ -196,6 +197,7 @@ impl Status {
 /// The state of one relay reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ReservationState {
     /// Asked for, no answer yet.
     Requested,

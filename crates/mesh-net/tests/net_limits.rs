@@ -32,24 +32,16 @@ fn topic() -> String {
 
 /// Gossipsub forgets message ids after 2 s.
 fn forgetful(config: NetConfig) -> NetConfig {
-    NetConfig {
-        gossip_duplicate_cache: Duration::from_secs(2),
-        ..config
-    }
+    config.with_gossip_duplicate_cache(Duration::from_secs(2))
 }
 
 fn limited(config: NetConfig) -> NetConfig {
-    NetConfig {
-        limits: Limits {
-            // Refilled once an hour: nothing comes back while the test runs.
-            intents_per_publisher: Rate {
-                per_second: f64::from(QUOTA) / 3600.0,
-                burst: f64::from(QUOTA),
-            },
-            ..Limits::default()
-        },
-        ..forgetful(config)
-    }
+    // Refilled once an hour: nothing comes back while the test runs.
+    let quota = Rate {
+        per_second: f64::from(QUOTA) / 3600.0,
+        burst: f64::from(QUOTA),
+    };
+    forgetful(config).with_limits(Limits::default().with_intents_per_publisher(quota))
 }
 
 fn rejected(node: &MeshHandle, reason: &str) -> u64 {

@@ -15,10 +15,7 @@ use mesh_net::reachability::ReservationState;
 use mesh_net::{DiscoverySources, NetConfig, Role};
 
 fn sources(dht: bool, rendezvous: bool) -> impl Fn(NetConfig) -> NetConfig + Clone {
-    move |c: NetConfig| NetConfig {
-        discovery: DiscoverySources { dht, rendezvous },
-        ..c
-    }
+    move |c: NetConfig| c.with_discovery(DiscoverySources::only(dht, rendezvous))
 }
 
 fn coordinator(c: NetConfig) -> NetConfig {

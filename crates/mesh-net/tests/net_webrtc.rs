@@ -12,10 +12,9 @@ use mesh_core::Keypair;
 use mesh_net::NetConfig;
 
 fn webrtc_only(pem: String) -> impl FnOnce(NetConfig) -> NetConfig {
-    move |c| NetConfig {
-        listen: vec!["/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap()],
-        webrtc_certificate: Some(pem),
-        ..c
+    move |c: NetConfig| {
+        c.with_listen(vec!["/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap()])
+            .with_webrtc_certificate(pem)
     }
 }
 

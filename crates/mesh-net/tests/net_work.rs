@@ -29,10 +29,7 @@ fn topic() -> String {
 }
 
 fn stamped(config: NetConfig) -> NetConfig {
-    NetConfig {
-        proof_of_work_bits: BITS,
-        ..config
-    }
+    config.with_proof_of_work_bits(BITS)
 }
 
 fn rejected(node: &MeshHandle, reason: &str) -> u64 {

@@ -7,6 +7,7 @@ use super::MAX_NEGOTIATIONS;
 
 /// Why an INP message was refused, with a stable code.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InpError {
     /// The negotiation message itself is invalid.
     #[error(transparent)]

@@ -81,6 +81,7 @@ pub(crate) fn behaviour(request_timeout: Duration) -> request_response::Behaviou
 
 /// What a local caller asks to send.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Action {
     /// Bid on an intent this node has seen (opens the negotiation).
     Offer {

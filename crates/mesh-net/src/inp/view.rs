@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// negotiation's expiry (`timeout`, no message). Serialized and displayed in snake_case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum NegotiationEventKind {
     /// A proposal by the agent.
     Offer,
