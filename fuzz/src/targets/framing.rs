@@ -43,14 +43,10 @@ pub fn run(bytes: &[u8]) -> Outcome {
             check::<v1::NegotiationMessage>(data, limit(mesh_core::negotiation::MAX_ENVELOPE_BYTES))
         }
         4 => check::<v1::Transcript>(data, limit(mesh_core::negotiation::MAX_TRANSCRIPT_BYTES)),
-        5 => check::<v1::OpenIntentsRequest>(
-            data,
-            limit(mesh_net::idp::MAX_CATCHUP_REQUEST_BYTES),
-        ),
-        6 => check::<v1::OpenIntentsResponse>(
-            data,
-            limit(mesh_net::idp::MAX_CATCHUP_RESPONSE_BYTES),
-        ),
+        5 => check::<v1::OpenIntentsRequest>(data, limit(mesh_net::idp::MAX_CATCHUP_REQUEST_BYTES)),
+        6 => {
+            check::<v1::OpenIntentsResponse>(data, limit(mesh_net::idp::MAX_CATCHUP_RESPONSE_BYTES))
+        }
         7 => check::<v1::NegotiationSend>(data, limit(mesh_net::inp::MAX_INP_REQUEST_BYTES)),
         8 => check::<v1::NegotiationAck>(data, limit(mesh_net::inp::MAX_INP_RESPONSE_BYTES)),
         9 => {
