@@ -19,7 +19,7 @@ use crate::error::NetError;
 
 /// Largest gossipsub frame: one intent envelope or receipt attestation (with its delivery),
 /// whichever is larger, plus gossipsub's own framing.
-pub const MAX_GOSSIP_TRANSMIT_BYTES: usize = max(
+pub(crate) const MAX_GOSSIP_TRANSMIT_BYTES: usize = max(
     mesh_core::intent::MAX_INTENT_ENVELOPE_BYTES,
     mesh_core::trust::MAX_ATTESTATION_BYTES,
 ) + 4096;
@@ -32,7 +32,7 @@ pub const KAD_PROTOCOL: &str = "/mesh/kad/1.0.0";
 /// Identify protocol version string.
 pub const IDENTIFY_PROTOCOL: &str = "/mesh/1.0.0";
 /// Largest Kademlia packet.
-pub const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
 
 /// All protocols of a MESH node.
 #[derive(NetworkBehaviour)]
@@ -137,7 +137,7 @@ pub type BoxedTransport =
 
 /// Builds the swarm on `transport` instead of TCP and QUIC (for example an in-memory transport
 /// in a simulation), with the same behaviours and their metrics in `registry`.
-pub fn build_swarm_on(
+pub(crate) fn build_swarm_on(
     keypair: Keypair,
     config: &NetConfig,
     registry: &mut Registry,

@@ -94,7 +94,7 @@ pub struct NetConfig {
     pub reputation: ReputationConfig,
     /// How long a finished negotiation (completed, rejected, withdrawn or expired) is kept,
     /// in memory and in the store, counted from its end: then it is pruned. Default
-    /// [`crate::inp::DEFAULT_RETENTION`], 30 days.
+    /// `DEFAULT_RETENTION`, 30 days.
     pub negotiation_retention: Duration,
 }
 
@@ -112,7 +112,7 @@ pub struct ReputationConfig {
     /// [`crate::receipts::RECEIPTS_TOPIC`] (default on). Off, they still count here.
     pub share_receipts: bool,
     /// Least time between two recomputations of every peer's reputation; one runs only when
-    /// receipts changed (default [`crate::receipts::RECOMPUTE_INTERVAL`], 30 s).
+    /// receipts changed (default `RECOMPUTE_INTERVAL`, 30 s).
     pub recompute_interval: Duration,
 }
 
@@ -200,12 +200,12 @@ impl GossipDegree {
     }
 
     /// Outbound mesh peers kept at least (`D_out`): a third of `D`, at least 1.
-    pub fn outbound_min(self) -> usize {
+    pub(crate) fn outbound_min(self) -> usize {
         (self.0 / 3).max(1)
     }
 
     /// Peers told about recent messages at each heartbeat (`D_lazy`): at least 6.
-    pub fn lazy(self) -> usize {
+    pub(crate) fn lazy(self) -> usize {
         self.0.max(6)
     }
 }

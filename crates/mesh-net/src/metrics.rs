@@ -218,7 +218,7 @@ impl MeshMetrics {
     }
 
     /// Counts a refused inbound connection.
-    pub fn connection_refused(&self, reason: &str) {
+    pub(crate) fn connection_refused(&self, reason: &str) {
         self.connections_refused
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
@@ -227,7 +227,7 @@ impl MeshMetrics {
     }
 
     /// Counts a refused gossip or negotiation message.
-    pub fn reject_message(&self, reason: &str) {
+    pub(crate) fn reject_message(&self, reason: &str) {
         self.messages_rejected
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
@@ -236,7 +236,7 @@ impl MeshMetrics {
     }
 
     /// Counts a received intent dropped by a rate limit.
-    pub fn throttle_intent(&self, reason: &str) {
+    pub(crate) fn throttle_intent(&self, reason: &str) {
         self.intents_throttled
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
@@ -245,7 +245,7 @@ impl MeshMetrics {
     }
 
     /// Counts a refused agent record.
-    pub fn reject_record(&self, reason: &str) {
+    pub(crate) fn reject_record(&self, reason: &str) {
         self.records_rejected
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
@@ -263,7 +263,7 @@ impl MeshMetrics {
     }
 
     /// Counts a bootstrap dial outcome.
-    pub fn bootstrap_dial(&self, ok: bool) {
+    pub(crate) fn bootstrap_dial(&self, ok: bool) {
         self.bootstrap_dials
             .get_or_create(&ResultLabel {
                 result: if ok { "ok" } else { "error" }.to_owned(),

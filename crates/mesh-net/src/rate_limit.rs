@@ -6,7 +6,7 @@
 //! makes room, so a flood of new keys cannot grow memory and an attacker cycling through
 //! identities gains nothing a fresh key would not have.
 //!
-//! [`Window`] is the unkeyed, exact form: at most `max` events in any `period`.
+//! `Window` is the unkeyed, exact form: at most `max` events in any `period`.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -36,7 +36,7 @@ impl Rate {
 
 /// At most `max` events in any sliding `period`, counted exactly. Owned by the event loop.
 #[derive(Debug, Clone)]
-pub struct Window {
+pub(crate) struct Window {
     max: usize,
     period: Duration,
     at: VecDeque<Instant>,
@@ -44,7 +44,7 @@ pub struct Window {
 
 impl Window {
     /// At most `max` events in any `period`.
-    pub fn new(max: usize, period: Duration) -> Self {
+    pub(crate) fn new(max: usize, period: Duration) -> Self {
         Self {
             max,
             period,
@@ -53,7 +53,7 @@ impl Window {
     }
 
     /// Takes one event at `now` if fewer than `max` happened in the `period` before it.
-    pub fn take(&mut self, now: Instant) -> bool {
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
         while self
             .at
             .front()

@@ -3,7 +3,7 @@
 //! which connections are direct or relayed.
 //!
 //! [`Reachability`] owns all of it. The event loop feeds it the swarm's events and asks it,
-//! at each tick, which relay reservations to request ([`Reachability::due_reservations`]);
+//! at each tick, which relay reservations to request (`due_reservations`);
 //! [`Reachability::report`] turns the state into a [`ReachabilityReport`] that says in plain
 //! words where the node stands and what to do about it (`mesh doctor`).
 
@@ -38,7 +38,7 @@ const MAX_UPGRADES_TRACKED: usize = 1024;
 const MAX_PUNCH_ERRORS: usize = 8;
 
 /// The relay server of a coordinator, bounded by `config.nat.relay_limits`.
-pub fn relay_config(config: &NetConfig) -> relay::Config {
+pub(crate) fn relay_config(config: &NetConfig) -> relay::Config {
     let l = config.nat.relay_limits;
     relay::Config {
         max_reservations: l.max_reservations,
@@ -54,7 +54,7 @@ pub fn relay_config(config: &NetConfig) -> relay::Config {
 
 /// AutoNAT (v1), probing and serving: the client probes soon after start and retries while it
 /// is not sure; the server answers a few dial-back requests per second.
-pub fn autonat_config(config: &NetConfig) -> autonat::Config {
+pub(crate) fn autonat_config(config: &NetConfig) -> autonat::Config {
     autonat::Config {
         boot_delay: config.nat.autonat_boot_delay,
         retry_interval: config.nat.autonat_retry_interval,
@@ -67,7 +67,7 @@ pub fn autonat_config(config: &NetConfig) -> autonat::Config {
 }
 
 /// Whether `addr` goes through a relay.
-pub fn is_relayed(addr: &Multiaddr) -> bool {
+pub(crate) fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
 
@@ -397,7 +397,7 @@ impl Reachability {
     // ----- AutoNAT -----
 
     /// An AutoNAT event.
-    pub fn on_autonat(&mut self, event: &autonat::Event) {
+    pub(crate) fn on_autonat(&mut self, event: &autonat::Event) {
         match event {
             autonat::Event::StatusChanged { new, .. } => {
                 let (status, public) = match new {
@@ -422,7 +422,7 @@ impl Reachability {
     // ----- UPnP -----
 
     /// A UPnP event.
-    pub fn on_upnp(&mut self, event: &upnp::Event) {
+    pub(crate) fn on_upnp(&mut self, event: &upnp::Event) {
         self.upnp = match event {
             upnp::Event::NewExternalAddr { external_addr, .. } => {
                 format!("mapped {external_addr}")
@@ -438,7 +438,7 @@ impl Reachability {
     // ----- identify -----
 
     /// A peer saw our connection come from `observed`; it also told us its protocols.
-    pub fn on_identify(&mut self, peer: PeerId, observed: &Multiaddr, serves_hop: bool) {
+    pub(crate) fn on_identify(&mut self, peer: PeerId, observed: &Multiaddr, serves_hop: bool) {
         let is_ip = observed
             .iter()
             .next()
@@ -467,7 +467,7 @@ impl Reachability {
 
     /// Circuit addresses to listen on now: configured relays, and (when AutoNAT finds this
     /// node private) connected relays up to the configured number; each past its backoff.
-    pub fn due_reservations(&mut self, now: Instant) -> Vec<(PeerId, Multiaddr)> {
+    pub(crate) fn due_reservations(&mut self, now: Instant) -> Vec<(PeerId, Multiaddr)> {
         if self.status == Status::Private {
             let auto = self.reservations.iter().filter(|r| !r.configured).count();
             let mut room = self.max_auto_relays.saturating_sub(auto);
@@ -507,7 +507,7 @@ impl Reachability {
     }
 
     /// The event loop listens on `circuit` for `relay` with `listener` (or could not).
-    pub fn reservation_requested(
+    pub(crate) fn reservation_requested(
         &mut self,
         relay: PeerId,
         listener: Result<ListenerId, String>,
@@ -531,7 +531,7 @@ impl Reachability {
     }
 
     /// A relay client event.
-    pub fn on_relay_client(&mut self, event: &relay::client::Event) {
+    pub(crate) fn on_relay_client(&mut self, event: &relay::client::Event) {
         if let relay::client::Event::ReservationReqAccepted {
             relay_peer_id,
             renewal,
@@ -555,7 +555,12 @@ impl Reachability {
     }
 
     /// A listener closed: if it held a reservation, ask again after a backoff.
-    pub fn on_listener_closed(&mut self, listener: ListenerId, reason: String, now: Instant) {
+    pub(crate) fn on_listener_closed(
+        &mut self,
+        listener: ListenerId,
+        reason: String,
+        now: Instant,
+    ) {
         if let Some(r) = self
             .reservations
             .iter_mut()
@@ -580,17 +585,10 @@ impl Reachability {
         self.metrics.reservations.set(active as i64);
     }
 
-    /// Whether any reservation is active.
-    pub fn has_active_reservation(&self) -> bool {
-        self.reservations
-            .iter()
-            .any(|r| r.state == ReservationState::Active)
-    }
-
     // ----- relay server -----
 
     /// An event of this node's relay server.
-    pub fn on_relay_server(&mut self, event: &relay::Event) {
+    pub(crate) fn on_relay_server(&mut self, event: &relay::Event) {
         match event {
             relay::Event::ReservationReqAccepted { renewed: false, .. } => {
                 self.metrics.relay_served_reservations.inc();
@@ -608,7 +606,7 @@ impl Reachability {
     // ----- DCUtR -----
 
     /// A hole punch ended.
-    pub fn on_dcutr(&mut self, event: &dcutr::Event) {
+    pub(crate) fn on_dcutr(&mut self, event: &dcutr::Event) {
         self.punch.attempts += 1;
         match &event.result {
             Ok(_) => {
@@ -642,7 +640,7 @@ impl Reachability {
     /// A connection opened, to `addr` (the remote address), relayed or not, as dialler or
     /// listener. (The remote address of a relayed connection we accepted is only the peer's
     /// id: whether it is relayed comes from the local address.)
-    pub fn connection_opened(
+    pub(crate) fn connection_opened(
         &mut self,
         id: ConnectionId,
         peer: PeerId,
@@ -680,7 +678,7 @@ impl Reachability {
     }
 
     /// A connection closed; `remaining` connections to its peer are still open.
-    pub fn connection_closed(&mut self, id: ConnectionId, peer: PeerId, remaining: u32) {
+    pub(crate) fn connection_closed(&mut self, id: ConnectionId, peer: PeerId, remaining: u32) {
         self.connections.remove(&id);
         if remaining == 0 {
             self.relay_candidates.remove(&peer);
@@ -700,13 +698,6 @@ impl Reachability {
                 .get_or_create(&PathLabel { path: path.into() })
                 .set(n as i64);
         }
-    }
-
-    /// Whether `peer` has a direct connection open.
-    pub fn is_direct(&self, peer: &PeerId) -> bool {
-        self.connections
-            .values()
-            .any(|c| c.peer == *peer && !c.relayed)
     }
 
     // ----- report -----

@@ -43,7 +43,7 @@ pub const PROTOCOL: &str = "/mesh/receipts/1.0.0";
 pub const MAX_PAGE_ATTESTATIONS: usize = 256;
 /// Most bytes of attestations (with their field framing) in one answer: room for at least
 /// fourteen of the largest.
-pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_PAGE_BYTES: usize = 1024 * 1024;
 /// Longest cursor (`after`, `next`) a requester takes and sends back.
 pub const MAX_CURSOR_BYTES: usize = 64;
 /// Largest request: a limit and a cursor, with their framing.
@@ -55,9 +55,9 @@ pub const MAX_PER_PEER: usize = 4096;
 /// Most answers taken from one peer in one catch-up (pages of large attestations hold fewer).
 pub const MAX_PAGES_PER_PEER: usize = 32;
 /// Most attestations a node holds to serve; the oldest give way.
-pub const MAX_HELD: usize = 16_384;
+pub(crate) const MAX_HELD: usize = 16_384;
 /// Most bytes of attestations a node holds to serve; the oldest give way.
-pub const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
 /// Streams open at once per connection.
 const MAX_CONCURRENT_STREAMS: usize = 16;
 // Every attestation, with its field framing, fits a page on its own: a page is never empty
@@ -94,7 +94,7 @@ pub struct Shelf {
 }
 
 impl Default for Shelf {
-    /// A shelf of [`MAX_HELD`] attestations and [`MAX_HELD_BYTES`].
+    /// A shelf of `MAX_HELD` attestations and `MAX_HELD_BYTES`.
     fn default() -> Self {
         Self::new(MAX_HELD, MAX_HELD_BYTES)
     }
@@ -136,7 +136,7 @@ impl Shelf {
 
     /// Forgets the attestations rated at or before `rated_until_ms` (they no longer count
     /// anywhere); returns how many.
-    pub fn forget_until(&mut self, rated_until_ms: u64) -> usize {
+    pub(crate) fn forget_until(&mut self, rated_until_ms: u64) -> usize {
         let mut forgotten = 0;
         while let Some(entry) = self.held.first_entry() {
             if entry.key().0 > rated_until_ms {
@@ -149,7 +149,7 @@ impl Shelf {
     }
 
     /// The answer to `request`: the newest attestations after its cursor, at most its limit and
-    /// [`MAX_PAGE_BYTES`] of them, with the cursor of the next page when some are left.
+    /// `MAX_PAGE_BYTES` of them, with the cursor of the next page when some are left.
     pub fn page(&self, request: &PageRequest) -> ReceiptsResponse {
         let upper = request.after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut answer = ReceiptsResponse::default();

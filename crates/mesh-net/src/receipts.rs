@@ -37,7 +37,7 @@ use mesh_core::trust::{
 pub const RECEIPTS_TOPIC: &str = "mesh/receipts/1";
 
 /// Least time between two recomputations by default; one runs only when ratings changed.
-pub const RECOMPUTE_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const RECOMPUTE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// One node's view of a peer's reputation, and what it rests on.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -132,7 +132,7 @@ impl ReceiptBook {
     /// order: for each what [`receive`](Self::receive) of it would return after the ones
     /// before it, with the signatures checked in one batch
     /// ([`ReceiptAttestation::verify_batch`]).
-    pub fn receive_batch(&mut self, items: &[&[u8]], now_ms: u64) -> Vec<Taken> {
+    pub(crate) fn receive_batch(&mut self, items: &[&[u8]], now_ms: u64) -> Vec<Taken> {
         ReceiptAttestation::verify_batch(items, now_ms)
             .into_iter()
             .map(|verified| self.take_verified(verified, now_ms))
@@ -180,7 +180,7 @@ impl ReceiptBook {
 
     /// Recomputes the scores if ratings changed and the interval has passed since the last
     /// recomputation; returns the new scores then.
-    pub fn recompute_if_due(&mut self, now: Instant, now_ms: u64) -> Option<&TrustScores> {
+    pub(crate) fn recompute_if_due(&mut self, now: Instant, now_ms: u64) -> Option<&TrustScores> {
         if !self.graph.is_dirty() || now < self.next_recompute {
             return None;
         }
@@ -200,7 +200,7 @@ impl ReceiptBook {
     }
 
     /// The latest signing time of a rating that no longer counts at `now_ms`.
-    pub fn expired_until_ms(&self, now_ms: u64) -> u64 {
+    pub(crate) fn expired_until_ms(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.max_age_ms())
     }
 

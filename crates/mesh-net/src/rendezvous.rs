@@ -28,9 +28,9 @@ use prometheus_client::registry::Registry;
 use crate::connections::bootstrap::backoff;
 
 /// Prefix of every capability namespace.
-pub const NAMESPACE_PREFIX: &str = "mesh/cap/";
+pub(crate) const NAMESPACE_PREFIX: &str = "mesh/cap/";
 /// Rendezvous points registered at, at most.
-pub const MAX_POINTS: usize = 16;
+pub(crate) const MAX_POINTS: usize = 16;
 /// Share of the granted TTL after which a registration is renewed.
 const RENEW_AT: f64 = 0.8;
 /// The longest TTL a rendezvous point's answer is taken at: libp2p's maximum, 72 h. A point
@@ -42,26 +42,27 @@ pub const MAX_GRANTED_TTL_SECS: u64 = libp2p::rendezvous::MAX_TTL;
 pub const MIN_RENEW_AFTER: Duration = Duration::from_secs(30);
 
 /// The rendezvous namespace of `cap`, `mesh/cap/<capability>`.
-pub fn namespace_of(cap: &Capability) -> Option<Namespace> {
+pub(crate) fn namespace_of(cap: &Capability) -> Option<Namespace> {
     Namespace::new(format!("{NAMESPACE_PREFIX}{cap}")).ok()
 }
 
 /// The capability of a namespace, if it is one of MESH's.
-pub fn capability_of(namespace: &Namespace) -> Option<Capability> {
+#[cfg(test)]
+fn capability_of(namespace: &Namespace) -> Option<Capability> {
     let s = namespace.to_string();
     Capability::new(s.strip_prefix(NAMESPACE_PREFIX)?).ok()
 }
 
 /// Label of a discovery source.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SourceLabel {
+pub(crate) struct SourceLabel {
     /// `dht` or `rendezvous`.
     pub source: String,
 }
 
 /// Metrics of rendezvous and of where discovered agents came from.
 #[derive(Debug, Clone, Default)]
-pub struct DiscoveryMetrics {
+pub(crate) struct DiscoveryMetrics {
     /// Agent records found by discovery, by the source that named the agent.
     pub found: Family<SourceLabel, Counter>,
     /// Registrations accepted by rendezvous points (renewals included).
@@ -72,7 +73,7 @@ pub struct DiscoveryMetrics {
 
 impl DiscoveryMetrics {
     /// Creates the metrics and registers them under `mesh_discovery_`.
-    pub fn register(registry: &mut Registry) -> Self {
+    pub(crate) fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         let r = registry.sub_registry_with_prefix("mesh_discovery");
         r.register(
@@ -94,7 +95,7 @@ impl DiscoveryMetrics {
     }
 
     /// Counts an agent found through `source`.
-    pub fn found_through(&self, source: &str) {
+    pub(crate) fn found_through(&self, source: &str) {
         self.found
             .get_or_create(&SourceLabel {
                 source: source.into(),
@@ -141,7 +142,7 @@ impl Registrations {
     }
 
     /// `peer` is no longer connected.
-    pub fn point_lost(&mut self, peer: &PeerId) {
+    pub(crate) fn point_lost(&mut self, peer: &PeerId) {
         self.points.remove(peer);
     }
 
@@ -171,7 +172,7 @@ impl Registrations {
     }
 
     /// Registers everywhere again now (this node's addresses changed).
-    pub fn refresh(&mut self, now: Instant) {
+    pub(crate) fn refresh(&mut self, now: Instant) {
         for p in self.points.values_mut() {
             p.next_at = now;
         }

@@ -1,12 +1,12 @@
 //! Dialling bootstrap peers, with retry and exponential backoff.
 //!
 //! Pure bookkeeping: the event loop asks [`Bootstrap::due`] which addresses to dial now, and
-//! reports what happened with [`Bootstrap::dialing`], [`Bootstrap::connected`] and
+//! reports what happened with `dialing`, [`Bootstrap::connected`] and
 //! [`Bootstrap::failed`] / [`Bootstrap::disconnected`].
 //!
 //! A bootstrap peer the node never reached is retried with backoff for as long as the node
 //! runs. One it reached and lost is dialled again only while the node has fewer than
-//! [`ENOUGH_PEERS`] peers: a node that is well connected does not need its bootstrap peers,
+//! `ENOUGH_PEERS` peers: a node that is well connected does not need its bootstrap peers,
 //! and redialling them whenever an idle connection closes would load the bootstrap nodes
 //! with every node of the network.
 //!
@@ -24,11 +24,11 @@ use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 
 /// First retry delay after a failed dial.
-pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest delay between retries.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Connected peers from which a bootstrap peer that was reached and lost is left alone.
-pub const ENOUGH_PEERS: usize = 4;
+pub(crate) const ENOUGH_PEERS: usize = 4;
 
 #[derive(Debug)]
 struct Entry {
@@ -48,7 +48,7 @@ pub struct Bootstrap {
 }
 
 /// The peer id at the end of a multiaddr (`.../p2p/<id>`), if any.
-pub fn peer_id_of(addr: &Multiaddr) -> Option<PeerId> {
+pub(crate) fn peer_id_of(addr: &Multiaddr) -> Option<PeerId> {
     addr.iter().find_map(|p| match p {
         Protocol::P2p(id) => Some(id),
         _ => None,
@@ -82,7 +82,7 @@ impl Bootstrap {
 
     /// Addresses to dial now, for a node with `peers` connected peers: neither connected nor
     /// being dialled, past their backoff, and either never reached or needed (fewer than
-    /// [`ENOUGH_PEERS`] peers).
+    /// `ENOUGH_PEERS` peers).
     pub fn due(&self, now: Instant, peers: usize) -> Vec<Multiaddr> {
         self.entries
             .iter()
@@ -94,14 +94,14 @@ impl Bootstrap {
 
     /// Whether the next dial of `addr` should use a fresh local port rather than the listen
     /// port: after an odd number of failures in a row, so that both ways are tried in turn.
-    pub fn fresh_port(&self, addr: &Multiaddr) -> bool {
+    pub(crate) fn fresh_port(&self, addr: &Multiaddr) -> bool {
         self.entries
             .iter()
             .any(|e| &e.addr == addr && e.failures % 2 == 1)
     }
 
     /// A dial of `addr` started with connection id `id`.
-    pub fn dialing(&mut self, addr: &Multiaddr, id: ConnectionId) {
+    pub(crate) fn dialing(&mut self, addr: &Multiaddr, id: ConnectionId) {
         if let Some(e) = self.entries.iter_mut().find(|e| &e.addr == addr) {
             e.dialing = Some(id);
         }

@@ -44,7 +44,7 @@ pub struct AtConnectionLimit {
 /// Why an inbound connection was refused: its address holds its most.
 #[derive(Debug, thiserror::Error)]
 #[error("{ip} already has {max} inbound connections to this node, the most one address may have")]
-pub struct TooManyFromIp {
+pub(crate) struct TooManyFromIp {
     /// The remote address.
     pub ip: IpAddr,
     /// The cap.
@@ -147,7 +147,7 @@ impl Behaviour {
 }
 
 /// The IP address a multiaddr starts with, if any.
-pub fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+pub(crate) fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
         Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
         Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),

@@ -8,11 +8,11 @@
 //!
 //! Never closed: peers in one of this node's gossip meshes, peers with negotiation messages in
 //! flight or waiting, peers that sent or answered a negotiation message in the last
-//! [`NEGOTIATION_HOLD`] (the next message of the negotiation is on its way), and peers connected for less than [`GRACE`] (a new connection gets the
+//! `NEGOTIATION_HOLD` (the next message of the negotiation is on its way), and peers connected for less than `GRACE` (a new connection gets the
 //! time to be identified and grafted). Among the others, the lowest local reputation goes
 //! first, then the longest connected.
 //!
-//! Trimming every [`INTERVAL`] is not fast enough on a busy network: DHT requests to peers not
+//! Trimming every `INTERVAL` is not fast enough on a busy network: DHT requests to peers not
 //! yet connected open connections faster than the grace lets them close, and a node that
 //! reaches its limit refuses every new connection, the offer of a bidder it has never met and
 //! the lookups that would find it included. So above a *high mark*, between the target and the
@@ -28,15 +28,15 @@ use tokio::time::Instant;
 use libp2p::PeerId;
 
 /// A new connection is never trimmed before this age.
-pub const GRACE: Duration = Duration::from_secs(10);
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 /// How often the node checks for excess connections.
-pub const INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const INTERVAL: Duration = Duration::from_secs(5);
 /// A peer that took part in a negotiation is kept this long after its last message.
-pub const NEGOTIATION_HOLD: Duration = Duration::from_secs(30);
+pub(crate) const NEGOTIATION_HOLD: Duration = Duration::from_secs(30);
 
 /// When each connected peer was first connected, and the target. Owned by the event loop.
 #[derive(Debug)]
-pub struct ConnectionTrim {
+pub(crate) struct ConnectionTrim {
     target: usize,
     high: usize,
     since: HashMap<PeerId, Instant>,
@@ -47,7 +47,7 @@ pub struct ConnectionTrim {
 impl ConnectionTrim {
     /// A trim that keeps at most [`ConnectionTrim::target_for`]`(max_connections)`
     /// connections.
-    pub fn new(max_connections: u32) -> Self {
+    pub(crate) fn new(max_connections: u32) -> Self {
         Self {
             target: Self::target_for(max_connections),
             high: Self::high_for(max_connections),
@@ -58,20 +58,20 @@ impl ConnectionTrim {
 
     /// The high mark for a limit of `max`: a sixteenth below it, at least one below, and never
     /// under the target.
-    pub fn high_for(max: u32) -> usize {
+    pub(crate) fn high_for(max: u32) -> usize {
         let high = (max as usize).saturating_sub((max as usize / 16).max(1));
         high.max(Self::target_for(max))
     }
 
     /// The high mark.
-    pub fn high(&self) -> usize {
+    pub(crate) fn high(&self) -> usize {
         self.high
     }
 
     /// The peer to close now that `connections` are open and `new` just connected: when they
     /// are above the high mark, the least valuable of those not `kept` and not `new`, however
     /// young, else none.
-    pub fn evict_for(
+    pub(crate) fn evict_for(
         &self,
         connections: usize,
         new: &PeerId,
@@ -85,36 +85,36 @@ impl ConnectionTrim {
     }
 
     /// The target for a limit of `max`: an eighth below it, at least two below, and at least 1.
-    pub fn target_for(max: u32) -> usize {
+    pub(crate) fn target_for(max: u32) -> usize {
         let max = max as usize;
         max.saturating_sub((max / 8).max(2)).max(1)
     }
 
     /// The target.
-    pub fn target(&self) -> usize {
+    pub(crate) fn target(&self) -> usize {
         self.target
     }
 
     /// `peer` got its first connection at `now`.
-    pub fn opened(&mut self, peer: PeerId, now: Instant) {
+    pub(crate) fn opened(&mut self, peer: PeerId, now: Instant) {
         self.since.entry(peer).or_insert(now);
     }
 
     /// `peer`'s last connection closed.
-    pub fn closed(&mut self, peer: &PeerId) {
+    pub(crate) fn closed(&mut self, peer: &PeerId) {
         self.since.remove(peer);
         self.negotiated.remove(peer);
     }
 
     /// A negotiation message went to or came from the connected `peer` at `now`.
-    pub fn negotiated(&mut self, peer: PeerId, now: Instant) {
+    pub(crate) fn negotiated(&mut self, peer: PeerId, now: Instant) {
         if self.since.contains_key(&peer) {
             self.negotiated.insert(peer, now);
         }
     }
 
     /// Whether `peer` took part in a negotiation within [`NEGOTIATION_HOLD`] of `now`.
-    pub fn negotiating(&self, peer: &PeerId, now: Instant) -> bool {
+    pub(crate) fn negotiating(&self, peer: &PeerId, now: Instant) -> bool {
         self.negotiated
             .get(peer)
             .is_some_and(|t| now.saturating_duration_since(*t) < NEGOTIATION_HOLD)
@@ -123,7 +123,7 @@ impl ConnectionTrim {
     /// The peers to disconnect when `connections` are open: none up to the target; beyond it,
     /// one per excess connection among the peers that are not `kept` and past the grace,
     /// lowest `reputation` first, then the longest connected.
-    pub fn victims(
+    pub(crate) fn victims(
         &self,
         connections: usize,
         now: Instant,
@@ -145,7 +145,7 @@ impl ConnectionTrim {
 
     /// The one peer to close when a needed dial finds no slot: the first of
     /// [`ConnectionTrim::victims`]' order among all that are not `kept`, however young.
-    pub fn least_valuable(
+    pub(crate) fn least_valuable(
         &self,
         kept: impl Fn(&PeerId) -> bool,
         reputation: impl Fn(&PeerId) -> f64,

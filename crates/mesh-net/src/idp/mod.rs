@@ -26,10 +26,10 @@ pub const MAX_CATCHUP_REQUEST_BYTES: usize = 8 * 1024;
 /// Largest IDP catch-up response: the answer limit plus protobuf framing.
 pub const MAX_CATCHUP_RESPONSE_BYTES: usize = crate::open_intents::MAX_CATCHUP_BYTES + 64 * 1024;
 /// Catch-up streams one peer may have open at once.
-pub const MAX_CATCHUP_STREAMS: usize = 32;
+pub(crate) const MAX_CATCHUP_STREAMS: usize = 32;
 
 /// Codec of IDP catch-up.
-pub type CatchupCodec = crate::codec::ProtoCodec<
+pub(crate) type CatchupCodec = crate::codec::ProtoCodec<
     mesh_proto::v1::OpenIntentsRequest,
     mesh_proto::v1::OpenIntentsResponse,
 >;
@@ -54,7 +54,7 @@ use mesh_core::{CancellationError, Capability, IntentError, SignedCancellation, 
 use std::collections::{BTreeSet, HashMap};
 
 /// Ids remembered to suppress duplicates and replays.
-pub const SEEN_CAPACITY: usize = 262_144;
+pub(crate) const SEEN_CAPACITY: usize = 262_144;
 
 /// Ids already seen (intent ids, or gossip message ids), each kept until the expiry of the
 /// intent it stands for: an intent replayed after gossipsub's own duplicate cache forgot it is
@@ -126,7 +126,7 @@ impl SeenIntents {
 }
 
 /// The 32 bytes of a gossip message id (SHA-256 of topic and data), if it is one.
-pub fn message_key(id: &libp2p::gossipsub::MessageId) -> Option<[u8; 32]> {
+pub(crate) fn message_key(id: &libp2p::gossipsub::MessageId) -> Option<[u8; 32]> {
     id.0.as_slice().try_into().ok()
 }
 
@@ -161,7 +161,7 @@ pub fn validate(topic: &str, data: &[u8], now_ms: u64) -> Verdict {
 
 /// [`validate`] on a network that asks every intent for a proof-of-work stamp of
 /// `work_bits` (0 for none): an intent below it is rejected as `insufficient_work`.
-pub fn validate_stamped(topic: &str, data: &[u8], now_ms: u64, work_bits: u8) -> Verdict {
+pub(crate) fn validate_stamped(topic: &str, data: &[u8], now_ms: u64, work_bits: u8) -> Verdict {
     let Some(topic_capability) = Capability::from_topic(topic) else {
         return Verdict::Reject("unknown_topic");
     };

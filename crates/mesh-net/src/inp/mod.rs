@@ -26,14 +26,15 @@ use mesh_core::negotiation::{Body, NegotiationId};
 use crate::codec::ProtoCodec;
 
 pub use error::InpError;
-pub use registry::{IntentLookup, Prepared, Registry};
+pub use registry::Registry;
+pub(crate) use registry::{IntentLookup, Prepared};
+pub(crate) use view::FINISHED_STATES;
 pub use view::{
-    FINISHED_STATES, FaultView, NegotiationEvent, NegotiationEventKind, NegotiationSummary,
-    ProposalView,
+    FaultView, NegotiationEvent, NegotiationEventKind, NegotiationSummary, ProposalView,
 };
 
 /// Negotiations one node keeps at most; finished ones are forgotten first when full.
-pub const MAX_NEGOTIATIONS: usize = 4096;
+pub(crate) const MAX_NEGOTIATIONS: usize = 4096;
 /// Live offers (negotiations opened by an agent's `Offer` and not yet agreed or ended) that
 /// one intent of this node takes at once; a further new offer is refused (`too_many_offers`)
 /// until one ends. Offers already live are never evicted for a newcomer.
@@ -41,24 +42,24 @@ pub const MAX_LIVE_OFFERS_PER_INTENT: usize = 32;
 /// Live offers one agent may have open on this node's intents at once (a sixteenth of the
 /// registry): enough for an agent that bids on every job of a busy publisher, while the cap
 /// per intent is what keeps fresh identities from crowding out a bidder.
-pub const MAX_LIVE_OFFERS_PER_PEER: usize = 256;
+pub(crate) const MAX_LIVE_OFFERS_PER_PEER: usize = 256;
 /// Live offers that agents connected from one IP address may have open on this node's
 /// intents at once (loopback addresses exempt, as for connections per IP): several agents may
 /// share a host, so twice the cap of one agent, an eighth of the registry.
-pub const MAX_LIVE_OFFERS_PER_IP: usize = 512;
+pub(crate) const MAX_LIVE_OFFERS_PER_IP: usize = 512;
 /// Finished negotiations kept in the store at most (the most recently ended): as many as the
 /// registry holds, so what a restart reads back is bounded, and the offers of strangers that
 /// expired, which the registry forgets first when it needs room, do not pile up on disk for
 /// the whole retention.
-pub const MAX_FINISHED_STORED: usize = MAX_NEGOTIATIONS;
+pub(crate) const MAX_FINISHED_STORED: usize = MAX_NEGOTIATIONS;
 /// How long a finished negotiation is kept, in memory and in the store, by default (30 days):
 /// then it is pruned. See `NetConfig::negotiation_retention`.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The protocol id; the version changes with any change to the wire messages.
 pub const PROTOCOL: &str = "/mesh/inp/1.0.0";
 /// Streams one peer may have open on this protocol at once (a peer keeps at most
 /// 32 (`outbox::MAX_IN_FLIGHT_PER_PEER`) of its own requests on the wire, half of this).
-pub const MAX_CONCURRENT_STREAMS: usize = 64;
+pub(crate) const MAX_CONCURRENT_STREAMS: usize = 64;
 /// Largest INP request: the largest negotiation envelope plus framing.
 pub const MAX_INP_REQUEST_BYTES: usize = mesh_core::negotiation::MAX_ENVELOPE_BYTES + 1024;
 /// Largest INP response.
@@ -82,7 +83,7 @@ pub(crate) fn behaviour(request_timeout: Duration) -> request_response::Behaviou
 /// What a local caller asks to send.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum Action {
+pub(crate) enum Action {
     /// Bid on an intent this node has seen (opens the negotiation).
     Offer {
         /// The intent.

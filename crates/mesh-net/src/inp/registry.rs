@@ -19,7 +19,7 @@ use super::{
 };
 
 /// Looks up an intent this node holds, or says why it takes no negotiation.
-pub type IntentLookup<'a> = dyn Fn(&IntentId) -> Result<Arc<SignedIntent>, InpError> + 'a;
+pub(crate) type IntentLookup<'a> = dyn Fn(&IntentId) -> Result<Arc<SignedIntent>, InpError> + 'a;
 
 /// Every negotiation of this node. Owned by the event loop.
 #[derive(Debug, Default)]
@@ -45,7 +45,7 @@ struct Pending {
 
 /// A message made and signed, waiting for the recipient's acknowledgement.
 #[derive(Debug)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// The negotiation.
     pub id: NegotiationId,
     /// The recipient.
@@ -57,7 +57,7 @@ pub struct Prepared {
 impl Registry {
     /// Makes and signs our next message, without changing the registry until
     /// [`Registry::commit`].
-    pub fn prepare(
+    pub(crate) fn prepare(
         &mut self,
         action: Action,
         keypair: &Keypair,
@@ -118,7 +118,7 @@ impl Registry {
 
     /// The recipient acknowledged our message of negotiation `id`: take the step. Returns the
     /// event.
-    pub fn commit(
+    pub(crate) fn commit(
         &mut self,
         id: &NegotiationId,
         local: PeerId,
@@ -154,7 +154,7 @@ impl Registry {
     /// The recipient refused our message, or never answered: forget the prepared step. If the
     /// other party had in fact taken it (its next message chained on it), the step stands and
     /// its event is returned.
-    pub fn abandon(&mut self, id: &NegotiationId) -> Option<NegotiationEvent> {
+    pub(crate) fn abandon(&mut self, id: &NegotiationId) -> Option<NegotiationEvent> {
         self.in_flight.remove(id);
         self.adopted.remove(id)
     }
@@ -177,7 +177,7 @@ impl Registry {
     /// `from_ip` is the address the sender is connected from, if known: a new offer is
     /// refused when its intent, its agent or (`from_ip` not loopback) its address already has
     /// the most live offers allowed ([`MAX_LIVE_OFFERS_PER_INTENT`],
-    /// [`MAX_LIVE_OFFERS_PER_PEER`], [`MAX_LIVE_OFFERS_PER_IP`]).
+    /// `MAX_LIVE_OFFERS_PER_PEER`, `MAX_LIVE_OFFERS_PER_IP`).
     pub fn receive(
         &mut self,
         envelope: &[u8],
@@ -303,17 +303,12 @@ impl Registry {
         full("this address", from_ip, MAX_LIVE_OFFERS_PER_IP)
     }
 
-    /// The fault negotiation `id` ended with when the party at fault is the other one (not
-    /// `local`): that peer and the fault's view, to lower its reputation.
-    pub fn fault_of_other(&self, id: &NegotiationId, local: PeerId) -> Option<(PeerId, FaultView)> {
-        let n = self.negotiations.get(id)?;
-        let fault = n.fault()?;
-        let peer = n.peer(fault.by);
-        (peer != local).then(|| (peer, FaultView::of(n, fault)))
-    }
-
     /// The event of negotiation `id`'s expiry (kind `timeout`, no message), with its fault.
-    pub fn timeout_event(&self, id: &NegotiationId, local: PeerId) -> Option<NegotiationEvent> {
+    pub(crate) fn timeout_event(
+        &self,
+        id: &NegotiationId,
+        local: PeerId,
+    ) -> Option<NegotiationEvent> {
         let n = self.negotiations.get(id)?;
         let role = n.role_of(&local)?;
         Some(NegotiationEvent {
@@ -332,7 +327,11 @@ impl Registry {
 
     /// Forgets the finished negotiations that ended `retention` or longer before `now_ms`;
     /// returns them.
-    pub fn prune_finished(&mut self, now_ms: u64, retention: Duration) -> Vec<NegotiationId> {
+    pub(crate) fn prune_finished(
+        &mut self,
+        now_ms: u64,
+        retention: Duration,
+    ) -> Vec<NegotiationId> {
         let retention_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
         let old: Vec<NegotiationId> = self
             .negotiations
@@ -353,7 +352,7 @@ impl Registry {
 
     /// The negotiation on `intent` that reached an agreement (agreed, delivered or completed),
     /// if any. A publisher's node allows at most one.
-    pub fn agreement_on(&self, intent: &IntentId) -> Option<NegotiationId> {
+    pub(crate) fn agreement_on(&self, intent: &IntentId) -> Option<NegotiationId> {
         self.negotiations
             .iter()
             .find(|(_, n)| {
@@ -367,7 +366,10 @@ impl Registry {
     }
 
     /// The states of this node's negotiations on `intent`.
-    pub fn states_of<'a>(&'a self, intent: &'a IntentId) -> impl Iterator<Item = State> + 'a {
+    pub(crate) fn states_of<'a>(
+        &'a self,
+        intent: &'a IntentId,
+    ) -> impl Iterator<Item = State> + 'a {
         self.negotiations
             .values()
             .filter(move |n| n.intent_id() == *intent)
@@ -375,7 +377,7 @@ impl Registry {
     }
 
     /// The negotiations on `intent` still before an agreement (offered or countered).
-    pub fn open_on(&self, intent: &IntentId) -> Vec<NegotiationId> {
+    pub(crate) fn open_on(&self, intent: &IntentId) -> Vec<NegotiationId> {
         self.negotiations
             .iter()
             .filter(|(_, n)| {
@@ -386,7 +388,7 @@ impl Registry {
     }
 
     /// Where `intent` stands, from this node's negotiations on it.
-    pub fn status_of(
+    pub(crate) fn status_of(
         &self,
         intent: &IntentId,
         expires_at_ms: u64,
@@ -430,7 +432,7 @@ impl Registry {
 
     /// Puts a negotiation back as it was before a step that could not be stored (`None`: it
     /// did not exist).
-    pub fn roll_back(&mut self, id: NegotiationId, previous: Option<Negotiation>) {
+    pub(crate) fn roll_back(&mut self, id: NegotiationId, previous: Option<Negotiation>) {
         match previous {
             Some(n) => {
                 self.negotiations.insert(id, n);
@@ -443,7 +445,7 @@ impl Registry {
     }
 
     /// Fires due timeouts; returns the negotiations that expired.
-    pub fn handle_timeouts(&mut self, now_ms: u64) -> Vec<NegotiationId> {
+    pub(crate) fn handle_timeouts(&mut self, now_ms: u64) -> Vec<NegotiationId> {
         let mut expired = Vec::new();
         for (id, n) in &mut self.negotiations {
             if n.poll_timeout().is_some_and(|t| t <= now_ms) && n.handle_timeout(now_ms) {

@@ -195,7 +195,7 @@ pub struct ProposalView {
 }
 
 /// The names of the final states ([`StateKind::FINISHED`]), as the store's meta holds them.
-pub const FINISHED_STATES: &[&str] = &finished_names();
+pub(crate) const FINISHED_STATES: &[&str] = &finished_names();
 
 const fn finished_names() -> [&'static str; StateKind::FINISHED.len()] {
     let mut names = [""; StateKind::FINISHED.len()];
