@@ -6,17 +6,6 @@
 //! defaults to 4001), the dial reaches this node itself, the handshake names the wrong peer and
 //! libp2p fails the whole dial, with every other address of the peer. So a loopback address is
 //! kept only when it was told over a loopback link, by a peer on this host.
-//!
-//! ```
-//! use mesh_net::addr_scope::usable;
-//! let lo: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
-//! let lan: libp2p::Multiaddr = "/ip4/192.168.1.2/tcp/4001".parse().unwrap();
-//! let any: libp2p::Multiaddr = "/ip4/0.0.0.0/tcp/4001".parse().unwrap();
-//! assert!(usable(&lo, true), "told by a peer on this host");
-//! assert!(!usable(&lo, false), "told by a peer elsewhere: it would name this host");
-//! assert!(usable(&lan, false));
-//! assert!(!usable(&any, true), "an unspecified address names no host");
-//! ```
 
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
@@ -48,6 +37,20 @@ pub(crate) fn usable(addr: &Multiaddr, over_loopback: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_is_usable_only_when_told_over_loopback() {
+        let lo: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let lan: Multiaddr = "/ip4/192.168.1.2/tcp/4001".parse().unwrap();
+        let any: Multiaddr = "/ip4/0.0.0.0/tcp/4001".parse().unwrap();
+        assert!(usable(&lo, true), "told by a peer on this host");
+        assert!(
+            !usable(&lo, false),
+            "told by a peer elsewhere: it would name this host"
+        );
+        assert!(usable(&lan, false));
+        assert!(!usable(&any, true), "an unspecified address names no host");
+    }
 
     fn a(s: &str) -> Multiaddr {
         s.parse().expect("multiaddr")

@@ -2,7 +2,7 @@
 //! agent discovery and peer exchange look for peers.
 //!
 //! ```
-//! use mesh_net::reach_config::{Role, NatConfig};
+//! use mesh_net::{NatConfig, Role};
 //! let nat = NatConfig::for_role(Role::Coordinator);
 //! assert!(nat.relay_limits.max_circuits > 0);
 //! assert!(!Role::Agent.serves_relay());

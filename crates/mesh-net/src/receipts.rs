@@ -180,7 +180,7 @@ impl ReceiptBook {
 
     /// Recomputes the scores if ratings changed and the interval has passed since the last
     /// recomputation; returns the new scores then.
-    pub(crate) fn recompute_if_due(&mut self, now: Instant, now_ms: u64) -> Option<&TrustScores> {
+    pub fn recompute_if_due(&mut self, now: Instant, now_ms: u64) -> Option<&TrustScores> {
         if !self.graph.is_dirty() || now < self.next_recompute {
             return None;
         }

@@ -42,7 +42,7 @@ pub const MAX_GRANTED_TTL_SECS: u64 = libp2p::rendezvous::MAX_TTL;
 pub const MIN_RENEW_AFTER: Duration = Duration::from_secs(30);
 
 /// The rendezvous namespace of `cap`, `mesh/cap/<capability>`.
-pub(crate) fn namespace_of(cap: &Capability) -> Option<Namespace> {
+pub fn namespace_of(cap: &Capability) -> Option<Namespace> {
     Namespace::new(format!("{NAMESPACE_PREFIX}{cap}")).ok()
 }
 

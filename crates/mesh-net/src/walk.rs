@@ -1,18 +1,6 @@
 //! DHT random walks: while a node has fewer connected peers than its target, it looks up the
 //! peers closest to a random id every so often and dials some of those it finds, so a node that
 //! knew one peer ends up with its target number of peers.
-//!
-//! ```
-//! use std::time::Duration;
-//! use tokio::time::Instant;
-//! use mesh_net::walk::RandomWalk;
-//! let t0 = Instant::now();
-//! let mut walk = RandomWalk::new(4, Duration::from_secs(15), 8, t0);
-//! assert!(walk.due(t0, 1), "below the target: walk");
-//! assert!(!walk.due(t0, 1), "one walk at a time");
-//! walk.finished(t0);
-//! assert!(!walk.due(t0 + Duration::from_secs(20), 4), "at the target: no walk");
-//! ```
 
 use std::time::Duration;
 
@@ -63,5 +51,23 @@ impl RandomWalk {
     /// Peers to dial from a walk's results, for a node with `connected` peers.
     pub(crate) fn dials(&self, connected: usize) -> usize {
         self.target.saturating_sub(connected).min(self.dials)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_one_at_a_time_below_the_target_only() {
+        let t0 = Instant::now();
+        let mut walk = RandomWalk::new(4, Duration::from_secs(15), 8, t0);
+        assert!(walk.due(t0, 1), "below the target: walk");
+        assert!(!walk.due(t0, 1), "one walk at a time");
+        walk.finished(t0);
+        assert!(
+            !walk.due(t0 + Duration::from_secs(20), 4),
+            "at the target: no walk"
+        );
     }
 }
