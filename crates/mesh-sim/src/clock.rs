@@ -44,11 +44,16 @@ impl std::fmt::Display for Clock {
     }
 }
 
-/// A report with the clock it was measured on, as every JSON file of the simulator holds it.
+/// A report with the clock it was measured on and where it comes from, as every JSON file of
+/// the simulator holds it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measured<R> {
     /// The clock of the run.
     pub clock: Clock,
+    /// The commit, command and machine of the run (absent in files written before it was
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
     /// What the run measured.
     #[serde(flatten)]
     pub report: R,

@@ -22,6 +22,7 @@ pub mod observe;
 pub mod plot;
 pub mod population;
 pub mod propagation;
+pub mod provenance;
 pub mod suite;
 pub mod topology;
 

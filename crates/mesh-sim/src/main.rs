@@ -78,6 +78,7 @@ impl Common {
         if let Some(path) = &self.json {
             let measured = Measured {
                 clock: self.clock,
+                provenance: Some(mesh_sim::provenance::Provenance::current()),
                 report: &report,
             };
             std::fs::write(path, serde_json::to_string_pretty(&measured)?)

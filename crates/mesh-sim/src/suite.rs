@@ -339,7 +339,11 @@ where
 
 fn save<T: Serialize>(dir: &Path, name: &str, clock: Clock, report: &T) -> anyhow::Result<()> {
     let path = dir.join(format!("{name}.json"));
-    let value = Measured { clock, report };
+    let value = Measured {
+        clock,
+        provenance: Some(crate::provenance::Provenance::current()),
+        report,
+    };
     std::fs::write(&path, serde_json::to_string_pretty(&value)?)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
@@ -481,7 +485,8 @@ pub fn markdown(r: &Report) -> String {
         s,
         "# MESH simulation: {} nodes ({} clock)\n\nSeed {}, one-way link latency {} ms, loss {}. \
          Every node is a real MESH node (`mesh-net`'s behaviours and event loop) on an \
-         in-memory transport with Noise and Yamux.\n",
+         in-memory transport with Noise and Yamux. Each part's JSON file beside this report \
+         names the commit, the command and the machine that measured it (`provenance`).\n",
         r.nodes, r.clock, p.seed, p.latency_ms, p.loss
     );
     let disc = r.discovery.last();
