@@ -63,6 +63,18 @@ enum QueryPurpose {
     RandomWalk,
 }
 
+impl QueryPurpose {
+    /// The purpose as a metric label.
+    fn label(&self) -> &'static str {
+        match self {
+            QueryPurpose::Discovery(_) => "discovery",
+            QueryPurpose::TopicPeers(_) => "topic_peers",
+            QueryPurpose::FindPeer(_) => "find_peer",
+            QueryPurpose::RandomWalk => "random_walk",
+        }
+    }
+}
+
 struct EventLoop {
     local: PeerId,
     keypair: Keypair,
@@ -314,6 +326,12 @@ impl EventLoop {
         } else {
             self.queries.get(&id).cloned()
         };
+        if last {
+            let label = purpose.as_ref().map_or("node", QueryPurpose::label);
+            let kind = crate::metrics::dht_query_kind(&result);
+            self.metrics
+                .dht_query_finished(kind, label, stats.num_requests());
+        }
         let Some(purpose) = purpose else {
             return;
         };

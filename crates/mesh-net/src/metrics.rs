@@ -21,6 +21,17 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// Labels of a finished DHT query: what kind of query, and what the node started it for.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DhtQueryLabel {
+    /// `bootstrap`, `closest_peers`, `providers`, `start_providing`, `republish_provider`,
+    /// `get_record`, `put_record` or `republish_record`.
+    pub kind: String,
+    /// `discovery`, `topic_peers`, `find_peer`, `random_walk`, or `node` for the DHT's own
+    /// upkeep and this node's announcements.
+    pub purpose: String,
+}
+
 /// A histogram of DHT requests per lookup: 1, 2, 4, ... 512.
 #[derive(Debug, Clone)]
 pub struct LookupRequests(pub Histogram);
@@ -77,6 +88,10 @@ pub struct MeshMetrics {
     pub announcements: Counter,
     /// Bootstrap dials, by result.
     pub bootstrap_dials: Family<ResultLabel, Counter>,
+    /// DHT queries finished, once each, by kind and purpose.
+    pub dht_queries: Family<DhtQueryLabel, Counter>,
+    /// DHT requests sent by finished queries, by kind and purpose.
+    pub dht_query_requests: Family<DhtQueryLabel, Counter>,
     /// Peers currently connected.
     pub connected_peers: Gauge,
     /// Intents dropped for a local subscriber that fell behind.
@@ -195,6 +210,16 @@ impl MeshMetrics {
             m.bootstrap_dials.clone(),
         );
         r.register(
+            "dht_queries",
+            "DHT queries finished, each once, by kind and by what the node started it for",
+            m.dht_queries.clone(),
+        );
+        r.register(
+            "dht_query_requests",
+            "DHT requests sent by finished queries, by kind and by what the node started it for",
+            m.dht_query_requests.clone(),
+        );
+        r.register(
             "connected_peers",
             "Peers currently connected",
             m.connected_peers.clone(),
@@ -215,6 +240,18 @@ impl MeshMetrics {
             m.catchup_served.clone(),
         );
         m
+    }
+
+    /// Counts a finished DHT query of `kind`, started for `purpose`, that sent `requests`.
+    pub(crate) fn dht_query_finished(&self, kind: &str, purpose: &str, requests: u32) {
+        let label = DhtQueryLabel {
+            kind: kind.to_owned(),
+            purpose: purpose.to_owned(),
+        };
+        self.dht_queries.get_or_create(&label).inc();
+        self.dht_query_requests
+            .get_or_create(&label)
+            .inc_by(u64::from(requests));
     }
 
     /// Counts a refused inbound connection.
@@ -269,5 +306,19 @@ impl MeshMetrics {
                 result: if ok { "ok" } else { "error" }.to_owned(),
             })
             .inc();
+    }
+}
+
+/// The kind of a DHT query, as a metric label.
+pub(crate) fn dht_query_kind(result: &libp2p::kad::QueryResult) -> &'static str {
+    match result {
+        libp2p::kad::QueryResult::Bootstrap(_) => "bootstrap",
+        libp2p::kad::QueryResult::GetClosestPeers(_) => "closest_peers",
+        libp2p::kad::QueryResult::GetProviders(_) => "providers",
+        libp2p::kad::QueryResult::StartProviding(_) => "start_providing",
+        libp2p::kad::QueryResult::RepublishProvider(_) => "republish_provider",
+        libp2p::kad::QueryResult::GetRecord(_) => "get_record",
+        libp2p::kad::QueryResult::PutRecord(_) => "put_record",
+        libp2p::kad::QueryResult::RepublishRecord(_) => "republish_record",
     }
 }

@@ -28,9 +28,12 @@ const FIRST_PROVIDER_SUM: &str = "mesh_discovery_first_provider_requests_sum";
 const FIRST_PROVIDER_COUNT: &str = "mesh_discovery_first_provider_requests_count";
 /// libp2p's count of connections established.
 const CONNECTIONS: &str = "libp2p_swarm_connections_established_total";
-/// libp2p's histogram of requests per finished DHT query, its sum and count.
-const KAD_REQUESTS: &str = "libp2p_kad_query_result_num_requests_sum";
-const KAD_QUERIES: &str = "libp2p_kad_query_result_num_requests_count";
+/// MESH's counts of finished DHT queries (each once, by kind and purpose) and of the requests
+/// they sent. (libp2p's `libp2p_kad_query_result_num_requests` histogram records every
+/// progress step of a query, a provider lookup's each batch of providers and a bootstrap's
+/// each bucket, with the requests so far: it counts such queries many times over.)
+const KAD_REQUESTS: &str = "mesh_dht_query_requests_total";
+const KAD_QUERIES: &str = "mesh_dht_queries_total";
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -121,6 +124,12 @@ pub struct Background {
     pub dht_requests_per_node_minute: f64,
     /// DHT queries finished.
     pub dht_queries_per_node_minute: f64,
+    /// The same by kind of query (`bootstrap`, `closest_peers`, `providers`,
+    /// `start_providing`, `put_record`, ...), and by purpose (`for discovery`,
+    /// `for topic_peers`, `for find_peer`, `for random_walk`, `for node`: the DHT's upkeep
+    /// and the node's announcements).
+    #[serde(default)]
+    pub dht_queries_per_node_minute_by_type: std::collections::BTreeMap<String, f64>,
 }
 
 /// Runs the scenario.
@@ -162,6 +171,18 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         connections_per_node_minute: quiet.get(CONNECTIONS) / quiet_minutes,
         dht_requests_per_node_minute: quiet.get(KAD_REQUESTS) / quiet_minutes,
         dht_queries_per_node_minute: quiet.get(KAD_QUERIES) / quiet_minutes,
+        dht_queries_per_node_minute_by_type: quiet
+            .by_label(KAD_QUERIES, "kind")
+            .into_iter()
+            .chain(
+                quiet
+                    .by_label(KAD_QUERIES, "purpose")
+                    .into_iter()
+                    .map(|(purpose, n)| (format!("for {purpose}"), n)),
+            )
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(kind, n)| (kind, n / quiet_minutes))
+            .collect(),
     };
 
     eprintln!(

@@ -453,6 +453,9 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
         b.dht_queries_per_node_minute,
         b.dht_requests_per_node_minute
     );
+    for (kind, n) in &b.dht_queries_per_node_minute_by_type {
+        println!("| at rest, DHT queries per node and minute: {kind} | {n:.2} |");
+    }
 }
 
 fn print_negotiation(r: &negotiation::Report, clock: Clock) {

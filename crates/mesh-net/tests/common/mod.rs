@@ -16,6 +16,22 @@ pub struct TestNode {
     pub handle: MeshHandle,
     pub intents: broadcast::Receiver<Arc<ReceivedIntent>>,
     pub addr: Multiaddr,
+    /// The node's metrics (libp2p's and MESH's).
+    pub registry: Registry,
+}
+
+impl TestNode {
+    /// The value of the metric sample `series` (name and labels exactly as exposed), 0 when
+    /// absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("encode");
+        text.lines()
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter(|(s, _)| *s == series)
+            .filter_map(|(_, v)| v.parse::<f64>().ok())
+            .sum()
+    }
 }
 
 pub fn init_tracing() {
@@ -71,6 +87,7 @@ pub async fn start_configured(
         handle,
         intents,
         addr,
+        registry,
     }
 }
 
