@@ -407,6 +407,15 @@ fn print_propagation(r: &propagation::Report, clock: Clock) {
             .map_or("-".to_owned(), |v| format!("{v:.2}"))
     );
     println!(
+        "| physical limit (shortest path over connections, {} hops x latency), ms | {:.1} |",
+        r.connection_hops, r.connection_ideal_ms
+    );
+    println!(
+        "| time to 100% / physical limit | {} |",
+        r.t100_over_connection_ideal
+            .map_or("-".to_owned(), |v| format!("{v:.2}"))
+    );
+    println!(
         "| copies received per delivery | {} |",
         r.copies_per_delivery
             .map_or("-".to_owned(), |v| format!("{v:.2}"))

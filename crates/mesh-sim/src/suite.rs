@@ -372,10 +372,19 @@ pub fn draw(r: &Report, dir: &Path) -> anyhow::Result<()> {
         x_label: "ms after publication",
         y_label: "share of subscribers",
         series: arrivals,
-        markers: vec![(
-            r.propagation.ideal_ms,
-            format!("ideal ({} hops)", r.propagation.gossip_hops),
-        )],
+        markers: vec![
+            (
+                r.propagation.connection_ideal_ms,
+                format!(
+                    "physical limit ({} hops over connections)",
+                    r.propagation.connection_hops
+                ),
+            ),
+            (
+                r.propagation.ideal_ms,
+                format!("gossip paths ({} hops)", r.propagation.gossip_hops),
+            ),
+        ],
         dots: false,
     }
     .write_svg(&dir.join("propagation.svg"))?;
@@ -499,11 +508,13 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "| propagation: time to 100% within 1.3 × ideal | {} ms / {:.0} ms = {} | {} |",
+        "| propagation: time to 100% within 1.3 × the physical limit (shortest path over \
+         the connection graph, {} hops) | {} ms / {:.0} ms = {} | {} |",
+        p.connection_hops,
         opt(p.median_t100_ms, 1),
-        p.ideal_ms,
-        opt(p.t100_over_ideal, 2),
-        verdict(p.t100_over_ideal.is_some_and(|x| x <= 1.3))
+        p.connection_ideal_ms,
+        opt(p.t100_over_connection_ideal, 2),
+        verdict(p.t100_over_connection_ideal.is_some_and(|x| x <= 1.3))
     );
     let _ = writeln!(
         s,
@@ -531,7 +542,7 @@ pub fn markdown(r: &Report) -> String {
 
     let _ = writeln!(
         s,
-        "\n## Propagation\n\n| run | delivery | to 50% ms | to 95% ms | to 100% ms | ideal ms (hops) | 100% / ideal | copies per delivery | bytes per node per intent |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "\n## Propagation\n\n| run | delivery | to 50% ms | to 95% ms | to 100% ms | physical limit ms (connection hops) | 100% / physical limit | gossip paths ms (hops) | 100% / gossip paths | copies per delivery | bytes per node per intent |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut rows = vec![(format!("small, degree {}", p.gossip_degree), p)];
     for (d, q) in &r.propagation_by_degree {
@@ -547,11 +558,14 @@ pub fn markdown(r: &Report) -> String {
     for (name, q) in rows {
         let _ = writeln!(
             s,
-            "| {name} | {:.4} | {} | {} | {} | {:.0} ({}) | {} | {} | {:.0} |",
+            "| {name} | {:.4} | {} | {} | {} | {:.0} ({}) | {} | {:.0} ({}) | {} | {} | {:.0} |",
             q.delivery_ratio,
             opt(q.median_t50_ms, 1),
             opt(q.median_t95_ms, 1),
             opt(q.median_t100_ms, 1),
+            q.connection_ideal_ms,
+            q.connection_hops,
+            opt(q.t100_over_connection_ideal, 2),
             q.ideal_ms,
             q.gossip_hops,
             opt(q.t100_over_ideal, 2),

@@ -27,6 +27,15 @@ fn thirty_nodes_deliver_every_intent() {
     );
     assert!(report.gossip_hops >= 1);
     assert!(report.intents.iter().all(|i| i.t100_ms.is_some()));
+    // The physical limit comes from the connection graph, which the gossip paths ride on: it
+    // is never further than they are, and no delivery beats it.
+    assert!(report.connection_hops >= 1);
+    assert!(report.connection_hops <= report.gossip_hops, "{report:?}");
+    assert!(report.connection_ideal_ms > 0.0);
+    let to_limit = report
+        .t100_over_connection_ideal
+        .expect("every intent reached everyone");
+    assert!(to_limit >= 1.0, "faster than physics: {report:?}");
     let copies = report
         .copies_per_delivery
         .expect("gossipsub counted receipts");
