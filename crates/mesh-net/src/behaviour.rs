@@ -164,7 +164,10 @@ fn build_behaviour(
     let peer_id = key.public().to_peer_id();
 
     let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established(Some(config.max_connections))
+        // The gate refuses at `max_connections`, but lets dials for work use its reserve.
+        .with_max_established(Some(config.max_connections.saturating_add(
+            crate::connections::gate::reserve_for(config.max_connections as usize) as u32,
+        )))
         .with_max_established_per_peer(Some(config.max_connections_per_peer))
         .with_max_pending_incoming(Some(config.max_pending_connections))
         .with_max_pending_outgoing(Some(config.max_pending_connections));

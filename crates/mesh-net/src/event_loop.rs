@@ -556,6 +556,7 @@ impl EventLoop {
         self.with_conns(|c, ctx, kept| c.tick(ctx, now, kept, &subscriptions));
         if now >= self.next_topic_check {
             self.next_topic_check = now + TOPIC_CHECK;
+            self.update_inbound_work();
             let gossipsub = &self.swarm.behaviour().gossipsub;
             for cap in self.idp.topics_short_of_peers(gossipsub, TOPIC_PEERS_LOW) {
                 self.lookup_topic_peers(cap);

@@ -1,6 +1,7 @@
 //! The dial gate: a node at its connection limit refuses its own dials and inbound attempts
-//! before any handshake, and takes connections again once a slot is free. Real libp2p swarms
-//! (memory transport, Noise, Yamux) with the gate as their behaviour.
+//! before any handshake, and takes connections again once a slot is free; dials for work, and
+//! inbound attempts while the node awaits offers, use a reserve above the limit. Real libp2p
+//! swarms (memory transport, Noise, Yamux) with the gate as their behaviour.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,9 +10,10 @@ use std::time::Duration;
 use libp2p::core::transport::{MemoryTransport, Transport};
 use libp2p::core::upgrade::Version;
 use libp2p::futures::StreamExt;
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{DialError, ListenError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, noise, yamux};
-use mesh_net::connections::gate::{AtConnectionLimit, Behaviour};
+use mesh_net::connections::gate::{AtConnectionLimit, Behaviour, reserve_for};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -122,5 +124,92 @@ async fn a_node_at_its_limit_refuses_dials_and_inbound_before_the_handshake() {
     drive(&mut [&mut gated, &mut second], |i, e| {
         i == 0 && matches!(e, SwarmEvent::ConnectionEstablished { .. })
     })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dial_for_work_uses_the_reserve_that_other_dials_may_not() {
+    assert_eq!(reserve_for(1), 1);
+    let mut gated = swarm(1);
+    let mut first = swarm(8);
+    let mut worker = swarm(8);
+    let mut other = swarm(8);
+    listening(&mut gated).await;
+    let first_addr = listening(&mut first).await;
+    let worker_addr = listening(&mut worker).await;
+    let other_addr = listening(&mut other).await;
+    let worker_id = *worker.local_peer_id();
+
+    gated.dial(first_addr).expect("dial first");
+    drive(&mut [&mut gated, &mut first], |i, e| {
+        i == 0 && matches!(e, SwarmEvent::ConnectionEstablished { .. })
+    })
+    .await;
+    // At the limit: a dial to an unmarked peer is refused, one to a peer marked for work
+    // goes through.
+    match gated.dial(other_addr) {
+        Err(DialError::Denied { cause }) => assert!(at_limit(&cause), "{cause}"),
+        other => panic!("an unmarked dial at the limit must be denied, got {other:?}"),
+    }
+    gated
+        .behaviour_mut()
+        .prioritise(worker_id, tokio::time::Instant::now());
+    gated
+        .dial(
+            DialOpts::peer_id(worker_id)
+                .addresses(vec![worker_addr])
+                .build(),
+        )
+        .expect("a dial for work at the limit");
+    drive(&mut [&mut gated, &mut first, &mut worker], |i, e| {
+        i == 0
+            && matches!(e, SwarmEvent::ConnectionEstablished { peer_id, .. } if *peer_id == worker_id)
+    })
+    .await;
+    assert_eq!(
+        gated.behaviour().established(),
+        2,
+        "the limit and the reserve"
+    );
+}
+
+#[tokio::test]
+async fn a_node_awaiting_offers_takes_inbound_attempts_into_the_reserve() {
+    let mut gated = swarm(1);
+    let mut first = swarm(8);
+    let mut bidder = swarm(8);
+    let mut late = swarm(8);
+    let gated_addr = listening(&mut gated).await;
+    let first_addr = listening(&mut first).await;
+    let bidder_id = *bidder.local_peer_id();
+
+    gated.dial(first_addr).expect("dial first");
+    drive(&mut [&mut gated, &mut first], |i, e| {
+        i == 0 && matches!(e, SwarmEvent::ConnectionEstablished { .. })
+    })
+    .await;
+    gated.behaviour_mut().take_inbound_work(true);
+    bidder.dial(gated_addr.clone()).expect("dial gated");
+    drive(&mut [&mut gated, &mut first, &mut bidder], |i, e| {
+        i == 0
+            && matches!(e, SwarmEvent::ConnectionEstablished { peer_id, .. } if *peer_id == bidder_id)
+    })
+    .await;
+    assert_eq!(gated.behaviour().established(), 2);
+    // The reserve is full: the next attempt is refused before its handshake.
+    late.dial(gated_addr).expect("dial gated");
+    drive(
+        &mut [&mut gated, &mut first, &mut bidder, &mut late],
+        |i, e| {
+            i == 0
+                && matches!(
+                    e,
+                    SwarmEvent::IncomingConnectionError {
+                        error: ListenError::Denied { cause },
+                        ..
+                    } if at_limit(cause)
+                )
+        },
+    )
     .await;
 }

@@ -10,6 +10,20 @@
 //! what it refuses would have been refused anyway. When a slot frees up, connections are taken
 //! again at once.
 //!
+//! Connections that carry work come first: a slot at the limit must not go to whatever DHT dial
+//! asks first while an offer waits. The router marks the peers it must reach for work (a
+//! negotiation message to a peer it is not connected to) with [`Behaviour::prioritise`]; a
+//! dial to a marked peer may use a reserve of [`reserve_for`]`(max)` slots above the limit,
+//! which no other dial or inbound attempt may take, and the trim then closes the connection
+//! worth least to come back under its high mark. A mark lasts [`PRIORITY_TTL`]; at most
+//! [`MAX_PRIORITY_PEERS`] peers are marked at once (the oldest mark goes first).
+//!
+//! Offers come the other way: a bidder dials the publisher, and before its handshake an
+//! inbound attempt names no peer. So while the node has intents of its own open for offers,
+//! the router opens the reserve to inbound attempts too ([`Behaviour::take_inbound_work`]):
+//! there the node takes every connection up to the limit and the reserve, and the trim closes
+//! the ones worth least (never a bidder with its offer in flight or just taken).
+//!
 //! libp2p's limits count per peer id too, but an attacker makes peer ids for free, so one host
 //! could still take every slot. The gate also counts inbound connections per remote IP, from
 //! the moment one is accepted (before Noise or QUIC spend any CPU on it) until it closes, and
@@ -20,6 +34,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
@@ -29,6 +44,18 @@ use libp2p::swarm::{
     THandler, THandlerInEvent, THandlerOutEvent, ToSwarm, dummy,
 };
 use libp2p::{Multiaddr, PeerId};
+use tokio::time::Instant;
+
+/// How long a peer marked for work may use the reserve.
+pub const PRIORITY_TTL: Duration = Duration::from_secs(30);
+/// Most peers marked for work at once.
+pub const MAX_PRIORITY_PEERS: usize = 256;
+
+/// Slots above `max` kept for dials to peers marked for work: an eighth of the limit, at
+/// least one.
+pub fn reserve_for(max: usize) -> usize {
+    (max / 8).max(1)
+}
 
 /// Why a connection was refused before its handshake: the node is full.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +82,12 @@ pub(crate) struct TooManyFromIp {
 #[derive(Debug)]
 pub struct Behaviour {
     max: usize,
+    reserve: usize,
     established: usize,
+    /// Peers marked for work, with when their mark ends.
+    priority: HashMap<PeerId, Instant>,
+    /// Whether inbound attempts may use the reserve (the node awaits offers).
+    inbound_work: bool,
     max_per_ip: usize,
     exempt: Vec<IpAddr>,
     by_connection: HashMap<ConnectionId, IpAddr>,
@@ -65,12 +97,17 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// Refuses new connections while `max` are established, and inbound ones beyond
-    /// `max_per_ip` from one address; `exempt` addresses are not counted per IP.
+    /// Refuses new connections while `max` are established (dials to peers marked for work:
+    /// while `max` and the reserve are), and inbound ones beyond `max_per_ip` from one address;
+    /// `exempt` addresses are not counted per IP.
     pub fn new(max: usize, max_per_ip: usize, exempt: Vec<IpAddr>) -> Self {
+        let max = max.max(1);
         Self {
-            max: max.max(1),
+            max,
+            reserve: reserve_for(max),
             established: 0,
+            priority: HashMap::new(),
+            inbound_work: false,
             max_per_ip: max_per_ip.max(1),
             exempt,
             by_connection: HashMap::new(),
@@ -100,8 +137,37 @@ impl Behaviour {
         self.per_ip.get(ip).copied().unwrap_or(0)
     }
 
-    fn check_total(&mut self) -> Result<(), ConnectionDenied> {
-        if self.established >= self.max {
+    /// Lets dials to `peer` use the reserve until `now + PRIORITY_TTL`.
+    pub fn prioritise(&mut self, peer: PeerId, now: Instant) {
+        self.priority.retain(|_, until| *until > now);
+        if self.priority.len() >= MAX_PRIORITY_PEERS && !self.priority.contains_key(&peer) {
+            let oldest = self.priority.iter().min_by_key(|(_, until)| **until);
+            if let Some((&oldest, _)) = oldest {
+                self.priority.remove(&oldest);
+            }
+        }
+        self.priority.insert(peer, now + PRIORITY_TTL);
+    }
+
+    /// Lets inbound attempts use the reserve (`true`, while the node awaits offers on intents
+    /// of its own) or not.
+    pub fn take_inbound_work(&mut self, yes: bool) {
+        self.inbound_work = yes;
+    }
+
+    /// Whether dials to `peer` may use the reserve now.
+    pub fn is_prioritised(&self, peer: &PeerId, now: Instant) -> bool {
+        self.priority.get(peer).is_some_and(|until| *until > now)
+    }
+
+    /// Peers marked for work now, expired marks included until the next mark.
+    #[cfg(test)]
+    pub(crate) fn prioritised(&self) -> usize {
+        self.priority.len()
+    }
+
+    fn check_below(&mut self, limit: usize) -> Result<(), ConnectionDenied> {
+        if self.established >= limit {
             self.refused_at_limit += 1;
             return Err(ConnectionDenied::new(AtConnectionLimit { max: self.max }));
         }
@@ -165,18 +231,29 @@ impl NetworkBehaviour for Behaviour {
         _local_addr: &Multiaddr,
         remote_addr: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
-        self.check_total()?;
+        let limit = if self.inbound_work {
+            self.max + self.reserve
+        } else {
+            self.max
+        };
+        self.check_below(limit)?;
         self.check_ip(connection_id, remote_addr)
     }
 
     fn handle_pending_outbound_connection(
         &mut self,
         _connection_id: ConnectionId,
-        _maybe_peer: Option<PeerId>,
+        maybe_peer: Option<PeerId>,
         _addresses: &[Multiaddr],
         _effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        self.check_total().map(|()| Vec::new())
+        let for_work = maybe_peer.is_some_and(|p| self.is_prioritised(&p, Instant::now()));
+        let limit = if for_work {
+            self.max + self.reserve
+        } else {
+            self.max
+        };
+        self.check_below(limit).map(|()| Vec::new())
     }
 
     fn handle_established_inbound_connection(
@@ -251,7 +328,7 @@ mod tests {
     #[test]
     fn refuses_only_while_at_the_limit() {
         let mut gate = Behaviour::new(2, 8, Vec::new());
-        assert!(gate.check_total().is_ok());
+        assert!(gate.check_below(gate.max).is_ok());
         gate.established = 2;
         let refused = pending(&mut gate, 1, "203.0.113.7").unwrap_err();
         let why = refused.downcast_ref::<AtConnectionLimit>().unwrap();
@@ -264,7 +341,7 @@ mod tests {
             "not counted"
         );
         gate.established = 1;
-        assert!(gate.check_total().is_ok());
+        assert!(gate.check_below(gate.max).is_ok());
     }
 
     #[test]
@@ -281,6 +358,81 @@ mod tests {
         b.release(&ConnectionId::new_unchecked(1));
         assert_eq!(b.count(&"203.0.113.7".parse().unwrap()), 1);
         assert!(pending(&mut b, 5, "203.0.113.7").is_ok());
+    }
+
+    fn dial(b: &mut Behaviour, peer: PeerId) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        b.handle_pending_outbound_connection(
+            ConnectionId::new_unchecked(0),
+            Some(peer),
+            &[],
+            Endpoint::Dialer,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dials_for_work_use_the_reserve_that_no_other_connection_takes() {
+        let mut gate = Behaviour::new(16, 8, Vec::new());
+        assert_eq!(reserve_for(16), 2);
+        let (worker, other) = (PeerId::random(), PeerId::random());
+        gate.established = 16;
+        assert!(dial(&mut gate, worker).is_err(), "not marked yet");
+        gate.prioritise(worker, Instant::now());
+        assert!(dial(&mut gate, worker).is_ok(), "marked: the reserve");
+        assert!(dial(&mut gate, other).is_err(), "unmarked: at the limit");
+        assert!(
+            pending(&mut gate, 1, "203.0.113.7").is_err(),
+            "inbound: at the limit"
+        );
+        gate.established = 17;
+        assert!(dial(&mut gate, worker).is_ok());
+        gate.established = 18;
+        let refused = dial(&mut gate, worker).unwrap_err();
+        assert!(refused.downcast_ref::<AtConnectionLimit>().is_some());
+        gate.established = 16;
+        tokio::time::advance(PRIORITY_TTL).await;
+        assert!(dial(&mut gate, worker).is_err(), "the mark has ended");
+    }
+
+    #[test]
+    fn a_node_awaiting_offers_takes_inbound_attempts_into_the_reserve() {
+        let mut gate = Behaviour::new(16, 8, Vec::new());
+        gate.established = 16;
+        assert!(pending(&mut gate, 1, "203.0.113.7").is_err());
+        gate.take_inbound_work(true);
+        assert!(pending(&mut gate, 2, "203.0.113.7").is_ok());
+        gate.established = 18;
+        assert!(
+            pending(&mut gate, 3, "203.0.113.8").is_err(),
+            "not past the reserve"
+        );
+        gate.established = 16;
+        gate.take_inbound_work(false);
+        assert!(pending(&mut gate, 4, "203.0.113.8").is_err());
+        assert!(
+            dial(&mut gate, PeerId::random()).is_err(),
+            "own dials that are not for work stay at the limit"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_most_so_many_peers_are_marked_and_the_oldest_mark_goes_first() {
+        let mut gate = Behaviour::new(16, 8, Vec::new());
+        let first = PeerId::random();
+        gate.prioritise(first, Instant::now());
+        for _ in 1..MAX_PRIORITY_PEERS {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            gate.prioritise(PeerId::random(), Instant::now());
+        }
+        assert_eq!(gate.prioritised(), MAX_PRIORITY_PEERS);
+        assert!(gate.is_prioritised(&first, Instant::now()));
+        let last = PeerId::random();
+        gate.prioritise(last, Instant::now());
+        assert_eq!(gate.prioritised(), MAX_PRIORITY_PEERS);
+        assert!(
+            !gate.is_prioritised(&first, Instant::now()),
+            "the oldest went"
+        );
+        assert!(gate.is_prioritised(&last, Instant::now()));
     }
 
     #[test]

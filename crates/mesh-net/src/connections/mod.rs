@@ -188,7 +188,12 @@ impl Connections {
         {
             ctx.metrics.connection_refused("dial_at_limit");
         }
-        tracing::debug!(?peer, error = %error, "dial failed");
+        tracing::debug!(
+            local = %ctx.swarm.local_peer_id(),
+            ?peer,
+            error = %error,
+            "dial failed"
+        );
     }
 
     /// An inbound connection was refused before its handshake.
@@ -204,7 +209,12 @@ impl Connections {
             "limit"
         };
         ctx.metrics.connection_refused(reason);
-        tracing::debug!(addr = %from, %cause, "inbound connection refused");
+        tracing::debug!(
+            local = %ctx.swarm.local_peer_id(),
+            addr = %from,
+            %cause,
+            "inbound connection refused"
+        );
     }
 
     /// `peer` identified itself: its listen addresses usable from here (at most
@@ -361,7 +371,14 @@ impl Connections {
             &|p| peers.reputation(p),
         );
         for peer in victims {
-            tracing::debug!(%peer, open, target = self.trim.target(), high = self.trim.high(), "{why}");
+            tracing::debug!(
+                local = %ctx.swarm.local_peer_id(),
+                %peer,
+                open,
+                target = self.trim.target(),
+                high = self.trim.high(),
+                "{why}"
+            );
             ctx.metrics.connections_trimmed.inc();
             let _ = ctx.swarm.disconnect_peer_id(peer);
         }

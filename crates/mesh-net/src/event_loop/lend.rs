@@ -72,6 +72,10 @@ impl EventLoop {
                     let qid = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
                     self.queries.insert(qid, QueryPurpose::FindPeer(peer));
                 }
+                InpAction::Reach(peer) => {
+                    let gate = &mut self.swarm.behaviour_mut().gate;
+                    gate.prioritise(peer, Instant::now());
+                }
                 InpAction::MakeRoom => self.make_room(),
                 InpAction::Negotiated(peer) => self.conns.negotiated(peer, Instant::now()),
                 InpAction::Attest(id) => self.attest_completed(&id),

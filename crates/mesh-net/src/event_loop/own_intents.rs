@@ -152,6 +152,8 @@ impl EventLoop {
         let shared = Arc::new((*intent).clone());
         self.idp.hold_own(shared, now_ms());
         self.metrics.intents_published.inc();
+        // Bidders will dial: let their connections use the gate's reserve.
+        self.swarm.behaviour_mut().gate.take_inbound_work(true);
         let deadline = Instant::now() + self.config.publish_wait;
         let lookups = self.idp.publish(
             &mut self.swarm.behaviour_mut().gossipsub,
@@ -162,6 +164,19 @@ impl EventLoop {
         for cap in lookups {
             self.lookup_topic_peers(cap);
         }
+    }
+
+    /// Whether an intent of this node's own still takes offers: the gate lets inbound
+    /// connections use its reserve while one does.
+    pub(super) fn update_inbound_work(&mut self) {
+        let now = now_ms();
+        let awaiting = self.idp.book().own_intents().iter().any(|i| {
+            matches!(
+                self.intent_status(i, now),
+                mesh_core::IntentStatus::Open | mesh_core::IntentStatus::Negotiating
+            )
+        });
+        self.swarm.behaviour_mut().gate.take_inbound_work(awaiting);
     }
 
     pub(super) fn retry_pending_publishes(&mut self, force_expired: bool) {

@@ -65,6 +65,9 @@ pub(crate) struct InpContext<'a> {
 pub(crate) enum InpAction {
     /// Look the peer up in the DHT, then answer with [`InpDriver::on_peer_found`].
     FindPeer(PeerId),
+    /// A message is going to a peer this node is not connected to: let the dial for it use
+    /// the connection gate's reserve, so no DHT dial takes the last slot first.
+    Reach(PeerId),
     /// A dial failed, maybe at the connection limit: free a slot.
     MakeRoom,
     /// The peer sent or answered a negotiation message: keep its connection a while.
@@ -400,6 +403,14 @@ impl InpDriver {
         let Some(out) = self.finish(ctx, request_id) else {
             return;
         };
+        tracing::debug!(
+            local = %ctx.local,
+            %peer,
+            %error,
+            looked_up = out.looked_up,
+            resent = out.resent,
+            "a negotiation message failed before its answer"
+        );
         if matches!(error, request_response::OutboundFailure::DialFailure) {
             if out.looked_up {
                 self.fail(ctx, out, "no known address works, nor any the DHT knows");
@@ -446,6 +457,9 @@ impl InpDriver {
     }
 
     fn dispatch(&mut self, ctx: &mut InpContext<'_>, out: Outgoing) {
+        if !ctx.peers.is_connected(&out.prepared.peer) {
+            ctx.actions.push(InpAction::Reach(out.prepared.peer));
+        }
         let request = NegotiationSend {
             envelope: out.prepared.envelope.clone(),
         };

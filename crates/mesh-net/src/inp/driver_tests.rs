@@ -349,6 +349,10 @@ async fn an_unreachable_peer_is_looked_up_once_then_the_caller_hears_why() {
     .await
     .expect("a lookup is asked for");
     assert!(agent.actions.contains(&InpAction::MakeRoom));
+    assert!(
+        agent.actions.contains(&InpAction::Reach(stranger)),
+        "a message to a peer not connected asks for the connection reserve"
+    );
     assert!(rx.try_recv().is_err(), "parked, not failed");
     // The lookup found nothing: the retry fails for good.
     agent.with(|d, ctx| d.on_peer_found(ctx, &stranger));
