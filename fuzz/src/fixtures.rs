@@ -121,6 +121,7 @@ pub fn intent_content() -> v1::Intent {
         expires_at_ms: NOW + TTL_MS,
         nonce: vec![7; 16],
         min_reputation: 0.25,
+        publisher_addrs: Vec::new(),
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use libp2p::Multiaddr;
 use libp2p::identity::{Keypair, PeerId, PublicKey};
 use mesh_proto::{decode_bounded, v1};
 use prost::Message;
@@ -29,6 +30,10 @@ pub const MAX_INTENT_CAPABILITIES: usize = 16;
 pub const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Lifetime of an intent when the publisher does not choose one.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// Most addresses where the publisher takes offers, in one intent.
+pub const MAX_PUBLISHER_ADDRS: usize = 8;
+/// Longest publisher address, in bytes of its binary form.
+pub const MAX_PUBLISHER_ADDR_BYTES: usize = 256;
 /// How far in the future a `created_at` may lie before the intent is refused (clock skew).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
@@ -179,6 +184,9 @@ pub struct Intent {
     pub ttl: Duration,
     /// Minimum reputation asked of bidders, in `[0, 1]`.
     pub min_reputation: f64,
+    /// Where the publisher takes offers (at most [`MAX_PUBLISHER_ADDRS`]); a node that
+    /// publishes fills in its own when this is empty.
+    pub publisher_addrs: Vec<Multiaddr>,
 }
 
 impl Intent {
@@ -193,6 +201,7 @@ impl Intent {
             deadline_ms: None,
             ttl: DEFAULT_TTL,
             min_reputation: 0.0,
+            publisher_addrs: Vec::new(),
         }
     }
 
@@ -242,6 +251,12 @@ impl Intent {
     /// Sets the minimum reputation asked of bidders.
     pub fn min_reputation(mut self, min: f64) -> Self {
         self.min_reputation = min;
+        self
+    }
+
+    /// Sets where the publisher takes offers: addresses bidders not connected to it dial.
+    pub fn publisher_addrs(mut self, addrs: impl IntoIterator<Item = Multiaddr>) -> Self {
+        self.publisher_addrs = addrs.into_iter().collect();
         self
     }
 
@@ -298,6 +313,7 @@ impl Intent {
             expires_at_ms: now_ms.saturating_add(ttl_ms),
             nonce: rand::random::<[u8; 16]>().to_vec(),
             min_reputation: self.min_reputation,
+            publisher_addrs: self.publisher_addrs.iter().map(|a| a.to_vec()).collect(),
         };
         // Check every rule before signing, so nothing invalid is ever signed.
         let capabilities = check_content(&wire, now_ms)?;
@@ -486,6 +502,16 @@ impl SignedIntent {
     pub fn title(&self) -> &str {
         &self.content.title
     }
+
+    /// Where the publisher takes offers, as it signed them; addresses that do not parse are
+    /// skipped.
+    pub fn publisher_addrs(&self) -> Vec<Multiaddr> {
+        self.content
+            .publisher_addrs
+            .iter()
+            .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+            .collect()
+    }
 }
 
 fn check_content(c: &v1::Intent, now_ms: u64) -> Result<Vec<Capability>, IntentError> {
@@ -550,6 +576,28 @@ fn check_content(c: &v1::Intent, now_ms: u64) -> Result<Vec<Capability>, IntentE
     if let Some(b) = &c.budget {
         Budget::new(b.amount.clone(), b.currency.clone()).validate()?;
     }
+    if c.publisher_addrs.len() > MAX_PUBLISHER_ADDRS {
+        return Err(IntentError::invalid(
+            "publisher_addrs",
+            format!(
+                "{} given: at most {MAX_PUBLISHER_ADDRS}; list the addresses bidders can reach",
+                c.publisher_addrs.len()
+            ),
+        ));
+    }
+    if let Some(long) = c
+        .publisher_addrs
+        .iter()
+        .find(|a| a.is_empty() || a.len() > MAX_PUBLISHER_ADDR_BYTES)
+    {
+        return Err(IntentError::invalid(
+            "publisher_addrs",
+            format!(
+                "an address of {} bytes: each must be 1 to {MAX_PUBLISHER_ADDR_BYTES}",
+                long.len()
+            ),
+        ));
+    }
     if !(0.0..=1.0).contains(&c.min_reputation) {
         return Err(IntentError::invalid("min_reputation", "must lie in [0, 1]"));
     }
@@ -591,6 +639,60 @@ mod tests {
             .description("Ten pages, plain English")
             .payload("text/plain", b"hello".to_vec())
             .budget(Budget::new("2.50", "USD"))
+    }
+
+    #[test]
+    fn publisher_addresses_are_signed_bounded_and_read_back() {
+        let key = Keypair::generate_ed25519();
+        let addrs: Vec<Multiaddr> = vec![
+            "/ip4/203.0.113.7/tcp/7700".parse().unwrap(),
+            "/ip4/198.51.100.1/udp/7700/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"
+                .parse()
+                .unwrap(),
+        ];
+        let signed = sample()
+            .publisher_addrs(addrs.clone())
+            .sign(&key, NOW)
+            .unwrap();
+        let back = SignedIntent::verify(&signed.envelope, NOW + 1).unwrap();
+        assert_eq!(back.publisher_addrs(), addrs);
+        assert_eq!(sample().sign(&key, NOW).unwrap().publisher_addrs(), vec![]);
+
+        let many = sample().publisher_addrs(vec![addrs[0].clone(); MAX_PUBLISHER_ADDRS + 1]);
+        match many.sign(&key, NOW) {
+            Err(IntentError::Invalid { field, reason }) => {
+                assert_eq!(field, "publisher_addrs");
+                assert!(reason.contains("at most 8"), "{reason}");
+            }
+            other => panic!("too many addresses must be refused, not {other:?}"),
+        }
+        let mut long: Multiaddr = "/dns4/a.example/tcp/1".parse().unwrap();
+        while long.to_vec().len() <= MAX_PUBLISHER_ADDR_BYTES {
+            long.push(libp2p::multiaddr::Protocol::Tcp(1));
+        }
+        assert!(matches!(
+            sample().publisher_addrs([long]).sign(&key, NOW),
+            Err(IntentError::Invalid {
+                field: "publisher_addrs",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_address_a_node_cannot_parse_is_skipped_not_refused() {
+        let key = Keypair::generate_ed25519();
+        let good: Multiaddr = "/ip4/203.0.113.7/tcp/7700".parse().unwrap();
+        let signed = sample()
+            .publisher_addrs([good.clone()])
+            .sign(&key, NOW)
+            .unwrap();
+        let mut content = signed.content.clone();
+        content.publisher_addrs.push(vec![0xff, 0xff, 0xff, 0x7f]);
+        let payload = content.encode_to_vec();
+        let envelope = envelope::seal(&key, INTENT_DOMAIN, INTENT_PAYLOAD_TYPE, payload).unwrap();
+        let back = SignedIntent::verify(&envelope, NOW + 1).unwrap();
+        assert_eq!(back.publisher_addrs(), vec![good]);
     }
 
     #[test]

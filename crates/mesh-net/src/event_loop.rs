@@ -191,6 +191,7 @@ impl EventLoop {
             query @ (Command::Peers { .. }
             | Command::TopicPeers { .. }
             | Command::Info { .. }
+            | Command::OfferAddrs { .. }
             | Command::Reputation { .. }
             | Command::Negotiations { .. }
             | Command::Transcript { .. }

@@ -100,6 +100,9 @@ pub(crate) enum Command {
     Info {
         reply: oneshot::Sender<NodeInfo>,
     },
+    OfferAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
     Reputation {
         peer: PeerId,
         reply: oneshot::Sender<crate::receipts::ReputationView>,
@@ -215,11 +218,26 @@ impl MeshHandle {
 
     /// Signs `intent` with this node's key and publishes it on the topic of each of its
     /// capabilities. Waits up to the configured publish wait for a subscriber to be reachable.
+    /// An intent without publisher addresses gets this node's own (its confirmed external
+    /// addresses, then its listen and relay circuit addresses, at most
+    /// [`mesh_core::intent::MAX_PUBLISHER_ADDRS`]), so bidders can dial it directly.
     ///
     /// With a store, the signed intent is on disk before it is published, so a published intent
     /// survives a crash. On a network that asks for a proof-of-work stamp, the stamp is
     /// computed first, on a blocking thread.
     pub async fn publish_intent(&self, intent: &Intent) -> Result<PublishOutcome, PublishError> {
+        let mut with_addrs;
+        let intent = if intent.publisher_addrs.is_empty() {
+            // Bidders not connected to this node dial these before any DHT lookup.
+            with_addrs = intent.clone();
+            with_addrs.publisher_addrs = self
+                .call(|reply| Command::OfferAddrs { reply })
+                .await
+                .map_err(|_| PublishError::Stopped)?;
+            &with_addrs
+        } else {
+            intent
+        };
         let now = unix_ms(std::time::SystemTime::now());
         let signed = if self.proof_of_work_bits == 0 {
             intent.sign(&self.keypair, now)?

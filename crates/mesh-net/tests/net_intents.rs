@@ -84,8 +84,17 @@ async fn intents_reach_each_subscriber_once_and_discovery_is_exact() {
     assert_eq!(ids(&got_analyst), both_ids, "analyst gets each intent once");
     assert!(got_painter.is_empty(), "painter is not subscribed");
     assert!(got_publisher.is_empty(), "publisher is not subscribed");
+    // The publisher signed where it takes offers into each intent: its listen address,
+    // without its peer id.
+    let mut listen = publisher.addr.clone();
+    listen.pop();
     for r in &got_writer {
         assert_eq!(r.intent.publisher, publisher.handle.peer_id());
+        assert!(
+            r.intent.publisher_addrs().contains(&listen),
+            "{listen} in {:?}",
+            r.intent.publisher_addrs()
+        );
     }
     assert_eq!(writer.handle.metrics().intents_received.get(), 2);
     assert!(analyst.handle.metrics().intents_duplicate.get() <= 2);

@@ -32,6 +32,9 @@ impl EventLoop {
             Command::Info { reply } => {
                 let _ = reply.send(self.info());
             }
+            Command::OfferAddrs { reply } => {
+                let _ = reply.send(self.offer_addrs());
+            }
             Command::Reputation { peer, reply } => {
                 let _ = reply.send(crate::receipts::ReputationView::of(
                     &peer,
@@ -78,6 +81,26 @@ impl EventLoop {
             // Commands that change state are the router's.
             _ => {}
         }
+    }
+
+    /// Where this node takes offers, for the intents it publishes: its confirmed external
+    /// addresses first, then its listen addresses (relay circuits among them), without
+    /// unspecified ones or its own peer id, each once, at most
+    /// [`mesh_core::intent::MAX_PUBLISHER_ADDRS`].
+    fn offer_addrs(&self) -> Vec<libp2p::Multiaddr> {
+        let mut out: Vec<libp2p::Multiaddr> = Vec::new();
+        for addr in self.swarm.external_addresses().chain(&self.listen_addrs) {
+            let mut addr = addr.clone();
+            if matches!(addr.iter().last(), Some(Protocol::P2p(p)) if p == self.local) {
+                addr.pop();
+            }
+            let fits = addr.to_vec().len() <= mesh_core::intent::MAX_PUBLISHER_ADDR_BYTES;
+            if fits && !crate::addr_scope::is_unspecified(&addr) && !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+        out.truncate(mesh_core::intent::MAX_PUBLISHER_ADDRS);
+        out
     }
 
     fn info(&self) -> NodeInfo {

@@ -457,13 +457,24 @@ impl InpDriver {
     }
 
     fn dispatch(&mut self, ctx: &mut InpContext<'_>, out: Outgoing) {
-        if !ctx.peers.is_connected(&out.prepared.peer) {
-            ctx.actions.push(InpAction::Reach(out.prepared.peer));
+        let peer = out.prepared.peer;
+        let mut route = Vec::new();
+        if !ctx.peers.is_connected(&peer) {
+            ctx.actions.push(InpAction::Reach(peer));
+            // The addresses the publisher signed into its intent, besides any the node knows.
+            let local_link = ctx.peers.any_local_link();
+            route = out
+                .prepared
+                .route
+                .iter()
+                .filter(|a| crate::addr_scope::usable(a, local_link))
+                .cloned()
+                .collect();
         }
         let request = NegotiationSend {
             envelope: out.prepared.envelope.clone(),
         };
-        let id = ctx.wire.send_request(&out.prepared.peer, request);
+        let id = ctx.wire.send_request_with_addresses(&peer, request, route);
         self.pending.insert(id, out);
     }
 

@@ -105,10 +105,16 @@ impl Side {
 
     /// Publishes an intent this side takes offers on.
     fn publish(&mut self) -> Arc<SignedIntent> {
+        self.publish_at(Vec::new())
+    }
+
+    /// Publishes an intent that names `addrs` as where this side takes offers.
+    fn publish_at(&mut self, addrs: Vec<Multiaddr>) -> Arc<SignedIntent> {
         let intent = Arc::new(
             Intent::new("summarise")
                 .capabilities(["text"])
                 .ttl(Duration::from_secs(600))
+                .publisher_addrs(addrs)
                 .sign(&self.keypair, NOW)
                 .expect("intent"),
         );
@@ -379,6 +385,28 @@ async fn an_unreachable_peer_is_looked_up_once_then_the_caller_hears_why() {
         .filter(|a| **a == InpAction::FindPeer(stranger))
         .count();
     assert_eq!(lookups, 1, "looked up once");
+}
+
+#[tokio::test]
+async fn an_offer_reaches_a_publisher_it_knows_only_from_the_intent() {
+    let mut publisher = Side::new(rate(), false);
+    let mut agent = Side::new(rate(), false);
+    let addr = listening(&mut publisher).await;
+    // The agent was told no address of the publisher: only the signed intent names one.
+    let intent = publisher.publish_at(vec![addr]);
+    let rx = agent.offer(&intent, "2");
+    let sent = outcome(&mut agent, &mut publisher, rx)
+        .await
+        .expect("taken");
+    assert_eq!(sent.kind, NegotiationEventKind::Offer);
+    assert!(
+        !agent
+            .actions
+            .iter()
+            .any(|a| matches!(a, InpAction::FindPeer(_))),
+        "no DHT lookup was needed: {:?}",
+        agent.actions
+    );
 }
 
 #[tokio::test]

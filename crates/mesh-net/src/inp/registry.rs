@@ -52,6 +52,9 @@ pub(crate) struct Prepared {
     pub peer: PeerId,
     /// The signed envelope.
     pub envelope: Vec<u8>,
+    /// Where the recipient takes offers, when it is the intent's publisher: the addresses it
+    /// signed into the intent, dialled when not connected.
+    pub route: Vec<libp2p::Multiaddr>,
 }
 
 impl Registry {
@@ -103,6 +106,13 @@ impl Registry {
             self.refuse_second_agreement(&negotiation)?;
         }
         let peer = negotiation.peer(role.other());
+        let route = if role == Role::Agent {
+            intent_of(&negotiation.intent_id())
+                .map(|i| i.publisher_addrs())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let seq = negotiation.next_seq();
         let envelope = negotiation.send(body.clone(), keypair, now_ms)?;
         self.in_flight.insert(
@@ -113,7 +123,12 @@ impl Registry {
                 seq,
             },
         );
-        Ok(Prepared { id, peer, envelope })
+        Ok(Prepared {
+            id,
+            peer,
+            envelope,
+            route,
+        })
     }
 
     /// The recipient acknowledged our message of negotiation `id`: take the step. Returns the
