@@ -27,7 +27,10 @@ pub struct NetConfig {
     pub agent_name: String,
     /// Whether to discover peers on the local network with mDNS.
     pub mdns: bool,
-    /// Most established connections in total.
+    /// Most established connections in total, for connections of no particular use (DHT
+    /// requests, inbound attempts); connections for work (negotiation messages, offers to an
+    /// intent of this node's) may use a reserve of an eighth more, and the trim brings the
+    /// node back under it.
     pub max_connections: u32,
     /// Most established connections to one peer.
     pub max_connections_per_peer: u32,

@@ -81,7 +81,8 @@ pub struct MeshMetrics {
     pub record_fallbacks: Counter,
     /// Connections closed to keep headroom under the connection limit.
     pub connections_trimmed: Counter,
-    /// Connections refused, by limit: inbound `per_ip` and `limit` (the connection limit), and
+    /// Connections refused, by limit: inbound `per_ip` and `limit` (the connection limit,
+    /// before the handshake) and `limit_after_handshake` (libp2p's limit, after it), and
     /// `dial_at_limit` for this node's own dials refused before their handshake at the limit.
     pub connections_refused: Family<ReasonLabel, Counter>,
     /// Announcements (record put + provider records) made.

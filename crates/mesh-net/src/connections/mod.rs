@@ -205,6 +205,12 @@ impl Connections {
     ) {
         let reason = if cause.downcast_ref::<gate::TooManyFromIp>().is_some() {
             "per_ip"
+        } else if cause
+            .downcast_ref::<libp2p::connection_limits::Exceeded>()
+            .is_some()
+        {
+            // Past the gate, refused by libp2p's limit once the handshake was done.
+            "limit_after_handshake"
         } else {
             "limit"
         };
