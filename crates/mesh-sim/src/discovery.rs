@@ -105,8 +105,20 @@ pub struct Report {
     pub median_first_provider_requests: Option<f64>,
     /// Median lookup rounds until the first provider: requests / α, rounded up.
     pub median_first_provider_rounds: Option<f64>,
+    /// Lookup rounds until the first provider at the 90th percentile and at most.
+    #[serde(default)]
+    pub p90_first_provider_rounds: Option<f64>,
+    /// See `p90_first_provider_rounds`.
+    #[serde(default)]
+    pub max_first_provider_rounds: Option<f64>,
     /// Median time of a whole discovery query, ms.
     pub median_latency_ms: Option<f64>,
+    /// The whole query's time at the 90th percentile and at most, ms.
+    #[serde(default)]
+    pub p90_latency_ms: Option<f64>,
+    /// See `p90_latency_ms`.
+    #[serde(default)]
+    pub max_latency_ms: Option<f64>,
     /// The same in round trips of one link.
     pub median_latency_rtts: Option<f64>,
     /// What the network did at rest, before the queries.
@@ -241,6 +253,10 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         success_ratio: queries.iter().filter(|q| q.found > 0).count() as f64 / n,
         complete_ratio: queries.iter().filter(|q| q.found == p.providers).count() as f64 / n,
         median_first_provider_rounds: median(queries.iter().map(|q| q.first_provider_rounds)),
+        p90_first_provider_rounds: quantile(queries.iter().map(|q| q.first_provider_rounds), 0.9),
+        max_first_provider_rounds: quantile(queries.iter().map(|q| q.first_provider_rounds), 1.0),
+        p90_latency_ms: quantile(queries.iter().map(|q| Some(q.latency_ms)), 0.9),
+        max_latency_ms: quantile(queries.iter().map(|q| Some(q.latency_ms)), 1.0),
         median_first_provider_requests,
         median_latency_rtts: median_latency_ms
             .filter(|_| rtt_ms > 0.0)
@@ -249,4 +265,37 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         background,
         queries,
     })
+}
+
+/// The `q` quantile (0 to 1) of the values present, nearest rank: the smallest value at or
+/// above which a share `q` of them lies; `None` when none is present.
+pub fn quantile(values: impl Iterator<Item = Option<f64>>, q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.flatten().collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = (q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize;
+    v.get(rank.max(1) - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v = |xs: &[f64]| xs.iter().map(|x| Some(*x)).collect::<Vec<_>>().into_iter();
+        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(quantile(v(&ten), 0.9), Some(9.0));
+        assert_eq!(quantile(v(&ten), 1.0), Some(10.0));
+        assert_eq!(quantile(v(&ten), 0.5), Some(5.0));
+        assert_eq!(quantile(v(&[3.0]), 0.9), Some(3.0));
+        assert_eq!(quantile(std::iter::empty(), 0.9), None);
+        assert_eq!(
+            quantile([None, Some(2.0), None].into_iter(), 1.0),
+            Some(2.0),
+            "absent values are left out"
+        );
+    }
 }

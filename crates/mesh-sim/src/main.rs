@@ -451,9 +451,19 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
         ms(r.median_first_provider_rounds)
     );
     println!(
+        "| lookup rounds until the first provider, p90 / max | {} / {} |",
+        ms(r.p90_first_provider_rounds),
+        ms(r.max_first_provider_rounds)
+    );
+    println!(
         "| whole query, median ms (round trips) | {} ({}) |",
         ms(r.median_latency_ms),
         ms(r.median_latency_rtts)
+    );
+    println!(
+        "| whole query, p90 / max ms | {} / {} |",
+        ms(r.p90_latency_ms),
+        ms(r.max_latency_ms)
     );
     let b = &r.background;
     println!(

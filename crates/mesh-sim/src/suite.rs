@@ -533,10 +533,24 @@ pub fn markdown(r: &Report) -> String {
         );
         let _ = writeln!(
             s,
+            "| discovery at {} nodes: at least 95% of queries find every provider | {:.2} | {} |",
+            d.nodes,
+            d.complete_ratio,
+            verdict(d.complete_ratio >= 0.95)
+        );
+        let _ = writeln!(
+            s,
             "| discovery at {} nodes: first matching agent within 3 lookup rounds (median) | {} | {} |",
             d.nodes,
             opt(d.median_first_provider_rounds, 1),
             verdict(d.median_first_provider_rounds.is_some_and(|x| x <= 3.0))
+        );
+        let _ = writeln!(
+            s,
+            "| discovery at {} nodes: first matching agent within 6 lookup rounds (p90) | {} | {} |",
+            d.nodes,
+            opt(d.p90_first_provider_rounds, 1),
+            verdict(d.p90_first_provider_rounds.is_some_and(|x| x <= 6.0))
         );
     }
 
