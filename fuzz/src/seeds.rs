@@ -123,6 +123,43 @@ fn intents(seeds: &mut Seeds) {
         ..fixtures::intent_content()
     };
     seeds.add(t, "crowded-payload", 1, &crowded.encode_to_vec(), Accepted);
+    // Where the publisher takes offers: the most addresses allowed, one of them not a
+    // multiaddr (skipped, not refused), then one address too many.
+    let addrs = |n: usize| -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| match i {
+                0 => vec![0xff, 0xff, 0xff, 0x7f],
+                _ => {
+                    let ip = std::net::Ipv4Addr::new(203, 0, 113, i as u8);
+                    let addr =
+                        libp2p::Multiaddr::from(ip).with(libp2p::multiaddr::Protocol::Tcp(7700));
+                    addr.to_vec()
+                }
+            })
+            .collect()
+    };
+    let reachable = v1::Intent {
+        publisher_addrs: addrs(8),
+        ..fixtures::intent_content()
+    };
+    seeds.add(
+        t,
+        "publisher-addrs",
+        1,
+        &reachable.encode_to_vec(),
+        Accepted,
+    );
+    let too_many = v1::Intent {
+        publisher_addrs: addrs(9),
+        ..fixtures::intent_content()
+    };
+    seeds.add(
+        t,
+        "too-many-publisher-addrs",
+        1,
+        &too_many.encode_to_vec(),
+        Refused,
+    );
     // Floats that a JSON reader without exact round trips reads back as a neighbour: a tiny
     // normal one, a subnormal one and the largest below 1.
     for (name, min_reputation) in [
