@@ -83,6 +83,9 @@ pub(crate) struct AdpContext<'a> {
     pub(crate) rendezvous: &'a mut rendezvous::client::Behaviour,
     /// The record fetch: asks an agent for its own record, answers others' requests.
     pub(crate) record_fetch: &'a mut request_response::Behaviour<AgentRecordCodec>,
+    /// The connection gate: an agent asked for its record directly is marked for work, so
+    /// the dial may use the reserve (a caller waits on the answer).
+    pub(crate) gate: &'a mut crate::connections::gate::Behaviour,
     /// The node's key, which signs its agent record.
     pub(crate) keypair: &'a Keypair,
     /// Local reputation of peers, and their RTT for ranking.
@@ -805,6 +808,9 @@ impl AdpDriver {
             return;
         };
         d.record_fetches += 1;
+        if !ctx.peers.is_connected(&peer) {
+            ctx.gate.prioritise(peer, Instant::now());
+        }
         let req = ctx.record_fetch.send_request(&peer, AgentRecordRequest {});
         self.record_fetches.insert(req, (id, peer));
     }

@@ -21,6 +21,7 @@ struct Harness {
     peers: PeerBook,
     metrics: MeshMetrics,
     sources: DiscoveryMetrics,
+    gate: crate::connections::gate::Behaviour,
     writes: Vec<Write>,
     queries: HashMap<QueryId, AdpQuery>,
     start: Instant,
@@ -40,6 +41,7 @@ impl Harness {
             kad: kad::Behaviour::new(local, MemoryStore::new(local)),
             rendezvous: rendezvous::client::Behaviour::new(keypair.clone()),
             record_fetch: crate::record_fetch::behaviour(Duration::from_secs(10)),
+            gate: crate::connections::gate::Behaviour::new(48, 8, Vec::new()),
             keypair,
             peers: PeerBook::default(),
             metrics: MeshMetrics::default(),
@@ -67,6 +69,7 @@ impl Harness {
             kad: &mut self.kad,
             rendezvous: &mut self.rendezvous,
             record_fetch: &mut self.record_fetch,
+            gate: &mut self.gate,
             keypair: &self.keypair,
             peers: &mut self.peers,
             metrics: &self.metrics,
@@ -305,6 +308,10 @@ fn a_record_missing_from_the_dht_is_asked_of_the_agent() {
     // Waits on the agent's answer.
     assert!(waiting(&mut answer));
     let (&request_id, _) = h.adp.record_fetches.iter().next().expect("a fetch");
+    assert!(
+        h.gate.is_prioritised(&peer_of(&a), Instant::now()),
+        "the agent asked for its record may be dialled through the reserve"
+    );
     let envelope = record(&a, &["text"], 1).envelope;
     let event = request_response::Event::Message {
         peer: peer_of(&a),
@@ -344,6 +351,10 @@ fn a_rendezvous_point_names_agents_whose_records_are_fetched_from_them() {
     assert!(waiting(&mut answer));
 
     let (&request_id, _) = h.adp.record_fetches.iter().next().expect("a fetch");
+    assert!(
+        h.gate.is_prioritised(&peer_of(&a), Instant::now()),
+        "the agent asked for its record may be dialled through the reserve"
+    );
     let event = request_response::Event::Message {
         peer: peer_of(&a),
         connection_id: libp2p::swarm::ConnectionId::new_unchecked(0),
