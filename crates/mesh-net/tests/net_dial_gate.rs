@@ -69,6 +69,17 @@ fn at_limit(cause: &libp2p::swarm::ConnectionDenied) -> bool {
     cause.downcast_ref::<AtConnectionLimit>().is_some()
 }
 
+/// Whether `e` is the gate refusing an inbound attempt at its limit, before the handshake.
+fn refused_at_limit(e: &SwarmEvent<std::convert::Infallible>) -> bool {
+    matches!(
+        e,
+        SwarmEvent::IncomingConnectionError {
+            error: ListenError::Denied { cause },
+            ..
+        } if at_limit(cause)
+    )
+}
+
 #[tokio::test]
 async fn a_node_at_its_limit_refuses_dials_and_inbound_before_the_handshake() {
     let mut gated = swarm(1);
@@ -101,14 +112,7 @@ async fn a_node_at_its_limit_refuses_dials_and_inbound_before_the_handshake() {
             i == 1 || !matches!(e, SwarmEvent::ConnectionEstablished { .. }),
             "no connection is established past the limit: {e:?} at swarm {i}"
         );
-        i == 0
-            && matches!(
-                e,
-                SwarmEvent::IncomingConnectionError {
-                    error: ListenError::Denied { cause },
-                    ..
-                } if at_limit(cause)
-            )
+        i == 0 && refused_at_limit(e)
     })
     .await;
     assert_eq!(gated.behaviour().refused_at_limit(), 2);
@@ -200,16 +204,7 @@ async fn a_node_awaiting_offers_takes_inbound_attempts_into_the_reserve() {
     late.dial(gated_addr).expect("dial gated");
     drive(
         &mut [&mut gated, &mut first, &mut bidder, &mut late],
-        |i, e| {
-            i == 0
-                && matches!(
-                    e,
-                    SwarmEvent::IncomingConnectionError {
-                        error: ListenError::Denied { cause },
-                        ..
-                    } if at_limit(cause)
-                )
-        },
+        |i, e| i == 0 && refused_at_limit(e),
     )
     .await;
 }
