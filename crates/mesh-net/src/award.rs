@@ -215,7 +215,7 @@ pub async fn offers(
     intent: IntentId,
 ) -> Result<Vec<OfferCandidate>, NetError> {
     let peers = handle.peers().await?;
-    let listed_at_ms = mesh_core::unix_ms(std::time::SystemTime::now());
+    let listed_at_ms = crate::unix_clock::now_ms();
     let intent_expires_at_ms = handle
         .intent(intent)
         .await?

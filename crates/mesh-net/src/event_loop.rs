@@ -13,7 +13,7 @@ pub use start::{spawn, spawn_on};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -23,7 +23,7 @@ use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping, request_response};
-use mesh_core::{Capability, Keypair, SignedIntent, unix_ms};
+use mesh_core::{Capability, Keypair, SignedIntent};
 use mesh_proto::v1::{OpenIntentsRequest, OpenIntentsResponse};
 use tokio::sync::{broadcast, mpsc};
 
@@ -113,7 +113,7 @@ struct EventLoop {
 }
 
 fn now_ms() -> u64 {
-    unix_ms(SystemTime::now())
+    crate::unix_clock::now_ms()
 }
 
 impl EventLoop {

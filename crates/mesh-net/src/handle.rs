@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use libp2p::{Multiaddr, PeerId};
-use mesh_core::{Capability, Intent, Keypair, SignedIntent, intent::IntentId, unix_ms};
+use mesh_core::{Capability, Intent, Keypair, SignedIntent, intent::IntentId};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -238,7 +238,7 @@ impl MeshHandle {
         } else {
             intent
         };
-        let now = unix_ms(std::time::SystemTime::now());
+        let now = crate::unix_clock::now_ms();
         let signed = if self.proof_of_work_bits == 0 {
             intent.sign(&self.keypair, now)?
         } else {

@@ -56,6 +56,7 @@ pub mod rendezvous;
 mod restore;
 mod scoring;
 mod store_link;
+pub mod unix_clock;
 mod walk;
 pub mod webrtc;
 

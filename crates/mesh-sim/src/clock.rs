@@ -4,7 +4,8 @@
 //!   is idle, jumping to the next timer, so link latencies are exact and the nodes' processing
 //!   takes no simulated time: figures show the protocols alone, the same on any machine.
 //!   libp2p's own timers (gossipsub heartbeats, idle and query timeouts) follow the same
-//!   clock, since libp2p reads its time and timers from tokio (`crates/tokio-clock`).
+//!   clock, since libp2p reads its time and timers from tokio (`crates/tokio-clock`), and so
+//!   do MESH's own deadlines and timestamps (`mesh_net::unix_clock`).
 //! - [`Clock::Real`]: the wall clock on every core: figures include the time the nodes take to
 //!   process messages, all sharing this machine's cores.
 
@@ -24,10 +25,15 @@ impl Clock {
     /// A runtime that keeps this clock.
     pub fn runtime(self) -> std::io::Result<tokio::runtime::Runtime> {
         match self {
-            Clock::Virtual => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build(),
+            Clock::Virtual => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()?;
+                // MESH's own deadlines (intent expiry, negotiation windows) on the same clock.
+                runtime.block_on(async { mesh_net::unix_clock::follow_tokio() });
+                Ok(runtime)
+            }
             Clock::Real => tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build(),
