@@ -488,6 +488,14 @@ fn print_negotiation(r: &negotiation::Report, clock: Clock) {
         "| completed / unawarded / failed | {} / {} / {} |",
         r.completed, r.unawarded, r.failed
     );
+    println!(
+        "| intents with a chosen bidder / a bid / an offer at the publisher | {} / {} / {} |",
+        r.intents_with_chosen_bidder, r.intents_with_bid, r.intents_with_offer
+    );
+    println!(
+        "| completed per intent with an offer | {:.3} |",
+        r.completed_per_intent_with_offer
+    );
     println!("| run, s | {:.2} |", r.run_s);
     println!(
         "| completed negotiations per second | {:.1} |",

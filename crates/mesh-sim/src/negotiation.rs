@@ -97,6 +97,21 @@ pub struct Report {
     pub unawarded: usize,
     /// Intents whose publication, award or receipt failed.
     pub failed: usize,
+    /// Intents at least one agent is chosen to bid on (the choice follows from the intent's
+    /// and the agents' ids alone, so this needs nothing from the network).
+    #[serde(default)]
+    pub intents_with_chosen_bidder: usize,
+    /// Intents at least one agent bid on: it received the intent and sent an offer, which
+    /// may or may not have arrived.
+    #[serde(default)]
+    pub intents_with_bid: usize,
+    /// Intents whose publisher held at least one offer when it awarded.
+    #[serde(default)]
+    pub intents_with_offer: usize,
+    /// Completed negotiations over intents with an offer: the share of intents a publisher
+    /// could award that ended with a receipt.
+    #[serde(default)]
+    pub completed_per_intent_with_offer: f64,
     /// Failed calls (offer, award, deliver, receipt), by the error's text.
     pub errors: HashMap<String, usize>,
     /// Seconds from the first publication to the last receipt.
@@ -115,14 +130,19 @@ pub struct Report {
 
 /// What the tasks of a run report.
 enum Outcome {
+    /// An agent chose to bid on an intent it received.
+    Bidding(IntentId),
     /// An agent's offer was taken in by the publisher.
     Offered,
     /// An agent's offer or delivery failed.
     AgentFailed(String),
     /// An intent's negotiation reached its receipt.
-    Completed { publish_to_receipt: Duration },
-    /// No offer on an intent was accepted.
-    Unawarded,
+    Completed {
+        id: IntentId,
+        publish_to_receipt: Duration,
+    },
+    /// No offer on an intent was accepted; the publisher held `offers` when it awarded.
+    Unawarded { id: IntentId, offers: usize },
     /// Publishing, awarding or receipting an intent failed.
     IntentFailed(String),
 }
@@ -150,6 +170,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let agents: Vec<usize> = population
         .live()
         .filter(|i| !publishers.contains(i))
+        .collect();
+    let agent_ids: Vec<Vec<u8>> = agents
+        .iter()
+        .filter_map(|i| population.get(*i))
+        .map(|n| n.handle.peer_id().to_bytes())
         .collect();
     for i in agents {
         let price_seed = population.rng().r#gen::<u64>();
@@ -182,17 +207,34 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let mut completed = Vec::new();
     let mut unawarded = 0;
     let mut failed = 0;
+    let mut published: Vec<IntentId> = Vec::new();
+    let mut with_offer = 0;
+    let mut with_bid: std::collections::HashSet<IntentId> = std::collections::HashSet::new();
     let mut errors: HashMap<String, usize> = HashMap::new();
     let mut last = started;
     let deadline = started + p.timeout;
     while completed.len() + unawarded + failed < intents {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(Outcome::Bidding(id))) => {
+                with_bid.insert(id);
+            }
             Ok(Some(Outcome::Offered)) => report_offers += 1,
-            Ok(Some(Outcome::Completed { publish_to_receipt })) => {
+            Ok(Some(Outcome::Completed {
+                id,
+                publish_to_receipt,
+            })) => {
                 completed.push(publish_to_receipt);
+                published.push(id);
+                with_offer += 1;
                 last = Instant::now();
             }
-            Ok(Some(Outcome::Unawarded)) => unawarded += 1,
+            Ok(Some(Outcome::Unawarded { id, offers })) => {
+                unawarded += 1;
+                published.push(id);
+                if offers > 0 {
+                    with_offer += 1;
+                }
+            }
             Ok(Some(Outcome::IntentFailed(e))) => {
                 failed += 1;
                 *errors.entry(e).or_default() += 1;
@@ -221,6 +263,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     publish_to_receipt_ms.sort_by(f64::total_cmp);
     let median_ms = median(publish_to_receipt_ms.iter().map(|m| Some(*m)));
     let per_s = |n: usize| if run_s > 0.0 { n as f64 / run_s } else { 0.0 };
+    let chosen = |id: &IntentId| {
+        agent_ids
+            .iter()
+            .any(|a| (mix(id, a) as f64 / u64::MAX as f64) < share)
+    };
     Ok(Report {
         nodes: p.nodes,
         publishers: p.publishers,
@@ -232,6 +279,14 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         completed: completed.len(),
         unawarded,
         failed,
+        intents_with_chosen_bidder: published.iter().filter(|id| chosen(id)).count(),
+        intents_with_bid: published.iter().filter(|id| with_bid.contains(id)).count(),
+        intents_with_offer: with_offer,
+        completed_per_intent_with_offer: if with_offer > 0 {
+            completed.len() as f64 / with_offer as f64
+        } else {
+            0.0
+        },
         errors,
         run_s,
         completed_per_s: per_s(completed.len()),
@@ -272,7 +327,10 @@ async fn publish_and_award(
         .await
         .map_err(|e| format!("award: {}", award_kind(&e)))?;
     let Some(accepted) = outcome.accepted else {
-        return Ok(Outcome::Unawarded);
+        return Ok(Outcome::Unawarded {
+            id,
+            offers: outcome.offers,
+        });
     };
     // Wait for the winner's delivery, then rate it.
     loop {
@@ -308,6 +366,7 @@ async fn publish_and_award(
         .await
         .map_err(|e| format!("receipt: {}", kind(&e)))?;
     Ok(Outcome::Completed {
+        id,
         publish_to_receipt: t0.elapsed(),
     })
 }
@@ -333,6 +392,7 @@ async fn agent(handle: MeshHandle, share: f64, price_seed: u64, tx: mpsc::Sender
                 }
                 let cents = 100 + (pick ^ price_seed) % 400;
                 let (handle, tx) = (handle.clone(), tx.clone());
+                let _ = tx.send(Outcome::Bidding(id)).await;
                 work.spawn(async move {
                     let _ = tx.send(bid(&handle, id, cents).await).await;
                 });
