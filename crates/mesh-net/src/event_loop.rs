@@ -185,6 +185,13 @@ impl EventLoop {
                 });
                 let _ = reply.send(result);
             }
+            Command::HeldByDht {
+                capability,
+                agents,
+                reply,
+            } => {
+                let _ = reply.send(self.held_by_dht(&capability, agents));
+            }
             Command::SetLoad { load } => self.adp.set_load(load, Instant::now()),
             Command::Negotiate { action, reply } => self.negotiate(action, reply),
             Command::Cancel { id, reason, reply } => self.cancel(id, &reason, reply),

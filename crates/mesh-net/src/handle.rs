@@ -67,6 +67,16 @@ pub struct NodeInfo {
     pub agent_version: String,
 }
 
+/// What a node stores for the DHT, as [`MeshHandle::held_by_dht`] reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeldByDht {
+    /// Providers of the capability this node holds a provider record of.
+    pub providers: Vec<PeerId>,
+    /// The agents asked about whose agent record this node holds.
+    pub agent_records: Vec<PeerId>,
+}
+
 /// The gossip peers of one capability topic, as [`MeshHandle::topic_peers`] reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicPeers {
@@ -110,6 +120,11 @@ pub(crate) enum Command {
     Dial {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    HeldByDht {
+        capability: Capability,
+        agents: Vec<PeerId>,
+        reply: oneshot::Sender<HeldByDht>,
     },
     SetLoad {
         load: f64,
@@ -302,6 +317,23 @@ impl MeshHandle {
     pub async fn topic_peers(&self, capability: Capability) -> Result<TopicPeers, NetError> {
         self.call(|reply| Command::TopicPeers { capability, reply })
             .await
+    }
+
+    /// What this node stores for the DHT, as one of the peers closest to a key (no lookup):
+    /// who it holds provider records of `capability` for, and which of `agents` it holds the
+    /// agent record of. A network's health shows in where such records lie: at the peers
+    /// truly closest to each key, a lookup finds them.
+    pub async fn held_by_dht(
+        &self,
+        capability: Capability,
+        agents: Vec<PeerId>,
+    ) -> Result<HeldByDht, NetError> {
+        self.call(|reply| Command::HeldByDht {
+            capability,
+            agents,
+            reply,
+        })
+        .await
     }
 
     /// What the node says about itself.

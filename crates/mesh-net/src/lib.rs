@@ -68,7 +68,7 @@ pub use config::{
 };
 pub use error::{AwardError, CancelError, DiscoverError, NegotiateError, NetError, PublishError};
 pub use event_loop::{spawn, spawn_on};
-pub use handle::{MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers};
+pub use handle::{HeldByDht, MeshHandle, NodeInfo, PublishOutcome, ReceivedIntent, TopicPeers};
 pub use inp::{InpError, NegotiationEvent, NegotiationEventKind, NegotiationSummary, ProposalView};
 pub use intent_book::{CancelOutcome, IntentUpdate, IntentView};
 pub use metrics::MeshMetrics;

@@ -34,6 +34,9 @@ const CONNECTIONS: &str = "libp2p_swarm_connections_established_total";
 /// each bucket, with the requests so far: it counts such queries many times over.)
 const KAD_REQUESTS: &str = "mesh_dht_query_requests_total";
 const KAD_QUERIES: &str = "mesh_dht_queries_total";
+/// MESH's count of connections refused, by reason, and its gauge of connected peers.
+const REFUSED: &str = "mesh_connections_refused_total";
+const CONNECTED: &str = "mesh_connected_peers";
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -123,6 +126,12 @@ pub struct Report {
     pub median_latency_rtts: Option<f64>,
     /// What the network did at rest, before the queries.
     pub background: Background,
+    /// Where the DHT held the rare capability's records when the queries started.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Connections refused by reason over all nodes while the queries ran.
+    #[serde(default)]
+    pub refused_during_queries: std::collections::BTreeMap<String, f64>,
     /// Each query.
     pub queries: Vec<QueryResult>,
 }
@@ -142,6 +151,91 @@ pub struct Background {
     /// and the node's announcements).
     #[serde(default)]
     pub dht_queries_per_node_minute_by_type: std::collections::BTreeMap<String, f64>,
+    /// Connections refused by reason (`limit`, `dial_at_limit`, `limit_after_handshake`,
+    /// `per_ip`).
+    #[serde(default)]
+    pub refused_per_node_minute: std::collections::BTreeMap<String, f64>,
+    /// Peers connected per node when the queries start, mean.
+    #[serde(default)]
+    pub connected_peers_per_node: f64,
+}
+
+/// Where the DHT holds the rare capability's records when the queries start, against the
+/// ideal that needs no trust in the system: the [`REPLICATION`] live nodes whose ids are truly
+/// closest (XOR of the SHA-256 keys, as Kademlia measures) to each key, computed from every
+/// node's id. A lookup ends on those peers; records stored elsewhere it meets only by chance.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Placement {
+    /// Live nodes holding a provider record of the rare capability.
+    pub provider_record_holders: usize,
+    /// Of the nodes truly closest to the capability's key, those holding a provider record.
+    pub closest_holding_providers: usize,
+    /// For each provider: of the nodes truly closest to the capability's key, those holding
+    /// its provider record.
+    pub closest_holding_each_provider: Vec<usize>,
+    /// For each provider: live nodes holding its agent record.
+    pub agent_record_holders: Vec<usize>,
+    /// For each provider: of the nodes truly closest to its agent record's key, those holding
+    /// it.
+    pub closest_holding_agent_record: Vec<usize>,
+}
+
+/// Kademlia's replication factor (libp2p's default `k`): records are stored at this many of
+/// the nodes closest to their key.
+pub const REPLICATION: usize = 20;
+
+/// Asks every live node what it holds for the DHT and compares it with the ideal placement.
+async fn placement(
+    population: &Population,
+    rare: &Capability,
+    providers: &[libp2p::PeerId],
+) -> anyhow::Result<Placement> {
+    use libp2p::kad::{KBucketKey, RecordKey};
+    let mut held = Vec::new();
+    for i in population.live() {
+        if let Some(node) = population.get(i) {
+            let h = node
+                .handle
+                .held_by_dht(rare.clone(), providers.to_vec())
+                .await?;
+            held.push((node.handle.peer_id(), h));
+        }
+    }
+    // The `REPLICATION` live nodes closest to `key`.
+    let closest = |key: &[u8]| -> Vec<libp2p::PeerId> {
+        let target = KBucketKey::new(RecordKey::new(&key));
+        let mut ids: Vec<_> = held
+            .iter()
+            .map(|(p, _)| (KBucketKey::from(*p).distance(&target), *p))
+            .collect();
+        ids.sort_by_key(|(d, _)| *d);
+        ids.into_iter().take(REPLICATION).map(|(_, p)| p).collect()
+    };
+    let near_cap = closest(&rare.provider_key());
+    let held_near_cap = || held.iter().filter(|(p, _)| near_cap.contains(p));
+    let mut out = Placement {
+        provider_record_holders: held.iter().filter(|(_, h)| !h.providers.is_empty()).count(),
+        closest_holding_providers: held_near_cap()
+            .filter(|(_, h)| !h.providers.is_empty())
+            .count(),
+        ..Placement::default()
+    };
+    for provider in providers {
+        out.closest_holding_each_provider.push(
+            held_near_cap()
+                .filter(|(_, h)| h.providers.contains(provider))
+                .count(),
+        );
+        let near = closest(&mesh_core::agent_record::agent_record_key(provider));
+        let holding = || {
+            held.iter()
+                .filter(|(_, h)| h.agent_records.contains(provider))
+        };
+        out.agent_record_holders.push(holding().count());
+        out.closest_holding_agent_record
+            .push(holding().filter(|(p, _)| near.contains(p)).count());
+    }
+    Ok(out)
 }
 
 /// Runs the scenario.
@@ -195,7 +289,21 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .filter(|(_, n)| *n > 0.0)
             .map(|(kind, n)| (kind, n / quiet_minutes))
             .collect(),
+        refused_per_node_minute: quiet
+            .by_label(REFUSED, "reason")
+            .into_iter()
+            .map(|(reason, n)| (reason, n / quiet_minutes))
+            .collect(),
+        connected_peers_per_node: Totals::read(&population).get(CONNECTED) / p.nodes as f64,
     };
+    let provider_ids: Vec<libp2p::PeerId> = providers
+        .iter()
+        .filter_map(|i| population.get(*i))
+        .map(|n| n.handle.peer_id())
+        .collect();
+    let placement = placement(&population, &rare, &provider_ids).await?;
+    eprintln!("discovery: records at settling: {placement:?}");
+    let queries_from = Totals::read(&population);
 
     eprintln!(
         "discovery: settled ({:.0} s wall); {} queries",
@@ -239,6 +347,9 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             latency_ms,
         });
     }
+    let refused_during_queries = Totals::read(&population)
+        .since(&queries_from)
+        .by_label(REFUSED, "reason");
     population.stop_all().await;
 
     let n = queries.len().max(1) as f64;
@@ -263,6 +374,8 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .map(|l| l / rtt_ms),
         median_latency_ms,
         background,
+        placement,
+        refused_during_queries,
         queries,
     })
 }

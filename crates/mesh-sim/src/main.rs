@@ -475,6 +475,40 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
     for (kind, n) in &b.dht_queries_per_node_minute_by_type {
         println!("| at rest, DHT queries per node and minute: {kind} | {n:.2} |");
     }
+    println!(
+        "| at rest, peers connected per node | {:.1} |",
+        b.connected_peers_per_node
+    );
+    for (reason, n) in &b.refused_per_node_minute {
+        println!("| at rest, connections refused per node and minute: {reason} | {n:.2} |");
+    }
+    let pl = &r.placement;
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "| provider records: nodes holding one / of the {} truly closest to the key | {} / {} |",
+        discovery::REPLICATION,
+        pl.provider_record_holders,
+        pl.closest_holding_providers
+    );
+    println!(
+        "| each provider's record at the {} truly closest | {} |",
+        discovery::REPLICATION,
+        list(&pl.closest_holding_each_provider)
+    );
+    println!(
+        "| each agent record: nodes holding it | {} |",
+        list(&pl.agent_record_holders)
+    );
+    println!(
+        "| each agent record at the {} truly closest to its key | {} |",
+        discovery::REPLICATION,
+        list(&pl.closest_holding_agent_record)
+    );
 }
 
 fn print_negotiation(r: &negotiation::Report, clock: Clock) {

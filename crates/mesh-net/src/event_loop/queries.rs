@@ -82,6 +82,35 @@ impl EventLoop {
             _ => {}
         }
     }
+    /// What this node stores for the DHT: provider records of `capability`, and the agent
+    /// records of those of `agents` it holds. (The store is reached mutably: libp2p's record
+    /// store trait reads through `&mut`.)
+    pub(super) fn held_by_dht(
+        &mut self,
+        capability: &mesh_core::Capability,
+        agents: Vec<libp2p::PeerId>,
+    ) -> crate::handle::HeldByDht {
+        use libp2p::kad::store::RecordStore;
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        let key = libp2p::kad::RecordKey::new(&capability.provider_key());
+        let providers = store
+            .providers(&key)
+            .into_iter()
+            .map(|r| r.provider)
+            .collect();
+        let agent_records = agents
+            .into_iter()
+            .filter(|peer| {
+                let key =
+                    libp2p::kad::RecordKey::new(&mesh_core::agent_record::agent_record_key(peer));
+                store.get(&key).is_some()
+            })
+            .collect();
+        crate::handle::HeldByDht {
+            providers,
+            agent_records,
+        }
+    }
 
     /// Where this node takes offers, for the intents it publishes: its confirmed external
     /// addresses first, then its listen addresses (relay circuits among them), without
