@@ -40,3 +40,43 @@ async fn a_discovery_counts_its_provider_lookup_once() {
         0.0
     );
 }
+
+/// What a node holds for the DHT: the seeker, one of the provider's two peers, stores the
+/// provider record and the agent record the provider put, and nothing for a capability nobody
+/// offers or an agent it never heard of.
+#[tokio::test]
+async fn a_node_reports_the_records_it_holds_for_the_dht() {
+    common::init_tracing();
+    let provider = common::start(&["rare-skill"], None).await;
+    let seeker = common::start(&["other"], Some(&provider.addr)).await;
+    common::discover_until(&seeker.handle, &["rare-skill"], 1).await;
+    let rare = mesh_core::Capability::new("rare-skill").unwrap();
+    let stranger = libp2p::PeerId::random();
+    let provider_id = provider.handle.peer_id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let held = seeker
+            .handle
+            .held_by_dht(rare.clone(), vec![provider_id, stranger])
+            .await
+            .unwrap();
+        if held.providers == vec![provider_id] && held.agent_records == vec![provider_id] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seeker never held the provider's records: {held:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let nobody = mesh_core::Capability::new("nobody-offers-this").unwrap();
+    let held = seeker
+        .handle
+        .held_by_dht(nobody, vec![stranger])
+        .await
+        .unwrap();
+    assert!(
+        held.providers.is_empty() && held.agent_records.is_empty(),
+        "{held:?}"
+    );
+}
