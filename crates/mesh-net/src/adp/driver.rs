@@ -43,6 +43,16 @@ const REANNOUNCE_GAP: Duration = Duration::from_secs(5);
 const ANNOUNCE_SOON: Duration = Duration::from_secs(1);
 /// When the first announcement happens after the node starts.
 const FIRST_ANNOUNCE: Duration = Duration::from_millis(300);
+/// Announcements again this long after the node started, besides the periodic ones: the
+/// peers closest to the node's keys are found only as its view of the network fills, and a
+/// network changes most around a node that just joined it (or that started with many others).
+/// A record announced once at start lies at the peers that were closest then; lookups made
+/// later end at the peers closest now and miss it.
+pub(crate) const SETTLING_ANNOUNCES: [Duration; 3] = [
+    Duration::from_secs(30),
+    Duration::from_secs(2 * 60),
+    Duration::from_secs(8 * 60),
+];
 /// Least time between two announcements asked for because one failed.
 const ANNOUNCE_RETRY_GAP: Duration = Duration::from_secs(60);
 /// Discovery queries in flight at most.
@@ -183,6 +193,10 @@ pub(crate) struct AdpDriver {
     /// Sequence number of this node's last signed record.
     record_seq: u64,
     next_announce: Instant,
+    /// When the driver started, which [`SETTLING_ANNOUNCES`] count from.
+    started: Instant,
+    /// The settling announcements made (or passed) so far.
+    settled: usize,
     /// When this node last announced; re-announcements asked for keep [`REANNOUNCE_GAP`].
     last_announce: Option<Instant>,
     /// Routing table size at the last announcement.
@@ -217,6 +231,8 @@ impl AdpDriver {
             load: 0.0,
             record_seq: 0,
             next_announce: now + FIRST_ANNOUNCE,
+            started: now,
+            settled: 0,
             last_announce: None,
             announced_table_size: 0,
             last_announce_retry: None,
@@ -419,6 +435,26 @@ impl AdpDriver {
         }
     }
 
+    /// When the announcement after one made at `now` is due: the next settling announcement
+    /// still ahead, or else a period later.
+    fn after_announcing(&mut self, now: Instant) -> Instant {
+        let periodic = now + self.settings.announce_interval;
+        while let Some(after) = SETTLING_ANNOUNCES.get(self.settled) {
+            let at = self.started + *after;
+            if at > now {
+                return periodic.min(at);
+            }
+            self.settled += 1;
+        }
+        periodic
+    }
+
+    /// Passes over the settling announcements, for tests of the other announcements.
+    #[cfg(test)]
+    pub(crate) fn skip_settling(&mut self) {
+        self.settled = SETTLING_ANNOUNCES.len();
+    }
+
     /// Whether the next announcement is due.
     pub(crate) fn announce_due(&self, now: Instant) -> bool {
         now >= self.next_announce
@@ -435,7 +471,7 @@ impl AdpDriver {
         now: Instant,
         now_ms: u64,
     ) {
-        self.next_announce = now + self.settings.announce_interval;
+        self.next_announce = self.after_announcing(now);
         self.last_announce = Some(now);
         self.announced_table_size = routing_table_size(ctx.kad);
         for cap in topics {

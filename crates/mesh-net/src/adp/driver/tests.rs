@@ -447,6 +447,7 @@ fn an_inbound_record_is_kept_only_if_valid_and_not_older() {
 #[test]
 fn announcements_brought_forward_keep_the_gap_to_the_last() {
     let mut h = Harness::new(true, false, &["text"]);
+    h.adp.skip_settling();
     let t0 = h.start;
     assert!(!h.adp.announce_due(t0));
     assert!(h.adp.announce_due(t0 + FIRST_ANNOUNCE));
@@ -487,6 +488,7 @@ fn announcements_brought_forward_keep_the_gap_to_the_last() {
 #[test]
 fn a_failed_provider_announcement_asks_again_at_most_once_a_minute() {
     let mut h = Harness::new(true, false, &["text"]);
+    h.adp.skip_settling();
     let t0 = h.start;
     h.announce(t0);
     h.provide_failed(t0 + Duration::from_secs(10));
@@ -499,4 +501,39 @@ fn a_failed_provider_announcement_asks_again_at_most_once_a_minute() {
         h.adp
             .announce_due(t0 + Duration::from_secs(11) + ANNOUNCE_RETRY_GAP)
     );
+}
+
+#[test]
+fn a_new_node_announces_again_as_it_settles_then_periodically() {
+    let mut h = Harness::new(true, false, &["text"]);
+    let t0 = h.start;
+    let second = Duration::from_secs(1);
+    h.announce(t0 + FIRST_ANNOUNCE);
+    let mut last = t0 + FIRST_ANNOUNCE;
+    for after in SETTLING_ANNOUNCES {
+        let at = t0 + after;
+        assert!(!h.adp.announce_due(at - second), "not before {after:?}");
+        assert!(h.adp.announce_due(at), "due {after:?} after the start");
+        h.announce(at);
+        last = at;
+    }
+    let interval = h.adp.settings.announce_interval;
+    assert!(!h.adp.announce_due(last + interval - second));
+    assert!(h.adp.announce_due(last + interval), "then periodically");
+    assert_eq!(
+        h.metrics.announcements.get(),
+        1 + SETTLING_ANNOUNCES.len() as u64
+    );
+}
+
+#[test]
+fn settling_announcements_already_passed_are_not_made_up_for() {
+    let mut h = Harness::new(true, false, &["text"]);
+    let t0 = h.start;
+    // First announced after the whole schedule (a node slow to find peers): periodic at once.
+    let late = t0 + SETTLING_ANNOUNCES[2] + Duration::from_secs(1);
+    h.announce(late);
+    let interval = h.adp.settings.announce_interval;
+    assert!(!h.adp.announce_due(late + interval - Duration::from_secs(1)));
+    assert!(h.adp.announce_due(late + interval));
 }
