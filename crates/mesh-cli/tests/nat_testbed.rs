@@ -17,6 +17,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod netns;
+
+use netns::run;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -50,24 +53,6 @@ const AGENTS: [(&str, Nat); 4] = [
     ("d", Nat::Symmetric),
 ];
 
-fn run(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 /// The namespaces of the test bed; removed on drop.
 struct TestBed {
     tag: String,
@@ -79,28 +64,8 @@ impl TestBed {
         format!("{}-{name}", self.tag)
     }
 
-    /// Removes namespaces of earlier runs whose process is gone.
-    fn remove_stale() {
-        let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-            return;
-        };
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let name = line.split_whitespace().next().unwrap_or_default();
-            let Some(pid) = name
-                .strip_prefix(PREFIX)
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = run(&["ip", "netns", "del", name]);
-            }
-        }
-    }
-
     fn create() -> Result<Self, String> {
-        Self::remove_stale();
+        netns::remove_stale(PREFIX);
         let tag = format!("{PREFIX}{}", std::process::id());
         let mut bed = Self {
             tag,

@@ -31,6 +31,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod netns;
+
+use netns::run;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -147,24 +150,6 @@ fn overlay_ip(i: usize) -> String {
     format!("10.77.{}.{}", i / 250, 1 + i % 250)
 }
 
-fn run(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 /// `MemAvailable` of `/proc/meminfo`, in MiB.
 fn available_mib() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -204,29 +189,8 @@ impl Bed {
         format!("{}-n{i}", self.tag)
     }
 
-    /// Removes namespaces of earlier runs whose process is gone (their nodes and switch stopped
-    /// with that process, as each reads a pipe from it).
-    fn remove_stale() {
-        let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-            return;
-        };
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let name = line.split_whitespace().next().unwrap_or_default();
-            let Some(pid) = name
-                .strip_prefix(PREFIX)
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = run(&["ip", "netns", "del", name]);
-            }
-        }
-    }
-
     fn create(nodes: usize, log: String) -> Result<Self, String> {
-        Self::remove_stale();
+        netns::remove_stale(PREFIX);
         let mut bed = Self {
             tag: format!("{PREFIX}{}", std::process::id()),
             namespaces: Vec::new(),
