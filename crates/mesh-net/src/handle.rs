@@ -75,6 +75,9 @@ pub struct HeldByDht {
     pub providers: Vec<PeerId>,
     /// The agents asked about whose agent record this node holds.
     pub agent_records: Vec<PeerId>,
+    /// Every peer in this node's DHT routing table, connected or not: the peers its lookups
+    /// start from and the peers it names when asked for those closest to a key.
+    pub routing_table: Vec<PeerId>,
 }
 
 /// The gossip peers of one capability topic, as [`MeshHandle::topic_peers`] reports them.

@@ -43,7 +43,7 @@ async fn a_discovery_counts_its_provider_lookup_once() {
 
 /// What a node holds for the DHT: the seeker, one of the provider's two peers, stores the
 /// provider record and the agent record the provider put, and nothing for a capability nobody
-/// offers or an agent it never heard of.
+/// offers or an agent it never heard of; its routing table holds the provider.
 #[tokio::test]
 async fn a_node_reports_the_records_it_holds_for_the_dht() {
     common::init_tracing();
@@ -78,5 +78,10 @@ async fn a_node_reports_the_records_it_holds_for_the_dht() {
     assert!(
         held.providers.is_empty() && held.agent_records.is_empty(),
         "{held:?}"
+    );
+    assert_eq!(
+        held.routing_table,
+        vec![provider_id],
+        "the seeker's routing table holds its one peer, the provider"
     );
 }

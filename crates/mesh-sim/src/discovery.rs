@@ -37,6 +37,42 @@ const KAD_QUERIES: &str = "mesh_dht_queries_total";
 /// MESH's count of connections refused, by reason, and its gauge of connected peers.
 const REFUSED: &str = "mesh_connections_refused_total";
 const CONNECTED: &str = "mesh_connected_peers";
+/// libp2p's histogram of connection lifetimes: its count is the connections closed.
+const CONNECTIONS_CLOSED: &str = "libp2p_swarm_connections_duration_seconds_count";
+
+/// Each live node's totals, by node index.
+fn per_node(population: &Population) -> std::collections::HashMap<usize, Totals> {
+    population
+        .live()
+        .filter_map(|i| population.get(i).map(|n| (i, Totals::read_node(n))))
+        .collect()
+}
+
+/// Connections each node refused at its limit between two readings, for the nodes in both.
+fn refusals_at_limit(
+    from: &std::collections::HashMap<usize, Totals>,
+    to: &std::collections::HashMap<usize, Totals>,
+) -> Vec<f64> {
+    to.iter()
+        .filter_map(|(i, t)| {
+            let f = from.get(i)?;
+            let limit = |t: &Totals| t.by_label(REFUSED, "reason").get("limit").copied();
+            Some(limit(t).unwrap_or(0.0) - limit(f).unwrap_or(0.0))
+        })
+        .collect()
+}
+
+/// The share of the sum of `values` held by the tenth of them that are largest (at least one);
+/// 0 when they sum to 0.
+fn top_tenth_share(mut values: Vec<f64>) -> f64 {
+    let total: f64 = values.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    values.sort_by(|a, b| b.total_cmp(a));
+    let top = values.len().div_ceil(10).max(1);
+    values.iter().take(top).sum::<f64>() / total
+}
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -158,6 +194,16 @@ pub struct Background {
     /// Peers connected per node when the queries start, mean.
     #[serde(default)]
     pub connected_peers_per_node: f64,
+    /// Connections open per node when the queries start, mean (two nodes may hold more than
+    /// one between them, and the connection limit counts connections).
+    #[serde(default)]
+    pub connections_per_node: f64,
+    /// Share of nodes that refused a connection at their limit while at rest.
+    #[serde(default)]
+    pub refusing_nodes_share: f64,
+    /// Share of the refusals at the limit made by the tenth of nodes that refused most.
+    #[serde(default)]
+    pub refusals_by_top_tenth: f64,
 }
 
 /// Where the DHT holds the rare capability's records when the queries start, against the
@@ -178,6 +224,25 @@ pub struct Placement {
     /// For each provider: of the nodes truly closest to its agent record's key, those holding
     /// it.
     pub closest_holding_agent_record: Vec<usize>,
+    /// Peers in a node's DHT routing table, mean over live nodes.
+    #[serde(default)]
+    pub routing_table_mean: f64,
+    /// Share of a node's [`REPLICATION`] truly closest live peers that its routing table holds:
+    /// a lookup converges on a key only through nodes that know their own neighbourhood.
+    /// Mean, 10th percentile and least over live nodes.
+    #[serde(default)]
+    pub neighbours_known: NeighboursKnown,
+}
+
+/// See [`Placement::neighbours_known`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NeighboursKnown {
+    /// Mean share.
+    pub mean: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// Least.
+    pub min: f64,
 }
 
 /// Kademlia's replication factor (libp2p's default `k`): records are stored at this many of
@@ -212,12 +277,42 @@ async fn placement(
         ids.into_iter().take(REPLICATION).map(|(_, p)| p).collect()
     };
     let near_cap = closest(&rare.provider_key());
+    // Each node's own neighbourhood against its routing table.
+    let keys: Vec<_> = held.iter().map(|(p, _)| KBucketKey::from(*p)).collect();
+    let mut known: Vec<f64> = held
+        .iter()
+        .enumerate()
+        .map(|(i, (_, h))| {
+            let mut by_distance: Vec<_> = (0..held.len())
+                .filter(|j| *j != i)
+                .map(|j| (keys[i].distance(&keys[j]), held[j].0))
+                .collect();
+            by_distance.sort_by_key(|(d, _)| *d);
+            let table: std::collections::HashSet<_> = h.routing_table.iter().collect();
+            let near = by_distance.iter().take(REPLICATION);
+            let n = near.len().max(1) as f64;
+            near.filter(|(_, p)| table.contains(p)).count() as f64 / n
+        })
+        .collect();
+    known.sort_by(f64::total_cmp);
+    let neighbours_known = NeighboursKnown {
+        mean: known.iter().sum::<f64>() / known.len().max(1) as f64,
+        p10: quantile(known.iter().map(|k| Some(*k)), 0.1).unwrap_or(0.0),
+        min: known.first().copied().unwrap_or(0.0),
+    };
+    let routing_table_mean = held
+        .iter()
+        .map(|(_, h)| h.routing_table.len() as f64)
+        .sum::<f64>()
+        / held.len().max(1) as f64;
     let held_near_cap = || held.iter().filter(|(p, _)| near_cap.contains(p));
     let mut out = Placement {
         provider_record_holders: held.iter().filter(|(_, h)| !h.providers.is_empty()).count(),
         closest_holding_providers: held_near_cap()
             .filter(|(_, h)| !h.providers.is_empty())
             .count(),
+        routing_table_mean,
+        neighbours_known,
         ..Placement::default()
     };
     for provider in providers {
@@ -270,8 +365,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     // The second half of the settling time shows what the network costs at rest.
     tokio::time::sleep(p.settle / 2).await;
     let quiet_from = (Totals::read(&population), Instant::now());
+    let per_node_from = per_node(&population);
     tokio::time::sleep(p.settle / 2).await;
     let quiet = Totals::read(&population).since(&quiet_from.0);
+    let refusals = refusals_at_limit(&per_node_from, &per_node(&population));
+    let now = Totals::read(&population);
     let quiet_minutes = quiet_from.1.elapsed().as_secs_f64() / 60.0 * p.nodes as f64;
     let background = Background {
         connections_per_node_minute: quiet.get(CONNECTIONS) / quiet_minutes,
@@ -294,7 +392,12 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .into_iter()
             .map(|(reason, n)| (reason, n / quiet_minutes))
             .collect(),
-        connected_peers_per_node: Totals::read(&population).get(CONNECTED) / p.nodes as f64,
+        connected_peers_per_node: now.get(CONNECTED) / p.nodes as f64,
+        connections_per_node: (now.get(CONNECTIONS) - now.get(CONNECTIONS_CLOSED))
+            / p.nodes as f64,
+        refusing_nodes_share: refusals.iter().filter(|r| **r > 0.0).count() as f64
+            / refusals.len().max(1) as f64,
+        refusals_by_top_tenth: top_tenth_share(refusals),
     };
     let provider_ids: Vec<libp2p::PeerId> = providers
         .iter()
@@ -395,6 +498,19 @@ pub fn quantile(values: impl Iterator<Item = Option<f64>>, q: f64) -> Option<f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_top_tenth_share_of_refusals() {
+        // Twenty nodes: the two that refused most made 90 of 100 refusals.
+        let mut v = vec![0.0; 18];
+        v.extend([40.0, 50.0]);
+        v[0] = 10.0;
+        assert!((top_tenth_share(v) - 0.9).abs() < 1e-9);
+        assert_eq!(top_tenth_share(vec![0.0; 5]), 0.0);
+        assert_eq!(top_tenth_share(Vec::new()), 0.0);
+        // Fewer than ten nodes: the top tenth is the one node that refused most.
+        assert!((top_tenth_share(vec![1.0, 3.0]) - 0.75).abs() < 1e-9);
+    }
 
     #[test]
     fn quantiles_by_nearest_rank() {

@@ -479,6 +479,14 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
         "| at rest, peers connected per node | {:.1} |",
         b.connected_peers_per_node
     );
+    println!(
+        "| at rest, connections open per node | {:.1} |",
+        b.connections_per_node
+    );
+    println!(
+        "| at rest, nodes refusing at their limit / refusals by the top tenth of nodes | {:.2} / {:.2} |",
+        b.refusing_nodes_share, b.refusals_by_top_tenth
+    );
     for (reason, n) in &b.refused_per_node_minute {
         println!("| at rest, connections refused per node and minute: {reason} | {n:.2} |");
     }
@@ -508,6 +516,17 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
         "| each agent record at the {} truly closest to its key | {} |",
         discovery::REPLICATION,
         list(&pl.closest_holding_agent_record)
+    );
+    println!(
+        "| routing table, peers per node (mean) | {:.1} |",
+        pl.routing_table_mean
+    );
+    println!(
+        "| a node's {} truly closest peers in its routing table: mean / p10 / least | {:.2} / {:.2} / {:.2} |",
+        discovery::REPLICATION,
+        pl.neighbours_known.mean,
+        pl.neighbours_known.p10,
+        pl.neighbours_known.min
     );
 }
 

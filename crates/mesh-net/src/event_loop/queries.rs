@@ -91,7 +91,17 @@ impl EventLoop {
         agents: Vec<libp2p::PeerId>,
     ) -> crate::handle::HeldByDht {
         use libp2p::kad::store::RecordStore;
-        let store = self.swarm.behaviour_mut().kad.store_mut();
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        let routing_table = kad
+            .kbuckets()
+            .flat_map(|bucket| {
+                bucket
+                    .iter()
+                    .map(|entry| *entry.node.key.preimage())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let store = kad.store_mut();
         let key = libp2p::kad::RecordKey::new(&capability.provider_key());
         let providers = store
             .providers(&key)
@@ -109,6 +119,7 @@ impl EventLoop {
         crate::handle::HeldByDht {
             providers,
             agent_records,
+            routing_table,
         }
     }
 
