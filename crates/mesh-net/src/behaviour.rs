@@ -32,6 +32,10 @@ pub const KAD_PROTOCOL: &str = "/mesh/kad/1.0.0";
 /// Identify protocol version string.
 pub const IDENTIFY_PROTOCOL: &str = "/mesh/1.0.0";
 /// Largest Kademlia packet.
+/// How often a node refreshes its DHT routing table (a lookup of its own id, then one in
+/// each farther bucket), counted from its last refresh; the first falls at the node's own
+/// share of it after the start (`adp::spread`).
+pub(crate) const DHT_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub(crate) const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
 
 /// All protocols of a MESH node.
@@ -187,7 +191,7 @@ fn build_behaviour(
         .set_provider_record_ttl(Some(Duration::from_secs(3 * 3600)))
         .set_provider_publication_interval(Some(Duration::from_secs(3600)))
         .set_max_packet_size(MAX_KAD_PACKET_BYTES)
-        .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)));
+        .set_periodic_bootstrap_interval(Some(DHT_REFRESH_INTERVAL));
     let store = MemoryStore::with_config(
         peer_id,
         MemoryStoreConfig {

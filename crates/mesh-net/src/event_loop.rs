@@ -537,6 +537,11 @@ impl EventLoop {
         if self.adp.announce_due(now) {
             self.announce(now);
         }
+        if self.adp.first_refresh_due(now) {
+            // libp2p refreshes again an interval after this, in this node's own phase. With no
+            // peer known yet it only restarts that interval.
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
         self.reach_tick(now);
         self.receipts_tick(now);
         if self.idp.has_pending_publishes() {

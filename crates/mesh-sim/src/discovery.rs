@@ -393,8 +393,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .map(|(reason, n)| (reason, n / quiet_minutes))
             .collect(),
         connected_peers_per_node: now.get(CONNECTED) / p.nodes as f64,
-        connections_per_node: (now.get(CONNECTIONS) - now.get(CONNECTIONS_CLOSED))
-            / p.nodes as f64,
+        connections_per_node: (now.get(CONNECTIONS) - now.get(CONNECTIONS_CLOSED)) / p.nodes as f64,
         refusing_nodes_share: refusals.iter().filter(|r| **r > 0.0).count() as f64
             / refusals.len().max(1) as f64,
         refusals_by_top_tenth: top_tenth_share(refusals),

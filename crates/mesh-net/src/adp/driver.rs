@@ -35,6 +35,8 @@ use crate::rate_limit::KeyedLimiter;
 use crate::record_fetch::AgentRecordCodec;
 use crate::rendezvous::{DiscoveryMetrics, namespace_of};
 
+use super::spread::{self, Spread};
+
 /// Least time between two announcements brought forward (see [`AdpDriver::announce_soon`]):
 /// at most 12 a minute, each a few puts per close peer, under the default per-peer DHT put
 /// limit (60 a minute).
@@ -53,6 +55,12 @@ pub(crate) const SETTLING_ANNOUNCES: [Duration; 3] = [
     Duration::from_secs(2 * 60),
     Duration::from_secs(8 * 60),
 ];
+/// Each settling announcement falls at its time after the start plus up to this share of it
+/// more, the node's own share ([`super::spread`]).
+pub(crate) const SETTLING_SPREAD: f64 = 0.5;
+/// Each periodic announcement falls up to this share of the interval early, the node's own
+/// share for that announcement ([`super::spread`]).
+pub(crate) const PERIODIC_SPREAD: f64 = 0.25;
 /// Least time between two announcements asked for because one failed.
 const ANNOUNCE_RETRY_GAP: Duration = Duration::from_secs(60);
 /// Discovery queries in flight at most.
@@ -203,6 +211,10 @@ pub(crate) struct AdpDriver {
     announced_table_size: usize,
     /// When a failed provider announcement last asked for a new one.
     last_announce_retry: Option<Instant>,
+    /// Announcements made so far.
+    announced: u64,
+    /// When this node refreshes its DHT routing table the first time, unless done.
+    first_refresh: Option<Instant>,
     /// Record fetches in flight: the discovery and the agent.
     record_fetches: HashMap<OutboundRequestId, (u64, PeerId)>,
     /// Discoveries waiting on each rendezvous point, in the order they asked.
@@ -236,6 +248,11 @@ impl AdpDriver {
             last_announce: None,
             announced_table_size: 0,
             last_announce_retry: None,
+            announced: 0,
+            first_refresh: Some(
+                now + crate::behaviour::DHT_REFRESH_INTERVAL
+                    .mul_f64(spread::share(&local, Spread::Refresh)),
+            ),
             record_fetches: HashMap::new(),
             waiting: HashMap::new(),
             put_limit: KeyedLimiter::new(config.limits.dht_puts_per_peer, LIMITED_PEERS),
@@ -438,15 +455,43 @@ impl AdpDriver {
     /// When the announcement after one made at `now` is due: the next settling announcement
     /// still ahead, or else a period later.
     fn after_announcing(&mut self, now: Instant) -> Instant {
-        let periodic = now + self.settings.announce_interval;
-        while let Some(after) = SETTLING_ANNOUNCES.get(self.settled) {
-            let at = self.started + *after;
+        let periodic = self.periodic_after(now);
+        while self.settled < SETTLING_ANNOUNCES.len() {
+            let at = self.settling_at(self.settled);
             if at > now {
                 return periodic.min(at);
             }
             self.settled += 1;
         }
         periodic
+    }
+
+    /// When the `n`th settling announcement is due: [`SETTLING_ANNOUNCES`]`[n]` after the
+    /// start, and this node's share of [`SETTLING_SPREAD`] of it later.
+    pub(crate) fn settling_at(&self, n: usize) -> Instant {
+        let after = SETTLING_ANNOUNCES.get(n).copied().unwrap_or_default();
+        let share = spread::share(&self.local, Spread::Settling(n));
+        self.started + after + after.mul_f64(SETTLING_SPREAD * share)
+    }
+
+    /// When the periodic announcement after one made at `at` is due: an interval later, less
+    /// this node's share of [`PERIODIC_SPREAD`] of it for this announcement.
+    pub(crate) fn periodic_after(&self, at: Instant) -> Instant {
+        let interval = self.settings.announce_interval;
+        let share = spread::share(&self.local, Spread::Periodic(self.announced));
+        at + interval - interval.mul_f64(PERIODIC_SPREAD * share)
+    }
+
+    /// Whether the node's first DHT refresh is due at `now`; true once. Every node refreshes
+    /// its routing table every [`crate::behaviour::DHT_REFRESH_INTERVAL`] from its last
+    /// refresh; the first falls at this node's share of the interval after its start, so that
+    /// nodes started together do not refresh together ever after.
+    pub(crate) fn first_refresh_due(&mut self, now: Instant) -> bool {
+        if self.first_refresh.is_some_and(|at| now >= at) {
+            self.first_refresh = None;
+            return true;
+        }
+        false
     }
 
     /// Passes over the settling announcements, for tests of the other announcements.
@@ -471,6 +516,7 @@ impl AdpDriver {
         now: Instant,
         now_ms: u64,
     ) {
+        self.announced += 1;
         self.next_announce = self.after_announcing(now);
         self.last_announce = Some(now);
         self.announced_table_size = routing_table_size(ctx.kad);

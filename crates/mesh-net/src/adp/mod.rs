@@ -10,6 +10,7 @@
 //! the rendezvous points; the event loop routes to it.
 
 pub(crate) mod driver;
+pub(crate) mod spread;
 
 use std::collections::HashMap;
 use std::time::Duration;

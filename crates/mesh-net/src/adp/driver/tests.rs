@@ -510,16 +510,20 @@ fn a_new_node_announces_again_as_it_settles_then_periodically() {
     let second = Duration::from_secs(1);
     h.announce(t0 + FIRST_ANNOUNCE);
     let mut last = t0 + FIRST_ANNOUNCE;
-    for after in SETTLING_ANNOUNCES {
-        let at = t0 + after;
+    for (n, after) in SETTLING_ANNOUNCES.into_iter().enumerate() {
+        let at = h.adp.settling_at(n);
+        // Its time after the start, later by at most the spread.
+        assert!(at >= t0 + after && at <= t0 + after.mul_f64(1.0 + SETTLING_SPREAD));
         assert!(!h.adp.announce_due(at - second), "not before {after:?}");
         assert!(h.adp.announce_due(at), "due {after:?} after the start");
         h.announce(at);
         last = at;
     }
     let interval = h.adp.settings.announce_interval;
-    assert!(!h.adp.announce_due(last + interval - second));
-    assert!(h.adp.announce_due(last + interval), "then periodically");
+    let next = h.adp.periodic_after(last);
+    assert!(next <= last + interval && next >= last + interval.mul_f64(1.0 - PERIODIC_SPREAD));
+    assert!(!h.adp.announce_due(next - second));
+    assert!(h.adp.announce_due(next), "then periodically");
     assert_eq!(
         h.metrics.announcements.get(),
         1 + SETTLING_ANNOUNCES.len() as u64
@@ -527,13 +531,58 @@ fn a_new_node_announces_again_as_it_settles_then_periodically() {
 }
 
 #[test]
+fn nodes_started_together_announce_and_refresh_apart() {
+    // Forty nodes started at the same instant: their announcements and first DHT refreshes
+    // spread over the allowed windows instead of falling together.
+    let nodes: Vec<Harness> = (0..40)
+        .map(|_| Harness::new(true, false, &["text"]))
+        .collect();
+    // Offsets from each node's start, so that only the spread can tell them apart.
+    let distinct = |offsets: Vec<Duration>| {
+        let mut o = offsets;
+        o.sort();
+        o.dedup();
+        o.len()
+    };
+    let settling = nodes
+        .iter()
+        .map(|h| h.adp.settling_at(2) - h.start)
+        .collect();
+    assert!(distinct(settling) > 30);
+    let periodic = nodes
+        .iter()
+        .map(|h| h.adp.periodic_after(h.start) - h.start)
+        .collect();
+    assert!(distinct(periodic) > 30);
+    let mut refreshed = 0;
+    let mut nodes = nodes;
+    for h in &mut nodes {
+        let start = h.start;
+        // Due once, within the first refresh interval.
+        let end = start + crate::behaviour::DHT_REFRESH_INTERVAL;
+        let mut at = start;
+        let mut due = 0;
+        while at <= end {
+            if h.adp.first_refresh_due(at) {
+                due += 1;
+                refreshed += usize::from(at < start + crate::behaviour::DHT_REFRESH_INTERVAL / 2);
+            }
+            at += Duration::from_secs(1);
+        }
+        assert_eq!(due, 1);
+    }
+    // About half refresh first in the first half of the interval.
+    assert!((8..=32).contains(&refreshed), "{refreshed} of 40");
+}
+
+#[test]
 fn settling_announcements_already_passed_are_not_made_up_for() {
     let mut h = Harness::new(true, false, &["text"]);
     let t0 = h.start;
     // First announced after the whole schedule (a node slow to find peers): periodic at once.
-    let late = t0 + SETTLING_ANNOUNCES[2] + Duration::from_secs(1);
+    let late = t0 + SETTLING_ANNOUNCES[2].mul_f64(1.0 + SETTLING_SPREAD) + Duration::from_secs(1);
     h.announce(late);
-    let interval = h.adp.settings.announce_interval;
-    assert!(!h.adp.announce_due(late + interval - Duration::from_secs(1)));
-    assert!(h.adp.announce_due(late + interval));
+    let next = h.adp.periodic_after(late);
+    assert!(!h.adp.announce_due(next - Duration::from_secs(1)));
+    assert!(h.adp.announce_due(next));
 }
