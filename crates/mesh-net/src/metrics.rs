@@ -79,6 +79,11 @@ pub struct MeshMetrics {
     /// Agent records the DHT did not hold for a provider a discovery found, asked of the
     /// agent itself instead.
     pub record_fallbacks: Counter,
+    /// Providers a discovery's DHT lookups named, each counted once per discovery (not when a
+    /// rendezvous point named it first).
+    pub discovery_providers_seen: Counter,
+    /// Agent records asked of the agent itself that did not arrive (the request failed).
+    pub record_fetch_failures: Counter,
     /// Connections closed to keep headroom under the connection limit.
     pub connections_trimmed: Counter,
     /// Connections refused, by limit: inbound `per_ip` and `limit` (the connection limit,
@@ -189,6 +194,16 @@ impl MeshMetrics {
             "Agent records the DHT did not hold for a provider a discovery found, asked of \
              the agent itself",
             m.record_fallbacks.clone(),
+        );
+        r.register(
+            "discovery_providers_seen",
+            "Providers a discovery's DHT lookups named, each once per discovery",
+            m.discovery_providers_seen.clone(),
+        );
+        r.register(
+            "discovery_record_fetch_failures",
+            "Agent records asked of the agent itself that did not arrive",
+            m.record_fetch_failures.clone(),
         );
         r.register(
             "connections_refused",

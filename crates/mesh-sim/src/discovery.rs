@@ -32,6 +32,9 @@ const CONNECTIONS: &str = "libp2p_swarm_connections_established_total";
 /// they sent. (libp2p's `libp2p_kad_query_result_num_requests` histogram records every
 /// progress step of a query, a provider lookup's each batch of providers and a bootstrap's
 /// each bucket, with the requests so far: it counts such queries many times over.)
+const PROVIDERS_SEEN: &str = "mesh_discovery_providers_seen_total";
+const RECORD_FALLBACKS: &str = "mesh_discovery_record_fallbacks_total";
+const RECORD_FETCH_FAILURES: &str = "mesh_discovery_record_fetch_failures_total";
 const KAD_REQUESTS: &str = "mesh_dht_query_requests_total";
 const KAD_QUERIES: &str = "mesh_dht_queries_total";
 /// MESH's count of connections refused, by reason, and its gauge of connected peers.
@@ -123,6 +126,15 @@ pub struct QueryResult {
     pub first_provider_rounds: Option<f64>,
     /// Time until `discover_agents` returned (provider lookup and record fetches), ms.
     pub latency_ms: f64,
+    /// Providers the DHT lookup named.
+    #[serde(default)]
+    pub providers_seen: f64,
+    /// Agent records the DHT did not hold, asked of the agent itself.
+    #[serde(default)]
+    pub record_fallbacks: f64,
+    /// Of those, the ones that did not arrive.
+    #[serde(default)]
+    pub record_fetch_failures: f64,
 }
 
 /// What a run measured.
@@ -447,6 +459,9 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             first_provider_rounds: first_provider_requests
                 .map(|r| (r / f64::from(PARALLELISM)).ceil()),
             latency_ms,
+            providers_seen: spent.get(PROVIDERS_SEEN),
+            record_fallbacks: spent.get(RECORD_FALLBACKS),
+            record_fetch_failures: spent.get(RECORD_FETCH_FAILURES),
         });
     }
     let refused_during_queries = Totals::read(&population)

@@ -490,6 +490,14 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
     for (reason, n) in &b.refused_per_node_minute {
         println!("| at rest, connections refused per node and minute: {reason} | {n:.2} |");
     }
+    let sum = |f: fn(&discovery::QueryResult) -> f64| r.queries.iter().map(f).sum::<f64>();
+    println!(
+        "| over all queries: agents returned / providers the DHT named / records asked of the agent / of those failed | {} / {} / {} / {} |",
+        r.queries.iter().map(|q| q.found).sum::<usize>(),
+        sum(|q| q.providers_seen),
+        sum(|q| q.record_fallbacks),
+        sum(|q| q.record_fetch_failures)
+    );
     let pl = &r.placement;
     let list = |v: &[usize]| {
         v.iter()

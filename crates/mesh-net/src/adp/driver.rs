@@ -422,6 +422,7 @@ impl AdpDriver {
             } => {
                 if let Some((id, peer)) = self.record_fetches.remove(&request_id) {
                     tracing::debug!(%peer, %error, "agent record fetch failed");
+                    ctx.metrics.record_fetch_failures.inc();
                     self.record_fetch_done(ctx, id);
                 }
             }
@@ -741,6 +742,7 @@ impl AdpDriver {
             {
                 continue;
             }
+            ctx.metrics.discovery_providers_seen.inc();
             if let Some(cached) = self.records.get(&peer, now_ms) {
                 d.found.insert(peer, cached.clone());
                 continue;
