@@ -10,6 +10,7 @@ mod start;
 
 use own_intents::AwaitingStore;
 pub use start::{spawn, spawn_on};
+use tokio::sync::oneshot;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -105,6 +106,8 @@ struct EventLoop {
     next_housekeeping_ids: Instant,
     listen_addrs: Vec<Multiaddr>,
     queries: HashMap<QueryId, QueryPurpose>,
+    /// Closest-peers lookups asked for through the handle, by query.
+    closest_replies: HashMap<QueryId, oneshot::Sender<Vec<PeerId>>>,
     next_topic_check: Instant,
     /// Reachability, rendezvous and peer exchange.
     nat: reach::Reach,
@@ -191,6 +194,10 @@ impl EventLoop {
                 reply,
             } => {
                 let _ = reply.send(self.held_by_dht(&capability, agents));
+            }
+            Command::ClosestPeers { key, reply } => {
+                let qid = self.swarm.behaviour_mut().kad.get_closest_peers(key);
+                self.closest_replies.insert(qid, reply);
             }
             Command::SetLoad { load } => self.adp.set_load(load, Instant::now()),
             Command::Negotiate { action, reply } => self.negotiate(action, reply),
@@ -329,6 +336,17 @@ impl EventLoop {
         last: bool,
     ) {
         self.adp.on_provide_result(&result, stats, Instant::now());
+        if let QueryResult::GetClosestPeers(r) = &result
+            && let Some(reply) = self.closest_replies.remove(&id)
+        {
+            let peers = match r {
+                Ok(ok) => ok.peers.iter().map(|p| p.peer_id).collect(),
+                Err(kad::GetClosestPeersError::Timeout { peers, .. }) => {
+                    peers.iter().map(|p| p.peer_id).collect()
+                }
+            };
+            let _ = reply.send(peers);
+        }
         let purpose = if last {
             self.queries.remove(&id)
         } else {

@@ -129,6 +129,10 @@ pub(crate) enum Command {
         agents: Vec<PeerId>,
         reply: oneshot::Sender<HeldByDht>,
     },
+    ClosestPeers {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
     SetLoad {
         load: f64,
     },
@@ -337,6 +341,13 @@ impl MeshHandle {
             reply,
         })
         .await
+    }
+
+    /// The peers a DHT lookup of `key` (a record key's bytes) ends on: those it found closest
+    /// to the key that answered, as a put of a record under `key` would store it at.
+    pub async fn closest_peers(&self, key: Vec<u8>) -> Result<Vec<PeerId>, NetError> {
+        self.call(|reply| Command::ClosestPeers { key, reply })
+            .await
     }
 
     /// What the node says about itself.

@@ -84,4 +84,11 @@ async fn a_node_reports_the_records_it_holds_for_the_dht() {
         vec![provider_id],
         "the seeker's routing table holds its one peer, the provider"
     );
+    // A lookup from the seeker ends on the one other node there is.
+    let ended_on = seeker
+        .handle
+        .closest_peers(rare.provider_key())
+        .await
+        .unwrap();
+    assert_eq!(ended_on, vec![provider_id]);
 }

@@ -135,6 +135,13 @@ pub struct QueryResult {
     /// Of those, the ones that did not arrive.
     #[serde(default)]
     pub record_fetch_failures: f64,
+    /// Of the peers a closest-peers lookup of the capability's key from this node ended on,
+    /// those among the 20 truly closest live nodes.
+    #[serde(default)]
+    pub lookup_reached_closest: usize,
+    /// Peers that lookup ended on.
+    #[serde(default)]
+    pub lookup_peers: usize,
 }
 
 /// What a run measured.
@@ -436,6 +443,25 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         let Some(node) = population.get(i) else {
             continue;
         };
+        let truly_closest = {
+            use libp2p::kad::{KBucketKey, RecordKey};
+            let target = KBucketKey::new(RecordKey::new(&rare.provider_key()));
+            let mut ids: Vec<_> = population
+                .live()
+                .filter_map(|j| population.get(j))
+                .map(|n| {
+                    (
+                        KBucketKey::from(n.handle.peer_id()).distance(&target),
+                        n.handle.peer_id(),
+                    )
+                })
+                .collect();
+            ids.sort_by_key(|(d, _)| *d);
+            ids.into_iter()
+                .take(REPLICATION)
+                .map(|(_, p)| p)
+                .collect::<Vec<_>>()
+        };
         let before = Totals::read_node(node);
         let t0 = Instant::now();
         let found = node
@@ -444,6 +470,15 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .await?;
         let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
         let spent = Totals::read_node(node).since(&before);
+        let ended_on = node.handle.closest_peers(rare.provider_key()).await?;
+        let lookup_reached_closest = ended_on
+            .iter()
+            .filter(|p| truly_closest.contains(p))
+            .count();
+        eprintln!(
+            "discovery: a closest-peers lookup ended on {} peers, {lookup_reached_closest} of them among the {REPLICATION} truly closest",
+            ended_on.len()
+        );
         eprintln!(
             "discovery: query {} found {} of {} in {latency_ms:.0} ms ({:.0} s wall)",
             queries.len() + 1,
@@ -462,6 +497,8 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             providers_seen: spent.get(PROVIDERS_SEEN),
             record_fallbacks: spent.get(RECORD_FALLBACKS),
             record_fetch_failures: spent.get(RECORD_FETCH_FAILURES),
+            lookup_reached_closest,
+            lookup_peers: ended_on.len(),
         });
     }
     let refused_during_queries = Totals::read(&population)

@@ -498,6 +498,15 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
         sum(|q| q.record_fallbacks),
         sum(|q| q.record_fetch_failures)
     );
+    println!(
+        "| over all queries: peers a closest-peers lookup of the key ended on / of them among the {} truly closest | {} / {} |",
+        discovery::REPLICATION,
+        r.queries.iter().map(|q| q.lookup_peers).sum::<usize>(),
+        r.queries
+            .iter()
+            .map(|q| q.lookup_reached_closest)
+            .sum::<usize>()
+    );
     let pl = &r.placement;
     let list = |v: &[usize]| {
         v.iter()

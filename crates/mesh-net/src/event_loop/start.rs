@@ -111,6 +111,7 @@ fn spawn_swarm(
         adp: AdpDriver::new(&config_for_reach, keypair_peer, now),
         listen_addrs: Vec::new(),
         queries: HashMap::new(),
+        closest_replies: HashMap::new(),
         next_topic_check: now + TOPIC_CHECK,
         nat: reach::Reach::new(&config_for_reach, registry, now),
         receipts: receipts::Receipts::new(
