@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use libp2p::PeerId;
 use mesh_core::Capability;
 use mesh_net::AgentQuery;
 use rand::seq::IteratorRandom;
@@ -23,6 +24,11 @@ pub const RARE: &str = "rare-skill";
 /// Requests Kademlia keeps in flight per lookup (libp2p's default `α`).
 pub const PARALLELISM: u32 = 3;
 
+/// MESH's counts of the providers a discovery's lookups named, of the agent records asked of
+/// the agent itself, and of those that did not arrive.
+const PROVIDERS_SEEN: &str = "mesh_discovery_providers_seen_total";
+const RECORD_FALLBACKS: &str = "mesh_discovery_record_fallbacks_total";
+const RECORD_FETCH_FAILURES: &str = "mesh_discovery_record_fetch_failures_total";
 /// The histogram of requests sent when the first provider arrived, `_sum` and `_count`.
 const FIRST_PROVIDER_SUM: &str = "mesh_discovery_first_provider_requests_sum";
 const FIRST_PROVIDER_COUNT: &str = "mesh_discovery_first_provider_requests_count";
@@ -32,9 +38,6 @@ const CONNECTIONS: &str = "libp2p_swarm_connections_established_total";
 /// they sent. (libp2p's `libp2p_kad_query_result_num_requests` histogram records every
 /// progress step of a query, a provider lookup's each batch of providers and a bootstrap's
 /// each bucket, with the requests so far: it counts such queries many times over.)
-const PROVIDERS_SEEN: &str = "mesh_discovery_providers_seen_total";
-const RECORD_FALLBACKS: &str = "mesh_discovery_record_fallbacks_total";
-const RECORD_FETCH_FAILURES: &str = "mesh_discovery_record_fetch_failures_total";
 const KAD_REQUESTS: &str = "mesh_dht_query_requests_total";
 const KAD_QUERIES: &str = "mesh_dht_queries_total";
 /// MESH's count of connections refused, by reason, and its gauge of connected peers.
@@ -42,6 +45,28 @@ const REFUSED: &str = "mesh_connections_refused_total";
 const CONNECTED: &str = "mesh_connected_peers";
 /// libp2p's histogram of connection lifetimes: its count is the connections closed.
 const CONNECTIONS_CLOSED: &str = "libp2p_swarm_connections_duration_seconds_count";
+
+/// The [`REPLICATION`] of `peers` truly closest to `key` (a record key's bytes), by XOR of the
+/// SHA-256 keys as Kademlia measures.
+fn truly_closest(peers: impl IntoIterator<Item = PeerId>, key: &[u8]) -> Vec<PeerId> {
+    use libp2p::kad::{KBucketKey, RecordKey};
+    let target = KBucketKey::new(RecordKey::new(&key));
+    let mut ids: Vec<_> = peers
+        .into_iter()
+        .map(|p| (KBucketKey::from(p).distance(&target), p))
+        .collect();
+    ids.sort_by_key(|(d, _)| *d);
+    ids.into_iter().take(REPLICATION).map(|(_, p)| p).collect()
+}
+
+/// The sum of per-node totals.
+fn sum_of(per_node: &std::collections::HashMap<usize, Totals>) -> Totals {
+    let mut total = Totals::default();
+    for t in per_node.values() {
+        total.add(t);
+    }
+    total
+}
 
 /// Each live node's totals, by node index.
 fn per_node(population: &Population) -> std::collections::HashMap<usize, Totals> {
@@ -272,9 +297,9 @@ pub const REPLICATION: usize = 20;
 async fn placement(
     population: &Population,
     rare: &Capability,
-    providers: &[libp2p::PeerId],
+    providers: &[PeerId],
 ) -> anyhow::Result<Placement> {
-    use libp2p::kad::{KBucketKey, RecordKey};
+    use libp2p::kad::KBucketKey;
     let mut held = Vec::new();
     for i in population.live() {
         if let Some(node) = population.get(i) {
@@ -285,16 +310,7 @@ async fn placement(
             held.push((node.handle.peer_id(), h));
         }
     }
-    // The `REPLICATION` live nodes closest to `key`.
-    let closest = |key: &[u8]| -> Vec<libp2p::PeerId> {
-        let target = KBucketKey::new(RecordKey::new(&key));
-        let mut ids: Vec<_> = held
-            .iter()
-            .map(|(p, _)| (KBucketKey::from(*p).distance(&target), *p))
-            .collect();
-        ids.sort_by_key(|(d, _)| *d);
-        ids.into_iter().take(REPLICATION).map(|(_, p)| p).collect()
-    };
+    let closest = |key: &[u8]| truly_closest(held.iter().map(|(p, _)| *p), key);
     let near_cap = closest(&rare.provider_key());
     // Each node's own neighbourhood against its routing table.
     let keys: Vec<_> = held.iter().map(|(p, _)| KBucketKey::from(*p)).collect();
@@ -383,12 +399,13 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     );
     // The second half of the settling time shows what the network costs at rest.
     tokio::time::sleep(p.settle / 2).await;
-    let quiet_from = (Totals::read(&population), Instant::now());
     let per_node_from = per_node(&population);
+    let quiet_from = (sum_of(&per_node_from), Instant::now());
     tokio::time::sleep(p.settle / 2).await;
-    let quiet = Totals::read(&population).since(&quiet_from.0);
-    let refusals = refusals_at_limit(&per_node_from, &per_node(&population));
-    let now = Totals::read(&population);
+    let per_node_to = per_node(&population);
+    let now = sum_of(&per_node_to);
+    let quiet = now.since(&quiet_from.0);
+    let refusals = refusals_at_limit(&per_node_from, &per_node_to);
     let quiet_minutes = quiet_from.1.elapsed().as_secs_f64() / 60.0 * p.nodes as f64;
     let background = Background {
         connections_per_node_minute: quiet.get(CONNECTIONS) / quiet_minutes,
@@ -417,7 +434,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             / refusals.len().max(1) as f64,
         refusals_by_top_tenth: top_tenth_share(refusals),
     };
-    let provider_ids: Vec<libp2p::PeerId> = providers
+    let provider_ids: Vec<PeerId> = providers
         .iter()
         .filter_map(|i| population.get(*i))
         .map(|n| n.handle.peer_id())
@@ -438,29 +455,17 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let askers: Vec<usize> = candidates
         .into_iter()
         .choose_multiple(population.rng(), p.queries);
+    let near_rare = truly_closest(
+        population
+            .live()
+            .filter_map(|i| population.get(i))
+            .map(|n| n.handle.peer_id()),
+        &rare.provider_key(),
+    );
     let mut queries = Vec::with_capacity(askers.len());
     for i in askers {
         let Some(node) = population.get(i) else {
             continue;
-        };
-        let truly_closest = {
-            use libp2p::kad::{KBucketKey, RecordKey};
-            let target = KBucketKey::new(RecordKey::new(&rare.provider_key()));
-            let mut ids: Vec<_> = population
-                .live()
-                .filter_map(|j| population.get(j))
-                .map(|n| {
-                    (
-                        KBucketKey::from(n.handle.peer_id()).distance(&target),
-                        n.handle.peer_id(),
-                    )
-                })
-                .collect();
-            ids.sort_by_key(|(d, _)| *d);
-            ids.into_iter()
-                .take(REPLICATION)
-                .map(|(_, p)| p)
-                .collect::<Vec<_>>()
         };
         let before = Totals::read_node(node);
         let t0 = Instant::now();
@@ -471,10 +476,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
         let spent = Totals::read_node(node).since(&before);
         let ended_on = node.handle.closest_peers(rare.provider_key()).await?;
-        let lookup_reached_closest = ended_on
-            .iter()
-            .filter(|p| truly_closest.contains(p))
-            .count();
+        let lookup_reached_closest = ended_on.iter().filter(|p| near_rare.contains(p)).count();
         eprintln!(
             "discovery: a closest-peers lookup ended on {} peers, {lookup_reached_closest} of them among the {REPLICATION} truly closest",
             ended_on.len()
