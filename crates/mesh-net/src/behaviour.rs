@@ -31,11 +31,11 @@ const fn max(a: usize, b: usize) -> usize {
 pub const KAD_PROTOCOL: &str = "/mesh/kad/1.0.0";
 /// Identify protocol version string.
 pub const IDENTIFY_PROTOCOL: &str = "/mesh/1.0.0";
-/// Largest Kademlia packet.
 /// How often a node refreshes its DHT routing table (a lookup of its own id, then one in
 /// each farther bucket), counted from its last refresh; the first falls at the node's own
 /// share of it after the start (`adp::spread`).
 pub(crate) const DHT_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Largest Kademlia packet.
 pub(crate) const MAX_KAD_PACKET_BYTES: usize = 64 * 1024;
 
 /// All protocols of a MESH node.
@@ -214,6 +214,7 @@ fn build_behaviour(
         .mesh_outbound_min(config.gossip_degree.outbound_min())
         .gossip_lazy(config.gossip_degree.lazy())
         .idontwant_message_size_threshold(config.gossip_idontwant_above)
+        .flood_publish(config.gossip_flood_publish)
         // Every intent and cancellation is a signed envelope that application validation checks
         // at each hop: gossipsub's own author signature would be a second signature check per
         // hop and about a hundred bytes per message for nothing. Messages carry no author,

@@ -73,6 +73,10 @@ pub struct NetConfig {
     /// a copy to it do not (gossipsub v1.2). Each IDONTWANT costs about 40 bytes per mesh
     /// peer. Default: [`GOSSIP_IDONTWANT_ABOVE`].
     pub gossip_idontwant_above: usize,
+    /// Whether the node sends its own intents to every peer it knows on the topic (gossipsub's
+    /// flood publishing, the default: a publisher's first copies do not depend on its mesh)
+    /// or only to its mesh peers, like any forwarded message (fewer copies at the first hop).
+    pub gossip_flood_publish: bool,
     /// Proof-of-work stamp every intent must carry on this network, in leading zero bits of
     /// its stamp hash (see `mesh_core::work`); 0, the default, asks for none. A network
     /// parameter: every node of one network must use the same value, since a node rejects
@@ -250,6 +254,7 @@ impl NetConfig {
             store: None,
             gossip_degree: GossipDegree::DEFAULT,
             gossip_idontwant_above: GOSSIP_IDONTWANT_ABOVE,
+            gossip_flood_publish: true,
             limits: Limits::default(),
             gossip_duplicate_cache: Duration::from_secs(120),
             proof_of_work_bits: 0,

@@ -231,6 +231,10 @@ pub struct Background {
     /// and the node's announcements).
     #[serde(default)]
     pub dht_queries_per_node_minute_by_type: std::collections::BTreeMap<String, f64>,
+    /// DHT requests by the kind and purpose of the query that sent them, as
+    /// `dht_queries_per_node_minute_by_type`.
+    #[serde(default)]
+    pub dht_requests_per_node_minute_by_type: std::collections::BTreeMap<String, f64>,
     /// Connections refused by reason (`limit`, `dial_at_limit`, `limit_after_handshake`,
     /// `per_ip`).
     #[serde(default)]
@@ -411,18 +415,16 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         connections_per_node_minute: quiet.get(CONNECTIONS) / quiet_minutes,
         dht_requests_per_node_minute: quiet.get(KAD_REQUESTS) / quiet_minutes,
         dht_queries_per_node_minute: quiet.get(KAD_QUERIES) / quiet_minutes,
-        dht_queries_per_node_minute_by_type: quiet
-            .by_label(KAD_QUERIES, "kind")
-            .into_iter()
-            .chain(
-                quiet
-                    .by_label(KAD_QUERIES, "purpose")
-                    .into_iter()
-                    .map(|(purpose, n)| (format!("for {purpose}"), n)),
-            )
-            .filter(|(_, n)| *n > 0.0)
-            .map(|(kind, n)| (kind, n / quiet_minutes))
-            .collect(),
+        dht_queries_per_node_minute_by_type: by_kind_and_purpose(
+            &quiet,
+            KAD_QUERIES,
+            quiet_minutes,
+        ),
+        dht_requests_per_node_minute_by_type: by_kind_and_purpose(
+            &quiet,
+            KAD_REQUESTS,
+            quiet_minutes,
+        ),
         refused_per_node_minute: quiet
             .by_label(REFUSED, "reason")
             .into_iter()
@@ -546,6 +548,27 @@ pub fn quantile(values: impl Iterator<Item = Option<f64>>, q: f64) -> Option<f64
     v.sort_by(f64::total_cmp);
     let rank = (q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize;
     v.get(rank.max(1) - 1).copied()
+}
+
+/// Sample `name` per node and minute, by its `kind` label and by its `purpose` label (the
+/// latter as `for <purpose>`); zero series left out.
+fn by_kind_and_purpose(
+    totals: &Totals,
+    name: &str,
+    node_minutes: f64,
+) -> std::collections::BTreeMap<String, f64> {
+    totals
+        .by_label(name, "kind")
+        .into_iter()
+        .chain(
+            totals
+                .by_label(name, "purpose")
+                .into_iter()
+                .map(|(purpose, n)| (format!("for {purpose}"), n)),
+        )
+        .filter(|(_, n)| *n > 0.0)
+        .map(|(kind, n)| (kind, n / node_minutes))
+        .collect()
 }
 
 #[cfg(test)]

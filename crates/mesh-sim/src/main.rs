@@ -42,6 +42,10 @@ struct Common {
     /// (MESH's default: gossipsub's 1000).
     #[arg(long, default_value_t = 1000)]
     idontwant_above: usize,
+    /// Publishers send their intents only to their gossip mesh, not to every peer on the
+    /// topic (gossipsub's flood publishing, MESH's default).
+    #[arg(long)]
+    no_flood_publish: bool,
     /// Random live nodes each node bootstraps from.
     #[arg(long, default_value_t = 3)]
     degree: usize,
@@ -101,6 +105,7 @@ impl Common {
             max_connections: self.max_connections,
             gossip_degree: GossipDegree::new(self.gossip_degree)?,
             idontwant_above: self.idontwant_above,
+            flood_publish: !self.no_flood_publish,
             idle_connection_timeout: Duration::from_secs(self.idle_timeout_secs),
             timeout: Duration::from_secs(self.timeout_secs),
         })
@@ -119,6 +124,10 @@ enum Scenario {
         /// Inline payload per intent, bytes (at most 49152).
         #[arg(long, default_value_t = 0)]
         payload_bytes: usize,
+        /// Simulated seconds the network settles once the mesh has formed, before the
+        /// measurement: longer lets the DHT's start-up traffic die down.
+        #[arg(long, default_value_t = 5)]
+        settle_secs: u64,
     },
     /// How many DHT requests and rounds a node needs to find agents of a rare capability.
     Discovery {
@@ -230,8 +239,10 @@ fn main() -> anyhow::Result<()> {
             common,
             intents,
             payload_bytes,
+            settle_secs,
         } => {
             let params = propagation::Params {
+                settle: Duration::from_secs(settle_secs),
                 nodes: common.nodes,
                 settings: common.settings()?,
                 intents,
@@ -421,8 +432,17 @@ fn print_propagation(r: &propagation::Report, clock: Clock) {
             .map_or("-".to_owned(), |v| format!("{v:.2}"))
     );
     println!(
-        "| bytes sent per node per intent | {:.0} |",
-        r.bytes_per_node_per_intent
+        "| bytes sent per node per intent (all traffic / at the quiet window's rate) | {:.0} / {:.0} |",
+        r.bytes_per_node_per_intent, r.background_bytes_per_node_per_intent
+    );
+    println!(
+        "| signed intent as gossiped, bytes | {} |",
+        r.intent_bytes.map_or("-".to_owned(), |v| format!("{v:.0}"))
+    );
+    println!(
+        "| bytes per node per intent, less the quiet window, / intent | {} |",
+        r.intent_cost_over_intent_bytes
+            .map_or("-".to_owned(), |v| format!("{v:.2}"))
     );
 }
 
@@ -474,6 +494,9 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
     );
     for (kind, n) in &b.dht_queries_per_node_minute_by_type {
         println!("| at rest, DHT queries per node and minute: {kind} | {n:.2} |");
+    }
+    for (kind, n) in &b.dht_requests_per_node_minute_by_type {
+        println!("| at rest, DHT requests per node and minute: {kind} | {n:.1} |");
     }
     println!(
         "| at rest, peers connected per node | {:.1} |",

@@ -29,6 +29,8 @@ pub struct NodeSettings {
     pub gossip_degree: GossipDegree,
     /// Gossip messages above this many bytes trigger IDONTWANT to mesh peers.
     pub idontwant_above: usize,
+    /// Whether publishers send to every peer on the topic, not only their mesh.
+    pub flood_publish: bool,
     /// How long a peer may take to answer a request, and a DHT query or a discovery may take
     /// in all, on the run's clock (on the real clock, hundreds of nodes sharing a few cores
     /// answer slowly, so a simulation may allow more than a real node does).
@@ -46,6 +48,7 @@ impl Default for NodeSettings {
             idle_connection_timeout: Duration::from_secs(30),
             gossip_degree: GossipDegree::DEFAULT,
             idontwant_above: mesh_net::config::GOSSIP_IDONTWANT_ABOVE,
+            flood_publish: true,
             timeout: Duration::from_secs(30),
         }
     }
@@ -114,6 +117,7 @@ pub fn start(spec: NodeSpec, settings: &NodeSettings) -> anyhow::Result<SimNode>
     config.idle_connection_timeout = settings.idle_connection_timeout;
     config.gossip_degree = settings.gossip_degree;
     config.gossip_idontwant_above = settings.idontwant_above;
+    config.gossip_flood_publish = settings.flood_publish;
     config.request_timeout = settings.timeout / 2;
     config.dht_query_timeout = settings.timeout;
     config.discovery_timeout = settings.timeout;

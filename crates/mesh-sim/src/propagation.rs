@@ -24,6 +24,17 @@ const RECEIVED_ALL: &str = "gossipsub_topic_msg_recv_counts_unfiltered_total";
 /// gossipsub's count of topic messages received, first copies only.
 const RECEIVED_FIRST: &str = "gossipsub_topic_msg_recv_counts_total";
 
+/// gossipsub's count of the bytes of topic messages received, first copies only: the signed
+/// intents themselves, as gossipsub carries them.
+/// How long the network is watched with nothing published, for its background traffic.
+const QUIET_WINDOW: Duration = Duration::from_secs(5);
+
+/// How long after the last intent arrives its gossip still flows: gossipsub announces a
+/// message (IHAVE) at the next three heartbeats, 700 ms apart.
+const GOSSIP_TAIL: Duration = Duration::from_millis(2_500);
+
+const RECEIVED_FIRST_BYTES: &str = "gossipsub_topic_msg_recv_bytes_total";
+
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -130,8 +141,21 @@ pub struct Report {
     pub t100_over_connection_ideal: Option<f64>,
     /// Copies of an intent a subscriber receives on average, the first included.
     pub copies_per_delivery: Option<f64>,
-    /// Bytes each node sends per intent, all traffic during the measurement included.
+    /// Bytes each node sends per intent, all traffic from the first publication until the
+    /// last intent's gossip is over included.
     pub bytes_per_node_per_intent: f64,
+    /// Mean size of a signed intent as gossipsub carries it (its message data), bytes.
+    #[serde(default)]
+    pub intent_bytes: Option<f64>,
+    /// Bytes each node would have sent in the measurement without the intents, per intent:
+    /// the rate of a quiet window just before (heartbeats, DHT, identify) times the
+    /// measurement's length.
+    #[serde(default)]
+    pub background_bytes_per_node_per_intent: f64,
+    /// `bytes_per_node_per_intent` less the background, over `intent_bytes`: what one intent
+    /// costs each node in multiples of the intent itself.
+    #[serde(default)]
+    pub intent_cost_over_intent_bytes: Option<f64>,
     /// Arrival times of the first measured intent at each subscriber it reached, ms, sorted.
     pub first_intent_arrivals_ms: Vec<f64>,
     /// Each intent.
@@ -214,7 +238,16 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         .unwrap_or(0);
     let mesh_only = topology::gossip(&population, &capability, usize::MAX).await?;
 
+    // A quiet window first: the traffic that flows without intents (heartbeats, DHT,
+    // identify), as a rate.
+    let quiet_from = Totals::read(&population);
+    let quiet_started = Instant::now();
+    tokio::time::sleep(QUIET_WINDOW).await;
+    let quiet = Totals::read(&population).since(&quiet_from);
+    let background_bytes_per_s = quiet.bytes_sent as f64 / quiet_started.elapsed().as_secs_f64();
+
     let before = Totals::read(&population);
+    let measuring = Instant::now();
     let mut results = Vec::with_capacity(p.intents);
     let mut first_intent_arrivals_ms = Vec::new();
     let payload = vec![b'x'; p.payload_bytes];
@@ -245,7 +278,10 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             first_intent_arrivals_ms = times;
         }
     }
+    // The intents' gossip (IHAVE at the next heartbeats, IWANT, late copies) is theirs too.
+    tokio::time::sleep(GOSSIP_TAIL).await;
     let spent = Totals::read(&population).since(&before);
+    let background_bytes = background_bytes_per_s * measuring.elapsed().as_secs_f64();
     population.stop_all().await;
 
     let delivered: usize = results.iter().map(|r| r.delivered).sum();
@@ -253,6 +289,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let connection_ideal_ms = connection_hops as f64 * p.settings.link.latency.as_secs_f64() * 1e3;
     let median_t100_ms = median(results.iter().map(|r| r.t100_ms));
     let first_copies = spent.get(RECEIVED_FIRST);
+    let intent_bytes = (first_copies > 0.0).then(|| spent.get(RECEIVED_FIRST_BYTES) / first_copies);
+    let per_node_per_intent =
+        |bytes: u64| bytes as f64 / (p.nodes as f64 * p.intents.max(1) as f64);
+    let bytes_per_node_per_intent = per_node_per_intent(spent.bytes_sent);
+    let background_bytes_per_node_per_intent = per_node_per_intent(background_bytes as u64);
     Ok(Report {
         nodes: p.nodes,
         subscribers,
@@ -280,8 +321,12 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .filter(|_| connection_ideal_ms > 0.0)
             .map(|t| t / connection_ideal_ms),
         copies_per_delivery: (first_copies > 0.0).then(|| spent.get(RECEIVED_ALL) / first_copies),
-        bytes_per_node_per_intent: spent.bytes_sent as f64
-            / (p.nodes as f64 * p.intents.max(1) as f64),
+        bytes_per_node_per_intent,
+        intent_bytes,
+        background_bytes_per_node_per_intent,
+        intent_cost_over_intent_bytes: intent_bytes.filter(|b| *b > 0.0).map(|b| {
+            (bytes_per_node_per_intent - background_bytes_per_node_per_intent).max(0.0) / b
+        }),
         first_intent_arrivals_ms,
         intents: results,
     })

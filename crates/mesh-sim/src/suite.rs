@@ -523,6 +523,14 @@ pub fn markdown(r: &Report) -> String {
         opt(p.copies_per_delivery, 2),
         verdict(p.copies_per_delivery.is_some_and(|x| x <= 3.0))
     );
+    let _ = writeln!(
+        s,
+        "| bytes: each node sends at most 4 × the signed intent per intent (less the \
+         background, measured in a quiet window; intent {} B) | {} × | {} |",
+        opt(p.intent_bytes, 0),
+        opt(p.intent_cost_over_intent_bytes, 2),
+        verdict(p.intent_cost_over_intent_bytes.is_some_and(|x| x <= 4.0))
+    );
     if let Some(d) = disc {
         let _ = writeln!(
             s,

@@ -40,7 +40,21 @@ fn thirty_nodes_deliver_every_intent() {
         .copies_per_delivery
         .expect("gossipsub counted receipts");
     assert!(copies >= 1.0, "{copies}");
-    assert!(report.bytes_per_node_per_intent > 0.0);
+    // A signed intent with a short description and one capability: a key, a signature and a
+    // few fields, a few hundred bytes.
+    let intent_bytes = report
+        .intent_bytes
+        .expect("gossipsub counted the intents' bytes");
+    assert!((150.0..1_000.0).contains(&intent_bytes), "{report:?}");
+    // Every copy a subscriber received, some node sent: the bytes on the links are at least
+    // the copies' own.
+    let received = copies * intent_bytes * report.subscribers as f64 / report.nodes as f64;
+    assert!(
+        report.bytes_per_node_per_intent >= received,
+        "{} bytes sent per node per intent, {received} received: {report:?}",
+        report.bytes_per_node_per_intent
+    );
+    assert!(report.intent_cost_over_intent_bytes.is_some(), "{report:?}");
 }
 
 #[test]
