@@ -42,6 +42,17 @@ impl Default for LookupRequests {
     }
 }
 
+/// A histogram of the seconds a discovery query took to find its first agent: 25 ms, 50 ms,
+/// ... about 51 s.
+#[derive(Debug, Clone)]
+pub struct FirstAgentSeconds(pub Histogram);
+
+impl Default for FirstAgentSeconds {
+    fn default() -> Self {
+        Self(Histogram::new(exponential_buckets(0.025, 2.0, 12)))
+    }
+}
+
 /// Counters and gauges of the MESH protocols.
 #[derive(Debug, Clone, Default)]
 pub struct MeshMetrics {
@@ -76,6 +87,8 @@ pub struct MeshMetrics {
     pub agents_discovered: Counter,
     /// DHT requests a discovery query had sent when its first provider arrived.
     pub discovery_first_provider_requests: LookupRequests,
+    /// Seconds from a discovery query's start until it held its first verified agent record.
+    pub discovery_first_agent_seconds: FirstAgentSeconds,
     /// Agent records the DHT did not hold for a provider a discovery found, asked of the
     /// agent itself instead.
     pub record_fallbacks: Counter,
@@ -188,6 +201,12 @@ impl MeshMetrics {
             "DHT requests a discovery query had sent when the first provider of a wanted \
              capability arrived",
             m.discovery_first_provider_requests.0.clone(),
+        );
+        r.register(
+            "discovery_first_agent_seconds",
+            "Seconds from a discovery query's start until it held its first verified agent \
+             record",
+            m.discovery_first_agent_seconds.0.clone(),
         );
         r.register(
             "discovery_record_fallbacks",

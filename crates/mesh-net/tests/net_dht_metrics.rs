@@ -34,6 +34,19 @@ async fn a_discovery_counts_its_provider_lookup_once() {
         requests >= ours,
         "every lookup sent a request: {requests} for {ours}"
     );
+    // Every discovery that held an agent timed its first one, within the query's deadline;
+    // `discover_until` may have asked more than once before the provider's record arrived.
+    let timed = seeker.metric("mesh_discovery_first_agent_seconds_count");
+    let served = seeker.metric(r#"mesh_discovery_queries_total{result="ok"}"#);
+    assert!(
+        timed >= 1.0 && timed <= served,
+        "{timed} first agents timed for {served} discoveries answered"
+    );
+    let seconds = seeker.metric("mesh_discovery_first_agent_seconds_sum");
+    assert!(
+        seconds > 0.0 && seconds < 15.0 * timed,
+        "{seconds} s to the first agent over {timed} discoveries"
+    );
     // Nothing is counted for a purpose the seeker never had.
     assert_eq!(
         seeker.metric(r#"mesh_dht_queries_total{kind="providers",purpose="find_peer"}"#),

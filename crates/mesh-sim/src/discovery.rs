@@ -32,6 +32,8 @@ const RECORD_FETCH_FAILURES: &str = "mesh_discovery_record_fetch_failures_total"
 /// The histogram of requests sent when the first provider arrived, `_sum` and `_count`.
 const FIRST_PROVIDER_SUM: &str = "mesh_discovery_first_provider_requests_sum";
 const FIRST_PROVIDER_COUNT: &str = "mesh_discovery_first_provider_requests_count";
+const FIRST_AGENT_SUM: &str = "mesh_discovery_first_agent_seconds_sum";
+const FIRST_AGENT_COUNT: &str = "mesh_discovery_first_agent_seconds_count";
 /// libp2p's count of connections established.
 const CONNECTIONS: &str = "libp2p_swarm_connections_established_total";
 /// MESH's counts of finished DHT queries (each once, by kind and purpose) and of the requests
@@ -151,6 +153,14 @@ pub struct QueryResult {
     pub first_provider_rounds: Option<f64>,
     /// Time until `discover_agents` returned (provider lookup and record fetches), ms.
     pub latency_ms: f64,
+    /// Time until the querying node held its first verified agent record, ms.
+    #[serde(default)]
+    pub first_agent_ms: Option<f64>,
+    /// The same in round trips of one link: on the virtual clock, where processing is free
+    /// and every link has the same latency, the rounds of requests made one after another
+    /// (a provider lookup's steps, then the agent record's), counted rather than estimated.
+    #[serde(default)]
+    pub first_agent_rounds: Option<f64>,
     /// Providers the DHT lookup named.
     #[serde(default)]
     pub providers_seen: f64,
@@ -194,6 +204,16 @@ pub struct Report {
     /// See `p90_first_provider_rounds`.
     #[serde(default)]
     pub max_first_provider_rounds: Option<f64>,
+    /// Round trips until the querying node held its first agent record: median, p90, most
+    /// (see `QueryResult::first_agent_rounds`).
+    #[serde(default)]
+    pub median_first_agent_rounds: Option<f64>,
+    /// See `median_first_agent_rounds`.
+    #[serde(default)]
+    pub p90_first_agent_rounds: Option<f64>,
+    /// See `median_first_agent_rounds`.
+    #[serde(default)]
+    pub max_first_agent_rounds: Option<f64>,
     /// Median time of a whole discovery query, ms.
     pub median_latency_ms: Option<f64>,
     /// The whole query's time at the 90th percentile and at most, ms.
@@ -464,6 +484,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             .map(|n| n.handle.peer_id()),
         &rare.provider_key(),
     );
+    let rtt_ms = 2.0 * p.settings.link.latency.as_secs_f64() * 1e3;
     let mut queries = Vec::with_capacity(askers.len());
     for i in askers {
         let Some(node) = population.get(i) else {
@@ -492,7 +513,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         );
         let first_provider_requests =
             (spent.get(FIRST_PROVIDER_COUNT) > 0.0).then(|| spent.get(FIRST_PROVIDER_SUM));
+        let first_agent_ms =
+            (spent.get(FIRST_AGENT_COUNT) > 0.0).then(|| spent.get(FIRST_AGENT_SUM) * 1e3);
         queries.push(QueryResult {
+            first_agent_ms,
+            first_agent_rounds: first_agent_ms.filter(|_| rtt_ms > 0.0).map(|t| t / rtt_ms),
             found: found.len(),
             first_provider_requests,
             first_provider_rounds: first_provider_requests
@@ -511,7 +536,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     population.stop_all().await;
 
     let n = queries.len().max(1) as f64;
-    let rtt_ms = 2.0 * p.settings.link.latency.as_secs_f64() * 1e3;
+    let first_agent_rounds = || queries.iter().map(|q| q.first_agent_rounds);
     let median_latency_ms = median(queries.iter().map(|q| Some(q.latency_ms)));
     let median_first_provider_requests = median(queries.iter().map(|q| q.first_provider_requests));
     Ok(Report {
@@ -524,6 +549,9 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         median_first_provider_rounds: median(queries.iter().map(|q| q.first_provider_rounds)),
         p90_first_provider_rounds: quantile(queries.iter().map(|q| q.first_provider_rounds), 0.9),
         max_first_provider_rounds: quantile(queries.iter().map(|q| q.first_provider_rounds), 1.0),
+        median_first_agent_rounds: median(first_agent_rounds()),
+        p90_first_agent_rounds: quantile(first_agent_rounds(), 0.9),
+        max_first_agent_rounds: quantile(first_agent_rounds(), 1.0),
         p90_latency_ms: quantile(queries.iter().map(|q| Some(q.latency_ms)), 0.9),
         max_latency_ms: quantile(queries.iter().map(|q| Some(q.latency_ms)), 1.0),
         median_first_provider_requests,

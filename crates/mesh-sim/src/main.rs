@@ -471,6 +471,12 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
         ms(r.median_first_provider_rounds)
     );
     println!(
+        "| round trips until the first agent record held (counted), median / p90 / max | {} / {} / {} |",
+        ms(r.median_first_agent_rounds),
+        ms(r.p90_first_agent_rounds),
+        ms(r.max_first_agent_rounds)
+    );
+    println!(
         "| lookup rounds until the first provider, p90 / max | {} / {} |",
         ms(r.p90_first_provider_rounds),
         ms(r.max_first_provider_rounds)

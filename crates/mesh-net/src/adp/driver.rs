@@ -125,6 +125,9 @@ struct Discovery {
     min_reputation: f64,
     limit: usize,
     deadline: Instant,
+    /// When the query started, and whether it has held an agent record yet.
+    started: Instant,
+    agent_held: bool,
     provider_queries: HashSet<QueryId>,
     record_queries: HashMap<QueryId, PeerId>,
     requested: HashSet<PeerId>,
@@ -141,10 +144,23 @@ struct Discovery {
 }
 
 impl Discovery {
+    /// Holds `record`, the verified agent record of `peer`; the first one held is timed.
+    fn hold(&mut self, peer: PeerId, record: SignedAgentRecord, metrics: &MeshMetrics) {
+        if !self.agent_held {
+            self.agent_held = true;
+            metrics
+                .discovery_first_agent_seconds
+                .0
+                .observe(self.started.elapsed().as_secs_f64());
+        }
+        self.found.insert(peer, record);
+    }
+
     fn new(
         caps: Vec<Capability>,
         min_reputation: f64,
         limit: usize,
+        started: Instant,
         deadline: Instant,
         reply: oneshot::Sender<Result<Vec<AgentInfo>, DiscoverError>>,
     ) -> Self {
@@ -153,6 +169,8 @@ impl Discovery {
             min_reputation,
             limit,
             deadline,
+            started,
+            agent_held: false,
             provider_queries: HashSet::new(),
             record_queries: HashMap::new(),
             requested: HashSet::new(),
@@ -406,7 +424,7 @@ impl AdpDriver {
                         Ok(record) => {
                             self.remember(ctx, &record);
                             if let Some(d) = self.discoveries.get_mut(&id) {
-                                d.found.insert(asked, record);
+                                d.hold(asked, record, ctx.metrics);
                             }
                         }
                         Err(e) => {
@@ -640,7 +658,7 @@ impl AdpDriver {
         let id = self.next_discovery;
         self.next_discovery += 1;
         let deadline = now + self.settings.discovery_timeout;
-        let mut discovery = Discovery::new(caps.clone(), min, limit, deadline, reply);
+        let mut discovery = Discovery::new(caps.clone(), min, limit, now, deadline, reply);
         for cap in caps.iter().filter(|_| self.settings.sources.dht) {
             let qid = ctx
                 .kad
@@ -744,7 +762,7 @@ impl AdpDriver {
             }
             ctx.metrics.discovery_providers_seen.inc();
             if let Some(cached) = self.records.get(&peer, now_ms) {
-                d.found.insert(peer, cached.clone());
+                d.hold(peer, cached.clone(), ctx.metrics);
                 continue;
             }
             let qid = ctx
@@ -771,7 +789,7 @@ impl AdpDriver {
                 }
                 self.remember(ctx, &record);
                 if let Some(d) = self.discoveries.get_mut(&id) {
-                    d.found.insert(peer, record);
+                    d.hold(peer, record, ctx.metrics);
                     d.record_queries.remove(&qid);
                 }
                 (ctx.queries)(QueryNote::Dropped(qid));
@@ -878,7 +896,7 @@ impl AdpDriver {
             return;
         }
         if let Some(record) = cached {
-            d.found.insert(peer, record);
+            d.hold(peer, record, ctx.metrics);
             return;
         }
         self.request_record(ctx, id, peer);
