@@ -60,6 +60,10 @@ pub struct Measured<R> {
     /// recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<crate::provenance::Provenance>,
+    /// The run's peak memory per node (absent in files written before it was recorded, and
+    /// where the system does not report it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::Memory>,
     /// What the run measured.
     #[serde(flatten)]
     pub report: R,

@@ -20,7 +20,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::{Instant, Sleep};
 
-/// Bytes read from the inner stream at once.
+/// Bytes read from the inner stream at once, into a buffer on the stack: a buffer kept in
+/// every link would cost this much per connection end, idle or not.
 const SCRATCH: usize = 8 * 1024;
 /// Most bytes read ahead of the reader per connection.
 const READ_AHEAD: usize = 4 * 1024 * 1024;
@@ -56,7 +57,6 @@ pub struct Delayed<S> {
     last_due: Option<Instant>,
     inner_done: bool,
     timer: Option<Pin<Box<Sleep>>>,
-    scratch: Box<[u8]>,
 }
 
 impl<S> Delayed<S> {
@@ -72,7 +72,6 @@ impl<S> Delayed<S> {
             last_due: None,
             inner_done: false,
             timer: None,
-            scratch: vec![0u8; SCRATCH].into_boxed_slice(),
         }
     }
 
@@ -98,11 +97,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Delayed<S> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         // Take everything that has arrived, stamping it.
+        let mut scratch = [0u8; SCRATCH];
         while !this.inner_done && this.queued < READ_AHEAD {
-            match Pin::new(&mut this.inner).poll_read(cx, &mut this.scratch) {
+            match Pin::new(&mut this.inner).poll_read(cx, &mut scratch) {
                 Poll::Ready(Ok(0)) => this.inner_done = true,
                 Poll::Ready(Ok(n)) => {
-                    let chunk = this.scratch[..n].to_vec();
+                    let chunk = scratch[..n].to_vec();
                     this.queued += n;
                     let due = this.due();
                     this.queue.push_back((due, chunk, 0));

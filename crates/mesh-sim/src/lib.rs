@@ -8,6 +8,7 @@
 //! [`flash`] (the covert flash attack: peers that stop forwarding).
 //! Each runs on a [`clock::Clock`]: virtual (latencies exact, processing free) or real.
 //! [`suite`] runs them all at one size and writes JSON, SVG charts ([`plot`]) and a report.
+//! Every report carries the run's peak memory per node ([`memory`]).
 #![deny(missing_docs)]
 
 pub mod attacker;
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod delay;
 pub mod discovery;
 pub mod flash;
+pub mod memory;
 pub mod negotiation;
 pub mod net;
 pub mod observe;

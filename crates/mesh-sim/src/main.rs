@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use mesh_net::GossipDegree;
 use mesh_sim::clock::{Clock, Measured};
 use mesh_sim::delay::LinkModel;
+use mesh_sim::memory::Memory;
 use mesh_sim::net::NodeSettings;
 use mesh_sim::{churn, discovery, flash, negotiation, propagation, suite};
 use serde::Serialize;
@@ -70,19 +71,24 @@ struct Common {
 }
 
 impl Common {
-    /// Runs a scenario on this run's clock, prints its report, and writes it with the clock to
-    /// `--json` when given.
+    /// Runs a scenario on this run's clock, prints its report and the process's peak memory per
+    /// node, and writes them with the clock to `--json` when given.
     fn measure<R: Serialize>(
         &self,
         scenario: impl Future<Output = anyhow::Result<R>>,
         print: fn(&R, Clock),
     ) -> anyhow::Result<()> {
         let report = self.clock.runtime()?.block_on(scenario)?;
+        let memory = Memory::measure();
         print(&report, self.clock);
+        if let Some(m) = memory {
+            println!("{m}");
+        }
         if let Some(path) = &self.json {
             let measured = Measured {
                 clock: self.clock,
                 provenance: Some(mesh_sim::provenance::Provenance::current()),
+                memory,
                 report: &report,
             };
             std::fs::write(path, serde_json::to_string_pretty(&measured)?)

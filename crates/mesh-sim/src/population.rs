@@ -58,6 +58,7 @@ impl Population {
             &self.settings,
         )?;
         self.nodes.push(Some(node));
+        crate::memory::node_started();
         Ok(self.nodes.len() - 1)
     }
 
@@ -83,6 +84,7 @@ impl Population {
     pub async fn remove(&mut self, index: usize) {
         if let Some(node) = self.nodes.get_mut(index).and_then(Option::take) {
             node.stop().await;
+            crate::memory::node_stopped();
         }
     }
 

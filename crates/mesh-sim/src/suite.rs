@@ -307,8 +307,13 @@ where
     let saved = path.exists();
     if p.parts.contains(&which) && !(p.resume && saved) {
         eprintln!("suite: {name}, measuring");
+        crate::memory::reset();
         let r = measure().await?;
-        save(&p.out, name, p.clock, &r)?;
+        let memory = crate::memory::Memory::measure();
+        if let Some(m) = memory {
+            eprintln!("suite: {name}, {m}");
+        }
+        save(&p.out, name, p.clock, memory, &r)?;
         return Ok(Some(r));
     }
     if !saved {
@@ -337,11 +342,18 @@ where
     Ok(Some(m.report))
 }
 
-fn save<T: Serialize>(dir: &Path, name: &str, clock: Clock, report: &T) -> anyhow::Result<()> {
+fn save<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    clock: Clock,
+    memory: Option<crate::memory::Memory>,
+    report: &T,
+) -> anyhow::Result<()> {
     let path = dir.join(format!("{name}.json"));
     let value = Measured {
         clock,
         provenance: Some(crate::provenance::Provenance::current()),
+        memory,
         report,
     };
     std::fs::write(&path, serde_json::to_string_pretty(&value)?)
