@@ -224,6 +224,9 @@ pub struct Report {
     pub max_latency_ms: Option<f64>,
     /// The same in round trips of one link.
     pub median_latency_rtts: Option<f64>,
+    /// `p90_latency_ms` in round trips of one link.
+    #[serde(default)]
+    pub p90_latency_rtts: Option<f64>,
     /// What the network did at rest, before the queries.
     pub background: Background,
     /// Where the DHT held the rare capability's records when the queries started.
@@ -537,6 +540,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
 
     let n = queries.len().max(1) as f64;
     let first_agent_rounds = || queries.iter().map(|q| q.first_agent_rounds);
+    let p90_latency_ms = quantile(queries.iter().map(|q| Some(q.latency_ms)), 0.9);
     let median_latency_ms = median(queries.iter().map(|q| Some(q.latency_ms)));
     let median_first_provider_requests = median(queries.iter().map(|q| q.first_provider_requests));
     Ok(Report {
@@ -552,12 +556,13 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         median_first_agent_rounds: median(first_agent_rounds()),
         p90_first_agent_rounds: quantile(first_agent_rounds(), 0.9),
         max_first_agent_rounds: quantile(first_agent_rounds(), 1.0),
-        p90_latency_ms: quantile(queries.iter().map(|q| Some(q.latency_ms)), 0.9),
+        p90_latency_ms,
         max_latency_ms: quantile(queries.iter().map(|q| Some(q.latency_ms)), 1.0),
         median_first_provider_requests,
         median_latency_rtts: median_latency_ms
             .filter(|_| rtt_ms > 0.0)
             .map(|l| l / rtt_ms),
+        p90_latency_rtts: p90_latency_ms.filter(|_| rtt_ms > 0.0).map(|l| l / rtt_ms),
         median_latency_ms,
         background,
         placement,
