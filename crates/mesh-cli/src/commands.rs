@@ -218,6 +218,10 @@ async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
         mesh_net::Rate::per(args.intent_quota, Duration::from_secs(60));
     config.net.proof_of_work_bits = args.proof_of_work_bits;
     crate::doctor::apply(&mut config.net, &args.reach);
+    // Caught before the node starts (but after any passphrase prompt, which Ctrl-C still
+    // ends): a signal that arrives while it starts, say from a supervisor that stops it as
+    // soon as its API file appears, stops it cleanly instead of killing it.
+    let signals = StopSignals::catch()?;
     let node = Node::start(config).await?;
     let handle = node.handle().clone();
     let mut info = handle.info().await?;
@@ -243,7 +247,7 @@ async fn node(home: Home, args: NodeArgs) -> anyhow::Result<ExitCode> {
     }
     println!("Press Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
-    let stop = wait_for_stop(&node, args.exit_on_stdin_close).await;
+    let stop = wait_for_stop(&node, signals, args.exit_on_stdin_close).await;
     tracing::info!(reason = %stop, "stopping");
     let failure = node.shutdown().await;
     match (stop, failure) {
@@ -340,7 +344,24 @@ async fn stdin_closed() {
     }
 }
 
-async fn wait_for_stop(node: &Node, on_stdin_close: bool) -> Stop {
+/// The signals that ask `mesh node` to stop, caught from when they are created on: SIGTERM
+/// and SIGINT (Ctrl-C).
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn catch() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot catch SIGINT")?,
+        })
+    }
+}
+
+async fn wait_for_stop(node: &Node, mut signals: StopSignals, on_stdin_close: bool) -> Stop {
     let stdin = async {
         if on_stdin_close {
             stdin_closed().await;
@@ -349,23 +370,13 @@ async fn wait_for_stop(node: &Node, on_stdin_close: bool) -> Stop {
         }
     };
     tokio::pin!(stdin);
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    let terminated = async {
-        match term {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::pin!(terminated);
     let failed = node.failed();
     tokio::pin!(failed);
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Stop::Asked("interrupt"),
-            _ = &mut terminated => return Stop::Asked("terminate"),
+            _ = signals.interrupt.recv() => return Stop::Asked("interrupt"),
+            _ = signals.terminate.recv() => return Stop::Asked("terminate"),
             _ = &mut stdin => return Stop::Asked("standard input closed"),
             f = &mut failed => return Stop::Failed(with_panic_location(&f)),
             _ = poll.tick() => {
