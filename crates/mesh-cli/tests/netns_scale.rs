@@ -21,7 +21,8 @@
 //! Settings (environment): `MESH_TESTBED_NODES` (12), `MESH_TESTBED_DELAY_MS` (25),
 //! `MESH_TESTBED_LOSS` (percent, 0), `MESH_TESTBED_PARTITION_SECS` (20), `MESH_TESTBED_INTENTS`
 //! (5), `MESH_TESTBED_SEED` (7), `MESH_TESTBED_TIMEOUT_SECS` (600 + 6 a node: the whole test's
-//! bound), `MESH_TESTBED_LOG` (the nodes' `RUST_LOG`, `warn`).
+//! bound), `MESH_TESTBED_LOG` (the nodes' `RUST_LOG`, `warn`), `MESH_TESTBED_BIN_DIR` (where
+//! `mesh` and `mesh-linkemu` are, e.g. `target/release`; this build's binaries unless told).
 //!
 //! Needs root and iproute2 with VXLAN, so it is `#[ignore]`d: `cargo test` lists it as ignored,
 //! and `scripts/test` runs it as root (`--include-ignored`), where it fails with the reason if
@@ -43,8 +44,35 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const MESH: &str = env!("CARGO_BIN_EXE_mesh");
-const LINKEMU: &str = env!("CARGO_BIN_EXE_mesh-linkemu");
+/// The `mesh` binary the nodes run: this build's, or the one in `MESH_TESTBED_BIN_DIR`.
+fn mesh_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| binary("mesh", env!("CARGO_BIN_EXE_mesh")))
+}
+
+/// The `mesh-linkemu` binary the switch runs, found as [`mesh_bin`] is.
+fn linkemu_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| binary("mesh-linkemu", env!("CARGO_BIN_EXE_mesh-linkemu")))
+}
+
+/// `name` in `MESH_TESTBED_BIN_DIR` when that is set (e.g. `target/release`, for a large bed:
+/// a release node takes a fraction of a debug one's memory and processor), else this build's.
+fn binary(name: &str, this_build: &str) -> String {
+    match std::env::var_os("MESH_TESTBED_BIN_DIR") {
+        Some(dir) => {
+            let path = Path::new(&dir).join(name);
+            assert!(
+                path.is_file(),
+                "MESH_TESTBED_BIN_DIR has no {name}: {} (build it with cargo build --release -p mesh-cli --bins)",
+                path.display()
+            );
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            path.to_string_lossy().into_owned()
+        }
+        None => this_build.to_owned(),
+    }
+}
 const PREFIX: &str = "mlnk";
 const SWITCH_IP: &str = "10.78.0.1";
 /// The UDP port of node i's VXLAN endpoint, and of its socket at the switch, is this plus i.
@@ -299,7 +327,7 @@ impl Bed {
 
     fn mesh(&self, node: usize, home: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.node_ns(node), MESH, "--home"])
+        c.args(["netns", "exec", &self.node_ns(node), mesh_bin(), "--home"])
             .arg(home)
             .args(args)
             .env_remove("MESH_HOME")
@@ -313,6 +341,81 @@ impl Drop for Bed {
         for n in self.namespaces.iter().rev() {
             let _ = run(&["ip", "netns", "del", n]);
         }
+    }
+}
+
+/// Room in the kernel's ARP table for the whole bed, for as long as the test runs. The table is
+/// one for all namespaces, with a hard limit (`gc_thresh3`, 1,024 unless raised) past which
+/// the kernel refuses new entries ("neighbor table overflow"): the switch's sends then fail and
+/// nodes get "No route to host". Every node may hold an entry for every other, so a bed of
+/// about 30 nodes or more needs more. The earlier limits come back when the test ends.
+struct ArpRoom {
+    earlier: Vec<(PathBuf, String)>,
+}
+
+impl ArpRoom {
+    const DIR: &str = "/proc/sys/net/ipv4/neigh/default";
+
+    fn make(nodes: usize) -> Result<Self, String> {
+        let need = (nodes * (nodes + 4) + 1024) as u64;
+        let mut earlier = Vec::new();
+        // gc_thresh2 (the soft limit) must not exceed gc_thresh3: raise the hard one first.
+        for name in ["gc_thresh3", "gc_thresh2"] {
+            let path = Path::new(Self::DIR).join(name);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let now: u64 = text.trim().parse().unwrap_or(0);
+            if now < need {
+                std::fs::write(&path, need.to_string())
+                    .map_err(|e| format!("cannot raise {} to {need}: {e}", path.display()))?;
+                earlier.push((path, text.trim().to_owned()));
+            }
+        }
+        Ok(Self { earlier })
+    }
+}
+
+impl Drop for ArpRoom {
+    fn drop(&mut self) {
+        // The soft limit first, so that it never exceeds the hard one.
+        for (path, value) in self.earlier.iter().rev() {
+            let _ = std::fs::write(path, value);
+        }
+    }
+}
+
+fn has_chrt() -> bool {
+    Command::new("chrt")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The machine's processor time so far, from `/proc/stat`: (busy, all), in ticks.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = text
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let idle = ticks.get(3)? + ticks.get(4).unwrap_or(&0);
+    let all: u64 = ticks.iter().take(8).sum();
+    Some((all - idle, all))
+}
+
+/// How busy the machine's processors were between two [`cpu_ticks`], in percent.
+fn busy_percent(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> String {
+    match (before, after) {
+        (Some((b0, a0)), Some((b1, a1))) if a1 > a0 => {
+            format!("{:.0}%", (b1 - b0) as f64 * 100.0 / (a1 - a0) as f64)
+        }
+        _ => "unknown".into(),
     }
 }
 
@@ -336,7 +439,16 @@ struct Switch {
 impl Switch {
     fn start(bed: &Bed, settings: &Settings, log: &Path) -> Result<Self, String> {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &bed.switch_ns(), LINKEMU])
+        cmd.args(["netns", "exec", &bed.switch_ns()]);
+        // The switch is the network, which in the real world does not wait for the nodes'
+        // processors: it runs before any node whenever it has work (real-time FIFO, priority
+        // 10), so that a busy machine delays frames in the nodes, not on the links.
+        if has_chrt() {
+            cmd.args(["chrt", "--fifo", "10"]);
+        } else {
+            eprintln!("chrt not found: the switch shares the processors with the nodes");
+        }
+        cmd.arg(linkemu_bin())
             .args(["--listen", SWITCH_IP])
             .args(["--delay", &format!("{}ms", settings.delay_ms)])
             .args(["--loss", &settings.loss.to_string()])
@@ -351,7 +463,7 @@ impl Switch {
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("cannot start {LINKEMU}: {e}"))?;
+            .map_err(|e| format!("cannot start {}: {e}", linkemu_bin()))?;
         let control = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();
@@ -493,21 +605,55 @@ fn start_node(bed: &Bed, index: usize, home: PathBuf, args: &[String]) -> Node {
     node
 }
 
-/// When each node's watcher printed each intent.
+/// One intent printed by one node's watcher.
+struct Arrival {
+    node: usize,
+    id: String,
+    /// When the watcher printed it.
+    at: Instant,
+    /// From its signing at the publisher to its receipt at the node, by the two nodes' clocks
+    /// (one machine, one clock): the network's part, without the commands around it.
+    in_network: Option<Duration>,
+}
+
+/// When each node's watcher printed each intent, and how long it was in the network.
 struct Arrivals {
-    rx: mpsc::Receiver<(usize, String, Instant)>,
+    rx: mpsc::Receiver<Arrival>,
     seen: HashMap<String, HashMap<usize, Instant>>,
+    in_network: HashMap<String, HashMap<usize, Duration>>,
 }
 
 impl Arrivals {
     fn drain(&mut self) {
-        while let Ok((node, id, at)) = self.rx.try_recv() {
-            self.record(node, id, at);
+        while let Ok(a) = self.rx.try_recv() {
+            self.record(a);
         }
     }
 
-    fn record(&mut self, node: usize, id: String, at: Instant) {
-        self.seen.entry(id).or_default().entry(node).or_insert(at);
+    fn record(&mut self, a: Arrival) {
+        if let Some(d) = a.in_network {
+            self.in_network
+                .entry(a.id.clone())
+                .or_default()
+                .entry(a.node)
+                .or_insert(d);
+        }
+        self.seen
+            .entry(a.id)
+            .or_default()
+            .entry(a.node)
+            .or_insert(a.at);
+    }
+
+    /// From signing to receipt at each of `nodes` that has `id`, sorted.
+    fn in_network(&mut self, id: &str, nodes: &[usize]) -> Vec<Duration> {
+        self.drain();
+        let mut d: Vec<Duration> = nodes
+            .iter()
+            .filter_map(|n| self.in_network.get(id)?.get(n).copied())
+            .collect();
+        d.sort();
+        d
     }
 
     /// Whether `node` had `id` at the last `drain`.
@@ -531,11 +677,11 @@ impl Arrivals {
                 return missing;
             }
             before_deadline(&format!("waiting for intent {id}"));
-            if let Ok((node, got, at)) = self
+            if let Ok(a) = self
                 .rx
                 .recv_timeout((deadline - now).min(Duration::from_millis(200)))
             {
-                self.record(node, got, at);
+                self.record(a);
             }
         }
     }
@@ -576,8 +722,17 @@ fn watch_all(bed: &Bed, nodes: &[Node]) -> (Vec<Proc>, Arrivals) {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let at = Instant::now();
                 let view: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(id) = view["id"].as_str()
-                    && tx.send((index, id.to_owned(), at)).is_err()
+                let in_network = view["received_at_ms"]
+                    .as_u64()
+                    .zip(view["created_at_ms"].as_u64());
+                let arrival = view["id"].as_str().map(|id| Arrival {
+                    node: index,
+                    id: id.to_owned(),
+                    at,
+                    in_network: in_network.map(|(r, c)| Duration::from_millis(r.saturating_sub(c))),
+                });
+                if let Some(a) = arrival
+                    && tx.send(a).is_err()
                 {
                     break;
                 }
@@ -588,6 +743,7 @@ fn watch_all(bed: &Bed, nodes: &[Node]) -> (Vec<Proc>, Arrivals) {
     let arrivals = Arrivals {
         rx,
         seen: HashMap::new(),
+        in_network: HashMap::new(),
     };
     (watchers, arrivals)
 }
@@ -614,6 +770,42 @@ fn publish(bed: &Bed, node: &Node, title: &str) -> (String, Instant, Duration) {
         60,
     );
     (out.trim().to_owned(), start, start.elapsed())
+}
+
+/// Who is connected to whom, from `mesh peers --json` at every node: each node's neighbours.
+fn connection_graph(bed: &Bed, nodes: &[Node]) -> Vec<BTreeSet<usize>> {
+    let index: HashMap<&str, usize> = nodes.iter().map(|n| (n.peer.as_str(), n.index)).collect();
+    let mut graph = vec![BTreeSet::new(); nodes.len()];
+    for node in nodes {
+        let out = until_ok(bed, node, &["peers", "--json"], 30);
+        let peers: serde_json::Value = serde_json::from_str(&out).expect("peers --json");
+        for p in peers.as_array().into_iter().flatten() {
+            if let Some(&other) = p["peer_id"].as_str().and_then(|id| index.get(id)) {
+                graph[node.index].insert(other);
+                graph[other].insert(node.index);
+            }
+        }
+    }
+    graph
+}
+
+/// The most links on a shortest path from `from` to any node it reaches in `graph`: times the
+/// one-way delay, the least time an intent can take to reach every node.
+fn eccentricity(graph: &[BTreeSet<usize>], from: usize) -> usize {
+    let mut hops = vec![usize::MAX; graph.len()];
+    hops[from] = 0;
+    let mut queue = std::collections::VecDeque::from([from]);
+    let mut most = 0;
+    while let Some(u) = queue.pop_front() {
+        for &v in &graph[u] {
+            if hops[v] == usize::MAX {
+                hops[v] = hops[u] + 1;
+                most = most.max(hops[v]);
+                queue.push_back(v);
+            }
+        }
+    }
+    most
 }
 
 /// Prints the end of node logs when the test fails (`MESH_TESTBED_LOG` sets their `RUST_LOG`):
@@ -648,6 +840,10 @@ impl Drop for LogsOnFailure {
 
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
@@ -743,6 +939,8 @@ fn nodes_on_emulated_links_propagate_discover_negotiate_and_survive_a_partition(
              set MESH_TESTBED_NODES lower"
         );
     }
+    let _arp = ArpRoom::make(n)
+        .unwrap_or_else(|e| panic!("cannot make room in the kernel's ARP table: {e}"));
     let t = Instant::now();
     let bed = Bed::create(n, settings.log.clone())
         .unwrap_or_else(|e| panic!("cannot build the link-emulated test bed: {e}"));
@@ -829,7 +1027,7 @@ fn nodes_on_emulated_links_propagate_discover_negotiate_and_survive_a_partition(
     }
     let warmed = t.elapsed();
 
-    // 1. Propagation.
+    // 1. Propagation, against the least time the connection graph allows.
     struct PropagationRow {
         publisher: usize,
         publish_ran: Duration,
@@ -838,8 +1036,15 @@ fn nodes_on_emulated_links_propagate_discover_negotiate_and_survive_a_partition(
         p90: Duration,
         last: Duration,
         reached: usize,
+        network_median: Duration,
+        network_p90: Duration,
+        network_last: Duration,
+        ideal_hops: usize,
     }
+    let graph = connection_graph(&bed, &nodes);
+    let links = graph.iter().map(BTreeSet::len).sum::<usize>() / 2;
     let mut propagation = Vec::new();
+    let cpu_before = cpu_ticks();
     for k in 0..settings.intents {
         let publisher = (1 + k * 7) % n;
         let (id, start, ran) = publish(
@@ -854,6 +1059,12 @@ fn nodes_on_emulated_links_propagate_discover_negotiate_and_survive_a_partition(
             missing.is_empty(),
             "intent {k} from node {publisher} never reached nodes {missing:?}"
         );
+        let network = arrivals.in_network(&id, &others);
+        assert_eq!(
+            network.len(),
+            others.len(),
+            "every watcher prints when the intent was signed and received"
+        );
         propagation.push(PropagationRow {
             publisher,
             publish_ran: ran,
@@ -862,8 +1073,14 @@ fn nodes_on_emulated_links_propagate_discover_negotiate_and_survive_a_partition(
             p90: quantile(&delays, 0.9),
             last: *delays.last().unwrap(),
             reached: delays.len(),
+            network_median: quantile(&network, 0.5),
+            network_p90: quantile(&network, 0.9),
+            network_last: *network.last().unwrap(),
+            ideal_hops: eccentricity(&graph, publisher),
         });
     }
+
+    let propagation_busy = busy_percent(cpu_before, cpu_ticks());
 
     // 2. Discovery, from every querier at once.
     let providers: BTreeSet<String> = rare.iter().map(|&i| nodes[i].peer.clone()).collect();
@@ -1046,6 +1263,29 @@ fn nodes_on_emulated_links_propagate_discover_negotiate_and_survive_a_partition(
             secs(r.last),
             r.reached,
             n - 1
+        );
+    }
+    println!();
+    println!(
+        "In the network: from the intent's signing at the publisher to its receipt at each node \
+         (both stamped by the nodes, one machine's clock), against the least time the connection \
+         graph allows: the most links on a shortest path from the publisher ({links} connections \
+         among {n} nodes, from `mesh peers` before the first intent) times {} ms. The \
+         machine's processors were {propagation_busy} busy while the intents went out.",
+        settings.delay_ms
+    );
+    println!("| intent | median | 90th pct | last node | ideal (links) | last / ideal |");
+    println!("|---|---|---|---|---|---|");
+    for (k, r) in propagation.iter().enumerate() {
+        let ideal = Duration::from_millis(r.ideal_hops as u64 * settings.delay_ms);
+        println!(
+            "| {k} | {} | {} | {} | {} ({}) | {:.2} |",
+            ms(r.network_median),
+            ms(r.network_p90),
+            ms(r.network_last),
+            ms(ideal),
+            r.ideal_hops,
+            r.network_last.as_secs_f64() / ideal.as_secs_f64().max(1e-9)
         );
     }
     println!();
