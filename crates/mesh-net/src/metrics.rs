@@ -97,6 +97,9 @@ pub struct MeshMetrics {
     pub discovery_providers_seen: Counter,
     /// Agent records asked of the agent itself that did not arrive (the request failed).
     pub record_fetch_failures: Counter,
+    /// Agents a discovery learned of from another agent of the capability (a member of its
+    /// topic), not from the DHT or a rendezvous point, each once per discovery.
+    pub discovery_members_named: Counter,
     /// Connections closed to keep headroom under the connection limit.
     pub connections_trimmed: Counter,
     /// Connections refused, by limit: inbound `per_ip` and `limit` (the connection limit,
@@ -223,6 +226,12 @@ impl MeshMetrics {
             "discovery_record_fetch_failures",
             "Agent records asked of the agent itself that did not arrive",
             m.record_fetch_failures.clone(),
+        );
+        r.register(
+            "discovery_members_named",
+            "Agents a discovery learned of from another agent of the capability (its topic's \
+             members), each once per discovery",
+            m.discovery_members_named.clone(),
         );
         r.register(
             "connections_refused",

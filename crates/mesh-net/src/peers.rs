@@ -36,6 +36,8 @@ pub struct PeerInfo {
 #[derive(Debug, Default)]
 struct Entry {
     addrs: Vec<Multiaddr>,
+    /// The addresses it says it listens on (identify), as given last.
+    listen: Vec<Multiaddr>,
     rtt: Option<Duration>,
     agent_version: Option<String>,
     connections: u32,
@@ -89,8 +91,16 @@ impl PeerBook {
             for a in listen.iter().take(MAX_ADDRS_PER_PEER) {
                 push_bounded(&mut e.addrs, a.clone());
             }
+            e.listen = listen.iter().take(MAX_ADDRS_PER_PEER).cloned().collect();
             e.agent_version = Some(agent_version);
         }
+    }
+
+    /// The addresses a connected `peer` said it listens on (empty before identify answered).
+    pub(crate) fn listen_addrs(&self, peer: &PeerId) -> &[Multiaddr] {
+        self.connected
+            .get(peer)
+            .map_or(&[], |e| e.listen.as_slice())
     }
 
     /// A ping to `peer` took `rtt`.

@@ -78,7 +78,7 @@ impl DiscoveryMetrics {
         let r = registry.sub_registry_with_prefix("mesh_discovery");
         r.register(
             "found",
-            "Agents found by discovery, by source (dht or rendezvous)",
+            "Agents found by discovery, by source (dht, rendezvous, or members: named by another agent of the capability)",
             m.found.clone(),
         );
         r.register(

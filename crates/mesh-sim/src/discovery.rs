@@ -29,6 +29,8 @@ pub const PARALLELISM: u32 = 3;
 const PROVIDERS_SEEN: &str = "mesh_discovery_providers_seen_total";
 const RECORD_FALLBACKS: &str = "mesh_discovery_record_fallbacks_total";
 const RECORD_FETCH_FAILURES: &str = "mesh_discovery_record_fetch_failures_total";
+/// MESH's count of the agents a discovery learned of from another agent of the capability.
+const MEMBERS_NAMED: &str = "mesh_discovery_members_named_total";
 /// The histogram of requests sent when the first provider arrived, `_sum` and `_count`.
 const FIRST_PROVIDER_SUM: &str = "mesh_discovery_first_provider_requests_sum";
 const FIRST_PROVIDER_COUNT: &str = "mesh_discovery_first_provider_requests_count";
@@ -167,9 +169,14 @@ pub struct QueryResult {
     /// Agent records the DHT did not hold, asked of the agent itself.
     #[serde(default)]
     pub record_fallbacks: f64,
-    /// Of those, the ones that did not arrive.
+    /// Record fetches from agents that did not arrive (fallbacks, and agents asked for the
+    /// members of the capability's topic).
     #[serde(default)]
     pub record_fetch_failures: f64,
+    /// Agents the discovery learned of from another agent of the capability (its topic's
+    /// members), not from the DHT.
+    #[serde(default)]
+    pub members_named: f64,
     /// Of the peers a closest-peers lookup of the capability's key from this node ended on,
     /// those among the 20 truly closest live nodes.
     #[serde(default)]
@@ -529,6 +536,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
             providers_seen: spent.get(PROVIDERS_SEEN),
             record_fallbacks: spent.get(RECORD_FALLBACKS),
             record_fetch_failures: spent.get(RECORD_FETCH_FAILURES),
+            members_named: spent.get(MEMBERS_NAMED),
             lookup_reached_closest,
             lookup_peers: ended_on.len(),
         });

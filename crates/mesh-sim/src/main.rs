@@ -527,9 +527,10 @@ fn print_discovery(r: &discovery::Report, clock: Clock) {
     }
     let sum = |f: fn(&discovery::QueryResult) -> f64| r.queries.iter().map(f).sum::<f64>();
     println!(
-        "| over all queries: agents returned / providers the DHT named / records asked of the agent / of those failed | {} / {} / {} / {} |",
+        "| over all queries: agents returned / providers the DHT named / agents named by other agents / records asked of the agent / fetches from agents failed | {} / {} / {} / {} / {} |",
         r.queries.iter().map(|q| q.found).sum::<usize>(),
         sum(|q| q.providers_seen),
+        sum(|q| q.members_named),
         sum(|q| q.record_fallbacks),
         sum(|q| q.record_fetch_failures)
     );

@@ -15,13 +15,14 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
+use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::kad::store::{MemoryStore, RecordStore};
 use libp2p::kad::{self, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record};
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::{Multiaddr, PeerId, rendezvous};
 use mesh_core::agent_record::{RECORD_TTL, agent_record_key, peer_of_record_key};
 use mesh_core::{AgentRecord, Capability, Keypair, Observation, SignedAgentRecord, Skill};
-use mesh_proto::v1::{AgentRecordRequest, AgentRecordResponse};
+use mesh_proto::v1::{AgentRecordRequest, AgentRecordResponse, TopicMember};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -32,7 +33,7 @@ use crate::metrics::MeshMetrics;
 use crate::peers::{MAX_ADDRS_PER_PEER, PeerBook};
 use crate::persist::Write;
 use crate::rate_limit::KeyedLimiter;
-use crate::record_fetch::AgentRecordCodec;
+use crate::record_fetch::{AgentRecordCodec, MAX_MEMBER_ADDR_BYTES, MAX_MEMBER_ADDRS, MAX_MEMBERS};
 use crate::rendezvous::{DiscoveryMetrics, namespace_of};
 
 use super::spread::{self, Spread};
@@ -41,6 +42,13 @@ use super::spread::{self, Spread};
 /// at most 12 a minute, each a few puts per close peer, under the default per-peer DHT put
 /// limit (60 a minute).
 const REANNOUNCE_GAP: Duration = Duration::from_secs(5);
+/// Agents whose records came from the DHT (or the cache) that a discovery also asks, each
+/// once, which other members of the capability's topic they know: enough to enter the topic's
+/// connection graph; the agents they name are asked in turn.
+const MEMBER_ASKS: usize = 4;
+/// Agents a discovery asks for their records because another agent named them (a topic
+/// member), at most; none once the discovery holds as many agents as it was asked for.
+const MEMBER_FOLLOWS: usize = 32;
 /// How soon an announcement brought forward happens, at the earliest.
 const ANNOUNCE_SOON: Duration = Duration::from_secs(1);
 /// When the first announcement happens after the node starts.
@@ -101,6 +109,8 @@ pub(crate) struct AdpContext<'a> {
     pub(crate) rendezvous: &'a mut rendezvous::client::Behaviour,
     /// The record fetch: asks an agent for its own record, answers others' requests.
     pub(crate) record_fetch: &'a mut request_response::Behaviour<AgentRecordCodec>,
+    /// Gossipsub, read only: which connected peers are subscribed to a capability's topic.
+    pub(crate) gossipsub: &'a gossipsub::Behaviour,
     /// The connection gate: an agent asked for its record directly is marked for work, so
     /// the dial may use the reserve (a caller waits on the answer).
     pub(crate) gate: &'a mut crate::connections::gate::Behaviour,
@@ -140,6 +150,10 @@ struct Discovery {
     record_fetches: usize,
     /// Agents named by a rendezvous point (the others came from the DHT).
     via_rendezvous: HashSet<PeerId>,
+    /// Agents named only by other agents of the capability (topic members).
+    via_members: HashSet<PeerId>,
+    /// Agents with a record from the DHT asked for the topic's members ([`MEMBER_ASKS`]).
+    member_asks: usize,
     reply: oneshot::Sender<Result<Vec<AgentInfo>, DiscoverError>>,
 }
 
@@ -179,6 +193,8 @@ impl Discovery {
             rendezvous_pending: 0,
             record_fetches: 0,
             via_rendezvous: HashSet::new(),
+            via_members: HashSet::new(),
+            member_asks: 0,
             reply,
         }
     }
@@ -395,7 +411,11 @@ impl AdpDriver {
     ) {
         match event {
             request_response::Event::Message {
-                message: request_response::Message::Request { channel, .. },
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
                 ..
             } => {
                 let envelope = self
@@ -403,9 +423,10 @@ impl AdpDriver {
                     .get(&self.local, now_ms)
                     .map(|r| r.envelope.clone())
                     .unwrap_or_default();
+                let members = topic_members(ctx, &request.capability, &peer);
                 let _ = ctx
                     .record_fetch
-                    .send_response(channel, AgentRecordResponse { envelope });
+                    .send_response(channel, AgentRecordResponse { envelope, members });
             }
             request_response::Event::Message {
                 peer,
@@ -433,6 +454,7 @@ impl AdpDriver {
                         }
                     }
                 }
+                self.follow_members(ctx, id, response.members, now_ms);
                 self.record_fetch_done(ctx, id);
             }
             request_response::Event::OutboundFailure {
@@ -729,7 +751,7 @@ impl AdpDriver {
             (AdpQuery::Record(id, peer), QueryResult::GetRecord(Err(e))) => {
                 tracing::debug!(%peer, error = %e, "agent record not in the DHT; asking the agent");
                 ctx.metrics.record_fallbacks.inc();
-                self.request_record(ctx, id, peer);
+                self.request_record(ctx, id, peer, Vec::new());
             }
             _ => {}
         }
@@ -753,6 +775,7 @@ impl AdpDriver {
                 .0
                 .observe(f64::from(stats.num_requests()));
         }
+        let mut asks = Vec::new();
         for peer in providers {
             if peer == self.local
                 || d.requested.len() >= MAX_RECORD_FETCHES
@@ -762,6 +785,7 @@ impl AdpDriver {
             }
             ctx.metrics.discovery_providers_seen.inc();
             if let Some(cached) = self.records.get(&peer, now_ms) {
+                asks.push((peer, cached.addresses.clone()));
                 d.hold(peer, cached.clone(), ctx.metrics);
                 continue;
             }
@@ -770,6 +794,9 @@ impl AdpDriver {
                 .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
             d.record_queries.insert(qid, peer);
             (ctx.queries)(QueryNote::Started(qid, AdpQuery::Record(id, peer)));
+        }
+        for (peer, addrs) in asks {
+            self.ask_members(ctx, id, peer, addrs);
         }
     }
 
@@ -788,6 +815,7 @@ impl AdpDriver {
                     ctx.peers.observe(served_by, Observation::Valid);
                 }
                 self.remember(ctx, &record);
+                let addrs = record.addresses.clone();
                 if let Some(d) = self.discoveries.get_mut(&id) {
                     d.hold(peer, record, ctx.metrics);
                     d.record_queries.remove(&qid);
@@ -796,6 +824,7 @@ impl AdpDriver {
                 if let Some(mut q) = ctx.kad.query_mut(&qid) {
                     q.finish();
                 }
+                self.ask_members(ctx, id, peer, addrs);
                 self.maybe_finish(ctx, id);
             }
             Err(e) => {
@@ -899,13 +928,21 @@ impl AdpDriver {
             d.hold(peer, record, ctx.metrics);
             return;
         }
-        self.request_record(ctx, id, peer);
+        self.request_record(ctx, id, peer, Vec::new());
     }
 
-    /// Asks `peer` itself for its agent record, for discovery `id`: a peer found through
-    /// rendezvous, or a provider whose record the DHT did not hold (its puts may have been
-    /// refused or expired; the agent always has its own).
-    fn request_record(&mut self, ctx: &mut AdpContext<'_>, id: u64, peer: PeerId) {
+    /// Asks `peer` itself for its agent record, and the members of the discovery's
+    /// capability topic it is connected to, for discovery `id`: a peer found through
+    /// rendezvous, a provider whose record the DHT did not hold (its puts may have been
+    /// refused or expired; the agent always has its own), or an agent another one named.
+    /// `addrs` are tried besides those the node knows.
+    fn request_record(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        id: u64,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) {
         let Some(d) = self.discoveries.get_mut(&id) else {
             return;
         };
@@ -913,8 +950,85 @@ impl AdpDriver {
         if !ctx.peers.is_connected(&peer) {
             ctx.gate.prioritise(peer, Instant::now());
         }
-        let req = ctx.record_fetch.send_request(&peer, AgentRecordRequest {});
+        let request = AgentRecordRequest {
+            capability: d.caps.first().map(ToString::to_string).unwrap_or_default(),
+        };
+        let req = ctx
+            .record_fetch
+            .send_request_with_addresses(&peer, request, addrs);
         self.record_fetches.insert(req, (id, peer));
+    }
+
+    /// Asks `peer`, whose record discovery `id` holds from the DHT or the cache, for the
+    /// members of the capability's topic it knows: the first [`MEMBER_ASKS`] such agents of a
+    /// discovery, at the addresses of their records, while it holds fewer agents than it was
+    /// asked for. The discovery answers once these answers are in too (or at its deadline).
+    fn ask_members(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        id: u64,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) {
+        let Some(d) = self.discoveries.get_mut(&id) else {
+            return;
+        };
+        if d.member_asks >= MEMBER_ASKS || d.found.len() >= d.limit {
+            return;
+        }
+        d.member_asks += 1;
+        self.request_record(ctx, id, peer, addrs);
+    }
+
+    /// The topic members an agent named in its answer to discovery `id`: each one not asked
+    /// yet is asked for its own record (and its members in turn), [`MEMBER_FOLLOWS`] at most,
+    /// and none once the discovery holds as many agents as it was asked for. Members are
+    /// hints from one peer: only a record the member itself signed is held.
+    fn follow_members(
+        &mut self,
+        ctx: &mut AdpContext<'_>,
+        id: u64,
+        members: Vec<TopicMember>,
+        now_ms: u64,
+    ) {
+        let local_link = ctx.peers.any_local_link();
+        for member in members.into_iter().take(MAX_MEMBERS) {
+            let Ok(peer) = PeerId::from_bytes(&member.peer_id) else {
+                continue;
+            };
+            if peer == self.local {
+                continue;
+            }
+            let cached = self.records.get(&peer, now_ms).cloned();
+            let Some(d) = self.discoveries.get_mut(&id) else {
+                return;
+            };
+            if d.found.len() >= d.limit
+                || d.via_members.len() >= MEMBER_FOLLOWS
+                || d.requested.len() >= MAX_RECORD_FETCHES
+            {
+                return;
+            }
+            if !d.requested.insert(peer) {
+                continue;
+            }
+            d.via_members.insert(peer);
+            ctx.metrics.discovery_members_named.inc();
+            if let Some(record) = cached {
+                let addrs = record.addresses.clone();
+                d.hold(peer, record, ctx.metrics);
+                self.ask_members(ctx, id, peer, addrs);
+                continue;
+            }
+            let addrs = member
+                .addrs
+                .into_iter()
+                .take(MAX_MEMBER_ADDRS)
+                .filter_map(|bytes| Multiaddr::try_from(bytes).ok())
+                .filter(|a| crate::addr_scope::usable(a, local_link))
+                .collect();
+            self.request_record(ctx, id, peer, addrs);
+        }
     }
 
     fn record_fetch_done(&mut self, ctx: &mut AdpContext<'_>, id: u64) {
@@ -951,6 +1065,8 @@ impl AdpDriver {
         for peer in d.found.keys() {
             let source = if d.via_rendezvous.contains(peer) {
                 "rendezvous"
+            } else if d.via_members.contains(peer) {
+                "members"
             } else {
                 "dht"
             };
@@ -982,6 +1098,35 @@ pub(crate) fn record_addresses<'a>(
         .chain(external)
         .take(mesh_core::agent_record::MAX_ADDRESSES)
         .cloned()
+        .collect()
+}
+
+/// The peers subscribed to `capability`'s intent topic that this node is connected to, other
+/// than `asker`, with the addresses they listen on: [`MAX_MEMBERS`] at most. None when
+/// `capability` is empty or not a capability name.
+fn topic_members(ctx: &AdpContext<'_>, capability: &str, asker: &PeerId) -> Vec<TopicMember> {
+    if capability.is_empty() {
+        return Vec::new();
+    }
+    let Ok(cap) = Capability::new(capability) else {
+        return Vec::new();
+    };
+    let topic = IdentTopic::new(cap.topic()).hash();
+    ctx.gossipsub
+        .all_peers()
+        .filter(|(peer, topics)| *peer != asker && topics.contains(&&topic))
+        .take(MAX_MEMBERS)
+        .map(|(peer, _)| TopicMember {
+            peer_id: peer.to_bytes(),
+            addrs: ctx
+                .peers
+                .listen_addrs(peer)
+                .iter()
+                .map(Multiaddr::to_vec)
+                .filter(|bytes| bytes.len() <= MAX_MEMBER_ADDR_BYTES)
+                .take(MAX_MEMBER_ADDRS)
+                .collect(),
+        })
         .collect()
 }
 

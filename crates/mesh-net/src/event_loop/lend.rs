@@ -124,6 +124,7 @@ impl EventLoop {
             kad: &mut behaviour.kad,
             rendezvous: &mut behaviour.rendezvous,
             record_fetch: &mut behaviour.agent_record,
+            gossipsub: &behaviour.gossipsub,
             gate: &mut behaviour.gate,
             keypair: &self.keypair,
             peers: &mut self.peers,

@@ -17,6 +17,7 @@ struct Harness {
     kad: kad::Behaviour<MemoryStore>,
     rendezvous: rendezvous::client::Behaviour,
     record_fetch: request_response::Behaviour<AgentRecordCodec>,
+    gossipsub: gossipsub::Behaviour,
     keypair: Keypair,
     peers: PeerBook,
     metrics: MeshMetrics,
@@ -41,6 +42,11 @@ impl Harness {
             kad: kad::Behaviour::new(local, MemoryStore::new(local)),
             rendezvous: rendezvous::client::Behaviour::new(keypair.clone()),
             record_fetch: crate::record_fetch::behaviour(Duration::from_secs(10)),
+            gossipsub: gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(keypair.clone()),
+                gossipsub::Config::default(),
+            )
+            .expect("a gossipsub behaviour"),
             gate: crate::connections::gate::Behaviour::new(48, 8, Vec::new()),
             keypair,
             peers: PeerBook::default(),
@@ -69,6 +75,7 @@ impl Harness {
             kad: &mut self.kad,
             rendezvous: &mut self.rendezvous,
             record_fetch: &mut self.record_fetch,
+            gossipsub: &self.gossipsub,
             gate: &mut self.gate,
             keypair: &self.keypair,
             peers: &mut self.peers,
@@ -118,6 +125,37 @@ impl Harness {
         })));
         let stats = kad::QueryStats::empty();
         self.with(|adp, ctx| adp.on_query_result(ctx, qid, query, result, &stats, NOW_MS));
+    }
+
+    /// The record fetch asking `peer`, if one is in flight.
+    fn fetch_to(&self, peer: PeerId) -> Option<OutboundRequestId> {
+        self.adp
+            .record_fetches
+            .iter()
+            .find(|(_, (_, p))| *p == peer)
+            .map(|(id, _)| *id)
+    }
+
+    /// `peer` answers the record fetch asking it with `response`.
+    fn answer_fetch(&mut self, peer: PeerId, response: AgentRecordResponse) {
+        let request_id = self.fetch_to(peer).expect("a record fetch to the peer");
+        let event = request_response::Event::Message {
+            peer,
+            connection_id: libp2p::swarm::ConnectionId::new_unchecked(0),
+            message: request_response::Message::Response {
+                request_id,
+                response,
+            },
+        };
+        self.with(|adp, ctx| adp.on_record_fetch(ctx, event, NOW_MS));
+    }
+
+    /// Every record fetch in flight is answered with no record and no members.
+    fn answer_fetches_empty(&mut self) {
+        let asked: Vec<PeerId> = self.adp.record_fetches.values().map(|(_, p)| *p).collect();
+        for peer in asked {
+            self.answer_fetch(peer, AgentRecordResponse::default());
+        }
     }
 
     fn end_query(&mut self, query: &AdpQuery) {
@@ -205,6 +243,10 @@ fn a_discovery_answers_once_every_provider_record_is_verified() {
     // The provider lookup is still running.
     assert!(waiting(&mut answer));
     h.end_query(&AdpQuery::Providers(0));
+    // Both agents were asked for the other members of the topic; the answer waits on them.
+    assert!(h.fetch_to(peer_of(&a)).is_some() && h.fetch_to(peer_of(&b)).is_some());
+    assert!(waiting(&mut answer));
+    h.answer_fetches_empty();
 
     assert_eq!(ids(&mut answer), sorted(&[peer_of(&a), peer_of(&b)]));
     let stored = h
@@ -226,6 +268,7 @@ fn a_cached_record_starts_no_record_query() {
     h.providers_found(0, &[peer_of(&a)]);
     assert!(h.query(&AdpQuery::Record(0, peer_of(&a))).is_none());
     h.end_query(&AdpQuery::Providers(0));
+    h.answer_fetches_empty();
     assert_eq!(ids(&mut answer), sorted(&[peer_of(&a)]));
 }
 
@@ -318,7 +361,10 @@ fn a_record_missing_from_the_dht_is_asked_of_the_agent() {
         connection_id: libp2p::swarm::ConnectionId::new_unchecked(0),
         message: request_response::Message::Response {
             request_id,
-            response: AgentRecordResponse { envelope },
+            response: AgentRecordResponse {
+                envelope,
+                members: Vec::new(),
+            },
         },
     };
     h.with(|adp, ctx| adp.on_record_fetch(ctx, event, NOW_MS));
@@ -362,6 +408,7 @@ fn a_rendezvous_point_names_agents_whose_records_are_fetched_from_them() {
             request_id,
             response: AgentRecordResponse {
                 envelope: record(&a, &["text"], 1).envelope,
+                members: Vec::new(),
             },
         },
     };
@@ -585,4 +632,196 @@ fn settling_announcements_already_passed_are_not_made_up_for() {
     let next = h.adp.periodic_after(late);
     assert!(!h.adp.announce_due(next - Duration::from_secs(1)));
     assert!(h.adp.announce_due(next));
+}
+
+/// A topic member naming `peer` at `addrs`.
+fn member(peer: PeerId, addrs: &[&str]) -> TopicMember {
+    TopicMember {
+        peer_id: peer.to_bytes(),
+        addrs: addrs
+            .iter()
+            .map(|a| a.parse::<Multiaddr>().expect("an address").to_vec())
+            .collect(),
+    }
+}
+
+/// How many agents of the discoveries were found through `source`.
+fn found_through(h: &Harness, source: &str) -> u64 {
+    h.sources
+        .found
+        .get_or_create(&SourceLabel {
+            source: source.into(),
+        })
+        .get()
+}
+
+#[test]
+fn an_agent_names_the_topics_members_whose_records_are_asked_of_them() {
+    let mut h = Harness::new(true, false, &[]);
+    let (a, b) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let mut answer = h.discover(&["text"], &[], h.start);
+    h.providers_found(0, &[peer_of(&a)]);
+    h.record_found(
+        0,
+        peer_of(&a),
+        &record(&a, &["text"], 1).envelope,
+        PeerId::random(),
+    );
+    h.end_query(&AdpQuery::Providers(0));
+    // The DHT named only `a`; `a` is asked which members of the topic it knows.
+    assert!(h.fetch_to(peer_of(&a)).is_some());
+    assert!(waiting(&mut answer));
+    let local = h.adp.local;
+    let garbage = TopicMember {
+        peer_id: vec![0xff; 40],
+        addrs: vec![vec![0xff; 10]],
+    };
+    h.answer_fetch(
+        peer_of(&a),
+        AgentRecordResponse {
+            envelope: record(&a, &["text"], 1).envelope,
+            members: vec![
+                garbage,
+                member(local, &[]),
+                member(peer_of(&a), &[]),
+                member(peer_of(&b), &["/ip4/203.0.113.9/tcp/4001"]),
+            ],
+        },
+    );
+    // Only `b` is new: itself, `a` again and a malformed id are left out.
+    assert_eq!(h.adp.record_fetches.len(), 1);
+    assert!(h.fetch_to(peer_of(&b)).is_some());
+    assert_eq!(h.metrics.discovery_members_named.get(), 1);
+    assert!(
+        h.gate.is_prioritised(&peer_of(&b), Instant::now()),
+        "a member asked for its record may be dialled through the reserve"
+    );
+    assert!(waiting(&mut answer));
+    h.answer_fetch(
+        peer_of(&b),
+        AgentRecordResponse {
+            envelope: record(&b, &["text"], 1).envelope,
+            members: vec![member(peer_of(&a), &[])],
+        },
+    );
+    assert_eq!(ids(&mut answer), sorted(&[peer_of(&a), peer_of(&b)]));
+    assert_eq!(found_through(&h, "members"), 1);
+    assert_eq!(found_through(&h, "dht"), 1);
+}
+
+#[test]
+fn a_member_answering_with_another_agents_record_is_not_held() {
+    let mut h = Harness::new(true, false, &[]);
+    let (a, b, c) = (
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+    );
+    let mut answer = h.discover(&["text"], &[], h.start);
+    h.providers_found(0, &[peer_of(&a)]);
+    h.record_found(
+        0,
+        peer_of(&a),
+        &record(&a, &["text"], 1).envelope,
+        PeerId::random(),
+    );
+    h.end_query(&AdpQuery::Providers(0));
+    h.answer_fetch(
+        peer_of(&a),
+        AgentRecordResponse {
+            envelope: Vec::new(),
+            members: vec![member(peer_of(&b), &[])],
+        },
+    );
+    // `b` answers with `c`'s record: it did not sign it, so nothing is held for `b`.
+    h.answer_fetch(
+        peer_of(&b),
+        AgentRecordResponse {
+            envelope: record(&c, &["text"], 1).envelope,
+            members: Vec::new(),
+        },
+    );
+    assert_eq!(ids(&mut answer), sorted(&[peer_of(&a)]));
+    assert!(h.peers.local_score(&peer_of(&b)) < h.peers.local_score(&PeerId::random()));
+}
+
+#[test]
+fn members_followed_are_bounded_per_answer_per_discovery_and_by_its_limit() {
+    let mut h = Harness::new(true, false, &[]);
+    let a = Keypair::generate_ed25519();
+    let _answer = h.discover(&["text"], &[], h.start);
+    h.providers_found(0, &[peer_of(&a)]);
+    h.record_found(
+        0,
+        peer_of(&a),
+        &record(&a, &["text"], 1).envelope,
+        PeerId::random(),
+    );
+    // An answer naming 100 members: only the first MAX_MEMBERS are followed.
+    let many: Vec<TopicMember> = (0..100)
+        .map(|_| member(PeerId::random(), &["/ip4/203.0.113.9/tcp/4001"]))
+        .collect();
+    h.answer_fetch(
+        peer_of(&a),
+        AgentRecordResponse {
+            envelope: Vec::new(),
+            members: many,
+        },
+    );
+    assert_eq!(h.adp.record_fetches.len(), MAX_MEMBERS);
+    // Each of those names 16 more: the discovery follows MEMBER_FOLLOWS in all.
+    let asked: Vec<PeerId> = h.adp.record_fetches.values().map(|(_, p)| *p).collect();
+    for peer in asked {
+        let more = (0..MAX_MEMBERS)
+            .map(|_| member(PeerId::random(), &[]))
+            .collect();
+        h.answer_fetch(
+            peer,
+            AgentRecordResponse {
+                envelope: Vec::new(),
+                members: more,
+            },
+        );
+    }
+    assert_eq!(
+        h.metrics.discovery_members_named.get(),
+        MEMBER_FOLLOWS as u64
+    );
+
+    // A discovery asked for 2 agents follows no member once it holds 2.
+    let (b, c) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (tx, _rx) = oneshot::channel();
+    let query = AgentQuery::new().capabilities(["text"]).limit(2);
+    let start = h.start;
+    h.with(|adp, ctx| adp.start_discovery(ctx, query, tx, &[], start));
+    h.providers_found(1, &[peer_of(&b), peer_of(&c)]);
+    h.record_found(
+        1,
+        peer_of(&b),
+        &record(&b, &["text"], 1).envelope,
+        PeerId::random(),
+    );
+    let asks_before = h.adp.record_fetches.len();
+    h.record_found(
+        1,
+        peer_of(&c),
+        &record(&c, &["text"], 1).envelope,
+        PeerId::random(),
+    );
+    assert_eq!(
+        h.adp.record_fetches.len(),
+        asks_before,
+        "no agent is asked for members once the discovery holds its limit"
+    );
+    h.answer_fetch(
+        peer_of(&b),
+        AgentRecordResponse {
+            envelope: Vec::new(),
+            members: vec![member(PeerId::random(), &[])],
+        },
+    );
+    assert_eq!(
+        h.metrics.discovery_members_named.get(),
+        MEMBER_FOLLOWS as u64
+    );
 }
