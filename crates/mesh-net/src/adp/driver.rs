@@ -42,8 +42,8 @@ use super::spread::{self, Spread};
 /// at most 12 a minute, each a few puts per close peer, under the default per-peer DHT put
 /// limit (60 a minute).
 const REANNOUNCE_GAP: Duration = Duration::from_secs(5);
-/// Agents whose records came from the DHT (or the cache) that a discovery also asks, each
-/// once, which other members of the capability's topic they know: enough to enter the topic's
+/// Providers named by the DHT that a discovery also asks directly, each once, for their record
+/// and which other members of the capability's topic they know: enough to enter the topic's
 /// connection graph; the agents they name are asked in turn.
 const MEMBER_ASKS: usize = 4;
 /// Agents a discovery asks for their records because another agent named them (a topic
@@ -152,8 +152,9 @@ struct Discovery {
     via_rendezvous: HashSet<PeerId>,
     /// Agents named only by other agents of the capability (topic members).
     via_members: HashSet<PeerId>,
-    /// Agents with a record from the DHT asked for the topic's members ([`MEMBER_ASKS`]).
-    member_asks: usize,
+    /// Agents named by the DHT asked directly for their record and the topic's members
+    /// ([`MEMBER_ASKS`] at most).
+    members_asked: HashSet<PeerId>,
     reply: oneshot::Sender<Result<Vec<AgentInfo>, DiscoverError>>,
 }
 
@@ -194,7 +195,7 @@ impl Discovery {
             record_fetches: 0,
             via_rendezvous: HashSet::new(),
             via_members: HashSet::new(),
-            member_asks: 0,
+            members_asked: HashSet::new(),
             reply,
         }
     }
@@ -446,6 +447,20 @@ impl AdpDriver {
                             self.remember(ctx, &record);
                             if let Some(d) = self.discoveries.get_mut(&id) {
                                 d.hold(asked, record, ctx.metrics);
+                                // The agent answered first: its record lookup is not needed.
+                                let lookups: Vec<QueryId> = d
+                                    .record_queries
+                                    .iter()
+                                    .filter(|(_, p)| **p == asked)
+                                    .map(|(q, _)| *q)
+                                    .collect();
+                                for qid in lookups {
+                                    d.record_queries.remove(&qid);
+                                    (ctx.queries)(QueryNote::Dropped(qid));
+                                    if let Some(mut q) = ctx.kad.query_mut(&qid) {
+                                        q.finish();
+                                    }
+                                }
                             }
                         }
                         Err(e) => {
@@ -751,7 +766,13 @@ impl AdpDriver {
             (AdpQuery::Record(id, peer), QueryResult::GetRecord(Err(e))) => {
                 tracing::debug!(%peer, error = %e, "agent record not in the DHT; asking the agent");
                 ctx.metrics.record_fallbacks.inc();
-                self.request_record(ctx, id, peer, Vec::new());
+                let asked = self
+                    .discoveries
+                    .get(&id)
+                    .is_some_and(|d| d.members_asked.contains(&peer));
+                if !asked {
+                    self.request_record(ctx, id, peer, Vec::new());
+                }
             }
             _ => {}
         }
@@ -794,6 +815,9 @@ impl AdpDriver {
                 .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
             d.record_queries.insert(qid, peer);
             (ctx.queries)(QueryNote::Started(qid, AdpQuery::Record(id, peer)));
+            // Asked at once as well, while the provider lookup still holds the addresses
+            // its answers gave for the provider: whichever answer comes first is kept.
+            asks.push((peer, Vec::new()));
         }
         for (peer, addrs) in asks {
             self.ask_members(ctx, id, peer, addrs);
@@ -959,10 +983,11 @@ impl AdpDriver {
         self.record_fetches.insert(req, (id, peer));
     }
 
-    /// Asks `peer`, whose record discovery `id` holds from the DHT or the cache, for the
-    /// members of the capability's topic it knows: the first [`MEMBER_ASKS`] such agents of a
-    /// discovery, at the addresses of their records, while it holds fewer agents than it was
-    /// asked for. The discovery answers once these answers are in too (or at its deadline).
+    /// Asks `peer`, a provider the DHT named, directly for its record and the members of the
+    /// capability's topic it knows: the first [`MEMBER_ASKS`] providers of a discovery, once
+    /// each, at `addrs` (from its record) besides those the node knows, while it holds fewer
+    /// agents than it was asked for. The discovery answers once these answers are in too (or
+    /// at its deadline).
     fn ask_members(
         &mut self,
         ctx: &mut AdpContext<'_>,
@@ -973,10 +998,12 @@ impl AdpDriver {
         let Some(d) = self.discoveries.get_mut(&id) else {
             return;
         };
-        if d.member_asks >= MEMBER_ASKS || d.found.len() >= d.limit {
+        if d.members_asked.len() >= MEMBER_ASKS
+            || d.found.len() >= d.limit
+            || !d.members_asked.insert(peer)
+        {
             return;
         }
-        d.member_asks += 1;
         self.request_record(ctx, id, peer, addrs);
     }
 

@@ -289,6 +289,8 @@ fn an_invalid_record_is_refused_and_lowers_its_servers_reputation() {
     assert!(h.query(&AdpQuery::Record(0, peer_of(&a))).is_some());
     h.end_query(&AdpQuery::Record(0, peer_of(&a)));
     h.end_query(&AdpQuery::Providers(0));
+    // The agent itself, asked at once, does not answer with a record either.
+    h.answer_fetches_empty();
     assert!(ids(&mut answer).is_empty());
     assert!(h.writes.is_empty());
 }
@@ -707,6 +709,30 @@ fn an_agent_names_the_topics_members_whose_records_are_asked_of_them() {
     assert_eq!(ids(&mut answer), sorted(&[peer_of(&a), peer_of(&b)]));
     assert_eq!(found_through(&h, "members"), 1);
     assert_eq!(found_through(&h, "dht"), 1);
+}
+
+#[test]
+fn a_provider_is_asked_at_once_and_its_answer_ends_the_record_lookup() {
+    let mut h = Harness::new(true, false, &[]);
+    let a = Keypair::generate_ed25519();
+    let mut answer = h.discover(&["text"], &[], h.start);
+    h.providers_found(0, &[peer_of(&a)]);
+    // The DHT lookup of the record and the direct ask both start.
+    assert!(h.query(&AdpQuery::Record(0, peer_of(&a))).is_some());
+    assert!(h.fetch_to(peer_of(&a)).is_some());
+    h.answer_fetch(
+        peer_of(&a),
+        AgentRecordResponse {
+            envelope: record(&a, &["text"], 1).envelope,
+            members: Vec::new(),
+        },
+    );
+    assert!(
+        h.query(&AdpQuery::Record(0, peer_of(&a))).is_none(),
+        "the agent answered first: its record lookup ends"
+    );
+    h.end_query(&AdpQuery::Providers(0));
+    assert_eq!(ids(&mut answer), sorted(&[peer_of(&a)]));
 }
 
 #[test]
