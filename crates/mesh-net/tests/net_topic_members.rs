@@ -198,10 +198,6 @@ async fn an_agent_names_the_other_members_of_its_capability_topic() {
         .await
         .expect("a still answers");
     assert!(!again.members.is_empty());
-    let found = a
-        .handle
-        .discover_agents(mesh_net::AgentQuery::new().capabilities(["summarize"]))
-        .await
-        .expect("a still discovers");
+    let found = common::discover_until(&a.handle, &["summarize"], 1).await;
     assert!(found.iter().any(|f| f.peer_id == c_id.to_string()));
 }
