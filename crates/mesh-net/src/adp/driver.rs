@@ -478,6 +478,7 @@ impl AdpDriver {
                 if let Some((id, peer)) = self.record_fetches.remove(&request_id) {
                     tracing::debug!(%peer, %error, "agent record fetch failed");
                     ctx.metrics.record_fetch_failures.inc();
+                    self.look_up_member(ctx, id, peer);
                     self.record_fetch_done(ctx, id);
                 }
             }
@@ -766,10 +767,11 @@ impl AdpDriver {
             (AdpQuery::Record(id, peer), QueryResult::GetRecord(Err(e))) => {
                 tracing::debug!(%peer, error = %e, "agent record not in the DHT; asking the agent");
                 ctx.metrics.record_fallbacks.inc();
-                let asked = self
-                    .discoveries
-                    .get(&id)
-                    .is_some_and(|d| d.members_asked.contains(&peer));
+                // Not asked again if it was asked directly already (a provider asked at once,
+                // or a member whose answer failed and brought this lookup).
+                let asked = self.discoveries.get(&id).is_some_and(|d| {
+                    d.members_asked.contains(&peer) || d.via_members.contains(&peer)
+                });
                 if !asked {
                     self.request_record(ctx, id, peer, Vec::new());
                 }
@@ -1005,6 +1007,27 @@ impl AdpDriver {
             return;
         }
         self.request_record(ctx, id, peer, addrs);
+    }
+
+    /// A member named to discovery `id` that could not be asked for its record (no address
+    /// worked, or it did not answer): its record is looked up in the DHT instead, where it put
+    /// it, as for a provider the DHT named. A member named first may be a provider the DHT
+    /// names later, which the discovery then does not look up again.
+    fn look_up_member(&mut self, ctx: &mut AdpContext<'_>, id: u64, peer: PeerId) {
+        let Some(d) = self.discoveries.get_mut(&id) else {
+            return;
+        };
+        if !d.via_members.contains(&peer)
+            || d.found.contains_key(&peer)
+            || d.record_queries.values().any(|p| *p == peer)
+        {
+            return;
+        }
+        let qid = ctx
+            .kad
+            .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
+        d.record_queries.insert(qid, peer);
+        (ctx.queries)(QueryNote::Started(qid, AdpQuery::Record(id, peer)));
     }
 
     /// The topic members an agent named in its answer to discovery `id`: each one not asked

@@ -736,6 +736,49 @@ fn a_provider_is_asked_at_once_and_its_answer_ends_the_record_lookup() {
 }
 
 #[test]
+fn a_member_that_cannot_be_asked_is_looked_up_in_the_dht() {
+    let mut h = Harness::new(true, false, &[]);
+    let (a, b) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let mut answer = h.discover(&["text"], &[], h.start);
+    h.providers_found(0, &[peer_of(&a)]);
+    h.answer_fetch(
+        peer_of(&a),
+        AgentRecordResponse {
+            envelope: record(&a, &["text"], 1).envelope,
+            members: vec![member(peer_of(&b), &["/ip4/203.0.113.9/tcp/4001"])],
+        },
+    );
+    // No address of `b` works.
+    let request_id = h.fetch_to(peer_of(&b)).expect("b is asked");
+    let failure = request_response::Event::OutboundFailure {
+        peer: peer_of(&b),
+        connection_id: libp2p::swarm::ConnectionId::new_unchecked(0),
+        request_id,
+        error: request_response::OutboundFailure::DialFailure,
+    };
+    h.with(|adp, ctx| adp.on_record_fetch(ctx, failure, NOW_MS));
+    assert_eq!(h.metrics.record_fetch_failures.get(), 1);
+    assert!(
+        h.query(&AdpQuery::Record(0, peer_of(&b))).is_some(),
+        "b's record is looked up in the DHT instead"
+    );
+    assert!(waiting(&mut answer));
+    // Not found there either: b is not asked again.
+    let query = AdpQuery::Record(0, peer_of(&b));
+    let qid = h.query(&query).expect("a record lookup");
+    let result = QueryResult::GetRecord(Err(kad::GetRecordError::NotFound {
+        key: kad::RecordKey::new(&agent_record_key(&peer_of(&b))),
+        closest_peers: Vec::new(),
+    }));
+    let stats = kad::QueryStats::empty();
+    h.with(|adp, ctx| adp.on_query_result(ctx, qid, query.clone(), result, &stats, NOW_MS));
+    assert!(h.fetch_to(peer_of(&b)).is_none());
+    h.end_query(&query);
+    h.end_query(&AdpQuery::Providers(0));
+    assert_eq!(ids(&mut answer), sorted(&[peer_of(&a)]));
+}
+
+#[test]
 fn a_member_answering_with_another_agents_record_is_not_held() {
     let mut h = Harness::new(true, false, &[]);
     let (a, b, c) = (
