@@ -448,19 +448,13 @@ impl AdpDriver {
                             if let Some(d) = self.discoveries.get_mut(&id) {
                                 d.hold(asked, record, ctx.metrics);
                                 // The agent answered first: its record lookup is not needed.
-                                let lookups: Vec<QueryId> = d
-                                    .record_queries
-                                    .iter()
-                                    .filter(|(_, p)| **p == asked)
-                                    .map(|(q, _)| *q)
-                                    .collect();
-                                for qid in lookups {
-                                    d.record_queries.remove(&qid);
-                                    (ctx.queries)(QueryNote::Dropped(qid));
-                                    if let Some(mut q) = ctx.kad.query_mut(&qid) {
-                                        q.finish();
+                                d.record_queries.retain(|qid, p| {
+                                    let keep = *p != asked;
+                                    if !keep {
+                                        end_record_lookup(ctx, *qid);
                                     }
-                                }
+                                    keep
+                                });
                             }
                         }
                         Err(e) => {
@@ -812,11 +806,7 @@ impl AdpDriver {
                 d.hold(peer, cached.clone(), ctx.metrics);
                 continue;
             }
-            let qid = ctx
-                .kad
-                .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
-            d.record_queries.insert(qid, peer);
-            (ctx.queries)(QueryNote::Started(qid, AdpQuery::Record(id, peer)));
+            start_record_lookup(ctx, d, id, peer);
             // Asked at once as well, while the provider lookup still holds the addresses
             // its answers gave for the provider: whichever answer comes first is kept.
             asks.push((peer, Vec::new()));
@@ -846,10 +836,7 @@ impl AdpDriver {
                     d.hold(peer, record, ctx.metrics);
                     d.record_queries.remove(&qid);
                 }
-                (ctx.queries)(QueryNote::Dropped(qid));
-                if let Some(mut q) = ctx.kad.query_mut(&qid) {
-                    q.finish();
-                }
+                end_record_lookup(ctx, qid);
                 self.ask_members(ctx, id, peer, addrs);
                 self.maybe_finish(ctx, id);
             }
@@ -1023,11 +1010,7 @@ impl AdpDriver {
         {
             return;
         }
-        let qid = ctx
-            .kad
-            .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
-        d.record_queries.insert(qid, peer);
-        (ctx.queries)(QueryNote::Started(qid, AdpQuery::Record(id, peer)));
+        start_record_lookup(ctx, d, id, peer);
     }
 
     /// The topic members an agent named in its answer to discovery `id`: each one not asked
@@ -1149,6 +1132,23 @@ pub(crate) fn record_addresses<'a>(
         .take(mesh_core::agent_record::MAX_ADDRESSES)
         .cloned()
         .collect()
+}
+
+/// Looks up `peer`'s agent record in the DHT for discovery `d` (numbered `id`).
+fn start_record_lookup(ctx: &mut AdpContext<'_>, d: &mut Discovery, id: u64, peer: PeerId) {
+    let qid = ctx
+        .kad
+        .get_record(kad::RecordKey::new(&agent_record_key(&peer)));
+    d.record_queries.insert(qid, peer);
+    (ctx.queries)(QueryNote::Started(qid, AdpQuery::Record(id, peer)));
+}
+
+/// Ends the record lookup `qid`, whose answer is no longer needed; the router forgets it.
+fn end_record_lookup(ctx: &mut AdpContext<'_>, qid: QueryId) {
+    (ctx.queries)(QueryNote::Dropped(qid));
+    if let Some(mut q) = ctx.kad.query_mut(&qid) {
+        q.finish();
+    }
 }
 
 /// The peers subscribed to `capability`'s intent topic that this node is connected to, other
